@@ -1,0 +1,479 @@
+"""Load, normalise and validate the two input tables (MODEL.md §1).
+
+Every rule lives here, once. A file that breaks rules raises one
+:class:`~nq21model.exceptions.DataError` listing *every* violation, each naming the
+file, the row as the user sees it in Excel (header = row 1), the column as the
+user's file spells it, and the rule.
+
+Why not pandera: the rules that matter here are cross-row and cross-table (year
+gaps, the yearly identity, history for unknown cells), messages must name the
+user's own header and Excel row, and a forecast must start in well under a second;
+a small declarative table of column specs below does all of it with pandas alone.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .exceptions import DataError, Violation
+
+# --------------------------------------------------------------------------- text
+
+
+def normalise_text(value: str) -> str:
+    """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
+    text = unicodedata.normalize("NFC", str(value)).replace("\u00d0", "\u0110")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _fold(value: str) -> str:
+    """Key for matching headers and categories: lower case, no accents, no spacing."""
+    text = normalise_text(value).casefold().replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-\.]+", "", text)
+
+
+# ------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    alias: str  # the Vietnamese header of the template
+    kind: str  # "id", "text", "int", "bool", "cell_type"
+    required: bool = True
+    minimum: int | None = None
+    extra_aliases: tuple[str, ...] = ()
+
+
+CELL_COLUMNS = (
+    Column("cell_id", "Mã chi bộ", "id"),
+    Column("cell_name", "Tên chi bộ", "text"),
+    Column("commune", "Xã", "text", extra_aliases=("Xã, phường", "Xã/phường", "Phường")),
+    Column("district", "Huyện", "text", extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
+    Column("cell_type", "Loại", "cell_type", extra_aliases=("Loại chi bộ",)),
+    Column("population", "Dân số", "int", minimum=1),
+    Column("secretary_is_village_head", "Bí thư là trưởng thôn", "bool", required=False),
+    Column("secretary_is_front_head", "Bí thư là trưởng ban công tác mặt trận", "bool", required=False),
+    Column("village_head_is_member", "Trưởng thôn là đảng viên", "bool", required=False),
+    Column("front_head_is_member", "Trưởng ban công tác mặt trận là đảng viên", "bool", required=False),
+)
+
+HISTORY_COLUMNS = (
+    Column("cell_id", "Mã chi bộ", "id"),
+    Column("year", "Năm", "int", minimum=1900),
+    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0),
+    Column("admitted", "Kết nạp", "int", minimum=0),
+    Column("exited", "Giảm", "int", minimum=0),
+    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0),
+    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0),
+)
+
+QUOTA_COLUMNS = (
+    Column("cell_id", "Mã chi bộ", "id"),
+    Column("year", "Năm", "int", minimum=1900),
+    Column("quota", "Chỉ tiêu", "int", minimum=0, extra_aliases=("Chỉ tiêu kết nạp",)),
+)
+
+CELL_TYPES = {
+    "thon": "thon", "ban": "ban", "todanpho": "to_dan_pho", "tdp": "to_dan_pho",
+}
+#: Vietnamese labels of the cell types, for reports.
+CELL_TYPE_LABELS = {"thon": "thôn", "ban": "bản", "to_dan_pho": "tổ dân phố"}
+
+_TRUE = {"1", "true", "yes", "co", "x", "dung"}
+_FALSE = {"0", "false", "no", "khong", "sai", ""}
+#: Headers that spreadsheets commonly carry and that the model ignores.
+_IGNORED = {"stt", "ghichu", "note", "notes"}
+
+
+# -------------------------------------------------------------------------- read
+
+
+def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    """Raw cells as strings (CSV) or Python objects (XLSX), header as written."""
+    name = path.name
+    if not path.exists():
+        raise DataError(Violation(str(path), None, None, "file not found"))
+    if path.stat().st_size == 0:
+        raise DataError(Violation(name, None, None, "the file is empty"))
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        import openpyxl  # noqa: F401  (a clear ImportError beats pandas' message)
+
+        try:
+            book = pd.ExcelFile(path)
+        except Exception as exc:  # corrupt workbook
+            raise DataError(Violation(name, None, None, f"cannot be read as Excel ({exc})")) from None
+        sheets = book.sheet_names
+        if sheet is None:
+            sheet = 0
+        elif isinstance(sheet, str) and sheet not in sheets:
+            raise DataError(Violation(name, None, None,
+                                      f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
+        elif isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+            raise DataError(Violation(name, None, None,
+                                      f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
+        frame = book.parse(sheet, dtype=object, header=0)
+    elif suffix in (".csv", ".txt", ""):
+        with open(path, encoding="utf-8-sig", errors="strict") as fh:
+            try:
+                first = fh.readline()
+            except UnicodeDecodeError:
+                raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        sep = ";" if first.count(";") > first.count(",") else ","
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+                                encoding="utf-8-sig", skip_blank_lines=False)
+        except UnicodeDecodeError:
+            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        except pd.errors.EmptyDataError:
+            raise DataError(Violation(name, None, None, "the file is empty")) from None
+        except pd.errors.ParserError as exc:
+            raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
+    else:
+        raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
+    if frame.columns.size == 0 or (frame.empty and frame.columns.size == 0):
+        raise DataError(Violation(name, None, None, "the file is empty"))
+    # Drop rows that are blank in every column (common at the end of Excel sheets).
+    blank = frame.apply(lambda col: col.map(_is_blank)).all(axis=1)
+    return frame.loc[~blank]
+
+
+def _is_blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and value.strip() == "")
+
+
+def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
+                 allow_extra: bool = False) -> tuple[dict, list]:
+    """Map the file's headers to canonical names; return (canonical -> header, violations)."""
+    lookup = {}
+    for col in columns:
+        for label in (col.name, col.alias, *col.extra_aliases):
+            lookup[_fold(label)] = col.name
+    found: dict[str, str] = {}
+    problems = []
+    for header in frame.columns:
+        text = normalise_text(header)
+        key = _fold(text)
+        canonical = lookup.get(key)
+        if key in _IGNORED or text.startswith("Unnamed:") or (canonical is None and allow_extra):
+            continue
+        if canonical is None:
+            expected = ", ".join(f"{c.name} [{c.alias}]" for c in columns)
+            problems.append(Violation(name, 1, text, f"unknown header; expected one of: {expected}"))
+        elif canonical in found:
+            problems.append(Violation(name, 1, text, f"a second column for '{canonical}' "
+                                                     f"(first: '{found[canonical]}')"))
+        else:
+            found[canonical] = header
+    for col in columns:
+        if col.required and col.name not in found:
+            problems.append(Violation(name, None, f"{col.name} [{col.alias}]", "required column is missing"))
+    return found, problems
+
+
+def _parse_column(values: pd.Series, col: Column, header: str, name: str,
+                  problems: list[Violation]) -> pd.Series:
+    """Parse one column's raw values; append a violation for every bad cell."""
+    out = []
+    for index, raw in values.items():
+        row = int(index) + 2  # header is Excel row 1
+        where = (name, row, normalise_text(header))
+        if col.kind in ("id", "text"):
+            if _is_blank(raw):
+                problems.append(Violation(*where, "empty value"))
+                out.append(None)
+                continue
+            if isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)
+            out.append(normalise_text(raw))
+        elif col.kind == "cell_type":
+            key = _fold(raw) if not _is_blank(raw) else ""
+            if key not in CELL_TYPES:
+                problems.append(Violation(*where, f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
+                                                  "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)"))
+                out.append(None)
+            else:
+                out.append(CELL_TYPES[key])
+        elif col.kind == "int":
+            value = _parse_int(raw)
+            if value is None:
+                shown = "" if _is_blank(raw) else raw
+                problems.append(Violation(*where, f"expected a whole number, found '{shown}'"))
+            elif col.minimum is not None and value < col.minimum:
+                rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
+                problems.append(Violation(*where, f"{rule}, found {value}"))
+                value = None
+            out.append(value)
+        elif col.kind == "bool":
+            if isinstance(raw, bool):
+                out.append(raw)
+                continue
+            key = _fold(raw) if not _is_blank(raw) else ""
+            if key in _TRUE:
+                out.append(True)
+            elif key in _FALSE:
+                out.append(False)
+            else:
+                problems.append(Violation(*where, f"expected yes/no (1/0, có/không), found '{raw}'"))
+                out.append(None)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _parse_int(raw) -> int | None:
+    if isinstance(raw, bool) or _is_blank(raw):
+        return None
+    if isinstance(raw, (int, np.integer)):
+        return int(raw)
+    if isinstance(raw, (float, np.floating)):
+        return int(raw) if float(raw).is_integer() else None
+    text = normalise_text(raw).replace(" ", "")
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[+-]?\d+\.0+", text):
+        return int(float(text))
+    return None
+
+
+def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
+                 allow_extra: bool = False) -> tuple[pd.DataFrame, dict, list]:
+    """Read and parse; return (canonical frame, canonical -> user header, violations)."""
+    frame = _read_table(path, sheet)
+    name = path.name
+    headers, problems = _map_headers(frame, columns, name, allow_extra)
+    if problems:
+        raise DataError(problems)
+    if frame.empty:
+        raise DataError(Violation(name, None, None, "the file has a header but no rows"))
+    parsed = {}
+    for col in columns:
+        if col.name in headers:
+            parsed[col.name] = _parse_column(frame[headers[col.name]], col, headers[col.name], name, problems)
+    out = pd.DataFrame(parsed, index=frame.index)
+    return out, {k: normalise_text(v) for k, v in headers.items()}, problems
+
+
+def _excel_row(index) -> int:
+    return int(index) + 2
+
+
+# ------------------------------------------------------------------------ tables
+
+
+def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+    """Load and validate the cells table.
+
+    Returns a DataFrame with the canonical columns ``cell_id, cell_name, commune,
+    district, cell_type, population`` (and the optional role booleans present in
+    the file), in file order. Raises :class:`DataError` listing every violation.
+    """
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, CELL_COLUMNS, sheet)
+    name = path.name
+    ids = frame["cell_id"]
+    dup = ids.notna() & ids.duplicated(keep=False)
+    for cell_id, rows in frame.loc[dup].groupby("cell_id").groups.items():
+        rows = [_excel_row(i) for i in rows]
+        for row in rows[1:]:
+            problems.append(Violation(name, row, headers["cell_id"],
+                                      f"duplicate cell_id '{cell_id}' (first at row {rows[0]})"))
+    if problems:
+        raise DataError(problems)
+    frame = frame.reset_index(drop=True)
+    frame["population"] = frame["population"].astype(np.int64)
+    for col in CELL_COLUMNS:
+        if col.kind == "bool" and col.name in frame:
+            frame[col.name] = frame[col.name].astype("boolean")
+    for text in ("cell_id", "cell_name", "commune", "district", "cell_type"):
+        frame[text] = frame[text].astype(str)
+    return frame
+
+
+def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
+                 sheet: str | int | None = None, cells_name: str = "cells") -> pd.DataFrame:
+    """Load and validate the yearly history.
+
+    Checks counts, consecutive years per cell, the yearly identity
+    ``local_members[y] = local_members[y-1] + admitted[y] + transferred_in[y] - exited[y]``
+    and, when ``cells`` is given, that every history row names a known cell and
+    every cell has history. Returns the rows sorted by ``cell_id, year``.
+    """
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet)
+    name = path.name
+    if "transferred_in" not in frame:
+        frame["transferred_in"] = 0
+        headers["transferred_in"] = "transferred_in"
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    # Rows whose key failed to parse cannot be checked further.
+    good = frame.dropna(subset=["cell_id", "year"])
+    dup = good.duplicated(["cell_id", "year"], keep="first")
+    for _, r in good.loc[dup].iterrows():
+        problems.append(Violation(name, r["_row"], headers["year"],
+                                  f"a second row for cell '{r['cell_id']}' in {r['year']}"))
+    good = good.loc[~dup]
+    if cells is not None:
+        known = set(cells["cell_id"])
+        unknown = ~good["cell_id"].isin(known)
+        for _, r in good.loc[unknown].iterrows():
+            problems.append(Violation(name, r["_row"], headers["cell_id"],
+                                      f"cell '{r['cell_id']}' is not in the {cells_name} file"))
+        missing = known - set(good["cell_id"])
+        for cell_id in sorted(missing):
+            problems.append(Violation(name, None, headers["cell_id"],
+                                      f"cell '{cell_id}' of the {cells_name} file has no history"))
+    ordered = good.sort_values(["cell_id", "year"], kind="stable")
+    same = ordered["cell_id"].eq(ordered["cell_id"].shift())
+    gap = same & ordered["year"].ne(ordered["year"].shift() + 1)
+    prev_year = ordered["year"].shift()
+    for i in ordered.index[gap]:
+        r = ordered.loc[i]
+        problems.append(Violation(name, r["_row"], headers["year"],
+                                  f"cell '{r['cell_id']}': years jump from {int(prev_year[i])} to {r['year']}; "
+                                  "years must be consecutive"))
+    counts = ["local_members", "admitted", "exited", "transferred_in"]
+    full = ordered.dropna(subset=counts)
+    prev = full.groupby("cell_id")["local_members"].shift()
+    consecutive = full["year"].eq(full.groupby("cell_id")["year"].shift() + 1)
+    check = prev.notna() & consecutive
+    expected = prev + full["admitted"] + full["transferred_in"] - full["exited"]
+    broken = check & full["local_members"].ne(expected)
+    for i in full.index[broken]:
+        r = full.loc[i]
+        problems.append(Violation(
+            name, r["_row"], headers["local_members"],
+            f"cell '{r['cell_id']}' {r['year']}: local_members {r['local_members']} ≠ "
+            f"{int(prev[i])} (end of {r['year'] - 1}) + admitted {r['admitted']} + "
+            f"transferred_in {r['transferred_in']} − exited {r['exited']} = {int(expected[i])}"))
+    if problems:
+        problems.sort(key=lambda v: (v.row is None, v.row or 0))
+        raise DataError(problems)
+    out = ordered.drop(columns="_row").reset_index(drop=True)
+    for col in ("year", *counts, "assigned_members"):
+        out[col] = out[col].astype(np.int64)
+    out["cell_id"] = out["cell_id"].astype(str)
+    return out[[c.name for c in HISTORY_COLUMNS]]
+
+
+def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
+                sheet: str | int | None = None) -> pd.DataFrame:
+    """Load admission quotas ``cell_id, year, quota`` (other columns are ignored,
+    so the file written by ``nq21model allocate`` loads as it is)."""
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    good = frame.dropna(subset=["cell_id", "year"])
+    if cells is not None:
+        known = set(cells["cell_id"])
+        for _, r in good.loc[~good["cell_id"].isin(known)].iterrows():
+            problems.append(Violation(path.name, r["_row"], headers["cell_id"],
+                                      f"cell '{r['cell_id']}' is not in the cells file"))
+    for _, r in good.loc[good.duplicated(["cell_id", "year"])].iterrows():
+        problems.append(Violation(path.name, r["_row"], headers["year"],
+                                  f"a second quota for cell '{r['cell_id']}' in {r['year']}"))
+    if problems:
+        raise DataError(problems)
+    out = frame.drop(columns="_row").reset_index(drop=True)
+    out = out.astype({"cell_id": str, "year": np.int64, "quota": np.int64})
+    out.attrs["source"] = path.name
+    return out
+
+
+# ----------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated cells and history, with where they came from.
+
+    ``synthetic`` is True when a ``SYNTHETIC.json`` marker lies beside the cells
+    file (the bundled data set carries one): reports then say "Dữ liệu mô phỏng".
+    """
+
+    cells: pd.DataFrame
+    history: pd.DataFrame
+    sources: dict = field(default_factory=dict)
+    synthetic: bool = False
+    synthetic_info: dict = field(default_factory=dict)
+
+    @property
+    def first_year(self) -> int:
+        """First year of history."""
+        return int(self.history["year"].min())
+
+    @property
+    def last_year(self) -> int:
+        """Last year of history (the default base year)."""
+        return int(self.history["year"].max())
+
+    @cached_property
+    def years(self) -> list[int]:
+        """Years present in history, ascending."""
+        return sorted(int(y) for y in self.history["year"].unique())
+
+    def members_at(self, year: int) -> pd.Series:
+        """Local members at the end of ``year``, indexed by cell_id in cells order."""
+        return self.panel("local_members").loc[:, year]
+
+    def panel(self, column: str) -> pd.DataFrame:
+        """One history column as a cells × years table (cells in cells order)."""
+        table = self.history.pivot(index="cell_id", columns="year", values=column)
+        return table.reindex(self.cells["cell_id"])
+
+    def check_base_year(self, base_year: int) -> None:
+        """Raise DataError unless every cell has history in ``base_year``."""
+        name = Path(self.sources.get("history", "history")).name
+        if not self.first_year <= base_year <= self.last_year:
+            raise DataError(Violation(name, None, "year",
+                                      f"base year {base_year} is outside the history "
+                                      f"({self.first_year}–{self.last_year})"))
+        have = set(self.history.loc[self.history["year"] == base_year, "cell_id"])
+        lacking = [c for c in self.cells["cell_id"] if c not in have]
+        if lacking:
+            shown = ", ".join(lacking[:5]) + (" …" if len(lacking) > 5 else "")
+            raise DataError(Violation(name, None, "year",
+                                      f"{len(lacking)} cells have no history in base year {base_year}: {shown}"))
+
+
+def load_dataset(cells: str | Path | None = None, history: str | Path | None = None, *,
+                 sheet: str | int | None = None, history_sheet: str | int | None = None) -> Dataset:
+    """Load both tables (default: the bundled synthetic province in ``data/raw``).
+
+    Parameters
+    ----------
+    cells, history : path, optional
+        CSV or XLSX files; default ``data/raw/cells.csv`` and ``data/raw/history.csv``.
+    sheet, history_sheet : str or int, optional
+        Sheet of an XLSX file (name or 0-based number); default the first.
+        ``history_sheet`` defaults to ``sheet`` when both tables are in one workbook.
+    """
+    cells_path = Path(cells) if cells is not None else config.CELLS_FILE
+    history_path = Path(history) if history is not None else config.HISTORY_FILE
+    if history_sheet is None and cells_path == history_path:
+        history_sheet = sheet
+    cells_df = load_cells(cells_path, sheet=sheet)
+    history_df = load_history(history_path, cells_df, sheet=history_sheet, cells_name=cells_path.name)
+    marker = cells_path.parent / config.SYNTHETIC_MARKER
+    info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+    return Dataset(cells=cells_df, history=history_df,
+                   sources={"cells": str(cells_path), "history": str(history_path)},
+                   synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
+
+
+def load_lai_chau() -> Dataset:
+    """The bundled synthetic Lai Châu province (``data/raw``), 2015–2025.
+
+    About 1,100 village cells in 8 district-level units; made by
+    :func:`nq21model.synth.write_bundle`. Synthetic: never real data.
+    """
+    return load_dataset()

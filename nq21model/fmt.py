@@ -1,0 +1,31 @@
+"""Vietnamese number formats (babel's ``vi`` locale): 1.000; 3,5%; 0,82."""
+from __future__ import annotations
+
+import math
+
+from babel.numbers import format_decimal, format_percent as _babel_percent
+
+LOCALE = "vi"
+
+
+def format_number(value, digits: int = 0) -> str:
+    """1234.5 → '1.234,5' (with ``digits`` decimals at most); NaN → '–'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=LOCALE)
+
+
+def format_percent(value, digits: int = 1) -> str:
+    """0.035 → '3,5%'; 0.95 → '95%'; NaN → '–'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    pattern = "#,##0" + ("." + "#" * digits if digits else "") + "%"
+    return _babel_percent(value, format=pattern, locale=LOCALE)
+
+
+def format_probability(value, digits: int = 2) -> str:
+    """0.8234 → '0,82'; NaN → '–'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format_decimal(value, format="0." + "0" * digits, locale=LOCALE)

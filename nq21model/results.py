@@ -1,0 +1,289 @@
+"""ForecastResults: the numbers of a forecast and what to do with them (MODEL.md §3)."""
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from . import config, engine
+from .data import Dataset
+from .exceptions import ParameterError
+from .scenario import Rates, Scenario
+
+CELL_COLUMNS = ["cell_id", "district", "commune", "cell_name", "horizon", "expected_members",
+                "q10", "q50", "q90", "p_zero"] + [f"p_at_least_{k}" for k in config.THRESHOLDS]
+
+PROVINCE = "Toàn tỉnh"
+
+
+def _needed(share: float, n: int) -> int:
+    """Cells needed for ``share`` of ``n`` (ceil, safe against float noise)."""
+    return math.ceil(share * n - 1e-9)
+
+
+class ForecastResults:
+    """Per-cell, per-unit and province results of one forecast.
+
+    Made by :func:`nq21model.forecast.forecast`. Tables are DataFrame properties;
+    ``summary()`` renders the key figures; ``plot_*`` draw on a given Axes.
+    """
+
+    def __init__(self, dataset: Dataset, scenario: Scenario, rates: Rates, horizons: list[int], *,
+                 method: str = "exact", samples: dict[int, np.ndarray] | None = None,
+                 draws: int | None = None, seed: int | None = None):
+        self.dataset = dataset
+        self.scenario = scenario
+        self.rates = rates
+        self.base_year = rates.base_year
+        self.horizons = list(horizons)
+        self.method = method
+        self.draws = draws
+        self.seed = seed
+        self._samples = samples
+        self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
+
+    # ------------------------------------------------------------------ engine
+    def parameters(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """(p, mu), each (D, n): survival to ``horizon`` and Poisson mean of admitted."""
+        return engine.horizon_parameters(self.rates.survival, self.rates.lam, horizon - self.base_year)
+
+    @cached_property
+    def _cell_stats(self) -> dict[int, dict[str, np.ndarray]]:
+        out = {}
+        for horizon in self.horizons:
+            if self._samples is not None:
+                out[horizon] = _summarise_samples(self._samples[horizon - self.base_year])
+            else:
+                p, mu = self.parameters(horizon)
+                out[horizon] = engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS)
+        return out
+
+    # ------------------------------------------------------------------ tables
+    @cached_property
+    def cells(self) -> pd.DataFrame:
+        """One row per cell and horizon: expected members, quantiles, P(0), P(≥ k)."""
+        base = self.dataset.cells[["cell_id", "district", "commune", "cell_name"]]
+        frames = []
+        for horizon, stats in self._cell_stats.items():
+            frame = base.copy()
+            frame["horizon"] = horizon
+            frame["expected_members"] = stats["expected"]
+            for key in ("q10", "q50", "q90", "p_zero", *(f"p_at_least_{k}" for k in config.THRESHOLDS)):
+                frame[key] = stats[key]
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)[CELL_COLUMNS]
+
+    def units(self, by: str = "district") -> pd.DataFrame:
+        """One row per unit (value of ``by``) and target year or horizon.
+
+        Target years at or before the base year are ``observed`` from history; the
+        horizons are ``forecast``. Columns: ``unit, horizon, status, cells,
+        expected_members, members_q10, members_q90, share_at_least_k,
+        p_share_95_at_least_k`` (P(the share reaches 95 %), cells independent:
+        Poisson-binomial), ``expected_zero_cells, p_no_zero_cell`` and, where
+        history covers the year, ``observed_members, observed_share_at_least_k``.
+        """
+        if by not in self.dataset.cells:
+            raise ParameterError(f"no column '{by}' in the cells table")
+        groups = self.dataset.cells.groupby(by, sort=False).indices
+        return self._unit_rows({name: idx for name, idx in groups.items()})
+
+    @cached_property
+    def province(self) -> pd.DataFrame:
+        """The units table for the whole province (unit 'Toàn tỉnh')."""
+        return self._unit_rows({PROVINCE: np.arange(len(self.dataset.cells))})
+
+    def _unit_rows(self, groups: dict[str, np.ndarray]) -> pd.DataFrame:
+        rows = []
+        observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons))
+                          if y in self.dataset.years]
+        panel = self.dataset.panel("local_members")
+        for unit, idx in groups.items():
+            for year in sorted(set(y for y in config.TARGETS if y <= self.base_year) & set(observed_years)):
+                rows.append({"unit": unit, "horizon": year, "status": "observed",
+                             **_observed(panel[year].to_numpy()[idx])})
+            for horizon in self.horizons:
+                row = {"unit": unit, "horizon": horizon, "status": "forecast",
+                       **self._forecast_unit(horizon, idx)}
+                if horizon in observed_years:
+                    seen = _observed(panel[horizon].to_numpy()[idx])
+                    row["observed_members"] = seen["expected_members"]
+                    for k in config.THRESHOLDS:
+                        row[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
+                rows.append(row)
+        frame = pd.DataFrame(rows)
+        for col in ["observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]:
+            if col not in frame:
+                frame[col] = np.nan
+        observed = frame["status"].eq("observed")
+        frame.loc[observed, "observed_members"] = frame.loc[observed, "expected_members"]
+        for k in config.THRESHOLDS:
+            frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
+        return frame
+
+    def _forecast_unit(self, horizon: int, idx: np.ndarray) -> dict:
+        stats = self._cell_stats[horizon]
+        n = idx.size
+        row = {"cells": n}
+        if self._samples is not None:
+            counts = self._samples[horizon - self.base_year][:, idx]
+            total = counts.sum(axis=1)
+            row["expected_members"] = float(total.mean())
+            row["members_q10"], row["members_q90"] = (float(v) for v in np.quantile(total, config.BAND))
+            for k in config.THRESHOLDS:
+                share = (counts >= k).mean(axis=1)
+                row[f"share_at_least_{k}"] = float(share.mean())
+                row[f"p_share_95_at_least_{k}"] = float((share >= _needed(config.TARGET_SHARE, n) / n - 1e-12).mean())
+            row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
+            row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
+            return row
+        p, mu = self.parameters(horizon)
+        offset, pmf = engine.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
+        row["expected_members"] = float(stats["expected"][idx].sum())
+        lo, hi = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
+        row["members_q10"], row["members_q90"] = float(lo), float(hi)
+        for k in config.THRESHOLDS:
+            probs = stats[f"p_at_least_{k}"][idx]
+            row[f"share_at_least_{k}"] = float(probs.mean())
+            row[f"p_share_95_at_least_{k}"] = engine.prob_count_at_least(probs, config.TARGET_SHARE)
+        row["expected_zero_cells"] = float(stats["p_zero"][idx].sum())
+        row["p_no_zero_cell"] = float(np.prod(1.0 - stats["p_zero"][idx]))
+        return row
+
+    def path(self, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
+        """Yearly local members of a unit (or the province): history, then the
+        forecast's expectation and 80 % band. Columns ``year, observed, expected,
+        q10, q90``."""
+        idx = self._unit_index(by, unit)
+        history = self.dataset.panel("local_members").iloc[idx]
+        rows = [{"year": int(y), "observed": float(history[y].sum())} for y in history.columns]
+        last = max(self.horizons)
+        for year in range(self.base_year + 1, last + 1):
+            if self._samples is not None and (year - self.base_year) in self._samples:
+                total = self._samples[year - self.base_year][:, idx].sum(axis=1)
+                q10, q90 = np.quantile(total, config.BAND)
+                expected = total.mean()
+            else:
+                p, mu = engine.horizon_parameters(self.rates.survival, self.rates.lam, year - self.base_year)
+                offset, pmf = engine.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
+                q10, q90 = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
+                expected = (self.n0[idx] * p[:, idx] + mu[:, idx]).sum(axis=1).mean()
+            rows.append({"year": year, "expected": float(expected), "q10": float(q10), "q90": float(q90)})
+        frame = pd.DataFrame(rows).groupby("year", as_index=False).first()
+        base = frame["year"].eq(self.base_year)
+        for col in ("expected", "q10", "q90"):
+            frame.loc[base, col] = frame.loc[base, "observed"]
+        return frame
+
+    def _unit_index(self, by: str | None, unit: str | None) -> np.ndarray:
+        if unit is None or unit == PROVINCE:
+            return np.arange(len(self.dataset.cells))
+        by = by or "district"
+        mask = self.dataset.cells[by].eq(unit).to_numpy()
+        if not mask.any():
+            choices = ", ".join(sorted(self.dataset.cells[by].unique()))
+            raise ParameterError(f"no {by} named '{unit}' (choose from: {choices})")
+        return np.flatnonzero(mask)
+
+    def at_risk(self, horizon: int | None = None, threshold: int | None = None, *,
+                by: str | None = None, unit: str | None = None, level: float = 0.5) -> pd.DataFrame:
+        """Cells with P(≥ threshold at horizon) < ``level`` or no local member now.
+
+        Defaults: the first horizon and its programme threshold (the lowest one).
+        Columns: ``cell_id, cell_name, commune, district, members_now,
+        expected_members, p_at_least``; sorted by risk.
+        """
+        horizon = horizon or self.horizons[0]
+        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        table = self.cells[self.cells["horizon"] == horizon].reset_index(drop=True)
+        table["members_now"] = self.n0
+        idx = self._unit_index(by, unit)
+        table = table.iloc[idx]
+        col = f"p_at_least_{threshold}"
+        risky = table[(table[col] < level) | (table["members_now"] == 0)]
+        out = risky[["cell_id", "cell_name", "commune", "district", "members_now",
+                     "expected_members", col]].rename(columns={col: "p_at_least"})
+        return out.sort_values(["p_at_least", "members_now"]).reset_index(drop=True)
+
+    def probability_classes(self, horizon: int | None = None, threshold: int | None = None, *,
+                            by: str | None = None, unit: str | None = None) -> pd.Series:
+        """Number of cells in each class of P(≥ threshold): <0.5, 0.5–0.8, 0.8–0.95, ≥0.95."""
+        horizon = horizon or self.horizons[0]
+        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        table = self.cells[self.cells["horizon"] == horizon].reset_index(drop=True).iloc[self._unit_index(by, unit)]
+        bins = [-0.01, 0.5, 0.8, 0.95, 1.01]
+        labels = ["< 0,5", "0,5–0,8", "0,8–0,95", "≥ 0,95"]
+        classes = pd.cut(table[f"p_at_least_{threshold}"], bins=bins, labels=labels, right=False)
+        return classes.value_counts().reindex(labels).fillna(0).astype(int)
+
+    # ----------------------------------------------------------------- render
+    def summary(self, by: str = "district") -> pd.DataFrame:
+        """Province and each unit: share ≥ 3/4/5 and P(share ≥ 95 %) per year."""
+        table = pd.concat([self.province, self.units(by)], ignore_index=True)
+        cols = ["unit", "horizon", "status", "cells", "expected_members"]
+        for k in config.THRESHOLDS:
+            cols += [f"share_at_least_{k}", f"p_share_95_at_least_{k}"]
+        return table[cols]
+
+    def print_summary(self, by: str = "district") -> None:
+        """Print :meth:`summary` as a plain text table."""
+        print(format_summary(self.summary(by), self))
+
+    def plot_fan_chart(self, *, by: str | None = None, unit: str | None = None, ax=None):
+        """History and forecast band of local members; returns the Axes."""
+        from .plots import plot_fan_chart
+
+        return plot_fan_chart(self.path(by, unit), base_year=self.base_year, title_unit=unit or PROVINCE, ax=ax)
+
+
+def _observed(counts: np.ndarray) -> dict:
+    n = counts.size
+    row = {"cells": n, "expected_members": float(counts.sum()),
+           "members_q10": float(counts.sum()), "members_q90": float(counts.sum())}
+    for k in config.THRESHOLDS:
+        share = float((counts >= k).mean()) if n else float("nan")
+        row[f"share_at_least_{k}"] = share
+        row[f"p_share_95_at_least_{k}"] = float((counts >= k).sum() >= _needed(config.TARGET_SHARE, n))
+    row["expected_zero_cells"] = float((counts == 0).sum())
+    row["p_no_zero_cell"] = float((counts == 0).sum() == 0)
+    return row
+
+
+def _summarise_samples(counts: np.ndarray) -> dict[str, np.ndarray]:
+    out = {"expected": counts.mean(axis=0)}
+    for level in (0.1, 0.5, 0.9):
+        # smallest k with empirical CDF ≥ level (the same definition as the exact engine)
+        out[f"q{round(100 * level)}"] = np.quantile(counts, level, axis=0, method="inverted_cdf").astype(np.int64)
+    out["p_zero"] = (counts == 0).mean(axis=0)
+    for k in config.THRESHOLDS:
+        out[f"p_at_least_{k}"] = (counts >= k).mean(axis=0)
+    return out
+
+
+def format_summary(table: pd.DataFrame, results: "ForecastResults | None" = None) -> str:
+    """Plain-text table of a summary, shares against the 95 % target."""
+    def pct(v):
+        return "" if pd.isna(v) else f"{100 * v:5.1f}%"
+
+    def prob(v):
+        return "" if pd.isna(v) else f"{v:4.2f}"
+
+    width = max(12, int(table["unit"].str.len().max()))
+    head = f"{'unit':<{width}} {'year':>4} {'status':<8} {'cells':>5} {'members':>8}"
+    for k in config.THRESHOLDS:
+        head += f"  {'≥' + str(k):>6} {'P95':>4}"
+    lines = []
+    if results is not None:
+        lines.append(f"Base year {results.base_year}; scenario: {results.scenario.label}; method: {results.method}"
+                     + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
+        lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
+    lines += [head, "-" * len(head)]
+    for _, r in table.iterrows():
+        line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {r['status']:<8} {int(r['cells']):>5} "
+                f"{r['expected_members']:>8.0f}")
+        for k in config.THRESHOLDS:
+            line += f"  {pct(r[f'share_at_least_{k}']):>6} {prob(r[f'p_share_95_at_least_{k}']):>4}"
+        lines.append(line)
+    return "\n".join(lines)
