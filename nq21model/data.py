@@ -122,7 +122,7 @@ def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
         elif isinstance(sheet, int) and not 0 <= sheet < len(sheets):
             raise DataError(Violation(name, None, None,
                                       f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
-        frame = book.parse(sheet, dtype=object, header=0)
+        frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
     elif suffix in (".csv", ".txt", ""):
         with open(path, encoding="utf-8-sig", errors="strict") as fh:
             try:

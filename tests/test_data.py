@@ -1,0 +1,259 @@
+"""Loading and validation: accepted spellings, and a catalogue of bad input, each
+with the message a user gets (file, Excel row, column as spelled, rule)."""
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+import pytest
+
+from conftest import make_tables
+from nq21model.data import load_dataset, load_quotas
+from nq21model.exceptions import DataError, ParameterError
+from nq21model.forecast import forecast
+from nq21model.scenario import Scenario
+
+VI_CELLS = {"cell_id": "Mã chi bộ", "cell_name": "Tên chi bộ", "commune": "Xã", "district": "Huyện",
+            "cell_type": "Loại", "population": "Dân số"}
+VI_HISTORY = {"cell_id": "Mã chi bộ", "year": "Năm", "local_members": "Đảng viên tại chỗ",
+              "admitted": "Kết nạp", "exited": "Giảm", "assigned_members": "Cán bộ xã cử đến",
+              "transferred_in": "Chuyển đến"}
+
+
+def write(tmp_path, cells, history, suffix=".csv", **kw):
+    cp, hp = tmp_path / f"cells{suffix}", tmp_path / f"history{suffix}"
+    if suffix == ".csv":
+        cells.to_csv(cp, index=False, **kw)
+        history.to_csv(hp, index=False, **kw)
+    else:
+        cells.to_excel(cp, index=False, sheet_name="Chi bo")
+        history.to_excel(hp, index=False, sheet_name="Lich su")
+    return cp, hp
+
+
+def errors_of(tmp_path, cells, history, **kw) -> str:
+    cp, hp = write(tmp_path, cells, history)
+    with pytest.raises(DataError) as info:
+        load_dataset(cp, hp, **kw)
+    return str(info.value)
+
+
+# ------------------------------------------------------------------ accepted
+
+
+def test_canonical_csv_loads(small_files):
+    ds = load_dataset(*small_files)
+    assert len(ds.cells) == 12 and ds.last_year == 2025 and not ds.synthetic
+    assert ds.history["local_members"].dtype == "int64"
+
+
+def test_vietnamese_headers_semicolon_and_bom(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells.rename(columns=VI_CELLS), history.rename(columns=VI_HISTORY),
+                   sep=";", encoding="utf-8-sig")
+    assert cp.read_bytes().startswith(b"\xef\xbb\xbf")
+    ds = load_dataset(cp, hp)
+    pd.testing.assert_frame_equal(ds.cells, load_dataset(*write(tmp_path, cells, history)).cells)
+
+
+def test_headers_case_accents_spacing_normalised(tmp_path):
+    cells, history = make_tables()
+    odd = {"cell_id": "  MÃ CHI BỘ ", "cell_name": "ten chi bo", "commune": "XÃ", "district": "huyen",
+           "cell_type": "Loai", "population": "Dân  số"}
+    ds = load_dataset(*write(tmp_path, cells.rename(columns=odd), history))
+    assert list(ds.cells.columns[:6]) == list(odd)
+
+
+def test_xlsx_with_sheet_option(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history, suffix=".xlsx")
+    ds = load_dataset(cp, hp, sheet="Chi bo", history_sheet="Lich su")
+    assert len(ds.history) == len(history)
+
+
+def test_nfd_names_and_eth_are_normalised(tmp_path):
+    cells, history = make_tables()
+    cells["district"] = [unicodedata.normalize("NFD", d) for d in cells["district"]]
+    cells.loc[0, "district"] = cells.loc[0, "district"].replace("Đ", "\u00d0")
+    cells.loc[2, "district"] = "Tam \u00d0ường"
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert set(ds.cells["district"]) == {"Tam Đường", "Sìn Hồ"}
+    assert all(unicodedata.is_normalized("NFC", d) for d in ds.cells["district"])
+
+
+def test_cell_type_spellings(tmp_path):
+    cells, history = make_tables(n_cells=6)
+    cells["cell_type"] = ["thôn", "Bản", "tổ dân phố", "TDP", "ban", "to_dan_pho"]
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert list(ds.cells["cell_type"]) == ["thon", "ban", "to_dan_pho", "to_dan_pho", "ban", "to_dan_pho"]
+
+
+def test_transferred_in_is_optional(tmp_path):
+    cells, history = make_tables()
+    history["local_members"] -= history.groupby("cell_id")["transferred_in"].cumsum()
+    history = history.drop(columns="transferred_in")
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert (ds.history["transferred_in"] == 0).all()
+
+
+def test_bundled_data_is_marked_synthetic():
+    ds = load_dataset()
+    assert ds.synthetic and ds.synthetic_info.get("seed") is not None
+
+
+# ----------------------------------------------------------- the catalogue
+
+def _cells_case(mutate):
+    def case(tmp_path):
+        cells, history = make_tables()
+        return errors_of(tmp_path, mutate(cells), history)
+    return case
+
+
+def _history_case(mutate):
+    def case(tmp_path):
+        cells, history = make_tables()
+        return errors_of(tmp_path, cells, mutate(history))
+    return case
+
+
+def _set(frame, row, col, value):
+    frame = frame.astype({col: object})
+    frame.loc[row, col] = value
+    return frame
+
+
+CATALOGUE = {
+    "missing column": (_cells_case(lambda c: c.drop(columns="population")),
+                       ["cells.csv", "population [Dân số]", "required column is missing"]),
+    "unknown header": (_cells_case(lambda c: c.rename(columns={"population": "Dân sô'"})),
+                       ["cells.csv", "row 1", "column 'Dân sô''", "unknown header"]),
+    "duplicate cell_id": (_cells_case(lambda c: _set(c, 3, "cell_id", "C001")),
+                          ["cells.csv", "row 5", "column 'cell_id'", "duplicate cell_id 'C001' (first at row 3)"]),
+    "empty cell_id": (_cells_case(lambda c: _set(c, 0, "cell_id", "")),
+                      ["cells.csv", "row 2", "column 'cell_id'", "empty value"]),
+    "population zero": (_cells_case(lambda c: _set(c, 4, "population", 0)),
+                        ["cells.csv", "row 6", "column 'population'", "must be > 0, found 0"]),
+    "population not a number": (_cells_case(lambda c: _set(c, 1, "population", "nhiều")),
+                                ["row 3", "column 'population'", "expected a whole number, found 'nhiều'"]),
+    "unknown cell_type": (_cells_case(lambda c: _set(c, 2, "cell_type", "làng")),
+                          ["row 4", "column 'cell_type'", "unknown cell type 'làng'"]),
+    "history for unknown cell": (_history_case(lambda h: _set(h, 0, "cell_id", "ZZZ")),
+                                 ["history.csv", "row 2", "column 'cell_id'", "cell 'ZZZ' is not in the cells.csv file"]),
+    "negative count": (_history_case(lambda h: _set(h, 9, "assigned_members", -1)),
+                       ["history.csv", "row 11", "column 'assigned_members'", "must be ≥ 0, found -1"]),
+    "non-integer count": (_history_case(lambda h: _set(h, 9, "admitted", "2.5")),
+                          ["row 11", "column 'admitted'", "expected a whole number, found '2.5'"]),
+    "year gap": (_history_case(lambda h: h.drop(index=3)),
+                 ["history.csv", "column 'year'", "cell 'C000': years jump from 2020 to 2022"]),
+    "identity broken": (_history_case(lambda h: _set(h, 5, "local_members", h.loc[5, "local_members"] + 2)),
+                        ["history.csv", "row 7", "column 'local_members'", "cell 'C000' 2023", "≠"]),
+    "duplicate cell-year": (_history_case(lambda h: pd.concat([h, h.iloc[[2]]], ignore_index=True)),
+                            ["column 'year'", "a second row for cell 'C000' in 2020"]),
+    "cell without history": (_history_case(lambda h: h[h["cell_id"] != "C004"]),
+                             ["history.csv", "cell 'C004' of the cells.csv file has no history"]),
+    "empty year": (_history_case(lambda h: _set(h, 0, "year", "")),
+                   ["row 2", "column 'year'", "expected a whole number, found ''"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(CATALOGUE))
+def test_bad_input_catalogue(tmp_path, kind):
+    case, expected = CATALOGUE[kind]
+    message = case(tmp_path)
+    for part in expected:
+        assert part in message, f"{kind}: {part!r} not in {message!r}"
+
+
+def test_identity_message_says_the_numbers(tmp_path):
+    cells, history = make_tables()
+    history.loc[5, "local_members"] += 2
+    message = errors_of(tmp_path, cells, history)
+    prev = history.loc[4, "local_members"]
+    r = history.loc[5]
+    assert (f"local_members {r['local_members']} ≠ {prev} (end of 2022) + admitted {r['admitted']} + "
+            f"transferred_in {r['transferred_in']} − exited {r['exited']} = {r['local_members'] - 2}") in message
+
+
+def test_every_violation_of_a_file_at_once(tmp_path):
+    cells, history = make_tables()
+    cells = _set(_set(_set(cells, 0, "population", -5), 1, "cell_type", "xóm"), 2, "population", "x")
+    message = errors_of(tmp_path, cells, history)
+    assert message.startswith("3 problems in the input:")
+    assert "row 2" in message and "row 3" in message and "row 4" in message
+
+
+def test_empty_file(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history)
+    cp.write_bytes(b"")
+    with pytest.raises(DataError, match="cells.csv: the file is empty"):
+        load_dataset(cp, hp)
+
+
+def test_header_without_rows(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells.iloc[:0], history)
+    with pytest.raises(DataError, match="header but no rows"):
+        load_dataset(cp, hp)
+
+
+def test_wrong_sheet(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history, suffix=".xlsx")
+    with pytest.raises(DataError, match=r"cells.xlsx: no sheet named 'Sheet9' \(sheets: Chi bo\)"):
+        load_dataset(cp, hp, sheet="Sheet9")
+
+
+def test_not_utf8(tmp_path):
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history)
+    cp.write_bytes(cp.read_text(encoding="utf-8").encode("utf-16"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_dataset(cp, hp)
+
+
+def test_unsupported_extension_and_missing_file(tmp_path, small_files):
+    cp, hp = small_files
+    other = tmp_path / "cells.json"
+    other.write_text("{}")
+    with pytest.raises(DataError, match="expected a .csv or .xlsx file"):
+        load_dataset(other, hp)
+    with pytest.raises(DataError, match="file not found"):
+        load_dataset(tmp_path / "nope.csv", hp)
+
+
+def test_base_year_outside_history(small_files):
+    ds = load_dataset(*small_files)
+    with pytest.raises(DataError, match=r"base year 2030 is outside the history \(2018–2025\)"):
+        forecast(ds, base_year=2030)
+
+
+def test_horizon_at_or_before_base_year(small_files):
+    ds = load_dataset(*small_files)
+    with pytest.raises(ParameterError, match="horizon 2025 is at or before the base year 2025"):
+        forecast(ds, horizons=[2025])
+
+
+@pytest.mark.parametrize("field,value", [("admission_rate", 1.5), ("admission_rate", -0.1),
+                                         ("attrition_rate", 1.0), ("attrition_rate", -0.01)])
+def test_rates_outside_unit_interval(field, value):
+    with pytest.raises(ParameterError, match="must be in"):
+        Scenario(**{field: value})
+
+
+def test_quota_file_for_unknown_cell(tmp_path, small_files):
+    ds = load_dataset(*small_files)
+    qp = tmp_path / "quotas.csv"
+    pd.DataFrame({"cell_id": ["C000", "NOPE"], "year": [2026, 2026], "quota": [1, 2]}).to_csv(qp, index=False)
+    with pytest.raises(DataError, match="quotas.csv, row 3, column 'cell_id': cell 'NOPE' is not in the cells file"):
+        load_quotas(qp, ds.cells)
+
+
+def test_quota_allocation_needs_every_cell_and_year(tmp_path, small_files):
+    ds = load_dataset(*small_files)
+    qp = tmp_path / "quotas.csv"
+    pd.DataFrame({"cell_id": ["C000"], "year": [2026], "quota": [1]}).to_csv(qp, index=False)
+    scen = Scenario(allocation="quota", quotas=load_quotas(qp, ds.cells))
+    with pytest.raises(DataError, match="no quotas for year"):
+        forecast(ds, scen, horizons=[2027])
