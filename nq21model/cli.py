@@ -100,7 +100,7 @@ def cmd_synth(args) -> int:
 
     paths = write_bundle(args.out, seed=args.seed)
     print(f"Wrote the synthetic province (seed {args.seed}) to {args.out}"
-          + (f": {', '.join(Path(p).name for p in paths)}" if paths else ""))
+          + f": {', '.join(Path(p).name for p in paths.values())}")
     return 0
 
 
