@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, engine
 from .data import Dataset, load_dataset
 from .exceptions import DataError, ParameterError
 from .fmt import format_number, format_percent, format_probability
@@ -63,6 +63,12 @@ MAX_STEPS = 15
 
 #: Cells listed at most in the at-risk table (the XLSX export has them all).
 AT_RISK_ROWS = 15
+
+#: Style of the explorer's HTML tables (compact, readable inside a widget).
+TABLE_CSS = ("<style>.nq21-table{border-collapse:collapse;font-size:13px;line-height:1.35;margin:4px 0}"
+             ".nq21-table th,.nq21-table td{padding:2px 8px;border-bottom:1px solid #e0e0e0;text-align:left;"
+             "vertical-align:top}.nq21-table th{background:#f5f5f5;font-weight:600}"
+             ".nq21-table td.num{text-align:right;white-space:nowrap}</style>")
 
 QuotaProvider = Callable[[Dataset, Scenario, int, int], pd.DataFrame]
 
@@ -181,6 +187,8 @@ class Explorer:
         self._forecasts: OrderedDict[tuple, UnitForecast] = OrderedDict()
         self._quota_refs: dict[int, pd.DataFrame] = {}
         self._renderer = None
+        self._hints: OrderedDict[tuple, dict] = OrderedDict()
+        self._checked_years: set[int] = set()
         self._quotas: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
 
     # ------------------------------------------------------------- options
@@ -298,7 +306,9 @@ class Explorer:
 
     def _years(self, state: ExplorerState) -> tuple[int, int]:
         base = self.dataset.last_year if state.base_year is None else int(state.base_year)
-        self.dataset.check_base_year(base)
+        if base not in self._checked_years:
+            self.dataset.check_base_year(base)
+            self._checked_years.add(base)
         horizon = int(state.horizon)
         if horizon <= base:
             raise ParameterError(f"horizon {horizon} is at or before the base year {base}")
@@ -341,10 +351,54 @@ class Explorer:
         unit = PROVINCE if state.level == "province" else state.unit
         forecast_a = self._forecast(self.scenario(state, "a"), state.level, unit, base, horizon)
         forecast_b = self._forecast(self.scenario(state, "b"), state.level, unit, base, horizon)
-        view = ExplorerView(state, unit, base, horizon, forecast_a, forecast_b)
+        view = ExplorerView(state, unit, base, horizon, forecast_a, forecast_b,
+                            axis_hints=self.axis_hints(state))
         self._views[key] = view
         _trim(self._views, self.cache_size)
         return view
+
+    def axis_hints(self, state: ExplorerState) -> dict:
+        """Ranges the charts should cover whatever the admission sliders say.
+
+        For each scenario whose allocation follows the rate, the unit's total
+        local members from the base year to the horizon at the slider's lowest and
+        highest rate (mean ± 2.5 sd, from the closed form; no distribution needed)
+        and the lowest expected share of cells with ≥ 5 members (at the lowest
+        rate). The charts keep these axis limits while a rate slider moves, so the
+        eye can compare positions and the figure's background is reused.
+        Returns ``{"members": (low, high), "share_floor": float}``; cached.
+        """
+        base, horizon = self._years(state)
+        unit = PROVINCE if state.level == "province" else state.unit
+        key = (state.level, unit, base, horizon, state.attrition_rate, state.allocation,
+               state.compare_attrition_rate, state.compare_allocation,
+               id(state.quotas) if state.quotas is not None else None)
+        if key in self._hints:
+            return self._hints[key]
+        idx, sub = self._unit(state.level, unit)
+        n0 = sub.members_at(base).to_numpy(dtype=np.int64)
+        low, high, floor = np.inf, -np.inf, 1.0
+        for which, attrition, allocation, rate in (
+                ("a", state.attrition_rate, state.allocation, state.admission_rate),
+                ("b", state.compare_attrition_rate, state.compare_allocation, state.compare_admission_rate)):
+            choices = [rate] if allocation == "quota" else list(ADMISSION_RANGE[:2])
+            for value in choices:
+                fields_ = ({"admission_rate": value, "attrition_rate": attrition, "allocation": allocation}
+                           if which == "a" else {"compare_admission_rate": value, "compare_attrition_rate": attrition,
+                                                 "compare_allocation": allocation})
+                rates = self._province_rates(self.scenario(state.with_(**fields_), which), base, horizon)
+                survival, lam = rates.survival[:, idx], rates.lam[:, idx, :]
+                for step in range(1, horizon - base + 1):
+                    p, mu = engine.horizon_parameters(survival, lam, step)
+                    mean = float((n0 * p + mu).sum(axis=-1).mean())
+                    sd = float(np.sqrt((n0 * p * (1 - p) + mu).sum(axis=-1)).max())
+                    low, high = min(low, mean - 2.5 * sd), max(high, mean + 2.5 * sd)
+                if value == choices[0]:
+                    stats = engine.summarise_cells(n0, p, mu, thresholds=(max(config.THRESHOLDS),))
+                    floor = min(floor, float(stats[f"p_at_least_{max(config.THRESHOLDS)}"].mean()))
+        self._hints[key] = {"members": (max(0.0, low), high), "share_floor": floor}
+        _trim(self._hints, self.cache_size)
+        return self._hints[key]
 
     @property
     def renderer(self):
@@ -420,7 +474,8 @@ def rate_band_html(rate_a: float, rate_b: float | None = None) -> str:
     verdict = "trong" if inside else "ngoài"
     ticks = "".join(f'<span style="position:absolute;left:{pos(r):.1f}%;transform:translateX(-50%)">'
                     f"{format_percent(r, 0)}</span>" for r in (0.02, 0.03, 0.04, 0.05, 0.06))
-    return (f'<div class="nq21-rate-band" data-inside="{str(inside).lower()}" style="width:340px;font-size:11px">'
+    return (f'<div class="nq21-rate-band" data-inside="{str(inside).lower()}" '
+            'style="max-width:320px;margin:0 14px 0 160px;font-size:11px">'
             f'<div style="position:relative;height:8px;background:#eceff1;margin:4px 0">{band}{markers}</div>'
             f'<div style="position:relative;height:14px">{ticks}</div>'
             f"<div>Kết nạp A {format_percent(rate_a)}/năm — {verdict} khung 3–4% của Chương trình hành động"
@@ -473,14 +528,17 @@ class ExplorerView:
     unit : str
         Name of the unit ('Toàn tỉnh' for the province).
     base_year, horizon, threshold : int
+    axis_hints : dict
+        Ranges the charts keep while a rate slider moves (:meth:`Explorer.axis_hints`).
     results, compare : ForecastResults
         Scenario A and scenario B, over the unit's cells only (province
         admissions from every cell).
     """
 
     def __init__(self, state: ExplorerState, unit: str, base_year: int, horizon: int,
-                 forecast_a: UnitForecast, forecast_b: UnitForecast):
+                 forecast_a: UnitForecast, forecast_b: UnitForecast, *, axis_hints: dict | None = None):
         self.state = state
+        self.axis_hints = axis_hints or {}
         self.unit = unit
         self.base_year = base_year
         self.horizon = horizon
@@ -584,17 +642,17 @@ class ExplorerView:
             ok = r.share >= config.TARGET_SHARE
             colour = "#1b5e20" if ok else "#b71c1c"
             cells = (f"<td>Tỷ lệ chi bộ có ≥ {r.threshold} đảng viên tại chỗ</td>"
-                     f"<td>{format_percent(r.share_now)}</td>"
-                     f'<td class="nq21-share-value" data-threshold="{r.threshold}" '
+                     f'<td class="num">{format_percent(r.share_now)}</td>'
+                     f'<td class="num nq21-share-value" data-threshold="{r.threshold}" '
                      f'style="color:{colour};font-weight:bold">{format_percent(r.share)}</td>'
-                     f"<td>{format_probability(r.p_share_95)}</td>")
+                     f'<td class="num">{format_probability(r.p_share_95)}</td>')
             if table["observed"].notna().any():
-                cells += f"<td>{format_percent(r.observed)}</td>"
+                cells += f'<td class="num">{format_percent(r.observed)}</td>'
             body.append(f"<tr>{cells}</tr>")
         note = (f'<div style="font-size:90%">Kịch bản A: {html.escape(self.results.scenario.label)}. '
                 f"Mục tiêu: 95% chi bộ ({format_number(table['cells_needed'].iloc[0])} / "
                 f"{format_number(self.members_now.size)} chi bộ).</div>")
-        return f'<table class="nq21-table">{head}{"".join(body)}</table>{note}'
+        return f'{TABLE_CSS}<table class="nq21-table">{head}{"".join(body)}</table>{note}'
 
     def comparison_html(self) -> str:
         """Scenario A and B side by side, as an HTML table."""
@@ -619,8 +677,10 @@ class ExplorerView:
                      format_number(table.loc["expected_zero_cells", "b"], 1)))
         rows.append((labels["at_risk_cells"], format_number(table.loc["at_risk_cells", "a"]),
                      format_number(table.loc["at_risk_cells", "b"])))
-        body = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
-        return (f'<table class="nq21-table"><tr><th></th><th>Kịch bản A</th><th>Kịch bản B</th></tr>'
+        body = "".join(f'<tr><td>{a}</td><td class="num">{b}</td><td class="num">{c}</td></tr>'
+                       for a, b, c in rows[1:])
+        body = f"<tr><td>{rows[0][0]}</td><td>{rows[0][1]}</td><td>{rows[0][2]}</td></tr>" + body
+        return (f'{TABLE_CSS}<table class="nq21-table"><tr><th></th><th>Kịch bản A</th><th>Kịch bản B</th></tr>'
                 f"{body}</table>")
 
     def at_risk_html(self, limit: int = AT_RISK_ROWS) -> str:
@@ -637,11 +697,12 @@ class ExplorerView:
         body = "".join(
             f"<tr><td>{html.escape(r.cell_id)}</td><td>{html.escape(r.cell_name)}</td>"
             f"<td>{html.escape(r.commune)}</td><td>{html.escape(r.district)}</td>"
-            f"<td>{format_number(r.members_now)}</td><td>{format_number(r.expected_members, 1)}</td>"
-            f"<td>{format_probability(r.p_at_least)}</td></tr>" for r in shown.itertuples())
+            f'<td class="num">{format_number(r.members_now)}</td>'
+            f'<td class="num">{format_number(r.expected_members, 1)}</td>'
+            f'<td class="num">{format_probability(r.p_at_least)}</td></tr>' for r in shown.itertuples())
         more = (f"<div>… và {format_number(len(table) - limit)} chi bộ khác (xem tệp XLSX).</div>"
                 if len(table) > limit else "")
-        return f'<div>{title}:</div><table class="nq21-table">{head}{body}</table>{more}'
+        return f'{TABLE_CSS}<div>{title}:</div><table class="nq21-table">{head}{body}</table>{more}'
 
     # ------------------------------------------------------------ export
     def default_path(self, directory: str | Path | None = None) -> Path:

@@ -60,7 +60,8 @@ class FanChart:
         self.line_a.set_data(ahead["year"], ahead["expected"])
         self.line_b.set_data(ahead_b["year"], ahead_b["expected"])
         self.base.set_xdata([view.base_year, view.base_year])
-        values = np.concatenate([hist["observed"], ahead["q10"], ahead["q90"], ahead_b["expected"]])
+        values = np.concatenate([hist["observed"], ahead["q10"], ahead["q90"], ahead_b["expected"],
+                                 view.axis_hints.get("members", ())])
         self.ax.set_ylim(*_nice_limits(float(values.min()), float(values.max())))
         self.ax.set_xlim(float(path_a["year"].min()) - 0.5, float(path_a["year"].max()) + 0.5)
         self.ax.set_title(f"Đảng viên tại chỗ — {view.unit}", fontsize=10)
@@ -126,7 +127,8 @@ class SharesChart:
         if has_observed:
             self.observed.set_offsets(np.column_stack([self.x, observed.fillna(0)]))
         lowest = float(np.nanmin(np.concatenate([shares_a["share"], shares_b["share"], shares_a["share_now"],
-                                                 observed.to_numpy(dtype=float)])))
+                                                 observed.to_numpy(dtype=float),
+                                                 [view.axis_hints.get("share_floor", np.nan)]])))
         bottom = max(0.0, min(0.85, np.floor((lowest - 0.03) * 20) / 20))
         self.ax.set_ylim(bottom, 1.0 + 0.16 * (1.0 - bottom))
         self._set_bar_bottoms(bottom, shares_a["share"], shares_b["share"])

@@ -344,6 +344,28 @@ def test_charts_draw_the_views_numbers_on_given_axes(app):
     assert legend == ["Kịch bản A", "Kịch bản B", "Mục tiêu 95%", "Năm 2022", "Thực tế 2025"]
 
 
+@pytest.mark.parametrize("level,unit", [("district", "Mường Tè"), ("commune", "Xã Pa Ủ")])
+def test_axis_hints_cover_every_admission_rate(dataset, level, unit):
+    from nq21model.plots_explorer import ExplorerRenderer
+
+    app = Explorer(dataset)
+    state = ExplorerState(level=level, unit=unit, horizon=2030)
+    hints = app.axis_hints(state)
+    low, high = hints["members"]
+    renderer = ExplorerRenderer()
+    for rate in (0.02, 0.027, 0.06):
+        for which_rate in ({"admission_rate": rate}, {"compare_admission_rate": rate}):
+            view = app.run(state.with_(**which_rate))
+            assert view.axis_hints == hints
+            for which in ("a", "b"):
+                path = view.path(which).dropna(subset=["q10"])
+                assert low <= path["q10"].min() and path["q90"].max() <= high
+                assert hints["share_floor"] <= view.shares(which)["share"].min() + 1e-12
+            renderer.render_rgba(view)
+    assert renderer.full_draws == 1  # the axes did not move with the sliders
+    assert app.axis_hints(state.with_(attrition_rate=0.04)) != hints
+
+
 def test_blitted_redraw_equals_a_full_draw(app):
     """A view drawn over the cached background gives the same pixels as a fresh figure."""
     from nq21model.plots_explorer import ExplorerRenderer
