@@ -6,6 +6,7 @@ writing nothing. Imports are lazy so that a command starts fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

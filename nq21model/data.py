@@ -12,6 +12,7 @@ a small declarative table of column specs below does all of it with pandas alone
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 import unicodedata
@@ -30,6 +31,9 @@ from .exceptions import DataError, Violation
 
 def normalise_text(value: str) -> str:
     """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
+    if type(value) is str and value.isascii() and value == value.strip() and "  " not in value \
+            and "\t" not in value and "\n" not in value:
+        return value
     text = unicodedata.normalize("NFC", str(value)).replace("\u00d0", "\u0110")
     return re.sub(r"\s+", " ", text).strip()
 
@@ -98,8 +102,9 @@ _IGNORED = {"stt", "ghichu", "note", "notes"}
 # -------------------------------------------------------------------------- read
 
 
-def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    """Raw cells as strings (CSV) or Python objects (XLSX), header as written."""
+def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...] = ()) -> pd.DataFrame:
+    """The table with its headers as written: text columns as strings, counts parsed
+    by pandas where the whole column is clean (checked value by value otherwise)."""
     name = path.name
     if not path.exists():
         raise DataError(Violation(str(path), None, None, "file not found"))
@@ -107,31 +112,32 @@ def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
         raise DataError(Violation(name, None, None, "the file is empty"))
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        import openpyxl  # noqa: F401  (a clear ImportError beats pandas' message)
-
         try:
-            book = pd.ExcelFile(path)
+            book = pd.ExcelFile(path, engine="openpyxl")
         except Exception as exc:  # corrupt workbook
             raise DataError(Violation(name, None, None, f"cannot be read as Excel ({exc})")) from None
         sheets = book.sheet_names
         if sheet is None:
-            sheet = 0
-        elif isinstance(sheet, str) and sheet not in sheets:
+            sheet = _default_sheet(sheets, columns)
+        if isinstance(sheet, str) and sheet not in sheets:
             raise DataError(Violation(name, None, None,
                                       f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
-        elif isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
             raise DataError(Violation(name, None, None,
                                       f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
         frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
-    elif suffix in (".csv", ".txt", ""):
-        with open(path, encoding="utf-8-sig", errors="strict") as fh:
-            try:
-                first = fh.readline()
-            except UnicodeDecodeError:
-                raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
-        sep = ";" if first.count(";") > first.count(",") else ","
+    elif suffix in (".csv", ".txt"):
         try:
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+            with open(path, encoding="utf-8-sig") as fh:
+                first = fh.readline()
+        except UnicodeDecodeError:
+            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        sep = ";" if first.count(";") > first.count(",") else ","
+        text_kinds = {_fold(label) for c in columns if c.kind != "int"
+                      for label in (c.name, c.alias, *c.extra_aliases)}
+        dtype = {h: str for h in next(csv.reader([first], delimiter=sep), []) if _fold(h) in text_kinds}
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
                                 encoding="utf-8-sig", skip_blank_lines=False)
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
@@ -141,11 +147,31 @@ def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
             raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
     else:
         raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
-    if frame.columns.size == 0 or (frame.empty and frame.columns.size == 0):
+    if frame.columns.size == 0:
         raise DataError(Violation(name, None, None, "the file is empty"))
-    # Drop rows that are blank in every column (common at the end of Excel sheets).
-    blank = frame.apply(lambda col: col.map(_is_blank)).all(axis=1)
-    return frame.loc[~blank]
+    # Drop rows blank in every column (common at the end of Excel sheets); row
+    # numbers of the others stay as the user sees them.
+    first_col = frame.iloc[:, 0]
+    candidates = first_col.isna().to_numpy().copy()
+    if not pd.api.types.is_numeric_dtype(first_col.dtype):
+        candidates |= first_col.map(_is_blank).to_numpy(dtype=bool) if len(frame) < 10_000 \
+            else first_col.eq("").to_numpy(dtype=bool)
+    if candidates.any():
+        sub = frame.loc[candidates]
+        blank = sub.apply(lambda col: col.map(_is_blank)).all(axis=1)
+        frame = frame.drop(index=sub.index[blank.to_numpy()])
+    return frame
+
+
+def _default_sheet(sheets: list[str], columns: tuple[Column, ...]) -> str | int:
+    """In a workbook holding both tables, the sheet named for this table, else the first."""
+    wanted = {"cells": {"cells", "chibo"}, "history": {"history", "lichsu"}, "quotas": {"quotas", "chitieu"}}
+    kind = "history" if any(c.name == "local_members" for c in columns) else \
+        "quotas" if any(c.name == "quota" for c in columns) else "cells"
+    for sheet in sheets:
+        if _fold(sheet) in wanted[kind]:
+            return sheet
+    return 0
 
 
 def _is_blank(value) -> bool:
@@ -184,50 +210,68 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
 
 def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                   problems: list[Violation]) -> pd.Series:
-    """Parse one column's raw values; append a violation for every bad cell."""
-    out = []
-    for index, raw in values.items():
-        row = int(index) + 2  # header is Excel row 1
-        where = (name, row, normalise_text(header))
-        if col.kind in ("id", "text"):
-            if _is_blank(raw):
-                problems.append(Violation(*where, "empty value"))
-                out.append(None)
-                continue
-            if isinstance(raw, float) and raw.is_integer():
-                raw = int(raw)
-            out.append(normalise_text(raw))
-        elif col.kind == "cell_type":
-            key = _fold(raw) if not _is_blank(raw) else ""
-            if key not in CELL_TYPES:
-                problems.append(Violation(*where, f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
-                                                  "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)"))
-                out.append(None)
-            else:
-                out.append(CELL_TYPES[key])
-        elif col.kind == "int":
-            value = _parse_int(raw)
-            if value is None:
-                shown = "" if _is_blank(raw) else raw
-                problems.append(Violation(*where, f"expected a whole number, found '{shown}'"))
-            elif col.minimum is not None and value < col.minimum:
-                rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
-                problems.append(Violation(*where, f"{rule}, found {value}"))
-                value = None
-            out.append(value)
-        elif col.kind == "bool":
-            if isinstance(raw, bool):
-                out.append(raw)
-                continue
-            key = _fold(raw) if not _is_blank(raw) else ""
-            if key in _TRUE:
-                out.append(True)
-            elif key in _FALSE:
-                out.append(False)
-            else:
-                problems.append(Violation(*where, f"expected yes/no (1/0, có/không), found '{raw}'"))
-                out.append(None)
-    return pd.Series(out, index=values.index, dtype=object)
+    """Parse one column's raw values; append a violation for every bad cell.
+
+    Vectorised: text is normalised once per distinct value; a count column that
+    pandas already read as integers is only range-checked.
+    """
+    header = normalise_text(header)
+    if col.kind == "int":
+        if pd.api.types.is_integer_dtype(values.dtype):
+            parsed = values.astype(np.int64)
+            bad_index = values.index[np.zeros(len(values), bool)]
+        else:
+            parsed = values.map(_parse_int)
+            bad_index = parsed.index[parsed.isna()]
+            for index in bad_index:
+                raw = values[index]
+                problems.append(Violation(name, _excel_row(index), header,
+                                          f"expected a whole number, found '{'' if _is_blank(raw) else raw}'"))
+        if col.minimum is not None:
+            low = parsed.drop(index=bad_index)
+            low = low[low.astype(np.int64) < col.minimum]
+            rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
+            for index, value in low.items():
+                problems.append(Violation(name, _excel_row(index), header, f"{rule}, found {value}"))
+            if len(low):
+                parsed = parsed.astype(object)
+                parsed[low.index] = None
+        return parsed
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = np.empty(len(uniques), dtype=object)
+    invalid = np.zeros(len(uniques), dtype=object)
+    for j, raw in enumerate(np.asarray(uniques, dtype=object).tolist()):
+        mapped[j], invalid[j] = _parse_value(raw, col)
+    result = pd.Series(mapped[codes], index=values.index, dtype=object)
+    for j in np.flatnonzero(invalid.astype(bool)):
+        for index in values.index[codes == j]:
+            problems.append(Violation(name, _excel_row(index), header, invalid[j]))
+    return result
+
+
+def _parse_value(raw, col: Column):
+    """(value, problem) of one distinct raw text/category/boolean value."""
+    if col.kind in ("id", "text"):
+        if _is_blank(raw):
+            return None, "empty value"
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        return normalise_text(raw), ""
+    if col.kind == "cell_type":
+        key = "" if _is_blank(raw) else _fold(raw)
+        if key not in CELL_TYPES:
+            return None, (f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
+                          "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)")
+        return CELL_TYPES[key], ""
+    # bool
+    if isinstance(raw, (bool, np.bool_)):
+        return bool(raw), ""
+    key = "" if _is_blank(raw) else _fold(raw)
+    if key in _TRUE:
+        return True, ""
+    if key in _FALSE:
+        return False, ""
+    return None, f"expected yes/no (1/0, có/không), found '{raw}'"
 
 
 def _parse_int(raw) -> int | None:
@@ -248,7 +292,7 @@ def _parse_int(raw) -> int | None:
 def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
                  allow_extra: bool = False) -> tuple[pd.DataFrame, dict, list]:
     """Read and parse; return (canonical frame, canonical -> user header, violations)."""
-    frame = _read_table(path, sheet)
+    frame = _read_table(path, sheet, columns)
     name = path.name
     headers, problems = _map_headers(frame, columns, name, allow_extra)
     if problems:
@@ -314,51 +358,54 @@ def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     if "transferred_in" not in frame:
         frame["transferred_in"] = 0
         headers["transferred_in"] = "transferred_in"
-    frame["_row"] = [_excel_row(i) for i in frame.index]
+    frame["_row"] = frame.index.to_numpy() + 2
     # Rows whose key failed to parse cannot be checked further.
     good = frame.dropna(subset=["cell_id", "year"])
-    dup = good.duplicated(["cell_id", "year"], keep="first")
-    for _, r in good.loc[dup].iterrows():
-        problems.append(Violation(name, r["_row"], headers["year"],
-                                  f"a second row for cell '{r['cell_id']}' in {r['year']}"))
-    good = good.loc[~dup]
+    codes, uniques = pd.factorize(good["cell_id"])
+    year = good["year"].to_numpy(dtype=np.int64)
+    order = np.lexsort((year, codes))  # stable: a duplicate's first row in the file comes first
+    good = good.iloc[order]
+    codes, year = codes[order], year[order]
+    rows = good["_row"].to_numpy()
+    ids = good["cell_id"].to_numpy()
+    same = np.r_[False, codes[1:] == codes[:-1]]
+    prev_year = np.r_[0, year[:-1]]
+    dup = same & (year == prev_year)
+    for i in np.flatnonzero(dup):
+        problems.append(Violation(name, int(rows[i]), headers["year"],
+                                  f"a second row for cell '{ids[i]}' in {year[i]}"))
+    gap = same & ~dup & (year != prev_year + 1)
+    for i in np.flatnonzero(gap):
+        problems.append(Violation(name, int(rows[i]), headers["year"],
+                                  f"cell '{ids[i]}': years jump from {prev_year[i]} to {year[i]}; "
+                                  "years must be consecutive"))
     if cells is not None:
-        known = set(cells["cell_id"])
-        unknown = ~good["cell_id"].isin(known)
-        for _, r in good.loc[unknown].iterrows():
-            problems.append(Violation(name, r["_row"], headers["cell_id"],
-                                      f"cell '{r['cell_id']}' is not in the {cells_name} file"))
-        missing = known - set(good["cell_id"])
-        for cell_id in sorted(missing):
+        known = pd.Index(cells["cell_id"])
+        unknown = ~pd.Index(uniques).isin(known)
+        if unknown.any():
+            for i in np.flatnonzero(unknown[codes]):
+                problems.append(Violation(name, int(rows[i]), headers["cell_id"],
+                                          f"cell '{ids[i]}' is not in the {cells_name} file"))
+        for cell_id in known[~known.isin(uniques)]:
             problems.append(Violation(name, None, headers["cell_id"],
                                       f"cell '{cell_id}' of the {cells_name} file has no history"))
-    ordered = good.sort_values(["cell_id", "year"], kind="stable")
-    same = ordered["cell_id"].eq(ordered["cell_id"].shift())
-    gap = same & ordered["year"].ne(ordered["year"].shift() + 1)
-    prev_year = ordered["year"].shift()
-    for i in ordered.index[gap]:
-        r = ordered.loc[i]
-        problems.append(Violation(name, r["_row"], headers["year"],
-                                  f"cell '{r['cell_id']}': years jump from {int(prev_year[i])} to {r['year']}; "
-                                  "years must be consecutive"))
-    counts = ["local_members", "admitted", "exited", "transferred_in"]
-    full = ordered.dropna(subset=counts)
-    prev = full.groupby("cell_id")["local_members"].shift()
-    consecutive = full["year"].eq(full.groupby("cell_id")["year"].shift() + 1)
-    check = prev.notna() & consecutive
-    expected = prev + full["admitted"] + full["transferred_in"] - full["exited"]
-    broken = check & full["local_members"].ne(expected)
-    for i in full.index[broken]:
-        r = full.loc[i]
+    counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
+              for c in ("local_members", "admitted", "exited", "transferred_in")}
+    members = counts["local_members"]
+    expected = np.r_[np.nan, members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
+    broken = same & ~dup & (year == prev_year + 1) & ~np.isnan(expected) & (members != expected)
+    broken &= ~np.isnan(members)
+    for i in np.flatnonzero(broken):
         problems.append(Violation(
-            name, r["_row"], headers["local_members"],
-            f"cell '{r['cell_id']}' {r['year']}: local_members {r['local_members']} ≠ "
-            f"{int(prev[i])} (end of {r['year'] - 1}) + admitted {r['admitted']} + "
-            f"transferred_in {r['transferred_in']} − exited {r['exited']} = {int(expected[i])}"))
+            name, int(rows[i]), headers["local_members"],
+            f"cell '{ids[i]}' {year[i]}: local_members {int(members[i])} ≠ "
+            f"{int(members[i - 1])} (end of {year[i] - 1}) + admitted {int(counts['admitted'][i])} + "
+            f"transferred_in {int(counts['transferred_in'][i])} − exited {int(counts['exited'][i])} "
+            f"= {int(expected[i])}"))
     if problems:
         problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)
-    out = ordered.drop(columns="_row").reset_index(drop=True)
+    out = good.drop(columns="_row").reset_index(drop=True)
     for col in ("year", *counts, "assigned_members"):
         out[col] = out[col].astype(np.int64)
     out["cell_id"] = out["cell_id"].astype(str)

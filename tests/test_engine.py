@@ -196,3 +196,13 @@ def test_properties(n0, r, a, steps, bump):
     for k in (3, 4, 5):
         assert (more_admissions[f"p_at_least_{k}"] >= base[f"p_at_least_{k}"] - 1e-12).all()
         assert (more_attrition[f"p_at_least_{k}"] <= base[f"p_at_least_{k}"] + 1e-12).all()
+
+
+def test_grouped_poisson_binomial_matches_one_by_one():
+    rng = np.random.default_rng(9)
+    probs = rng.uniform(size=(3, 200))
+    groups = [np.arange(0, 7), np.arange(7, 100), np.arange(100, 200), np.array([5]), np.arange(200)]
+    got = engine.prob_count_at_least_groups(probs, groups, 0.95)
+    for g, idx in enumerate(groups):
+        for j in range(3):
+            assert got[g, j] == pytest.approx(engine.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
