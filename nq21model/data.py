@@ -473,9 +473,23 @@ class Dataset:
         return self.panel("local_members").loc[:, year]
 
     def panel(self, column: str) -> pd.DataFrame:
-        """One history column as a cells × years table (cells in cells order)."""
-        table = self.history.pivot(index="cell_id", columns="year", values=column)
-        return table.reindex(self.cells["cell_id"])
+        """One history column as a cells × years table (cells in cells order; NaN
+        where a cell has no row for a year). Cached."""
+        cache = self.__dict__.setdefault("_panels", {})
+        if column not in cache:
+            if "_positions" not in cache:
+                rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
+                cols = self.history["year"].to_numpy() - self.first_year
+                cache["_positions"] = (rows, cols)
+            rows, cols = cache["_positions"]
+            values = self.history[column].to_numpy()
+            full = len(self.history) == len(self.cells) * len(self.years)
+            table = np.zeros((len(self.cells), len(self.years)), dtype=values.dtype) if full \
+                else np.full((len(self.cells), len(self.years)), np.nan)
+            table[rows, cols] = values
+            cache[column] = pd.DataFrame(table, index=pd.Index(self.cells["cell_id"], name="cell_id"),
+                                         columns=pd.Index(self.years, name="year"))
+        return cache[column]
 
     def check_base_year(self, base_year: int) -> None:
         """Raise DataError unless every cell has history in ``base_year``."""
@@ -524,3 +538,45 @@ def load_lai_chau() -> Dataset:
     :func:`nq21model.synth.write_bundle`. Synthetic: never real data.
     """
     return load_dataset()
+
+
+# ---------------------------------------------------------------------- template
+
+TEMPLATE_HELP = [
+    ("Mã chi bộ", "Mã ổn định, không trùng, dùng chung cho hai bảng (ví dụ LC-TDU-001)."),
+    ("Tên chi bộ", "Ví dụ: Chi bộ bản Nà Tăm."),
+    ("Xã", "Xã, phường, thị trấn (trước hoặc sau sắp xếp năm 2025)."),
+    ("Huyện", "Huyện, thành phố — đơn vị mặc định của báo cáo."),
+    ("Loại", "thôn, bản hoặc tổ dân phố."),
+    ("Dân số", "Số nhân khẩu của thôn, bản, tổ dân phố (số nguyên > 0)."),
+    ("Năm", "Mỗi chi bộ một dòng cho mỗi năm, các năm liên tục, không bỏ năm."),
+    ("Đảng viên tại chỗ", "Số đảng viên tại chỗ cuối năm; KHÔNG tính cán bộ, công chức xã cử đến sinh hoạt."),
+    ("Kết nạp", "Số đảng viên kết nạp trong năm."),
+    ("Giảm", "Số đảng viên giảm trong năm (từ trần, xóa tên, khai trừ, chuyển đi, miễn sinh hoạt)."),
+    ("Cán bộ xã cử đến", "Số cán bộ, công chức xã cử đến sinh hoạt (không tính vào chỉ tiêu)."),
+    ("Chuyển đến", "Số đảng viên chuyển đến trong năm (không bắt buộc, mặc định 0)."),
+    ("Kiểm tra", "Đảng viên tại chỗ năm nay = năm trước + Kết nạp + Chuyển đến − Giảm."),
+    ("Lưu ý", "Chỉ ghi số lượng; không ghi họ tên hay thông tin cá nhân của đảng viên."),
+]
+
+
+def write_template(path: str | Path) -> Path:
+    """Write the Excel template for the organisation's staff: sheets "Chi bộ" and
+    "Lịch sử" with the Vietnamese headers and one example row, and "Hướng dẫn"."""
+    from .files import atomic_path
+
+    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Nà Tăm", "Tam Đường", "bản", 520]],
+                         columns=[c.alias for c in CELL_COLUMNS if c.required])
+    history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
+    guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            cells.to_excel(writer, sheet_name="Chi bộ", index=False)
+            history.to_excel(writer, sheet_name="Lịch sử", index=False)
+            guide.to_excel(writer, sheet_name="Hướng dẫn", index=False)
+            for sheet in writer.sheets.values():
+                for column in sheet.columns:
+                    width = max(len(str(cell.value or "")) for cell in column)
+                    sheet.column_dimensions[column[0].column_letter].width = min(80, max(12, width + 2))
+    return path

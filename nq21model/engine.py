@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _TIE = 1e-9  # a CDF within this of a quantile level counts as reaching it
+_SURE = 1e-15  # a trial this close to certain counts as certain in Poisson-binomials
 
 
 def horizon_parameters(survival: np.ndarray, lam: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,6 +243,17 @@ def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
     probs = np.atleast_2d(np.asarray(probs, dtype=float))
     m = probs.shape[0]
     out = np.empty((len(groups), m))
+    if m > 1:
+        for j in range(m):
+            out[:, j] = prob_count_at_least_groups(probs[j], groups, share)[:, 0]
+        return out
+    # Trials within 1e-15 of certain success or failure are counted as certain: the
+    # error is below n·1e-15 and the Poisson-binomial shrinks to the uncertain cells.
+    sure = probs[0] >= 1.0 - _SURE
+    uncertain = ~sure & (probs[0] > _SURE)
+    shifts = np.array([int(sure[g].sum()) for g in groups])
+    totals = np.array([len(g) for g in groups])
+    groups = [g[uncertain[g]] for g in groups]
     sizes = np.array([len(g) for g in groups])
     leaves = np.where(sizes > 1, 2 ** np.ceil(np.log2(np.maximum(sizes, 1))), 1).astype(int)
     for width in np.unique(leaves):
@@ -251,6 +263,6 @@ def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
             batch[j * m:(j + 1) * m, : sizes[g]] = probs[:, groups[g]]
         pmf = poisson_binomial_pmf(batch)
         for j, g in enumerate(members):
-            needed = math.ceil(share * sizes[g] - 1e-9)
+            needed = max(0, math.ceil(share * totals[g] - 1e-9) - shifts[g])
             out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
     return out

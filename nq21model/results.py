@@ -294,7 +294,7 @@ def format_summary(table: pd.DataFrame, results: "ForecastResults | None" = None
                      + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
         lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
     lines += [head, "-" * len(head)]
-    for _, r in table.iterrows():
+    for r in table.to_dict("records"):
         line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {r['status']:<8} {int(r['cells']):>5} "
                 f"{r['expected_members']:>8.0f}")
         for k in config.THRESHOLDS:

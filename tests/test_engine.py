@@ -206,3 +206,11 @@ def test_grouped_poisson_binomial_matches_one_by_one():
     for g, idx in enumerate(groups):
         for j in range(3):
             assert got[g, j] == pytest.approx(engine.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
+
+
+def test_grouped_poisson_binomial_with_certain_cells():
+    probs = np.r_[np.ones(50), np.zeros(3), np.random.default_rng(2).uniform(0.5, 1, 20)]
+    groups = [np.arange(73), np.arange(40, 73), np.arange(50, 53)]
+    got = engine.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
+    for g, idx in enumerate(groups):
+        assert got[g] == pytest.approx(engine.prob_count_at_least(probs[idx], 0.95), abs=1e-13)
