@@ -31,11 +31,19 @@ from .exceptions import DataError, Violation
 
 def normalise_text(value: str) -> str:
     """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
-    if type(value) is str and value.isascii() and value == value.strip() and "  " not in value \
-            and "\t" not in value and "\n" not in value:
-        return value
-    text = unicodedata.normalize("NFC", str(value)).replace("\u00d0", "\u0110")
-    return re.sub(r"\s+", " ", text).strip()
+    text = value if type(value) is str else str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+        if "\u00d0" in text:
+            text = text.replace("\u00d0", "\u0110")
+        if not text.isascii():
+            text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 def _fold(value: str) -> str:
@@ -133,9 +141,12 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
         sep = ";" if first.count(";") > first.count(",") else ","
-        text_kinds = {_fold(label) for c in columns if c.kind != "int"
-                      for label in (c.name, c.alias, *c.extra_aliases)}
-        dtype = {h: str for h in next(csv.reader([first], delimiter=sep), []) if _fold(h) in text_kinds}
+        kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
+        # ids repeat (history has one row per cell and year): read them as categories,
+        # so that each distinct id is hashed and normalised once.
+        dtype = {h: ("category" if kinds[_fold(h)] == "id" else str)
+                 for h in next(csv.reader([first], delimiter=sep), [])
+                 if kinds.get(_fold(h), "int") != "int"}
         try:
             frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
                                 encoding="utf-8-sig", skip_blank_lines=False)
@@ -237,16 +248,30 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                 parsed = parsed.astype(object)
                 parsed[low.index] = None
         return parsed
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        uniques = list(values.cat.categories) + [None]  # a missing value → None
+        codes = values.cat.codes.to_numpy()
+        codes = np.where(codes < 0, len(uniques) - 1, codes)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        uniques = np.asarray(uniques, dtype=object).tolist()
     mapped = np.empty(len(uniques), dtype=object)
     invalid = np.zeros(len(uniques), dtype=object)
-    for j, raw in enumerate(np.asarray(uniques, dtype=object).tolist()):
+    for j, raw in enumerate(uniques):
+        if col.kind in ("id", "text") and type(raw) is str:
+            text = normalise_text(raw)
+            if text:
+                mapped[j] = text
+                continue
         mapped[j], invalid[j] = _parse_value(raw, col)
-    result = pd.Series(mapped[codes], index=values.index, dtype=object)
     for j in np.flatnonzero(invalid.astype(bool)):
         for index in values.index[codes == j]:
             problems.append(Violation(name, _excel_row(index), header, invalid[j]))
-    return result
+    if col.kind == "id":
+        # distinct raw spellings may normalise to one id: categories of the normalised ids
+        inverse, categories = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
+        return pd.Series(pd.Categorical.from_codes(inverse[codes], categories), index=values.index)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
 def _parse_value(raw, col: Column):

@@ -212,10 +212,16 @@ def poisson_binomial_pmf(probs) -> np.ndarray:
     polys[:, :n, 0] = 1.0 - probs
     polys[:, :n, 1] = probs
     while polys.shape[1] > 1:
-        length = polys.shape[2]
-        fft_size = 2 * length
-        f = np.fft.rfft(polys, n=fft_size, axis=2)
-        polys = np.fft.irfft(f[:, 0::2] * f[:, 1::2], n=fft_size, axis=2)[:, :, : 2 * length - 1]
+        # Two polynomials of degree d = 2^j multiply into one of degree 2d; an FFT of
+        # size 2d (a power of two) wraps only the top coefficient onto the constant
+        # one, and the top coefficient is the product of the two tops: unwrap it.
+        degree = polys.shape[2] - 1
+        left, right = polys[:, 0::2], polys[:, 1::2]
+        f = np.fft.rfft(left, n=2 * degree, axis=2) * np.fft.rfft(right, n=2 * degree, axis=2)
+        product = np.fft.irfft(f, n=2 * degree, axis=2)
+        top = left[:, :, -1] * right[:, :, -1]
+        product[:, :, 0] -= top
+        polys = np.concatenate([product, top[:, :, None]], axis=2)
     out = np.clip(polys[:, 0, : n + 1], 0.0, 1.0)
     return out[0] if single else out
 
