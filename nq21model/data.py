@@ -249,7 +249,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                 parsed[low.index] = None
         return parsed
     if isinstance(values.dtype, pd.CategoricalDtype):
-        uniques = list(values.cat.categories) + [None]  # a missing value → None
+        uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
         codes = values.cat.codes.to_numpy()
         codes = np.where(codes < 0, len(uniques) - 1, codes)
     else:
@@ -433,8 +433,13 @@ def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     out = good.drop(columns="_row").reset_index(drop=True)
     for col in ("year", *counts, "assigned_members"):
         out[col] = out[col].astype(np.int64)
+    if isinstance(out["cell_id"].dtype, pd.CategoricalDtype):
+        out["cell_id"] = out["cell_id"].cat.categories.to_numpy(dtype=object)[out["cell_id"].cat.codes.to_numpy()]
     out["cell_id"] = out["cell_id"].astype(str)
-    return out[[c.name for c in HISTORY_COLUMNS]]
+    out = out[[c.name for c in HISTORY_COLUMNS]]
+    if cells is not None:  # where each row sits in the cells table, for Dataset.panel
+        out.attrs["cell_rows"] = pd.Index(cells["cell_id"]).get_indexer(uniques)[codes]
+    return out
 
 
 def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
@@ -523,8 +528,8 @@ class Dataset:
             raise DataError(Violation(name, None, "year",
                                       f"base year {base_year} is outside the history "
                                       f"({self.first_year}–{self.last_year})"))
-        have = set(self.history.loc[self.history["year"] == base_year, "cell_id"])
-        lacking = [c for c in self.cells["cell_id"] if c not in have]
+        present = self.panel("local_members")[base_year].notna().to_numpy()
+        lacking = self.cells["cell_id"].to_numpy()[~present].tolist()
         if lacking:
             shown = ", ".join(lacking[:5]) + (" …" if len(lacking) > 5 else "")
             raise DataError(Violation(name, None, "year",
@@ -551,9 +556,13 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     history_df = load_history(history_path, cells_df, sheet=history_sheet, cells_name=cells_path.name)
     marker = cells_path.parent / config.SYNTHETIC_MARKER
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
-    return Dataset(cells=cells_df, history=history_df,
-                   sources={"cells": str(cells_path), "history": str(history_path)},
-                   synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
+    rows = history_df.attrs.pop("cell_rows")
+    dataset = Dataset(cells=cells_df, history=history_df,
+                      sources={"cells": str(cells_path), "history": str(history_path)},
+                      synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
+    # where each history row sits in the cells table, known from loading: saves a lookup
+    dataset.__dict__["_panels"] = {"_positions": (rows, history_df["year"].to_numpy() - dataset.first_year)}
+    return dataset
 
 
 def load_lai_chau() -> Dataset:
