@@ -475,7 +475,7 @@ def rate_band_html(rate_a: float, rate_b: float | None = None) -> str:
     ticks = "".join(f'<span style="position:absolute;left:{pos(r):.1f}%;transform:translateX(-50%)">'
                     f"{format_percent(r, 0)}</span>" for r in (0.02, 0.03, 0.04, 0.05, 0.06))
     return (f'<div class="nq21-rate-band" data-inside="{str(inside).lower()}" '
-            'style="max-width:320px;margin:0 14px 0 160px;font-size:11px">'
+            'style="max-width:320px;margin:0 14px 0 160px;font-size:11px;line-height:1.3">'
             f'<div style="position:relative;height:8px;background:#eceff1;margin:4px 0">{band}{markers}</div>'
             f'<div style="position:relative;height:14px">{ticks}</div>'
             f"<div>Kết nạp A {format_percent(rate_a)}/năm — {verdict} khung 3–4% của Chương trình hành động"
@@ -649,7 +649,7 @@ class ExplorerView:
             if table["observed"].notna().any():
                 cells += f'<td class="num">{format_percent(r.observed)}</td>'
             body.append(f"<tr>{cells}</tr>")
-        note = (f'<div style="font-size:90%">Kịch bản A: {html.escape(self.results.scenario.label)}. '
+        note = (f'<div style="font-size:90%;line-height:1.3">Kịch bản A: {html.escape(self.results.scenario.label)}. '
                 f"Mục tiêu: 95% chi bộ ({format_number(table['cells_needed'].iloc[0])} / "
                 f"{format_number(self.members_now.size)} chi bộ).</div>")
         return f'{TABLE_CSS}<table class="nq21-table">{head}{"".join(body)}</table>{note}'

@@ -242,9 +242,9 @@ class ExplorerRenderer:
 
     def render_png(self, view) -> bytes:
         """The figure for ``view`` as PNG bytes (fast zlib level: it is redrawn often)."""
-        from PIL import Image
+        from matplotlib.image import imsave
 
         rgba = self.render_rgba(view)
         buffer = io.BytesIO()
-        Image.fromarray(rgba, "RGBA").convert("RGB").save(buffer, format="png", compress_level=1)
+        imsave(buffer, rgba[:, :, :3], format="png", pil_kwargs={"compress_level": 1})
         return buffer.getvalue()
