@@ -53,8 +53,8 @@ class FanChart:
         """Show ``view`` (an :class:`nq21model.explorer.ExplorerView`); returns the Axes."""
         path_a, path_b = view.path("a"), view.path("b")
         hist = path_a.dropna(subset=["observed"])
-        ahead = path_a[path_a["year"] >= view.base_year]
-        ahead_b = path_b[path_b["year"] >= view.base_year]
+        ahead = path_a[(path_a["year"] >= view.base_year) & path_a["expected"].notna()]
+        ahead_b = path_b[(path_b["year"] >= view.base_year) & path_b["expected"].notna()]
         self.history.set_data(hist["year"], hist["observed"])
         self.band.set_data(ahead["year"].to_numpy(), ahead["q10"].to_numpy(), ahead["q90"].to_numpy())
         self.line_a.set_data(ahead["year"], ahead["expected"])
@@ -62,7 +62,7 @@ class FanChart:
         self.base.set_xdata([view.base_year, view.base_year])
         values = np.concatenate([hist["observed"], ahead["q10"], ahead["q90"], ahead_b["expected"],
                                  view.axis_hints.get("members", ())])
-        self.ax.set_ylim(*_nice_limits(float(values.min()), float(values.max())))
+        self.ax.set_ylim(*_nice_limits(float(np.nanmin(values)), float(np.nanmax(values))))
         self.ax.set_xlim(float(path_a["year"].min()) - 0.5, float(path_a["year"].max()) + 0.5)
         self.ax.set_title(f"Đảng viên tại chỗ — {view.unit}", fontsize=10)
         return self.ax

@@ -419,3 +419,39 @@ def test_notebook_is_committed_without_outputs_and_with_a_parameters_cell():
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None
     assert "widgets" not in nb["metadata"]
+
+
+def test_notebook_wiring_reacts_to_the_controls(tmp_path, dataset):
+    """The notebook's code cells run in-process (widgets without a browser); then the
+    controls are changed as a user would and the outputs follow."""
+    import contextlib
+    import io
+
+    nb = json.loads((ROOT / "notebooks" / "explore.ipynb").read_text(encoding="utf-8"))
+    code = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    ns: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code + f"\nout_dir = {str(tmp_path)!r}\n", "explore.ipynb", "exec"), ns)
+    controls, outputs, app = ns["controls"], ns["outputs"], ns["app"]
+    assert "Mường Tè" in outputs["title"].value and outputs["figure"].value[:4] == b"\x89PNG"
+
+    controls["admission_rate"].value = 0.045
+    expected = app.run(ExplorerState(level="district", unit="Mường Tè", admission_rate=0.045))
+    assert outputs["shares"].value == expected.shares_html()
+    assert "ngoài khung 3–4%" in outputs["rates"].value
+
+    controls["level"].value = "commune"
+    assert controls["unit"].value == app.units("commune")[0]
+    assert controls["unit"].value in outputs["title"].value
+    controls["unit"].value = "Xã Pa Ủ"
+    assert "Xã Pa Ủ" in outputs["title"].value
+
+    controls["base_year"].value = 2022
+    assert controls["horizon"].options[0] == 2023 and controls["horizon"].value == 2030
+    controls["horizon"].value = 2025
+    assert "Thực tế 2025" in outputs["shares"].value
+
+    ns["export"].click()
+    assert "nq21-saved" in outputs["status"].value
+    assert (tmp_path / "explorer_xa-pa-u_2022-2025.xlsx").exists()
+    assert [v for _, v in controls["allocation"].options] == ["population", "members"]
