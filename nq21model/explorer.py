@@ -7,8 +7,8 @@ into an :class:`ExplorerView` (forecast results of the unit for both scenarios);
 :meth:`Explorer.page` renders a view into what the widgets display (HTML snippets
 and one PNG) and never raises on bad parameters: the message goes to the page.
 
-Speed: the dataset, each unit's cells, the base-year panels and every view are
-cached in the :class:`Explorer`, so a slider move recomputes only the scenario
+Speed: the dataset, each unit's cells (a sub-dataset), the province rates of
+each scenario, each scenario's forecast of a unit and every view are cached in the :class:`Explorer`, so a slider move recomputes only the scenario
 that changed for the cells of the chosen unit (province admissions are still
 computed from every cell, MODEL.md §2). ``benchmarks/explorer.py`` measures it.
 
@@ -145,22 +145,6 @@ class ExplorerState:
         return replace(self, **changes)
 
 
-class _CachedDataset(Dataset):
-    """A Dataset whose history panels are pivoted once."""
-
-    def panel(self, column: str) -> pd.DataFrame:
-        cache = self.__dict__.setdefault("_panels", {})
-        if column not in cache:
-            cache[column] = super().panel(column)
-        return cache[column].copy()
-
-
-def _cached(dataset: Dataset) -> _CachedDataset:
-    return _CachedDataset(cells=dataset.cells.reset_index(drop=True), history=dataset.history,
-                          sources=dataset.sources, synthetic=dataset.synthetic,
-                          synthetic_info=dataset.synthetic_info)
-
-
 class Explorer:
     """Scenario explorer over one dataset; caches what slider moves do not change.
 
@@ -178,7 +162,7 @@ class Explorer:
 
     def __init__(self, dataset: Dataset | None = None, *, quota_provider: QuotaProvider | None = None,
                  cache_size: int = 64):
-        self.dataset = _cached(dataset if dataset is not None else load_dataset())
+        self.dataset = dataset if dataset is not None else load_dataset()
         self.quota_provider = quota_provider
         self.cache_size = cache_size
         self._units: dict[tuple[str, str | None], tuple[np.ndarray, Dataset]] = {}
@@ -254,6 +238,8 @@ class Explorer:
                 idx = np.arange(len(cells))
                 sub = self.dataset
             else:
+                if unit is None:
+                    raise ParameterError(f"choose a {level} (one of: {', '.join(self.units(level))})")
                 mask = cells[level].eq(unit).to_numpy()
                 if not mask.any():
                     raise ParameterError(f"no {level} named '{unit}' in the data "
@@ -261,10 +247,10 @@ class Explorer:
                 idx = np.flatnonzero(mask)
                 sub_cells = cells.iloc[idx].reset_index(drop=True)
                 history = self.dataset.history
-                sub = _CachedDataset(cells=sub_cells,
-                                     history=history[history["cell_id"].isin(set(sub_cells["cell_id"]))],
-                                     sources=self.dataset.sources, synthetic=self.dataset.synthetic,
-                                     synthetic_info=self.dataset.synthetic_info)
+                sub = Dataset(cells=sub_cells,
+                              history=history[history["cell_id"].isin(set(sub_cells["cell_id"]))],
+                              sources=self.dataset.sources, synthetic=self.dataset.synthetic,
+                              synthetic_info=self.dataset.synthetic_info)
             self._units[key] = (idx, sub)
         return self._units[key]
 

@@ -180,6 +180,7 @@ def test_options_for_the_widgets(app, dataset):
 
 @pytest.mark.parametrize("state,words", [
     (ExplorerState(level="district", unit="Nowhere"), "no district named 'Nowhere'"),
+    (ExplorerState(level="commune"), "choose a commune (one of: Phường Đoàn Kết"),
     (ExplorerState(level="district", unit="Mường Tè", horizon=2025), "at or before the base year"),
     (ExplorerState(level="district", unit="Mường Tè", base_year=2010), "outside the history"),
     (ExplorerState(level="village", unit="Mường Tè"), "level must be one of"),
