@@ -137,6 +137,8 @@ def test_explorer_in_jupyterlab(lab, browser):
 
     url, token, exports = lab
     page = browser.new_page(viewport={"width": 1500, "height": 2300})
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
     try:
         page.goto(f"{url}/lab/tree/explore.ipynb?token={token}")
         _wait_idle(page)  # the kernel exists and is idle (not only the notebook's indicator)
@@ -180,6 +182,7 @@ def test_explorer_in_jupyterlab(lab, browser):
         assert page.locator(".nq21-error").count() == 0
         assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
         assert page.locator(".jp-OutputArea-output:has(.ansi-red-fg)").count() == 0
+        assert page_errors == []  # no uncaught exception in the page (widget views included)
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator(".jp-OutputArea-output:has(.nq21-banner)").screenshot(path=str(ARTIFACTS / "explorer.png"))
