@@ -41,7 +41,7 @@ from .results import CELL_COLUMNS, PROVINCE, ForecastResults
 from .scenario import ALLOCATION_LABELS, Scenario, fixed_rates
 
 __all__ = [
-    "LEVELS", "ADMISSION_RANGE", "PROGRAMME_BAND", "ExplorerState", "Explorer",
+    "LEVELS", "ADMISSION_RANGE", "ATTRITION_RANGE", "PROGRAMME_BAND", "ExplorerState", "Explorer",
     "ExplorerView", "ExplorerPage", "UnitForecast", "default_threshold", "threshold_options",
     "rate_band_html", "slugify",
 ]
