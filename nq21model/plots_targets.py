@@ -149,8 +149,7 @@ def plot_status_matrix(table: pd.DataFrame, *, year: int | None = None, ax=None)
         ax = fig.add_subplot()
     from matplotlib.colors import ListedColormap
 
-    cmap = ListedColormap(list(STATUS_COLOURS.values()))
-    cmap.set_bad("white")
+    cmap = ListedColormap(list(STATUS_COLOURS.values())).with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-0.5, vmax=len(STATUS_COLOURS) - 0.5, aspect="auto")
     ax.set_xticks(range(len(units)), units, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(keys)), [f"{INDICATORS[c].short} ({y})" for c, y in keys], fontsize=8)

@@ -62,6 +62,7 @@ forecast otherwise:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,12 +239,11 @@ def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisatio
     if "organisations" in paths:
         tables["organisations"] = load_organisations(paths["organisations"])
     if "organisation_years" in paths:
-        orgs = tables.get("organisations")
+        if "organisations" not in paths:
+            raise ParameterError(f"{paths['organisation_years'].name}: the yearly ratings need the table of "
+                                 "organisations (organisations.csv beside it, or --organisations)")
         tables["organisation_years"] = load_organisation_years(
-            paths["organisation_years"], orgs,
-            organisations_name=paths["organisations"].name if orgs is not None else "organisations")
-        if orgs is None:  # ratings without the list of organisations: no kinds, no units
-            tables["organisation_years"] = None
+            paths["organisation_years"], tables["organisations"], organisations_name=paths["organisations"].name)
     if "unit_counts" in paths:
         tables["unit_counts"] = load_unit_counts(paths["unit_counts"])
     return TrackerData(dataset=dataset, sources={k: str(v) for k, v in paths.items()}, **tables)
@@ -372,13 +372,18 @@ def _predict_share(fit: dict, year: int, indicator: Indicator, target_year: int)
     eta = float(x @ fit["params"])
     se = float(np.sqrt(max(0.0, x @ fit["cov"] @ x)))
     probs = 1.0 / (1.0 + np.exp(-(eta + se * _GH_X)))
-    k = np.arange(n + 1)
+    # the mixture's pmf on a window that holds its mass (all of 0..n for small n)
+    live = probs[_GH_W > 1e-14]
+    spread = 8.0 * math.sqrt(n / 4.0) + 2.0
+    start = max(0, int(math.floor(n * live.min() - spread)))
+    stop = min(n, int(math.ceil(n * live.max() + spread)))
+    k = np.arange(start, stop + 1)
     pmf = (_GH_W[:, None] * stats.binom.pmf(k[None, :], n, probs[:, None])).sum(axis=0)
     cdf = np.cumsum(pmf)
-    lo, hi = (int(np.searchsorted(cdf, q - 1e-12)) / n for q in BAND)
+    lo, hi = ((start + int(np.searchsorted(cdf, q - 1e-12))) / n for q in BAND)
     value = float((_GH_W * probs).sum())
-    p = float(min(1.0, pmf[needed:].sum())) if needed <= n else 0.0
-    return value, lo, hi, p
+    p = float(min(1.0, (_GH_W * stats.binom.sf(needed - 1, n, probs)).sum())) if needed <= n else 0.0
+    return value, lo, min(hi, 1.0), p
 
 
 # ------------------------------------------------------------- count projection
@@ -425,10 +430,13 @@ def _poisson_future(s: pd.DataFrame, future) -> tuple[float, str]:
         return 0.0, "constant"
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     last = int(s["year"].max())
     x = s["year"].to_numpy(dtype=float) - last
-    result = GLM(counts, np.column_stack([np.ones_like(x), x]), family=families.Poisson()).fit()
+    with warnings.catch_warnings():  # a constant series is fitted exactly: not a problem here
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        result = GLM(counts, np.column_stack([np.ones_like(x), x]), family=families.Poisson()).fit()
     fx = np.asarray(list(future), dtype=float) - last
     mu = np.exp(result.params[0] + result.params[1] * fx)
     return float(mu.sum()), "poisson_glm"
