@@ -450,12 +450,6 @@ def _unit_of_cells(data: TrackerData, by: str | None) -> pd.Series:
     return pd.Series(cells[by].to_numpy() if by else PROVINCE, index=cells["cell_id"])
 
 
-def _with_province(frame: pd.DataFrame, keys=("year",)) -> pd.DataFrame:
-    total = frame.groupby(list(keys), as_index=False)[["successes", "trials"]].sum()
-    total.insert(0, "unit", PROVINCE)
-    return pd.concat([total, frame[frame["unit"] != PROVINCE]], ignore_index=True)
-
-
 def _share_by(frame: pd.DataFrame, units: pd.Series | np.ndarray | None, success, trial=None) -> pd.DataFrame:
     """Sum successes (bool/int) and trials (default 1 a row) by unit and year, plus the province."""
     out = pd.DataFrame({"unit": units if units is not None else PROVINCE, "year": frame["year"].to_numpy(),
@@ -687,6 +681,10 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
     dataset = data.dataset
     if results is not None:
         base_year = results.base_year
+        wanted = {y for i in INDICATORS.values() if i.kind == "membership" for y in i.targets if y > base_year}
+        if not wanted <= set(results.horizons):
+            raise ParameterError(f"the forecast given covers {results.horizons}; the tracker needs "
+                                 f"{sorted(wanted)} after its base year {base_year}")
     base_year = dataset.last_year if base_year is None else int(base_year)
     dataset.check_base_year(base_year)
     groups = _groups(dataset, by)

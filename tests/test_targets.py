@@ -375,6 +375,12 @@ def test_roles_from_the_cells_table(small_dir):
     assert row["status"] == T.NO_DATA          # one year: no trend to project
 
 
+def test_results_must_cover_the_target_years(small):
+    short = forecast(small.dataset, horizons=[2027])
+    with pytest.raises(ParameterError, match="needs \\[2030\\]"):
+        T.track_targets(small, results=short)
+
+
 def test_unknown_grouping_is_an_error(small):
     with pytest.raises(ParameterError, match="no column 'province'"):
         T.track_targets(small, by="province")
@@ -535,11 +541,14 @@ def test_status_matrix_figure(bundled_table):
 
 # ---------------------------------------------------------------- command line
 def test_cli_targets_prints_and_writes(tmp_path):
-    out = tmp_path / "targets.csv"
+    out = tmp_path / "targets.xlsx"
     proc = run_cli("targets", "--unit", "district", "--out", out, check=True)
     assert "Dữ liệu mô phỏng" in proc.stdout and "2d_3" in proc.stdout and "Mường Tè" in proc.stdout
-    table = pd.read_csv(out)
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert set(sheets) == {"targets", PROVINCE}
+    table = sheets["targets"]
     assert list(table.columns) == T.COLUMNS
+    assert list(sheets[PROVINCE].columns[:5]) == ["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]
     assert set(table["unit"]) >= {PROVINCE, "Mường Tè"}
     assert set(table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.NO_DATA}
 
