@@ -109,6 +109,9 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
     if ind.percent:
         ax.yaxis.set_major_formatter(_percent_formatter())
     else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(_number_formatter())
     ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
 

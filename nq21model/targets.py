@@ -390,18 +390,17 @@ def _predict_share(fit: dict, year: int, indicator: Indicator, target_year: int)
 
 
 def project_count(series: pd.DataFrame, years, *, base_year: int, indicator: Indicator,
-                  unit: str = PROVINCE, start: int = PROGRAMME_START, at_least: float | None = None,
-                  ) -> list[dict]:
+                  unit: str = PROVINCE, start: int = PROGRAMME_START) -> list[dict]:
     """Rows of a cumulative count (``year, count``) from ``start`` to each year.
 
     Observed where the data cover ``start`` … year (year ≤ base); otherwise the
-    observed part plus a Poisson GLM projection of the later years. ``at_least``
-    overrides the target compared against (default the indicator's).
+    observed part plus a Poisson GLM projection of the later years; "không có
+    dữ liệu" with fewer than 3 years or a gap since ``start``.
     """
     s = series[series["year"] <= base_year].sort_values("year")
     rows = []
     for year in years:
-        target = indicator.targets[year] if at_least is None else at_least
+        target = indicator.targets[year]
         need = set(range(start, year + 1))
         have = set(int(y) for y in s["year"])
         cum = float(s.loc[s["year"].between(start, year), "count"].sum())
