@@ -89,6 +89,8 @@ __all__ = [
     "status_for", "project_share", "project_count", "COLUMNS", "LIKELY", "UNLIKELY",
     "MET", "LIKELY_MET", "AT_RISK", "MISSED", "NO_DATA", "PROGRAMME_START",
     "share_counts", "count_series", "indicator_paths", "unit_table", "province_table",
+    "SHARE_FUNCTIONS", "share_1_org", "share_1_member", "share_2a", "share_2c", "share_3a", "share_3b",
+    "share_3c", "share_4a", "share_4b",
     "format_targets", "METHOD_LABELS",
 ]
 
@@ -460,63 +462,101 @@ def _share_by(frame: pd.DataFrame, units: pd.Series | np.ndarray | None, success
     return pd.concat([province, by_unit[by_unit["unit"] != PROVINCE]], ignore_index=True)
 
 
-def share_counts(code: str, data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
-    """Yearly ``unit, year, successes, trials`` of a share indicator (province rows
-    have unit "Toàn tỉnh"); None when the data for it are absent.
+def _role_share(data: TrackerData, by: str | None, success) -> pd.DataFrame | None:
+    roles = data.roles
+    if roles is None:
+        return None
+    units = roles["cell_id"].map(_unit_of_cells(data, by)).to_numpy() if by else None
+    return _share_by(roles, units, success(roles))
 
-    ``1_org``: organisations rated tốt or better / rated; ``1_member``: members
-    rated tốt or better / rated; ``2a``: admitted / members at the end of the year
-    before; ``2c``: villages with a cell / villages; ``3a``: cells whose secretary
-    is village head or Front head / cells; ``3b``, ``3c``: heads who are members /
-    cells; ``4a``: commune committees whose secretary chairs the People's Council /
-    those reported; ``4b``: agencies, schools, health units whose secretary heads
-    the unit / those reported.
-    """
-    if code in ("3a", "3b", "3c"):
-        roles = data.roles
-        if roles is None:
-            return None
-        units = roles["cell_id"].map(_unit_of_cells(data, by)).to_numpy() if by else None
-        if code == "3a":
-            success = roles["secretary_is_village_head"].astype(bool) | roles["secretary_is_front_head"].astype(bool)
-        elif code == "3b":
-            success = roles["village_head_is_member"].astype(bool)
-        else:
-            success = roles["front_head_is_member"].astype(bool)
-        return _share_by(roles, units, success)
-    if code in ("1_org", "4a", "4b"):
-        orgs, years = data.organisations, data.organisation_years
-        if orgs is None or years is None:
-            return None
-        merged = years.merge(orgs, on="org_id", how="left")
-        units = merged[by].to_numpy() if by and by in merged else (None if not by else np.full(len(merged), None))
-        if code == "1_org":
-            if "rating" not in merged:
-                return None
-            keep = merged["rating"].notna()
-            success = merged["rating"].isin(["xuat_sac", "tot"])
-        else:
-            col = "secretary_is_council_chair" if code == "4a" else "secretary_is_unit_head"
-            if col not in merged:
-                return None
-            kinds = ("commune",) if code == "4a" else UNIT_HEAD_KINDS
-            keep = merged[col].notna() & merged["kind"].isin(kinds)
-            success = merged[col].fillna(False).astype(bool)
-        sub = merged.loc[keep]
-        return _share_by(sub, None if units is None else units[keep.to_numpy()], success[keep])
-    if code in ("1_member", "2a", "2c"):
-        counts = data.unit_counts
-        cols = {"1_member": ("members_rated_good", "members_rated"), "2a": ("admitted", "members"),
-                "2c": ("villages_with_cell", "villages")}[code]
-        if counts is None or not set(cols) <= set(counts):
-            return None
-        frame = counts[["unit", "year", *cols]].copy()
-        if code == "2a":  # admissions of the year over members at the end of the year before
-            prev = frame.assign(year=frame["year"] + 1)[["unit", "year", "members"]]
-            frame = frame.drop(columns="members").merge(prev, on=["unit", "year"])
-        frame = frame.rename(columns={cols[0]: "successes", cols[1]: "trials"})
-        return _unit_count_shares(frame, data, by)
-    raise ParameterError(f"'{code}' is not a share indicator")
+
+def _organisation_share(data: TrackerData, by: str | None, column: str, kinds=None) -> pd.DataFrame | None:
+    orgs, years = data.organisations, data.organisation_years
+    if orgs is None or years is None or column not in years:
+        return None
+    merged = years.merge(orgs, on="org_id", how="left")
+    keep = merged[column].notna()
+    if kinds is not None:
+        keep &= merged["kind"].isin(kinds)
+    if column == "rating":
+        success = merged["rating"].isin(["xuat_sac", "tot"])
+    else:
+        success = merged[column].fillna(False).astype(bool)
+    units = None
+    if by:  # a grouping the organisations do not carry gives no unit rows
+        units = (merged[by].to_numpy() if by in merged else np.full(len(merged), None))[keep.to_numpy()]
+    return _share_by(merged.loc[keep], units, success[keep])
+
+
+def _count_share(data: TrackerData, by: str | None, success: str, trials: str,
+                 trials_year_before: bool = False) -> pd.DataFrame | None:
+    counts = data.unit_counts
+    if counts is None or not {success, trials} <= set(counts):
+        return None
+    frame = counts[["unit", "year", success]].merge(
+        counts[["unit", "year", trials]].assign(year=counts["year"] + int(trials_year_before)), on=["unit", "year"])
+    frame = frame.rename(columns={success: "successes", trials: "trials"})
+    return _unit_count_shares(frame, data, by)
+
+
+def share_1_org(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """1 (organisations): organisations rated "hoàn thành tốt nhiệm vụ" or better / rated."""
+    return _organisation_share(data, by, "rating")
+
+
+def share_1_member(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """1 (members): members rated "hoàn thành tốt nhiệm vụ" or better / members rated."""
+    return _count_share(data, by, "members_rated_good", "members_rated")
+
+
+def share_2a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """2a: admissions of the year / all members at the end of the year before."""
+    return _count_share(data, by, "admitted", "members", trials_year_before=True)
+
+
+def share_2c(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """2c: villages (thôn, bản, tổ dân phố) with a party cell / villages."""
+    return _count_share(data, by, "villages_with_cell", "villages")
+
+
+def share_3a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3a: cells whose secretary is also village head or Front head / cells."""
+    return _role_share(data, by, lambda r: r["secretary_is_village_head"].astype(bool)
+                       | r["secretary_is_front_head"].astype(bool))
+
+
+def share_3b(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3b: cells whose village head is a party member / cells."""
+    return _role_share(data, by, lambda r: r["village_head_is_member"].astype(bool))
+
+
+def share_3c(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3c: cells whose head of the Front work committee is a party member / cells."""
+    return _role_share(data, by, lambda r: r["front_head_is_member"].astype(bool))
+
+
+def share_4a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """4a: commune party committees whose secretary chairs the People's Council / reported."""
+    return _organisation_share(data, by, "secretary_is_council_chair", ("commune",))
+
+
+def share_4b(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """4b: agencies, schools, health units whose secretary heads the unit / reported."""
+    return _organisation_share(data, by, "secretary_is_unit_head", UNIT_HEAD_KINDS)
+
+
+#: The function computing each share indicator's yearly counts.
+SHARE_FUNCTIONS = {"1_org": share_1_org, "1_member": share_1_member, "2a": share_2a, "2c": share_2c,
+                   "3a": share_3a, "3b": share_3b, "3c": share_3c, "4a": share_4a, "4b": share_4b}
+
+
+def share_counts(code: str, data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """Yearly ``unit, year, successes, trials`` of the share indicator ``code`` (its
+    ``share_<code>`` function); province rows have unit "Toàn tỉnh"; None when the
+    data for it are absent."""
+    if code not in SHARE_FUNCTIONS:
+        raise ParameterError(f"'{code}' is not a share indicator")
+    return SHARE_FUNCTIONS[code](data, by)
 
 
 def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,

@@ -182,7 +182,9 @@ def _reference_shares(code, small, by="district"):
 
 @pytest.mark.parametrize("code", ["1_org", "1_member", "2a", "2c", "3a", "3b", "3c", "4a", "4b"])
 def test_share_counts_match_reference(code, small):
-    got = T.share_counts(code, small, by="district")
+    assert {c for c, i in T.INDICATORS.items() if i.kind == "share"} == set(T.SHARE_FUNCTIONS)
+    got = getattr(T, f"share_{code}")(small, by="district")
+    pd.testing.assert_frame_equal(got, T.share_counts(code, small, by="district"))
     ref = _reference_shares(code, small)
     assert len(got) == len(ref)
     for _, r in got.iterrows():
