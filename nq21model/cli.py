@@ -105,6 +105,30 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_targets(args) -> int:
+    from .files import check_table_path, write_table
+    from .targets import format_targets, load_tracker_data, province_table, track_targets
+
+    if args.out is not None:
+        check_table_path(args.out)
+    dataset = load_data(args)
+    data = load_tracker_data(dataset, roles=args.roles, organisations=args.organisations,
+                             organisation_years=args.organisation_years, unit_counts=args.unit_counts)
+    for name in ("admissions_per_year", "quotas", "allocation"):
+        setattr(args, name, getattr(args, name, None))
+    scenario = scenario_from_args(args, dataset)
+    table = track_targets(data, by=args.unit, base_year=args.base_year, scenario=scenario)
+    if args.out is not None:
+        if args.out.suffix.lower() == ".xlsx":
+            write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out)
+        else:
+            write_table(table, args.out)
+    print(format_targets(table))
+    if args.out is not None:
+        print(f"\nWrote {len(table)} rows to {args.out}")
+    return 0
+
+
 def cmd_template(args) -> int:
     from .data import write_template
 
@@ -133,6 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", default="district", help="cells column to summarise by (default district)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the cell table (XLSX: also units, province)")
     p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("targets", help="every quantitative target of the action programme, observed and forecast")
+    _add_data_args(p)
+    g = p.add_argument_group("tracker tables (default: the files of these names beside the cells file)")
+    g.add_argument("--roles", type=Path, metavar="F", help="role booleans by cell and year (roles.csv)")
+    g.add_argument("--organisations", type=Path, metavar="F", help="grassroots party organisations (organisations.csv)")
+    g.add_argument("--organisation-years", type=Path, metavar="F",
+                   help="yearly ratings and secretary roles of the organisations (organisation_years.csv)")
+    g.add_argument("--unit-counts", type=Path, metavar="F", help="yearly counts per unit (unit_counts.csv)")
+    g = p.add_argument_group("membership scenario")
+    g.add_argument("--admission-rate", type=float, metavar="R",
+                   help="province admissions a year as a share of local members (default 0.035)")
+    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
+    p.add_argument("--unit", default=None, metavar="COLUMN",
+                   help="also report each unit of this cells column, e.g. district (default: the province only)")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the table (XLSX: also the province sheet)")
+    p.set_defaults(func=cmd_targets)
 
     p = sub.add_parser("synth", help="regenerate the bundled synthetic data set, bit for bit")
     p.add_argument("--out", type=Path, default=config.RAW_DIR, help="folder (default data/raw)")

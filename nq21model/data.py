@@ -60,10 +60,13 @@ def _fold(value: str) -> str:
 class Column:
     name: str
     alias: str  # the Vietnamese header of the template
-    kind: str  # "id", "text", "int", "bool", "cell_type"
+    kind: str  # "id", "text", "int", "bool", "cell_type", "choice", "bool_or_blank"
     required: bool = True
     minimum: int | None = None
     extra_aliases: tuple[str, ...] = ()
+    #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
+    choices: dict | None = None
+    choice_help: str = ""
 
 
 CELL_COLUMNS = (
@@ -93,6 +96,86 @@ QUOTA_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
     Column("year", "Năm", "int", minimum=1900),
     Column("quota", "Chỉ tiêu", "int", minimum=0, extra_aliases=("Chỉ tiêu kết nạp",)),
+)
+
+# Tables of the target tracker (issue 7): roles by cell and year, grassroots party
+# organisations, their yearly ratings and roles, yearly counts per unit.
+
+ROLE_COLUMNS = (
+    Column("cell_id", "Mã chi bộ", "id"),
+    Column("year", "Năm", "int", minimum=1900),
+    *(Column(c.name, c.alias, "bool") for c in CELL_COLUMNS if c.kind == "bool"),
+)
+
+#: Kinds of grassroots party organisation: folded spelling -> code.
+ORGANISATION_KINDS = {
+    **dict.fromkeys(["commune", "xa", "phuong", "xaphuong", "xaphuongthitran", "dangboxa",
+                     "capxa"], "commune"),
+    **dict.fromkeys(["agency", "coquan", "coquandonvi", "donvisunghiep", "coquandonvisunghiep",
+                     "coquanhanhchinh"], "agency"),
+    **dict.fromkeys(["school", "truonghoc", "truong"], "school"),
+    **dict.fromkeys(["health", "yte", "tramyte", "trungtamyte", "healthstation"], "health"),
+    **dict.fromkeys(["stateenterprise", "doanhnghiepnhanuoc"], "state_enterprise"),
+    **dict.fromkeys(["privateenterprise", "doanhnghieptunhan", "doanhnghiepngoaikhuvucnhanuoc"],
+                    "private_enterprise"),
+    **dict.fromkeys(["armedforces", "lucluongvutrang", "quandoi", "congan"], "armed_forces"),
+}
+#: Vietnamese labels of the organisation kinds, for reports.
+ORGANISATION_KIND_LABELS = {
+    "commune": "đảng bộ xã, phường, thị trấn", "agency": "cơ quan, đơn vị sự nghiệp",
+    "school": "trường học", "health": "y tế", "state_enterprise": "doanh nghiệp nhà nước",
+    "private_enterprise": "doanh nghiệp tư nhân", "armed_forces": "lực lượng vũ trang",
+}
+#: Kinds whose secretary may be the head of the agency or unit (indicator 4b).
+UNIT_HEAD_KINDS = ("agency", "school", "health")
+
+#: Yearly ratings (đánh giá, xếp loại), best first: folded spelling -> code.
+RATINGS = {
+    **dict.fromkeys(["xuatsac", "hoanthanhxuatsac", "hoanthanhxuatsacnhiemvu"], "xuat_sac"),
+    **dict.fromkeys(["tot", "hoanthanhtot", "hoanthanhtotnhiemvu"], "tot"),
+    **dict.fromkeys(["hoanthanh", "hoanthanhnhiemvu"], "hoan_thanh"),
+    **dict.fromkeys(["khonghoanthanh", "khonghoanthanhnhiemvu"], "khong_hoan_thanh"),
+}
+RATING_LABELS = {
+    "xuat_sac": "hoàn thành xuất sắc nhiệm vụ", "tot": "hoàn thành tốt nhiệm vụ",
+    "hoan_thanh": "hoàn thành nhiệm vụ", "khong_hoan_thanh": "không hoàn thành nhiệm vụ",
+}
+
+ORGANISATION_COLUMNS = (
+    Column("org_id", "Mã tổ chức", "id", extra_aliases=("Mã TCCS đảng",)),
+    Column("org_name", "Tên tổ chức cơ sở đảng", "text", extra_aliases=("Tên tổ chức",)),
+    Column("district", "Huyện", "text", extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
+    Column("commune", "Xã", "text", extra_aliases=("Xã, phường", "Xã/phường", "Phường")),
+    Column("kind", "Loại hình", "choice", extra_aliases=("Loại hình tổ chức",),
+           choices=ORGANISATION_KINDS,
+           choice_help="commune, agency, school, health, state_enterprise, private_enterprise or "
+                       "armed_forces (xã/phường, cơ quan, trường học, y tế, doanh nghiệp nhà nước, "
+                       "doanh nghiệp tư nhân, lực lượng vũ trang)"),
+)
+
+ORGANISATION_YEAR_COLUMNS = (
+    Column("org_id", "Mã tổ chức", "id", extra_aliases=("Mã TCCS đảng",)),
+    Column("year", "Năm", "int", minimum=1900),
+    Column("rating", "Xếp loại", "choice", required=False, extra_aliases=("Đánh giá, xếp loại",),
+           choices=RATINGS,
+           choice_help="xuat_sac, tot, hoan_thanh or khong_hoan_thanh (hoàn thành xuất sắc / tốt / "
+                       "hoàn thành / không hoàn thành nhiệm vụ)"),
+    Column("secretary_is_council_chair", "Bí thư là chủ tịch HĐND", "bool_or_blank", required=False),
+    Column("secretary_is_unit_head", "Bí thư là thủ trưởng", "bool_or_blank", required=False,
+           extra_aliases=("Bí thư là thủ trưởng cơ quan, đơn vị",)),
+)
+
+UNIT_COUNT_COLUMNS = (
+    Column("unit", "Đơn vị", "text", extra_aliases=("Huyện", "Huyện, thành phố")),
+    Column("year", "Năm", "int", minimum=1900),
+    Column("members", "Tổng số đảng viên", "int", required=False, minimum=0),
+    Column("admitted", "Kết nạp", "int", required=False, minimum=0),
+    Column("members_rated", "Đảng viên được xếp loại", "int", required=False, minimum=0),
+    Column("members_rated_good", "Đảng viên hoàn thành tốt trở lên", "int", required=False, minimum=0),
+    Column("villages", "Số thôn, bản, tổ dân phố", "int", required=False, minimum=0),
+    Column("villages_with_cell", "Thôn, bản, tổ dân phố có chi bộ", "int", required=False, minimum=0),
+    Column("admitted_private", "Kết nạp trong doanh nghiệp tư nhân", "int", required=False, minimum=0),
+    Column("admitted_owners", "Kết nạp chủ doanh nghiệp", "int", required=False, minimum=0),
 )
 
 CELL_TYPES = {
@@ -288,7 +371,14 @@ def _parse_value(raw, col: Column):
             return None, (f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
                           "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)")
         return CELL_TYPES[key], ""
-    # bool
+    if col.kind == "choice":
+        key = "" if _is_blank(raw) else _fold(raw)
+        if key not in col.choices:
+            return None, f"unknown value '{'' if _is_blank(raw) else raw}'; expected {col.choice_help}"
+        return col.choices[key], ""
+    if col.kind == "bool_or_blank" and _is_blank(raw):
+        return pd.NA, ""  # not applicable / not reported
+    # bool, bool_or_blank
     if isinstance(raw, (bool, np.bool_)):
         return bool(raw), ""
     key = "" if _is_blank(raw) else _fold(raw)
@@ -464,6 +554,154 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
     out = out.astype({"cell_id": str, "year": np.int64, "quota": np.int64})
     out.attrs["source"] = path.name
     return out
+
+
+# ------------------------------------------------------ tracker tables (issue 7)
+
+
+def _check_keys(frame, headers, name, keys, what, problems, known=None, known_col=None,
+                known_name=""):
+    """Duplicate keys and (optionally) unknown ids; appends violations."""
+    good = frame.dropna(subset=list(keys))
+    for _, r in good.loc[good.duplicated(list(keys), keep="first")].iterrows():
+        problems.append(Violation(name, r["_row"], headers[keys[-1]],
+                                  f"a second row for {what} '{r[keys[0]]}' in {r[keys[1]]}"))
+    if known is not None:
+        for _, r in good.loc[~good[known_col].isin(known)].iterrows():
+            problems.append(Violation(name, r["_row"], headers[known_col],
+                                      f"'{r[known_col]}' is not in the {known_name} file"))
+
+
+def _implies(frame, headers, name, if_col, then_col, rule, problems):
+    """Rows where ``if_col`` is true and ``then_col`` false break ``rule``."""
+    both = frame.dropna(subset=[if_col, then_col])
+    bad = both[if_col].astype(bool) & ~both[then_col].astype(bool)
+    for i in both.index[bad]:
+        problems.append(Violation(name, frame.at[i, "_row"], headers[then_col], rule))
+
+
+def _not_greater(frame, headers, name, small, big, problems):
+    """``small`` ≤ ``big`` on every row where both are given."""
+    if small not in frame or big not in frame:
+        return
+    both = frame.dropna(subset=[small, big])
+    for i in both.index[both[small] > both[big]]:
+        problems.append(Violation(name, frame.at[i, "_row"], headers[small],
+                                  f"{small} {both.at[i, small]} is more than {big} {both.at[i, big]}"))
+
+
+def _finish(frame, problems, columns, ints=(), bools=()):
+    if problems:
+        problems.sort(key=lambda v: (v.row is None, v.row or 0))
+        raise DataError(problems)
+    out = frame.drop(columns="_row").reset_index(drop=True)
+    for col in ints:
+        if col in out:
+            out[col] = out[col].astype(np.int64)
+    for col in bools:
+        if col in out:
+            out[col] = out[col].astype("boolean")
+    return out[[c.name for c in columns if c.name in out]]
+
+
+def load_roles(path: str | Path, cells: pd.DataFrame | None = None, *,
+               sheet: str | int | None = None, cells_name: str = "cells") -> pd.DataFrame:
+    """Load the role booleans of the village cells by year (target tracker, 3a–3c).
+
+    Columns ``cell_id, year, secretary_is_village_head, secretary_is_front_head,
+    village_head_is_member, front_head_is_member`` (booleans: 1/0, có/không, yes/no).
+    A secretary is a party member, so "secretary is village head" requires "village
+    head is a member" (and likewise for the Front work committee). With ``cells``,
+    every row must name a known cell.
+    """
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, ROLE_COLUMNS, sheet)
+    name = path.name
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    known = set(cells["cell_id"]) if cells is not None else None
+    _check_keys(frame, headers, name, ("cell_id", "year"), "cell", problems, known, "cell_id", cells_name)
+    _implies(frame, headers, name, "secretary_is_village_head", "village_head_is_member",
+             "the secretary is the village head, so the village head is a party member: expected 1", problems)
+    _implies(frame, headers, name, "secretary_is_front_head", "front_head_is_member",
+             "the secretary heads the Front work committee, so its head is a party member: expected 1",
+             problems)
+    out = _finish(frame, problems, ROLE_COLUMNS, ints=("year",), bools=[c.name for c in ROLE_COLUMNS[2:]])
+    out["cell_id"] = out["cell_id"].astype(str)
+    return out.sort_values(["cell_id", "year"], kind="stable").reset_index(drop=True)
+
+
+def load_organisations(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+    """Load the grassroots party organisations: ``org_id, org_name, district,
+    commune, kind`` (kind: commune, agency, school, health, state_enterprise,
+    private_enterprise, armed_forces, or their Vietnamese names)."""
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, ORGANISATION_COLUMNS, sheet)
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    ids = frame.dropna(subset=["org_id"])
+    for _, r in ids.loc[ids["org_id"].duplicated(keep="first")].iterrows():
+        problems.append(Violation(path.name, r["_row"], headers["org_id"], f"duplicate org_id '{r['org_id']}'"))
+    out = _finish(frame, problems, ORGANISATION_COLUMNS)
+    return out.astype(str)
+
+
+def load_organisation_years(path: str | Path, organisations: pd.DataFrame | None = None, *,
+                            sheet: str | int | None = None,
+                            organisations_name: str = "organisations") -> pd.DataFrame:
+    """Load the yearly ratings and secretary roles of the organisations.
+
+    Columns ``org_id, year, rating`` (hoàn thành xuất sắc / tốt / hoàn thành /
+    không hoàn thành nhiệm vụ, or xuat_sac, tot, hoan_thanh, khong_hoan_thanh),
+    ``secretary_is_council_chair`` (commune party committees only) and
+    ``secretary_is_unit_head`` (agencies, schools, health units only); a blank is
+    "not reported". With ``organisations``, each row must name a known organisation
+    and a role may be given only for the kinds it applies to.
+    """
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, ORGANISATION_YEAR_COLUMNS, sheet)
+    name = path.name
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    if organisations is not None:
+        known = set(organisations["org_id"])
+        _check_keys(frame, headers, name, ("org_id", "year"), "organisation", problems, known, "org_id",
+                    organisations_name)
+        kind = frame["org_id"].map(dict(zip(organisations["org_id"], organisations["kind"])))
+        rules = (("secretary_is_council_chair", ("commune",), "commune party committees"),
+                 ("secretary_is_unit_head", UNIT_HEAD_KINDS, "agencies, schools and health units"))
+        for col, kinds, who in rules:
+            if col not in frame:
+                continue
+            given = frame[col].notna() & kind.notna() & ~kind.isin(kinds)
+            for i in frame.index[given]:
+                problems.append(Violation(name, frame.at[i, "_row"], headers[col],
+                                          f"applies to {who} only; '{frame.at[i, 'org_id']}' is a "
+                                          f"{kind[i]} organisation: leave it blank"))
+    else:
+        _check_keys(frame, headers, name, ("org_id", "year"), "organisation", problems)
+    out = _finish(frame, problems, ORGANISATION_YEAR_COLUMNS, ints=("year",),
+                  bools=("secretary_is_council_chair", "secretary_is_unit_head"))
+    out["org_id"] = out["org_id"].astype(str)
+    return out
+
+
+def load_unit_counts(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+    """Load yearly counts per unit (district): ``unit, year`` and any of
+    ``members, admitted, members_rated, members_rated_good, villages,
+    villages_with_cell, admitted_private, admitted_owners`` (a missing column is
+    "no data" for the indicators that need it). Checks members_rated_good ≤
+    members_rated ≤ members, villages_with_cell ≤ villages, admitted_owners ≤
+    admitted_private."""
+    path = Path(path)
+    frame, headers, problems = _parse_table(path, UNIT_COUNT_COLUMNS, sheet)
+    name = path.name
+    frame["_row"] = [_excel_row(i) for i in frame.index]
+    _check_keys(frame, headers, name, ("unit", "year"), "unit", problems)
+    for small, big in (("members_rated_good", "members_rated"), ("members_rated", "members"),
+                       ("villages_with_cell", "villages"), ("admitted_owners", "admitted_private")):
+        _not_greater(frame, headers, name, small, big, problems)
+    counts = [c.name for c in UNIT_COUNT_COLUMNS[1:]]
+    out = _finish(frame, problems, UNIT_COUNT_COLUMNS, ints=counts)
+    out["unit"] = out["unit"].astype(str)
+    return out.sort_values(["unit", "year"], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------- dataset

@@ -116,3 +116,16 @@ def test_version_and_help():
     for flag in ("--cells", "--history", "--base-year", "--horizon", "--admission-rate", "--attrition-rate",
                  "--allocation", "--quotas", "--method", "--draws", "--seed", "--out"):
         assert flag in help_text
+
+
+def test_outputs_are_ordinary_files(tmp_path, small_files):
+    import os
+    import stat
+
+    cp, hp = small_files
+    out = tmp_path / "f.csv"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--out", out, check=True)
+    mode = stat.S_IMODE(out.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
