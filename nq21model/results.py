@@ -43,6 +43,7 @@ class ForecastResults:
         self.seed = seed
         self._samples = samples
         self._parameters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._units: dict[str, pd.DataFrame] = {}
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
 
     # ------------------------------------------------------------------ engine
@@ -91,8 +92,10 @@ class ForecastResults:
         """
         if by not in self.dataset.cells:
             raise ParameterError(f"no column '{by}' in the cells table")
-        groups = self.dataset.cells.groupby(by, sort=False).indices
-        return self._unit_rows({name: idx for name, idx in groups.items()})
+        if by not in self._units:
+            groups = self.dataset.cells.groupby(by, sort=False).indices
+            self._units[by] = self._unit_rows({name: idx for name, idx in groups.items()})
+        return self._units[by].copy()
 
     @cached_property
     def province(self) -> pd.DataFrame:
