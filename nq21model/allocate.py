@@ -77,6 +77,8 @@ OUTPUT_COLUMNS = ["cell_id", "district", "commune", "cell_name", "year", "quota"
 
 DEFAULT_FLOOR = 0.25
 DEFAULT_LOOK_AHEAD = 16
+#: A local-search move must raise the expected number of cells by more than this.
+MOVE_GAIN = 1e-7
 PROVINCE = "Toàn tỉnh"
 
 
@@ -302,13 +304,91 @@ def optimise_quotas(n0, p, weights, budgets, *, thresholds, floors=None, caps=No
             r_i, u_i = blocks(np.array([i]))
         ratio[i], units[i] = r_i[0], u_i[0]
 
-    moves = _local_search(state, w, blow, ks, ws, lo, hi) if local_search else 0
+    moves = 0
+    start = "greedy"
+    if local_search:
+        moves += _polish(state, w, blow, ks, ws, lo, hi, order, L)
+        dp = _dp_start(n0, w, blow, ks, ws, budgets, lo, hi, max_units=max(4 * L, 4 * kmax))
+        if dp is not None:
+            moves_dp = _polish(dp, w, blow, ks, ws, lo, hi, order, L)
+            if dp.f.sum() > state.f.sum() + 1e-12:
+                state, moves, start = dp, moves_dp, "knapsack"
     filled = _fill(state, hi, fill_shares)
     state.mu = np.einsum("dny,ny->dn", w, state.x)
     state.f = _values(blow, state.mu, ks, ws)
-    info = {"objective": float(state.f.sum()), "iterations": iterations, "moves": moves,
+    info = {"objective": float(state.f.sum()), "iterations": iterations, "moves": moves, "start": start,
             "filled": filled, "seconds": time.perf_counter() - t0}
     return state.x, info
+
+
+def _polish(state: _State, w, blow, ks, ws, lo, hi, order, look_ahead: int) -> int:
+    """Local search: single units within a year, blocks pulled from several donors,
+    single units again, then year swaps between cells."""
+    moves = _local_search(state, w, blow, ks, ws, lo, hi)
+    moves += _pull(state, w, blow, ks, ws, lo, hi, order, look_ahead)
+    if moves:
+        moves += _local_search(state, w, blow, ks, ws, lo, hi)
+    moves += _year_swaps(state, w, blow, ks, ws, lo, hi)
+    return moves
+
+
+def _dp_start(n0, w, blow, ks, ws, budgets, lo, hi, *, max_units: int) -> _State | None:
+    """A second start: an exact knapsack DP over cells on one pooled budget.
+
+    Each cell's value for e units above its floors is taken at the mass of e units
+    of the average year (the free budget's mix of years); the DP then picks every
+    cell's number of units exactly for that pooled problem (non-concave values are
+    no obstacle), and the units are spread over the years in proportion to what is
+    left of each year's budget. :func:`_polish` then repairs the year mix.
+    """
+    n, Y = lo.shape
+    free_budget = budgets - lo.sum(axis=0)
+    U = int(free_budget.sum())
+    if U <= 0 or n == 0:
+        return None
+    mix = free_budget / U
+    wbar = (w * mix[None, None, :]).sum(axis=-1)                            # (D, n)
+    mu_lo = np.einsum("dny,ny->dn", w, lo)
+    room = hi - lo
+    emax = np.minimum(room.sum(axis=1), min(U, max_units))
+    E = int(emax.max())
+    e = np.arange(E + 1)
+    vals = _values(blow, mu_lo[:, :, None] + wbar[:, :, None] * e[None, None, :], ks, ws)  # (n, E+1)
+    vals[e[None, :] > emax[:, None]] = -np.inf
+    dp = np.zeros(U + 1)
+    choice = np.zeros((n, U + 1), dtype=np.int16 if E < 32_000 else np.int32)
+    for i in range(n):
+        ei = int(emax[i])
+        cand = np.full((ei + 1, U + 1), -np.inf)
+        for k in range(ei + 1):
+            cand[k, k:] = dp[: U + 1 - k] + vals[i, k]
+        choice[i] = np.argmax(cand, axis=0)
+        dp = cand[choice[i], np.arange(U + 1)]
+    units = np.zeros(n, dtype=np.int64)
+    b = U
+    for i in range(n - 1, -1, -1):
+        units[i] = choice[i, b]
+        b -= units[i]
+    x = lo.copy()
+    rem = free_budget.copy()
+    for i in np.argsort(-units, kind="stable"):
+        left = int(units[i])
+        while left > 0:
+            space = np.minimum(rem, hi[i] - x[i])
+            if space.sum() == 0:
+                break
+            share = np.where(space > 0, rem, 0).astype(float)
+            target = left * share / share.sum()
+            add = np.minimum(np.floor(target).astype(np.int64), space)
+            if add.sum() == 0:
+                add = np.zeros(Y, np.int64)
+                add[int(np.argmax(np.where(space > 0, target, -1.0)))] = 1
+            add = np.minimum(add, left)
+            x[i] += add
+            rem -= add
+            left -= int(add.sum())
+    mu = np.einsum("dny,ny->dn", w, x)
+    return _State(x, rem, mu, _values(blow, mu, ks, ws))
 
 
 def _local_search(state: _State, w, blow, ks, ws, lo, hi, max_moves: int = 10_000) -> int:
@@ -335,11 +415,144 @@ def _local_search(state: _State, w, blow, ks, ws, lo, hi, max_moves: int = 10_00
                     break
                 a = int(np.argmin(np.where(can_down, down, np.inf)))
                 b = int(np.argmax(np.where(can_up, up, -np.inf)))
-                if a == b or up[b] - down[a] <= 1e-12:
+                if a == b or up[b] - down[a] <= MOVE_GAIN:
                     break
                 _shift(state, w, blow, ks, ws, a, b, y)
                 moves += 1
                 improved = True
+    return moves
+
+
+def _year_swaps(state: _State, w, blow, ks, ws, lo, hi, max_moves: int = 10_000) -> int:
+    """Swap years between two cells (a gives a unit of year y1 and takes one of y2;
+    b the opposite), so every year's total stays, while the objective rises. Cells
+    that lose members fast should hold the late (heavier) units."""
+    n, Y = state.x.shape
+    moves = 0
+    improved = Y > 1
+    while improved and moves < max_moves:
+        improved = False
+        for y1 in range(Y):
+            for y2 in range(Y):
+                if y1 == y2:
+                    continue
+                shift = w[:, :, y2] - w[:, :, y1]
+                ok_a = (state.x[:, y1] > lo[:, y1]) & (state.x[:, y2] < hi[:, y2])
+                ok_b = (state.x[:, y2] > lo[:, y2]) & (state.x[:, y1] < hi[:, y1])
+                if not ok_a.any() or not ok_b.any():
+                    continue
+                da = np.where(ok_a, _values(blow, np.maximum(state.mu + shift, 0.0), ks, ws) - state.f, -np.inf)
+                db = np.where(ok_b, _values(blow, np.maximum(state.mu - shift, 0.0), ks, ws) - state.f, -np.inf)
+                # pair the best givers with the best takers, each cell once
+                givers = np.argsort(-da, kind="stable")
+                takers = np.argsort(-db, kind="stable")
+                used = np.zeros(n, bool)
+                t = 0
+                for a in givers:
+                    if not np.isfinite(da[a]):
+                        break
+                    if used[a]:
+                        continue
+                    while t < n and (used[takers[t]] or takers[t] == a):
+                        t += 1
+                    if t >= n:
+                        break
+                    b = takers[t]
+                    if not np.isfinite(db[b]) or da[a] + db[b] <= MOVE_GAIN:
+                        break
+                    used[a] = used[b] = True
+                    state.x[a, y1] -= 1
+                    state.x[a, y2] += 1
+                    state.x[b, y2] -= 1
+                    state.x[b, y1] += 1
+                    for c in (a, b):
+                        state.mu[:, c] = w[:, c, :] @ state.x[c]
+                        state.f[c] = _values(blow[:, [c]], state.mu[:, [c]], ks, ws)[0]
+                    moves += 1
+                    improved = True
+    return moves
+
+
+def _pull(state: _State, w, blow, ks, ws, lo, hi, order, look_ahead: int,
+          max_rounds: int = 5, max_receivers: int = 128) -> int:
+    """Receiver-driven moves: a cell takes a block of 1 … ``look_ahead`` units in its
+    best years, from what is left of the budget and then, unit by unit, from the
+    cells that lose least by giving one up in that year (several donors at once).
+    Taken when the receiver gains more than the donors lose. Each round tries the
+    ``max_receivers`` cells with the most to gain."""
+    n, Y = state.x.shape
+    total = float(ws.sum())
+    moves = 0
+    for _ in range(max_rounds):
+        improved = False
+        # receivers: cells that could gain more than a move's minimum from a block
+        best_mass = np.sort(w * (state.x < hi)[None], axis=-1)[..., ::-1][..., :look_ahead].sum(axis=-1)
+        potential = _values(blow, state.mu + best_mass * max(1, look_ahead // max(Y, 1)), ks, ws) - state.f
+        receivers = np.flatnonzero((state.f < total - MOVE_GAIN) & (potential > MOVE_GAIN)
+                                   & (state.x < hi).any(axis=1))
+        receivers = receivers[np.argsort(-potential[receivers], kind="stable")][:max_receivers]
+        down = np.full((n, Y), np.inf)
+        for y in range(Y):
+            can = state.x[:, y] > lo[:, y]
+            down[can, y] = state.f[can] - _values(blow[:, can], np.maximum(state.mu[:, can] - w[:, can, y], 0.0), ks, ws)
+        for b in receivers:
+            room_b = hi[b] - state.x[b]
+            if room_b.sum() == 0:
+                continue
+            x_try = {}
+            rem = state.rem.copy()
+            d = down.copy()
+            d[b] = np.inf
+            lost, best, best_j, plan = 0.0, MOVE_GAIN, 0, []
+            lost_steps, masses = [], []
+            wb = w[:, b, :].mean(axis=0)
+            for _step in range(look_ahead):
+                # the next unit from the year where a unit of mass costs least
+                donors = np.argmin(d, axis=0)
+                cost = np.where(rem > 0, 0.0, d[donors, np.arange(Y)])
+                cost = np.where(room_b > 0, cost / np.maximum(wb, 1e-300), np.inf)
+                y = int(np.lexsort((-wb, cost))[0])
+                if not np.isfinite(cost[y]):
+                    break
+                room_b[y] -= 1
+                if rem[y] > 0:
+                    rem[y] -= 1
+                    plan.append((None, y))
+                else:
+                    c = int(donors[y])
+                    lost += d[c, y]
+                    xc = x_try.setdefault(c, state.x[c].copy())
+                    xc[y] -= 1
+                    mu_c = w[:, c, :] @ xc
+                    trial = np.concatenate([mu_c[:, None], np.maximum(mu_c[:, None] - w[:, c, :], 0.0)], axis=1)
+                    v = _values(blow[:, [c]], trial[:, None, :], ks, ws)[0]          # (1 + Y,)
+                    d[c] = np.where(xc > lo[c], v[0] - v[1:], np.inf)
+                    plan.append((c, y))
+                lost_steps.append(lost)
+                masses.append(w[:, b, y])
+            if plan:
+                mass = state.mu[:, [b], None] + np.cumsum(np.stack(masses, axis=-1), axis=-1)[:, None, :]
+                net = _values(blow[:, [b]], mass, ks, ws)[0] - state.f[b] - np.array(lost_steps)
+                j = int(np.argmax(net))
+                if net[j] > best:
+                    best, best_j = net[j], j + 1
+            if best_j:
+                for c, y in plan[:best_j]:
+                    if c is None:
+                        state.rem[y] -= 1
+                    else:
+                        state.x[c, y] -= 1
+                    state.x[b, y] += 1
+                for c in {b, *(c for c, _ in plan[:best_j] if c is not None)}:
+                    state.mu[:, c] = w[:, c, :] @ state.x[c]
+                    state.f[c] = _values(blow[:, [c]], state.mu[:, [c]], ks, ws)[0]
+                    for y in range(Y):
+                        down[c, y] = (state.f[c] - _values(blow[:, [c]], np.maximum(state.mu[:, [c]] - w[:, [c], y], 0.0), ks, ws)[0]
+                                      if state.x[c, y] > lo[c, y] else np.inf)
+                moves += 1
+                improved = True
+        if not improved:
+            break
     return moves
 
 
