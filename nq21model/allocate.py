@@ -690,11 +690,30 @@ def default_cap(dataset: Dataset, base_year: int | None = None) -> int:
 
 
 def proportional_floors(budgets, shares, floor: float) -> np.ndarray:
-    """``⌊floor · budget_y · share_i⌋`` → int array (n, Y)."""
+    """Floors per cell and year → int array (n, Y).
+
+    Cell i keeps at least ``L_i = ⌊floor · share_i · Σ_y budget_y⌋`` over the
+    period (its population-proportional share of the whole budget, scaled and
+    rounded down), spread over the years in proportion to the budgets (the
+    remainder to the years with the largest fractions, staggered between cells).
+    The floor is taken over the period because a yearly proportional share is
+    about half an admission in a typical cell, so a yearly floor rounded down
+    would vanish almost everywhere.
+    """
     if floor < 0:
         raise ParameterError(f"the floor must be ≥ 0 (a fraction of the proportional share), got {floor}")
     budgets = np.asarray(budgets, dtype=float)
-    return np.floor(floor * np.asarray(shares)[:, None] * budgets[None, :] + 1e-9).astype(np.int64)
+    shares = np.asarray(shares, dtype=float)
+    n, Y = shares.size, budgets.size
+    total = np.floor(floor * shares * budgets.sum() + 1e-9).astype(np.int64)
+    if budgets.sum() <= 0:
+        return np.zeros((n, Y), np.int64)
+    exact = total[:, None] * budgets[None, :] / budgets.sum()
+    out = np.floor(exact + 1e-9).astype(np.int64)
+    frac = exact - out + 1e-6 * ((np.arange(n)[:, None] + np.arange(Y)[None, :]) % Y) / Y
+    short = total - out.sum(axis=1)
+    rank = np.argsort(np.argsort(-frac, axis=1, kind="stable"), axis=1)
+    return out + (rank < short[:, None]).astype(np.int64)
 
 
 @dataclass
@@ -804,7 +823,7 @@ def format_summary(allocation: Allocation, by: str = "district") -> str:
     for _, r in table.iterrows():
         line = f"{str(r['unit']):<24}{r['cells']:>7}{r['quota_total']:>8}"
         for k in ks:
-            line += f"{format_percent(r[f'share_proportional_{k}']):>18}{format_percent(r[f'share_optimised_{k}']):>15}"
+            line += f"{format_percent(r[f'share_proportional_{k}'], 2):>18}{format_percent(r[f'share_optimised_{k}'], 2):>15}"
         lines.append(line)
     info = a.info
     if "seconds" in info:
@@ -860,7 +879,8 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None,
     survival : array (n,) or (D, n), or Rates, optional
         Per-cell yearly survival (e.g. calibrated ``Rates``; D > 1 draws are mixed over).
     floor : float
-        Each cell keeps at least ``⌊floor · its population-proportional share⌋`` a year.
+        Each cell keeps at least ``⌊floor · its population-proportional share⌋`` of
+        the period's budget (see :func:`proportional_floors`).
     cap : int, optional
         Most quota per cell and year; default :func:`default_cap`.
     achievement : float
