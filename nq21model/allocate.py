@@ -930,13 +930,13 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None,
         raise ParameterError(f"the cap must be ≥ 0, got {cap}")
     floors = proportional_floors(budgets, shares, floor)
     caps = np.full((n, steps), cap, dtype=np.int64)
-    if (floors > caps).any():
-        raise ParameterError(f"the cap {cap} is below the floor of some cells "
-                             f"(largest floor {floors.max()}); raise --cap or lower --floor")
     if (floors.sum(axis=0) > budgets).any():
         y = int(np.argmax(floors.sum(axis=0) > budgets))
         raise ParameterError(f"the budget of {base_year + 1 + y} ({budgets[y]}) is below the sum of "
                              f"the floors ({floors[:, y].sum()}); lower --floor or raise the budget")
+    if (floors > caps).any():
+        raise ParameterError(f"the cap {cap} is below the floor of some cells "
+                             f"(largest floor {floors.max()}); raise --cap or lower --floor")
     discount = s[:, :, None] ** np.arange(steps - 1, -1, -1)[None, None, :]   # (D, n, Y)
     p = s ** steps
     quotas, info = optimise_quotas(n0, p, achievement * discount, budgets, thresholds=thresholds,
