@@ -963,7 +963,7 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None,
 
 
 def adaptive_comparison(allocation: Allocation, *, draws: int = 200, seed: int = 0,
-                        look_ahead: int = DEFAULT_LOOK_AHEAD) -> pd.DataFrame:
+                        look_ahead: int = DEFAULT_LOOK_AHEAD, polish: bool = True) -> pd.DataFrame:
     """The fixed plan against an adaptive policy, on the Monte Carlo engine.
 
     The adaptive policy re-optimises each year on the simulated state: at the start
@@ -971,6 +971,8 @@ def adaptive_comparison(allocation: Allocation, *, draws: int = 200, seed: int =
     y … T with the same yearly budgets, floors and caps, and admits the first year's
     quotas (receding horizon). The fixed plan admits the allocation's quotas
     whatever happens. Both are simulated with ``draws`` provinces from ``seed``.
+    ``polish=False`` re-optimises by the greedy alone (about 5× faster on the
+    province, slightly below the polished optimum).
 
     Returns one row per threshold: ``threshold``, ``fixed_exact`` (the exact expected
     share of the fixed plan), ``fixed_mc``, ``adaptive_mc``, ``difference``
@@ -998,7 +1000,7 @@ def adaptive_comparison(allocation: Allocation, *, draws: int = 200, seed: int =
         for d in range(counts.shape[0]):
             x, _ = optimise_quotas(counts[d], s ** left, a.achievement * disc, a.budgets[step - 1:],
                                    thresholds=a.thresholds, floors=a.floors[:, step - 1:],
-                                   caps=a.caps[:, step - 1:], look_ahead=look_ahead,
+                                   caps=a.caps[:, step - 1:], look_ahead=look_ahead, local_search=polish,
                                    fill_shares=a.dataset.cells["population"].to_numpy(float))
             out[d] = a.achievement * x[:, 0]
         return out
