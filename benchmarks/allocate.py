@@ -1,7 +1,7 @@
 """Benchmark of the quota optimiser (issue 5): time to allocate the province and the
 acceptance figures, then the adaptive policy against the fixed plan.
 
-    .venv/bin/python benchmarks/allocate.py [--draws 40] [--seed 0] [--skip-adaptive]
+    .venv/bin/python benchmarks/allocate.py [--draws 20] [--seed 0] [--skip-adaptive]
 
 Prints: seconds to allocate the bundled province (1,074 cells, 2026–2030); the
 expected share of cells with ≥ 5 (and ≥ 4) local members by 2030 at a budget of
@@ -25,7 +25,7 @@ def pct(v: float, digits: int = 2) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=40, help="simulated provinces per policy (default 40)")
+    parser.add_argument("--draws", type=int, default=20, help="simulated provinces per policy (default 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-adaptive", action="store_true")
     args = parser.parse_args()
