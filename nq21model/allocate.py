@@ -34,9 +34,12 @@ each cell the best ratio gain/units over blocks of 1 … ``look_ahead`` units (f
 into the cell's highest-weight years that still have budget and room), then takes
 the best block province-wide. Stale ratios are upper bounds (budgets only shrink,
 and fewer high-weight slots only lower a block's mass), so a block is accepted when
-its recomputed ratio still beats every other cell's stale one. A local search then
-moves single units between cells within a year while that improves the objective.
-When no block gains more than ``tol`` cells per unit, what remains of each year's
+its recomputed ratio still beats every other cell's stale one (while no year is
+short of units the stored ratios are exact and the best blocks are taken in a
+batch). A second start comes from an exact knapsack DP over cells on the pooled
+budget (:func:`_dp_start`). Both are polished by local moves — single units
+between cells within a year, blocks a cell pulls from several donors, year swaps
+between cells — and the better is kept. When no block gains more than ``tol`` cells per unit, what remains of each year's
 budget is spread over cells in proportion to population (within caps), so big
 cells that are safe anyway still receive admissions. ``tests/test_allocate.py``
 checks the result against brute force and ``scipy.optimize.milp`` on small cases
@@ -325,7 +328,7 @@ def _polish(state: _State, w, blow, ks, ws, lo, hi, order, look_ahead: int) -> i
     """Local search: single units within a year, blocks pulled from several donors,
     single units again, then year swaps between cells."""
     moves = _local_search(state, w, blow, ks, ws, lo, hi)
-    moves += _pull(state, w, blow, ks, ws, lo, hi, order, look_ahead)
+    moves += _pull(state, w, blow, ks, ws, lo, hi, look_ahead)
     if moves:
         moves += _local_search(state, w, blow, ks, ws, lo, hi)
     moves += _year_swaps(state, w, blow, ks, ws, lo, hi)
@@ -473,11 +476,12 @@ def _year_swaps(state: _State, w, blow, ks, ws, lo, hi, max_moves: int = 10_000)
     return moves
 
 
-def _pull(state: _State, w, blow, ks, ws, lo, hi, order, look_ahead: int,
+def _pull(state: _State, w, blow, ks, ws, lo, hi, look_ahead: int,
           max_rounds: int = 5, max_receivers: int = 128) -> int:
-    """Receiver-driven moves: a cell takes a block of 1 … ``look_ahead`` units in its
-    best years, from what is left of the budget and then, unit by unit, from the
-    cells that lose least by giving one up in that year (several donors at once).
+    """Receiver-driven moves: a cell takes a block of 1 … ``look_ahead`` units, unit
+    by unit from the year where a unit of mass costs least — what is left of the
+    budget first, else the cell that loses least by giving one up in that year
+    (several donors at once).
     Taken when the receiver gains more than the donors lose. Each round tries the
     ``max_receivers`` cells with the most to gain."""
     n, Y = state.x.shape
