@@ -137,6 +137,33 @@ def cmd_template(args) -> int:
     return 0
 
 
+def cmd_allocate(args) -> int:
+    from .allocate import allocate, write_quota_workbooks
+    from .files import check_table_path, write_table
+
+    if args.out is not None:
+        check_table_path(args.out)
+    dataset = load_data(args)
+    kwargs = {} if args.attrition_rate is None else {"attrition_rate": args.attrition_rate}
+    allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon,
+                          thresholds=args.threshold, admissions_per_year=args.admissions_per_year,
+                          admission_rate=args.admission_rate, floor=args.floor, cap=args.cap,
+                          achievement=args.achievement, **kwargs)
+    if args.out is not None:
+        if args.out.suffix.lower() == ".xlsx":
+            write_table({"quotas": allocation.table, "summary": allocation.summary(args.unit)}, args.out)
+        else:
+            write_table(allocation.table, args.out)
+    if args.workbooks is not None:
+        paths = write_quota_workbooks(allocation, args.workbooks, by=args.unit)
+    allocation.print_summary(args.unit)
+    if args.out is not None:
+        print(f"\nWrote {len(allocation.table)} quota rows (cell × year) to {args.out}")
+    if args.workbooks is not None:
+        print(f"Wrote {len(paths)} quota workbooks to {args.workbooks}")
+    return 0
+
+
 # -------------------------------------------------------------------- parser
 
 
@@ -174,6 +201,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also report each unit of this cells column, e.g. district (default: the province only)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the table (XLSX: also the province sheet)")
     p.set_defaults(func=cmd_targets)
+
+    p = sub.add_parser("allocate", help="admission quotas per cell that maximise the cells reaching the target")
+    _add_data_args(p)
+    g = p.add_argument_group("allocation")
+    g.add_argument("--horizon", type=int, metavar="Y", help="target year (default the last target year, 2030)")
+    g.add_argument("--threshold", type=int, action="append", metavar="K",
+                   help="local members a cell needs at the horizon, repeatable (equal weights; "
+                        "default the highest target threshold: 5 for 2030, 3 for 2025)")
+    budget = g.add_mutually_exclusive_group()
+    budget.add_argument("--admissions-per-year", type=float, metavar="N", help="province quota a year as a number")
+    budget.add_argument("--admission-rate", type=float, metavar="R",
+                        help="province quota a year as a share of local members (default 0.035)")
+    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
+    g.add_argument("--floor", type=float, default=0.25, metavar="F",
+                   help="each cell keeps at least F of its population-proportional share (default 0.25)")
+    g.add_argument("--cap", type=int, metavar="C",
+                   help="most quota per cell and year (default the largest yearly admissions of any cell in history)")
+    g.add_argument("--achievement", type=float, default=1.0, metavar="A",
+                   help="realised admissions for a quota q are Poisson(q * A) (default 1)")
+    p.add_argument("--unit", default="district", help="cells column to summarise by (default district)")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the quota table (cell × year)")
+    p.add_argument("--workbooks", type=Path, metavar="DIR", help="also write one XLSX quota list per unit")
+    p.set_defaults(func=cmd_allocate)
 
     p = sub.add_parser("synth", help="regenerate the bundled synthetic data set, bit for bit")
     p.add_argument("--out", type=Path, default=config.RAW_DIR, help="folder (default data/raw)")
