@@ -101,9 +101,10 @@ def _oracle_parameters(dataset: Dataset, base_year: int, horizon: int, draws: in
 
     from .synth import generate_province
 
-    n_cells = None if info.get("cells") in (None, 1074) else int(info["cells"])
-    sp = generate_province(int(info["seed"]), n_cells=n_cells)
     ids = dataset.cells["cell_id"].astype(str)
+    sp = generate_province(int(info["seed"]))            # the Lai Châu layout (write_bundle)
+    if not ids.isin(sp.cells["cell_id"]).all() and info.get("cells"):
+        sp = generate_province(int(info["seed"]), n_cells=int(info["cells"]))   # national layout
     if not ids.isin(sp.cells["cell_id"]).all():
         return {}, "no oracle: the cells differ from the generator's"
     mine = dataset.history.set_index(["cell_id", "year"])["local_members"]
