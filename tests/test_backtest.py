@@ -121,3 +121,26 @@ def test_cli_backtest(tmp_path, small_files):
     assert {"scores", "reliability", "cells"} <= set(sheets)
     proc = run_cli("backtest", "--cells", cp, "--history", hp, "--base-year", 2020)
     assert proc.returncode == 2 and "at least 3 years" in proc.stderr
+
+
+@pytest.mark.slow
+def test_notebook_runs_with_papermill(tmp_path, small_files):
+    import nbformat
+    import papermill as pm
+
+    from nq21model import config
+
+    cp, hp = small_files
+    out = tmp_path / "backtest.ipynb"
+    pm.execute_notebook(str(config.NOTEBOOKS_DIR / "backtest.ipynb"), str(out), kernel_name=config.KERNEL_NAME,
+                        parameters={"cells_file": str(cp), "history_file": str(hp), "base_year": 2021,
+                                    "horizon": 2024, "draws": 10}, progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "Backtest: base 2021 → 2024" in text
+    assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", []))
+    source = nbformat.read(config.NOTEBOOKS_DIR / "backtest.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in source.cells if c.cell_type == "code")
+    assert "parameters" in source.cells[1].metadata.get("tags", [])
