@@ -6,6 +6,7 @@ writing nothing. Imports are lazy so that a command starts fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -241,6 +242,38 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_targets(args) -> int:
+    from .files import check_table_path, write_table
+    from .targets import format_targets, load_tracker_data, province_table, track_targets
+
+    if args.out is not None:
+        check_table_path(args.out)
+    dataset = load_data(args)
+    data = load_tracker_data(dataset, roles=args.roles, organisations=args.organisations,
+                             organisation_years=args.organisation_years, unit_counts=args.unit_counts)
+    for name in ("admissions_per_year", "quotas", "allocation"):
+        setattr(args, name, getattr(args, name, None))
+    scenario = scenario_from_args(args, dataset)
+    table = track_targets(data, by=args.unit, base_year=args.base_year, scenario=scenario)
+    if args.out is not None:
+        if args.out.suffix.lower() == ".xlsx":
+            write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out)
+        else:
+            write_table(table, args.out)
+    print(format_targets(table))
+    if args.out is not None:
+        print(f"\nWrote {len(table)} rows to {args.out}")
+    return 0
+
+
+def cmd_template(args) -> int:
+    from .data import write_template
+
+    path = write_template(args.out)
+    print(f"Wrote the Excel template (sheets Chi bộ, Lịch sử, Hướng dẫn) to {path}")
+    return 0
+
+
 # -------------------------------------------------------------------- parser
 
 
@@ -284,10 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the scores (XLSX: also reliability, cells, province cross-check)")
     p.set_defaults(func=cmd_backtest)
 
+    p = sub.add_parser("targets", help="every quantitative target of the action programme, observed and forecast")
+    _add_data_args(p)
+    g = p.add_argument_group("tracker tables (default: the files of these names beside the cells file)")
+    g.add_argument("--roles", type=Path, metavar="F", help="role booleans by cell and year (roles.csv)")
+    g.add_argument("--organisations", type=Path, metavar="F", help="grassroots party organisations (organisations.csv)")
+    g.add_argument("--organisation-years", type=Path, metavar="F",
+                   help="yearly ratings and secretary roles of the organisations (organisation_years.csv)")
+    g.add_argument("--unit-counts", type=Path, metavar="F", help="yearly counts per unit (unit_counts.csv)")
+    g = p.add_argument_group("membership scenario")
+    g.add_argument("--admission-rate", type=float, metavar="R",
+                   help="province admissions a year as a share of local members (default 0.035)")
+    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
+    p.add_argument("--unit", default=None, metavar="COLUMN",
+                   help="also report each unit of this cells column, e.g. district (default: the province only)")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the table (XLSX: also the province sheet)")
+    p.set_defaults(func=cmd_targets)
+
     p = sub.add_parser("synth", help="regenerate the bundled synthetic data set, bit for bit")
     p.add_argument("--out", type=Path, default=config.RAW_DIR, help="folder (default data/raw)")
     p.add_argument("--seed", type=int, default=21, help="generator seed (default 21)")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("template", help="write the Excel template for entering a province's data")
+    p.add_argument("--out", type=Path, default=Path("nq21model-template.xlsx"), help="XLSX path")
+    p.set_defaults(func=cmd_template)
     return parser
 
 
@@ -301,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,8 @@ import pandas as pd
 from .exceptions import ParameterError
 
 TABLE_SUFFIXES = (".csv", ".xlsx")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def check_table_path(path: str | Path) -> Path:
@@ -31,6 +33,7 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ from nq21model.synth import (
 )
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "raw"
+PROGRAMME_FILES = ("roles.csv", "organisations.csv", "organisation_years.csv", "unit_counts.csv")
 
 DISTRICTS = {
     "Thành phố Lai Châu", "Tam Đường", "Phong Thổ", "Sìn Hồ",
@@ -188,9 +189,10 @@ def test_params_describe_the_process(sp):
 # ---------------------------------------------------------------- bundle
 def test_write_bundle_reproduces_committed_files(tmp_path):
     paths = write_bundle(tmp_path, seed=21)
-    for name in ("cells.csv", "history.csv", "SYNTHETIC.json"):
+    for name in ("cells.csv", "history.csv", "SYNTHETIC.json", *PROGRAMME_FILES):
         assert (tmp_path / name).read_bytes() == (RAW / name).read_bytes(), name
-    assert set(paths) == {"cells", "history", "marker"}
+    assert set(paths) == {"cells", "history", "marker", "roles", "organisations",
+                          "organisation_years", "unit_counts"}
 
 
 def test_committed_files_match_generator(sp):
@@ -235,3 +237,65 @@ def test_national_scale_shape():
 def test_bad_n_cells():
     with pytest.raises(ValueError):
         generate_province(n_cells=0)
+
+
+# ---------------------------------------------------------------- programme tables (issue 7)
+@pytest.fixture(scope="module")
+def programme(sp):
+    from nq21model.synth import generate_programme
+
+    return generate_programme(sp)
+
+
+def test_programme_stream_leaves_core_unchanged(sp, programme):
+    # the programme tables come from their own stream: the core is drawn first and
+    # is the same whether or not they are generated
+    again = generate_province(seed=21)
+    pd.testing.assert_frame_equal(again.history, sp.history)
+    from nq21model.synth import generate_programme
+
+    pd.testing.assert_frame_equal(generate_programme(again).roles, programme.roles)
+
+
+def test_programme_roles(sp, programme):
+    from nq21model.synth import ROLE_COLUMNS
+
+    r = programme.roles
+    assert list(r.columns) == ROLE_COLUMNS
+    assert len(r) == len(sp.cells) * 6 and set(r["year"]) == set(range(2020, 2026))
+    # a secretary is a party member: secretary is head => the head is a member
+    assert (r["village_head_is_member"] >= r["secretary_is_village_head"]).all()
+    assert (r["front_head_is_member"] >= r["secretary_is_front_head"]).all()
+    by_year = r.assign(a3=r["secretary_is_village_head"] | r["secretary_is_front_head"]).groupby("year").mean(
+        numeric_only=True)
+    assert by_year["a3"].is_monotonic_increasing
+    assert 0.40 <= by_year.loc[2025, "a3"] <= 0.55            # 3a: 2025 target 40 % met
+    assert by_year.loc[2025, "front_head_is_member"] < 0.60    # 3c: 2025 target 60 % missed
+
+
+def test_programme_organisations(programme):
+    from nq21model.synth import ORGANISATION_KINDS, RATINGS
+
+    o, oy = programme.organisations, programme.organisation_years
+    assert o["org_id"].is_unique and set(o["kind"]) == set(ORGANISATION_KINDS)
+    assert (o["kind"] == "commune").sum() == 106
+    assert set(oy["rating"]) == set(RATINGS)
+    merged = oy.merge(o, on="org_id")
+    commune = merged["kind"].eq("commune")
+    assert merged.loc[commune, "secretary_is_council_chair"].isin(["0", "1"]).all()
+    assert merged.loc[~commune, "secretary_is_council_chair"].eq("").all()
+    heads = merged["kind"].isin(["agency", "school", "health"])
+    assert merged.loc[heads, "secretary_is_unit_head"].isin(["0", "1"]).all()
+    assert merged.loc[~heads, "secretary_is_unit_head"].eq("").all()
+
+
+def test_programme_unit_counts(sp, programme):
+    u = programme.unit_counts
+    assert set(u["unit"]) == DISTRICTS
+    assert (u["members_rated_good"] <= u["members_rated"]).all()
+    assert (u["members_rated"] <= u["members"]).all()
+    assert (u["admitted_owners"] <= u["admitted_private"]).all()
+    assert (u["villages_with_cell"] <= u["villages"]).all()
+    total = u.groupby("year")["members"].sum()
+    assert 30_000 <= total[2025] <= 33_000                # 31,578 at the 2025 congress
+    assert (u.groupby("year")["admitted"].sum().loc[2023:] >= 1000).all()   # the programme push

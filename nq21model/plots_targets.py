@@ -1,0 +1,169 @@
+"""Charts of the programme's indicators (Vietnamese labels; matplotlib imported lazily).
+
+* :func:`plot_targets` — small multiples: each indicator's history and projection
+  against its target line, for one unit (a briefing opens with it);
+* :func:`plot_status_matrix` — the status of every indicator in every unit, for the
+  index page.
+
+Both draw from tables made by :mod:`nq21model.targets` and return the Figure; the
+package never calls ``plt.show()`` nor sets a backend.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+import pandas as pd
+
+from .fmt import format_number, format_percent
+from .results import PROVINCE
+from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA
+
+#: Colours of the statuses (green, light green, orange, red, grey).
+STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MISSED: "#d7191c",
+                  NO_DATA: "#d9d9d9"}
+SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
+
+
+def _percent_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: format_percent(v, 2))
+
+
+def _number_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: format_number(v, 1))
+
+
+def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | None = None):
+    """Small multiples of the indicators of one unit.
+
+    Parameters
+    ----------
+    paths : DataFrame
+        From :func:`nq21model.targets.indicator_paths` (``indicator, year,
+        observed, expected, low, high, target``).
+    ncols : int
+        Panels per row.
+    fig : matplotlib Figure, optional
+        Drawn into (cleared first); default a new Figure sized to the panels.
+    title : str, optional
+        Default "Các chỉ tiêu của Chương trình hành động – <unit>".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes per indicator with data (``fig.axes``, in the programme's order).
+    """
+    from matplotlib.figure import Figure
+
+    codes = [c for c in INDICATORS if c in set(paths["indicator"])]
+    if not codes:
+        raise ValueError("no indicator has data to draw")
+    nrows = math.ceil(len(codes) / ncols)
+    if fig is None:
+        fig = Figure(figsize=(3.2 * ncols, 2.7 * nrows + 0.8), layout="constrained")
+    else:
+        fig.clear()
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(codes):]:
+        fig.delaxes(ax)
+    for ax, code in zip(axes, codes):
+        _panel(ax, paths[paths["indicator"] == code].sort_values("year"), code)
+    unit = paths.attrs.get("unit", PROVINCE)
+    heading = title or f"Các chỉ tiêu của Chương trình hành động – {unit}"
+    if paths.attrs.get("synthetic"):
+        heading += f"  ({SYNTHETIC_LABEL})"
+    fig.suptitle(heading, fontsize=12, color="#b30000" if paths.attrs.get("synthetic") else "black")
+    return fig
+
+
+def _panel(ax, part: pd.DataFrame, code: str) -> None:
+    ind = INDICATORS[code]
+    seen = part.dropna(subset=["observed"])
+    ahead = part.dropna(subset=["expected"])
+    ax.plot(seen["year"], seen["observed"], "o-", color="#08519c", ms=3, lw=1.5, label="Thực tế")
+    if not ahead.empty:
+        start = seen.tail(1)
+        xs = np.r_[start["year"].to_numpy(), ahead["year"].to_numpy()]
+        ys = np.r_[start["observed"].to_numpy(), ahead["expected"].to_numpy()]
+        lo = np.r_[start["observed"].to_numpy(), ahead["low"].to_numpy()]
+        hi = np.r_[start["observed"].to_numpy(), ahead["high"].to_numpy()]
+        ax.fill_between(xs, lo, hi, color="#6baed6", alpha=0.3, lw=0, label="Khoảng 80%")
+        ax.plot(xs, ys, "--", color="#08519c", lw=1.5, label="Dự báo")
+    targets = part.dropna(subset=["target"])[["year", "target"]]
+    if targets.empty:
+        targets = pd.DataFrame({"year": list(ind.targets), "target": list(ind.targets.values())})
+    first = int(part["year"].min())
+    previous = first
+    for _, t in targets.sort_values("year").iterrows():
+        ax.hlines(t["target"], previous, t["year"], colors="#d7191c", linestyles=":", lw=1.4)
+        ax.plot([t["year"]], [t["target"]], "D", color="#d7191c", ms=4)
+        previous = t["year"]
+    ax.set_title("\n".join(textwrap.wrap(ind.short, 30)), fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if ind.percent:
+        ax.yaxis.set_major_formatter(_percent_formatter())
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(_number_formatter())
+    ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
+
+
+def plot_status_matrix(table: pd.DataFrame, *, year: int | None = None, ax=None):
+    """The status of every indicator (rows) in each unit (columns), coloured.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`nq21model.targets.track_targets` (with ``by`` for the units).
+    year : int, optional
+        Only this target year; default every (indicator, year) pair as a row.
+    ax : Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    part = table if year is None else table[table["year"] == year]
+    if part.empty:
+        raise ValueError(f"no row for year {year}")
+    keys = list(dict.fromkeys(zip(part["indicator"], part["year"])))
+    units = list(dict.fromkeys(part["unit"]))
+    status = part.set_index(["indicator", "year", "unit"])["status"]
+    colours = {s: i for i, s in enumerate(STATUS_COLOURS)}
+    grid = np.full((len(keys), len(units)), np.nan)
+    for i, (code, y) in enumerate(keys):
+        for j, unit in enumerate(units):
+            s = status.get((code, y, unit))
+            if s is not None:
+                grid[i, j] = colours[s]
+    if ax is None:
+        fig = Figure(figsize=(1.1 * len(units) + 4.5, 0.32 * len(keys) + 1.6), layout="constrained")
+        ax = fig.add_subplot()
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(list(STATUS_COLOURS.values())).with_extremes(bad="white")
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-0.5, vmax=len(STATUS_COLOURS) - 0.5, aspect="auto")
+    ax.set_xticks(range(len(units)), units, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(keys)), [f"{INDICATORS[c].short} ({y})" for c, y in keys], fontsize=8)
+    ax.set_xticks(np.arange(len(units) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(keys) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLOURS.items()], loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), fontsize=8, title="Đánh giá", title_fontsize=8)
+    title = "Đánh giá các chỉ tiêu" + (f" năm {year}" if year else "")
+    if table.attrs.get("synthetic"):
+        title += f" ({SYNTHETIC_LABEL})"
+    ax.set_title(title, fontsize=10)
+    return ax

@@ -1,0 +1,958 @@
+"""The programme's indicator tracker: every quantitative target, observed and forecast.
+
+The Lai Châu action programme for Resolution 21-NQ/TW (``shared/programme/TARGETS.md``,
+section II.2) sets ten indicators for 2025 and 2030; two more targets come from its
+sections III–IV. :func:`track_targets` puts all of them in one table with the columns
+``indicator, unit, year, target, value, low, high, status, method``:
+
+=====================  ===========================================================
+indicator              meaning (``target`` by 2025 / 2030)
+=====================  ===========================================================
+``1_org``              share of grassroots party organisations rated "hoàn thành tốt
+                       nhiệm vụ" or better (> 90 % / > 90 %) — code 1, organisations
+``1_member``           share of members rated so (> 90 % / > 90 %) — code 1, members
+``2a``                 admissions of the year / all members at the end of the year
+                       before (≥ 3 %, the low end of the programme's "3–4 %")
+``2b``                 members admitted in private enterprises since 2021 (≥ 30;
+                       province only)
+``2b_owner``           of them, owners of the enterprise (≥ 3; province only)
+``2c``                 villages (thôn, bản, tổ dân phố) with a party cell (100 %)
+``2d_3``               cells with ≥ 3 local members (95 % by 2025)
+``2d_4``, ``2d_5``     cells with ≥ 4, ≥ 5 local members (95 % by 2030)
+``3a``                 cell secretaries who are also village head or head of the
+                       village Front work committee (40 % / 70 %)
+``3b``                 village heads who are party members (80 % / 90 %)
+``3c``                 heads of the village Front work committee who are members
+                       (60 % / 80 %)
+``4a``                 commune party secretaries who chair the commune People's
+                       Council (65 % / 85 %)
+``4b``                 agency / unit party secretaries who head the agency or unit
+                       (90 % / 95 %)
+``no_empty_cell``      bản cells without a local member (0 by 2025, kept in 2030)
+``owner_per_district`` owners admitted since 2021 in the district (≥ 1 by 2025); for
+                       the province, the share of districts with one (100 %)
+=====================  ===========================================================
+
+``value`` is observed for a year up to the base year that the data cover, and
+forecast otherwise:
+
+* membership indicators (``2d_*``, ``no_empty_cell``) by the exact engine
+  (:func:`nq21model.forecast.forecast`, MODEL.md §2), ``method = "exact"``;
+* share indicators by a binomial GLM of the yearly counts on the year (statsmodels,
+  logit link, Pearson scale ≥ 1 for the overdispersion of roles that persist from
+  year to year), ``method = "binomial_glm"``. The interval and the probability of
+  reaching the target are those of the *realised* share of the unit's current
+  number of trials: binomial noise mixed over the normal uncertainty of the
+  linear predictor (Gauss–Hermite quadrature; deterministic). A series that never
+  varies (e.g. 100 % every year) cannot be fitted; it is carried forward,
+  ``method = "constant"``;
+* counts since 2021 (``2b``, ``2b_owner``, ``owner_per_district``) by a Poisson GLM
+  of the yearly counts on the year, ``method = "poisson_glm"`` (interval: Poisson
+  noise around the fitted trend).
+
+``low``/``high`` are an 80 % band (the engine's q10–q90). ``status``:
+
+* observed: ``đạt`` if the target is met, else ``không đạt``;
+* forecast, from the probability P that the target is reached:
+  ``có khả năng đạt`` if P ≥ :data:`LIKELY` (0.5), ``nguy cơ không đạt`` if
+  :data:`UNLIKELY` (0.1) ≤ P < 0.5, ``không đạt`` if P < 0.1;
+* ``không có dữ liệu`` where the unit has no data for the indicator (a missing
+  file, a missing column, a grouping the table does not carry, too few years).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import config, engine
+from .data import (
+    CELL_COLUMNS,
+    UNIT_HEAD_KINDS,
+    Dataset,
+    load_dataset,
+    load_organisation_years,
+    load_organisations,
+    load_roles,
+    load_unit_counts,
+)
+from .exceptions import ParameterError
+from .results import PROVINCE
+
+__all__ = [
+    "Indicator", "INDICATORS", "TrackerData", "load_tracker_data", "track_targets",
+    "status_for", "project_share", "project_count", "COLUMNS", "LIKELY", "UNLIKELY",
+    "MET", "LIKELY_MET", "AT_RISK", "MISSED", "NO_DATA", "PROGRAMME_START",
+    "share_counts", "count_series", "indicator_paths", "unit_table", "province_table",
+    "SHARE_FUNCTIONS", "share_1_org", "share_1_member", "share_2a", "share_2c", "share_3a", "share_3b",
+    "share_3c", "share_4a", "share_4b",
+    "format_targets", "METHOD_LABELS",
+]
+
+#: Columns of the tracker table, in order.
+COLUMNS = ["indicator", "unit", "year", "target", "value", "low", "high", "status", "method"]
+
+MET = "đạt"
+LIKELY_MET = "có khả năng đạt"
+AT_RISK = "nguy cơ không đạt"
+MISSED = "không đạt"
+NO_DATA = "không có dữ liệu"
+
+#: A forecast reaches the target with probability ≥ LIKELY: "có khả năng đạt".
+LIKELY = 0.5
+#: Below UNLIKELY: "không đạt" (forecast to miss); between: "nguy cơ không đạt".
+UNLIKELY = 0.1
+
+#: First year counted by the cumulative targets (2b, owners): the first full year
+#: of the 2020–2025 term, whose targets the programme restates.
+PROGRAMME_START = 2021
+
+#: Quantile levels of the band.
+BAND = config.BAND
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator of the programme.
+
+    ``targets`` maps a year to the target value; ``strict`` means the value must
+    exceed it ("trên 90 %"); ``lower_is_better`` flips the comparison (a count of
+    empty cells); ``province_only`` means the programme sets it for the province
+    alone; ``kind`` is ``"share"``, ``"count"`` or ``"membership"``.
+    """
+
+    code: str
+    name: str
+    short: str
+    targets: dict
+    kind: str = "share"
+    strict: bool = False
+    lower_is_better: bool = False
+    province_only: bool = False
+    percent: bool = True
+    trend: bool = True
+
+    def met(self, value: float, year: int) -> bool:
+        """Whether ``value`` meets the target of ``year``."""
+        target = self.targets[year]
+        if self.lower_is_better:
+            return value <= target + 1e-12
+        return value > target + 1e-12 if self.strict else value >= target - 1e-12
+
+
+_I = Indicator
+#: The indicators in the order of the programme.
+INDICATORS: dict[str, Indicator] = {i.code: i for i in (
+    _I("1_org", "Tỷ lệ tổ chức cơ sở đảng được xếp loại từ hoàn thành tốt nhiệm vụ trở lên",
+       "TCCS đảng hoàn thành tốt nhiệm vụ trở lên", {2025: 0.90, 2030: 0.90}, strict=True),
+    _I("1_member", "Tỷ lệ đảng viên được xếp loại từ hoàn thành tốt nhiệm vụ trở lên",
+       "Đảng viên hoàn thành tốt nhiệm vụ trở lên", {2025: 0.90, 2030: 0.90}, strict=True),
+    _I("2a", "Tỷ lệ kết nạp đảng viên mới hằng năm so với tổng số đảng viên",
+       "Tỷ lệ kết nạp đảng viên mới", {2025: 0.03, 2030: 0.03}),
+    _I("2b", "Số đảng viên kết nạp trong doanh nghiệp tư nhân (từ năm 2021)",
+       "Kết nạp trong doanh nghiệp tư nhân", {2025: 30}, kind="count", province_only=True, percent=False),
+    _I("2b_owner", "Số chủ doanh nghiệp tư nhân được kết nạp vào Đảng (từ năm 2021)",
+       "Kết nạp chủ doanh nghiệp tư nhân", {2025: 3}, kind="count", province_only=True, percent=False),
+    _I("2c", "Tỷ lệ thôn, bản, tổ dân phố có chi bộ",
+       "Thôn, bản, tổ dân phố có chi bộ", {2025: 1.0, 2030: 1.0}, trend=False),
+    _I("2d_3", "Tỷ lệ chi bộ thôn, bản, tổ dân phố có từ 3 đảng viên tại chỗ trở lên",
+       "Chi bộ có ≥ 3 đảng viên tại chỗ", {2025: 0.95}, kind="membership"),
+    _I("2d_4", "Tỷ lệ chi bộ thôn, bản, tổ dân phố có từ 4 đảng viên tại chỗ trở lên",
+       "Chi bộ có ≥ 4 đảng viên tại chỗ", {2030: 0.95}, kind="membership"),
+    _I("2d_5", "Tỷ lệ chi bộ thôn, bản, tổ dân phố có từ 5 đảng viên tại chỗ trở lên",
+       "Chi bộ có ≥ 5 đảng viên tại chỗ", {2030: 0.95}, kind="membership"),
+    _I("3a", "Tỷ lệ bí thư chi bộ đồng thời là trưởng thôn, bản, tổ dân phố hoặc trưởng ban công tác mặt trận",
+       "Bí thư chi bộ là trưởng thôn hoặc trưởng ban CTMT", {2025: 0.40, 2030: 0.70}),
+    _I("3b", "Tỷ lệ trưởng thôn, bản, tổ dân phố là đảng viên",
+       "Trưởng thôn, bản, tổ dân phố là đảng viên", {2025: 0.80, 2030: 0.90}),
+    _I("3c", "Tỷ lệ trưởng ban công tác mặt trận là đảng viên",
+       "Trưởng ban công tác mặt trận là đảng viên", {2025: 0.60, 2030: 0.80}),
+    _I("4a", "Tỷ lệ bí thư cấp ủy đồng thời là chủ tịch HĐND cấp xã",
+       "Bí thư cấp ủy là chủ tịch HĐND cấp xã", {2025: 0.65, 2030: 0.85}),
+    _I("4b", "Tỷ lệ bí thư cấp ủy đồng thời là thủ trưởng cơ quan, đơn vị",
+       "Bí thư cấp ủy là thủ trưởng cơ quan, đơn vị", {2025: 0.90, 2030: 0.95}),
+    _I("no_empty_cell", "Số chi bộ bản không có đảng viên tại chỗ",
+       "Chi bộ bản không có đảng viên tại chỗ", {2025: 0, 2030: 0}, kind="membership",
+       lower_is_better=True, percent=False),
+    _I("owner_per_district", "Huyện, thành phố kết nạp được ít nhất 1 chủ doanh nghiệp tư nhân",
+       "Huyện kết nạp được chủ doanh nghiệp", {2025: 1}, kind="count", percent=False),
+)}
+
+#: Method codes and their Vietnamese labels.
+METHOD_LABELS = {
+    "observed": "số liệu thực tế", "exact": "mô hình chính xác (nhị thức + Poisson)",
+    "binomial_glm": "hồi quy nhị thức theo năm", "poisson_glm": "hồi quy Poisson theo năm",
+    "constant": "giữ nguyên mức hiện tại", "none": "",
+}
+
+
+# ----------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class TrackerData:
+    """The validated inputs of the tracker. A table that is ``None`` gives "không
+    có dữ liệu" for the indicators that need it."""
+
+    dataset: Dataset
+    roles: pd.DataFrame | None = None
+    organisations: pd.DataFrame | None = None
+    organisation_years: pd.DataFrame | None = None
+    unit_counts: pd.DataFrame | None = None
+    sources: dict = field(default_factory=dict)
+
+
+_FILES = {"roles": "roles.csv", "organisations": "organisations.csv",
+          "organisation_years": "organisation_years.csv", "unit_counts": "unit_counts.csv"}
+
+
+def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisations=None,
+                      organisation_years=None, unit_counts=None, directory=None) -> TrackerData:
+    """Load the tracker's tables beside the dataset (or from the given paths).
+
+    Each table defaults to the file of that name (``roles.csv``,
+    ``organisations.csv``, ``organisation_years.csv``, ``unit_counts.csv``) in
+    ``directory`` (default: the folder of the cells file); a default file that
+    does not exist is simply absent, a path given explicitly must exist. Without
+    ``roles``, role booleans in the cells table (MODEL.md §1) count for the last
+    year of history. Every file is validated (DataError naming file, row, column).
+    """
+    dataset = dataset if dataset is not None else load_dataset()
+    folder = Path(directory) if directory is not None else Path(dataset.sources.get("cells", config.CELLS_FILE)).parent
+    given = {"roles": roles, "organisations": organisations, "organisation_years": organisation_years,
+             "unit_counts": unit_counts}
+    paths = {}
+    for key, value in given.items():
+        if value is not None:
+            paths[key] = Path(value)
+        elif (folder / _FILES[key]).exists():
+            paths[key] = folder / _FILES[key]
+    cells_name = Path(dataset.sources.get("cells", "cells")).name
+    tables: dict = {}
+    if "roles" in paths:
+        tables["roles"] = load_roles(paths["roles"], dataset.cells, cells_name=cells_name)
+    else:
+        tables["roles"] = _roles_from_cells(dataset)
+    if "organisations" in paths:
+        tables["organisations"] = load_organisations(paths["organisations"])
+    if "organisation_years" in paths:
+        if "organisations" not in paths:
+            raise ParameterError(f"{paths['organisation_years'].name}: the yearly ratings need the table of "
+                                 "organisations (organisations.csv beside it, or --organisations)")
+        tables["organisation_years"] = load_organisation_years(
+            paths["organisation_years"], tables["organisations"], organisations_name=paths["organisations"].name)
+    if "unit_counts" in paths:
+        tables["unit_counts"] = load_unit_counts(paths["unit_counts"])
+    return TrackerData(dataset=dataset, sources={k: str(v) for k, v in paths.items()}, **tables)
+
+
+def _roles_from_cells(dataset: Dataset) -> pd.DataFrame | None:
+    names = [c.name for c in CELL_COLUMNS if c.kind == "bool"]
+    if not all(n in dataset.cells for n in names):
+        return None
+    roles = dataset.cells[["cell_id", *names]].copy()
+    roles.insert(1, "year", dataset.last_year)
+    return roles.dropna()
+
+
+# ----------------------------------------------------------------------- status
+
+
+def status_for(probability: float | None, *, observed: bool) -> str:
+    """The status of a row from the probability that its target is reached.
+
+    Observed rows pass 1.0 (met) or 0.0; forecast rows the model's probability.
+    ``None``/NaN → "không có dữ liệu".
+    """
+    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
+        return NO_DATA
+    if observed:
+        return MET if probability >= 0.5 else MISSED
+    if probability >= LIKELY:
+        return LIKELY_MET
+    if probability >= UNLIKELY:
+        return AT_RISK
+    return MISSED
+
+
+def _row(code, unit, year, value=np.nan, low=np.nan, high=np.nan, p=None, method="none", observed=False):
+    ind = INDICATORS[code]
+    return {"indicator": code, "unit": unit, "year": int(year), "target": float(ind.targets[year]),
+            "value": float(value), "low": float(low), "high": float(high),
+            "status": status_for(p, observed=observed), "method": method}
+
+
+# ------------------------------------------------------------- share projection
+
+
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(41)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def _needed(target: float, n: int, strict: bool) -> int:
+    """Smallest count k of n with k/n meeting the target."""
+    if strict:
+        return int(math.floor(target * n + 1e-9)) + 1
+    return int(math.ceil(target * n - 1e-9))
+
+
+def project_share(series: pd.DataFrame, years, *, base_year: int, indicator: Indicator,
+                  unit: str = PROVINCE) -> list[dict]:
+    """Observed or projected rows of a share indicator for one unit.
+
+    Parameters
+    ----------
+    series : DataFrame
+        ``year, successes, trials`` (one row a year; trials > 0).
+    years : iterable of int
+        Years to report (target years of the indicator).
+    base_year : int
+        Data after it are ignored; years up to it are observed where present.
+    """
+    s = series[(series["year"] <= base_year) & (series["trials"] > 0)].sort_values("year")
+    rows = []
+    fit = None
+    for year in years:
+        seen = s[s["year"] == year]
+        if not seen.empty:
+            value = float(seen["successes"].iloc[0] / seen["trials"].iloc[0])
+            rows.append(_row(indicator.code, unit, year, value, value, value,
+                             float(indicator.met(value, year)), "observed", observed=True))
+            continue
+        if s.empty or year < s["year"].min():
+            rows.append(_row(indicator.code, unit, year))
+            continue
+        fit = fit or _fit_share(s, trend=indicator.trend)
+        if fit is None:
+            rows.append(_row(indicator.code, unit, year))
+            continue
+        value, low, high, p = _predict_share(fit, year, indicator, year)
+        rows.append(_row(indicator.code, unit, year, value, low, high, p, fit["method"]))
+    return rows
+
+
+def _fit_share(s: pd.DataFrame, trend: bool = True) -> dict | None:
+    """Binomial GLM of successes on (year − last year); None if under 3 years.
+
+    ``trend=False`` (or a series that never varies) carries the last share forward.
+    """
+    succ = s["successes"].to_numpy(dtype=float)
+    trials = s["trials"].to_numpy(dtype=float)
+    if len(s) == 0 or (trend and len(s) < 3):
+        return None
+    last = int(s["year"].iloc[-1])
+    n_last = int(trials[-1])
+    if not trend or (succ == trials).all() or (succ == 0).all():
+        return {"method": "constant", "share": float(succ[-1] / trials[-1]), "n": n_last}
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    x = s["year"].to_numpy(dtype=float) - last
+    exog = np.column_stack([np.ones_like(x), x])
+    endog = np.column_stack([succ, trials - succ])
+    model = GLM(endog, exog, family=families.Binomial())
+    first = model.fit()
+    scale = max(1.0, float(first.pearson_chi2 / first.df_resid)) if first.df_resid > 0 else 1.0
+    result = model.fit(scale=scale)
+    return {"method": "binomial_glm", "params": np.asarray(result.params),
+            "cov": np.asarray(result.cov_params()), "last": last, "n": n_last, "scale": scale}
+
+
+def _predict_share(fit: dict, year: int, indicator: Indicator, target_year: int):
+    """(expected share, q10, q90, P(target met)) of the realised share in ``year``."""
+    n = max(1, fit["n"])
+    needed = _needed(indicator.targets[target_year], n, indicator.strict)
+    if fit["method"] == "constant":
+        v = fit["share"]
+        return v, v, v, float(indicator.met(v, target_year))
+    x = np.array([1.0, year - fit["last"]])
+    eta = float(x @ fit["params"])
+    se = float(np.sqrt(max(0.0, x @ fit["cov"] @ x)))
+    probs = 1.0 / (1.0 + np.exp(-(eta + se * _GH_X)))
+    # the mixture's pmf on a window that holds its mass (all of 0..n for small n)
+    live = probs[_GH_W > 1e-14]
+    spread = 8.0 * math.sqrt(n / 4.0) + 2.0
+    start = max(0, int(math.floor(n * live.min() - spread)))
+    stop = min(n, int(math.ceil(n * live.max() + spread)))
+    k = np.arange(start, stop + 1)
+    pmf = (_GH_W[:, None] * stats.binom.pmf(k[None, :], n, probs[:, None])).sum(axis=0)
+    cdf = np.cumsum(pmf)
+    lo, hi = ((start + int(np.searchsorted(cdf, q - 1e-12))) / n for q in BAND)
+    value = float((_GH_W * probs).sum())
+    p = float(min(1.0, (_GH_W * stats.binom.sf(needed - 1, n, probs)).sum())) if needed <= n else 0.0
+    return value, lo, min(hi, 1.0), p
+
+
+# ------------------------------------------------------------- count projection
+
+
+def project_count(series: pd.DataFrame, years, *, base_year: int, indicator: Indicator,
+                  unit: str = PROVINCE, start: int = PROGRAMME_START) -> list[dict]:
+    """Rows of a cumulative count (``year, count``) from ``start`` to each year.
+
+    Observed where the data cover ``start`` … year (year ≤ base); otherwise the
+    observed part plus a Poisson GLM projection of the later years; "không có
+    dữ liệu" with fewer than 3 years or a gap since ``start``.
+    """
+    s = series[series["year"] <= base_year].sort_values("year")
+    rows = []
+    for year in years:
+        target = indicator.targets[year]
+        need = set(range(start, year + 1))
+        have = set(int(y) for y in s["year"])
+        cum = float(s.loc[s["year"].between(start, year), "count"].sum())
+        if need <= have:
+            rows.append(_row(indicator.code, unit, year, cum, cum, cum, float(cum >= target), "observed",
+                             observed=True))
+            continue
+        last = int(s["year"].max()) if not s.empty else None
+        if last is None or len(s) < 3 or not set(range(start, last + 1)) <= have:
+            rows.append(_row(indicator.code, unit, year))
+            continue
+        mu, method = _poisson_future(s, range(last + 1, year + 1))
+        low = cum + stats.poisson.ppf(BAND[0], mu) if mu > 0 else cum
+        high = cum + stats.poisson.ppf(BAND[1], mu) if mu > 0 else cum
+        p = float(stats.poisson.sf(math.ceil(target - cum) - 1, mu)) if mu > 0 else float(cum >= target)
+        if cum >= target:
+            p = 1.0
+        rows.append(_row(indicator.code, unit, year, cum + mu, low, high, p, method))
+    return rows
+
+
+def _poisson_future(s: pd.DataFrame, future) -> tuple[float, str]:
+    """Sum of the Poisson GLM's means over ``future`` years (log-linear in year)."""
+    counts = s["count"].to_numpy(dtype=float)
+    if (counts == 0).all():
+        return 0.0, "constant"
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    last = int(s["year"].max())
+    x = s["year"].to_numpy(dtype=float) - last
+    with warnings.catch_warnings():  # a constant series is fitted exactly: not a problem here
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        result = GLM(counts, np.column_stack([np.ones_like(x), x]), family=families.Poisson()).fit()
+    fx = np.asarray(list(future), dtype=float) - last
+    mu = np.exp(result.params[0] + result.params[1] * fx)
+    return float(mu.sum()), "poisson_glm"
+
+
+# ------------------------------------------------------------ indicator counts
+
+
+def _unit_of_cells(data: TrackerData, by: str | None) -> pd.Series:
+    cells = data.dataset.cells
+    return pd.Series(cells[by].to_numpy() if by else PROVINCE, index=cells["cell_id"])
+
+
+def _share_by(frame: pd.DataFrame, units: pd.Series | np.ndarray | None, success, trial=None) -> pd.DataFrame:
+    """Sum successes (bool/int) and trials (default 1 a row) by unit and year, plus the province."""
+    out = pd.DataFrame({"unit": units if units is not None else PROVINCE, "year": frame["year"].to_numpy(),
+                        "successes": np.asarray(success, dtype=float),
+                        "trials": np.ones(len(frame)) if trial is None else np.asarray(trial, dtype=float)})
+    by_unit = out.dropna(subset=["unit"]).groupby(["unit", "year"], as_index=False)[["successes", "trials"]].sum()
+    province = out.groupby("year", as_index=False)[["successes", "trials"]].sum()
+    province.insert(0, "unit", PROVINCE)
+    return pd.concat([province, by_unit[by_unit["unit"] != PROVINCE]], ignore_index=True)
+
+
+def _role_share(data: TrackerData, by: str | None, success) -> pd.DataFrame | None:
+    roles = data.roles
+    if roles is None:
+        return None
+    units = roles["cell_id"].map(_unit_of_cells(data, by)).to_numpy() if by else None
+    return _share_by(roles, units, success(roles))
+
+
+def _organisation_share(data: TrackerData, by: str | None, column: str, kinds=None) -> pd.DataFrame | None:
+    orgs, years = data.organisations, data.organisation_years
+    if orgs is None or years is None or column not in years:
+        return None
+    merged = years.merge(orgs, on="org_id", how="left")
+    keep = merged[column].notna()
+    if kinds is not None:
+        keep &= merged["kind"].isin(kinds)
+    if column == "rating":
+        success = merged["rating"].isin(["xuat_sac", "tot"])
+    else:
+        success = merged[column].fillna(False).astype(bool)
+    units = None
+    if by:  # a grouping the organisations do not carry gives no unit rows
+        units = (merged[by].to_numpy() if by in merged else np.full(len(merged), None))[keep.to_numpy()]
+    return _share_by(merged.loc[keep], units, success[keep])
+
+
+def _count_share(data: TrackerData, by: str | None, success: str, trials: str,
+                 trials_year_before: bool = False) -> pd.DataFrame | None:
+    counts = data.unit_counts
+    if counts is None or not {success, trials} <= set(counts):
+        return None
+    frame = counts[["unit", "year", success]].merge(
+        counts[["unit", "year", trials]].assign(year=counts["year"] + int(trials_year_before)), on=["unit", "year"])
+    frame = frame.rename(columns={success: "successes", trials: "trials"})
+    return _unit_count_shares(frame, data, by)
+
+
+def share_1_org(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """1 (organisations): organisations rated "hoàn thành tốt nhiệm vụ" or better / rated."""
+    return _organisation_share(data, by, "rating")
+
+
+def share_1_member(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """1 (members): members rated "hoàn thành tốt nhiệm vụ" or better / members rated."""
+    return _count_share(data, by, "members_rated_good", "members_rated")
+
+
+def share_2a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """2a: admissions of the year / all members at the end of the year before."""
+    return _count_share(data, by, "admitted", "members", trials_year_before=True)
+
+
+def share_2c(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """2c: villages (thôn, bản, tổ dân phố) with a party cell / villages."""
+    return _count_share(data, by, "villages_with_cell", "villages")
+
+
+def share_3a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3a: cells whose secretary is also village head or Front head / cells."""
+    return _role_share(data, by, lambda r: r["secretary_is_village_head"].astype(bool)
+                       | r["secretary_is_front_head"].astype(bool))
+
+
+def share_3b(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3b: cells whose village head is a party member / cells."""
+    return _role_share(data, by, lambda r: r["village_head_is_member"].astype(bool))
+
+
+def share_3c(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """3c: cells whose head of the Front work committee is a party member / cells."""
+    return _role_share(data, by, lambda r: r["front_head_is_member"].astype(bool))
+
+
+def share_4a(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """4a: commune party committees whose secretary chairs the People's Council / reported."""
+    return _organisation_share(data, by, "secretary_is_council_chair", ("commune",))
+
+
+def share_4b(data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """4b: agencies, schools, health units whose secretary heads the unit / reported."""
+    return _organisation_share(data, by, "secretary_is_unit_head", UNIT_HEAD_KINDS)
+
+
+#: The function computing each share indicator's yearly counts.
+SHARE_FUNCTIONS = {"1_org": share_1_org, "1_member": share_1_member, "2a": share_2a, "2c": share_2c,
+                   "3a": share_3a, "3b": share_3b, "3c": share_3c, "4a": share_4a, "4b": share_4b}
+
+
+def share_counts(code: str, data: TrackerData, by: str | None = None) -> pd.DataFrame | None:
+    """Yearly ``unit, year, successes, trials`` of the share indicator ``code`` (its
+    ``share_<code>`` function); province rows have unit "Toàn tỉnh"; None when the
+    data for it are absent."""
+    if code not in SHARE_FUNCTIONS:
+        raise ParameterError(f"'{code}' is not a share indicator")
+    return SHARE_FUNCTIONS[code](data, by)
+
+
+def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,
+                       all_units: bool = False) -> pd.DataFrame:
+    """Province = sum over units in the years every unit reports; unit rows kept
+    only when the grouping is the one the counts are by (or all, ``all_units``)."""
+    n_units = frame["unit"].nunique()
+    full = frame.groupby("year")["unit"].transform("nunique").eq(n_units)
+    province = frame[full].groupby("year", as_index=False)[["successes", "trials"]].sum()
+    province.insert(0, "unit", PROVINCE)
+    parts = [province]
+    if all_units:
+        parts.append(frame[["unit", "year", "successes", "trials"]])
+    elif by:
+        known = set(data.dataset.cells[by]) if by in data.dataset.cells else set()
+        parts.append(frame[frame["unit"].isin(known)][["unit", "year", "successes", "trials"]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def count_series(code: str, data: TrackerData, by: str | None = None, *,
+                 all_units: bool = False) -> pd.DataFrame | None:
+    """Yearly ``unit, year, count`` of a count indicator (``2b``: admissions in
+    private enterprises; ``2b_owner`` and ``owner_per_district``: owners admitted);
+    None when absent. The province is the sum over units in years all report."""
+    col = {"2b": "admitted_private", "2b_owner": "admitted_owners", "owner_per_district": "admitted_owners"}[code]
+    counts = data.unit_counts
+    if counts is None or col not in counts:
+        return None
+    frame = counts[["unit", "year", col]].rename(columns={col: "successes"}).assign(trials=0.0)
+    out = _unit_count_shares(frame, data, by, all_units).rename(columns={"successes": "count"})
+    return out[["unit", "year", "count"]]
+
+
+# -------------------------------------------------------------------- tracker
+
+
+def _groups(dataset: Dataset, by: str | None) -> dict[str, np.ndarray]:
+    groups = {PROVINCE: np.arange(len(dataset.cells))}
+    if by:
+        if by not in dataset.cells:
+            raise ParameterError(f"no column '{by}' in the cells table")
+        groups.update(dataset.cells.groupby(by, sort=False).indices)
+    return groups
+
+
+def _membership_rows(results, dataset: Dataset, groups, base_year: int) -> list[dict]:
+    rows = []
+    panel = dataset.panel("local_members")
+    is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
+    stats_by_h = {h: results.cells[results.cells["horizon"] == h].reset_index(drop=True)
+                  for h in results.horizons}
+    for unit, idx in groups.items():
+        for code in ("2d_3", "2d_4", "2d_5", "no_empty_cell"):
+            ind = INDICATORS[code]
+            for year in sorted(ind.targets):
+                sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
+                if sel.size == 0:
+                    rows.append(_row(code, unit, year))
+                    continue
+                if year <= base_year:
+                    if year not in panel.columns:
+                        rows.append(_row(code, unit, year))
+                        continue
+                    counts = panel[year].to_numpy()[sel]
+                    value = float((counts == 0).sum()) if code == "no_empty_cell" else float(
+                        (counts >= int(code[-1])).mean())
+                    rows.append(_row(code, unit, year, value, value, value, float(ind.met(value, year)),
+                                     "observed", observed=True))
+                    continue
+                table = stats_by_h[year]
+                if code == "no_empty_cell":
+                    probs = table["p_zero"].to_numpy()[sel]
+                    pmf = engine.poisson_binomial_pmf(probs)
+                    cdf = np.cumsum(pmf)
+                    lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) for q in BAND)
+                    rows.append(_row(code, unit, year, probs.sum(), lo, hi, float(pmf[0]), "exact"))
+                else:
+                    probs = table[f"p_at_least_{code[-1]}"].to_numpy()[sel]
+                    pmf = engine.poisson_binomial_pmf(probs)
+                    cdf = np.cumsum(pmf)
+                    n = probs.size
+                    lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / n for q in BAND)
+                    p = engine.prob_count_at_least(probs, ind.targets[year])
+                    rows.append(_row(code, unit, year, probs.mean(), lo, hi, p, "exact"))
+    return rows
+
+
+def _owner_rows(data: TrackerData, groups, by, base_year) -> list[dict]:
+    """owner_per_district: per unit ≥ 1 owner since 2021; province: share of units."""
+    ind = INDICATORS["owner_per_district"]
+    # the province counts every unit of the counts table, whatever the grouping
+    series = count_series("owner_per_district", data, all_units=True)
+    rows = []
+    for year in sorted(ind.targets):
+        per_unit = {}
+        if series is not None:
+            for unit, part in series[series["unit"] != PROVINCE].groupby("unit"):
+                per_unit[unit] = project_count(part, [year], base_year=base_year, indicator=ind, unit=unit)[0]
+        if not per_unit:
+            rows.append({**_row("owner_per_district", PROVINCE, year)})
+        else:
+            # probability of ≥ 1 owner per unit: 1 if observed met, else from the row's method
+            probs, observed = [], True
+            for unit, r in per_unit.items():
+                if r["method"] == "observed":
+                    probs.append(1.0 if r["value"] >= 1 else 0.0)
+                elif r["status"] == NO_DATA:
+                    probs.append(np.nan)
+                    observed = False
+                else:
+                    part = series[(series["unit"] == unit) & (series["year"] <= base_year)]
+                    cum = float(part.loc[part["year"] >= PROGRAMME_START, "count"].sum())
+                    mu = r["value"] - cum
+                    probs.append(1.0 if cum >= 1 else float(1 - math.exp(-mu)))
+                    observed = False
+            probs = np.asarray(probs)
+            if np.isnan(probs).any():
+                rows.append(_row("owner_per_district", PROVINCE, year))
+            elif observed:
+                value = float(probs.mean())
+                rows.append(_row("owner_per_district", PROVINCE, year, value, value, value,
+                                 float(value >= 1.0), "observed", observed=True))
+            else:
+                pmf = engine.poisson_binomial_pmf(probs)
+                cdf = np.cumsum(pmf)
+                lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / probs.size for q in BAND)
+                rows.append(_row("owner_per_district", PROVINCE, year, probs.mean(), lo, hi,
+                                 float(np.prod(probs)), "poisson_glm"))
+            rows[-1]["target"] = 1.0  # every unit: a share of 100 %
+        for unit in groups:
+            if unit != PROVINCE:
+                rows.append(per_unit.get(unit) or _row("owner_per_district", unit, year))
+    return rows
+
+
+def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None = None,
+                  base_year: int | None = None, scenario=None, results=None) -> pd.DataFrame:
+    """The tracker table: every indicator for the province (and each unit of ``by``).
+
+    Parameters
+    ----------
+    data : TrackerData or Dataset, optional
+        Default: the bundled synthetic data (:func:`load_tracker_data`).
+    by : str, optional
+        Cells column to report by (e.g. ``"district"``); default the province only.
+    base_year : int, optional
+        Default the last year of history. Data after it are not used.
+    scenario : Scenario, optional
+        Scenario of the membership forecast (default ``Scenario()``).
+    results : ForecastResults, optional
+        A membership forecast already made (its base year is used).
+
+    Returns
+    -------
+    DataFrame with columns :data:`COLUMNS`, one row per indicator, unit and target year.
+    """
+    from .forecast import forecast
+
+    if data is None or isinstance(data, Dataset):
+        data = load_tracker_data(data)
+    dataset = data.dataset
+    if results is not None:
+        base_year = results.base_year
+        wanted = {y for i in INDICATORS.values() if i.kind == "membership" for y in i.targets if y > base_year}
+        if not wanted <= set(results.horizons):
+            raise ParameterError(f"the forecast given covers {results.horizons}; the tracker needs "
+                                 f"{sorted(wanted)} after its base year {base_year}")
+    base_year = dataset.last_year if base_year is None else int(base_year)
+    dataset.check_base_year(base_year)
+    groups = _groups(dataset, by)
+    if results is None:
+        horizons = sorted({y for i in INDICATORS.values() if i.kind == "membership" for y in i.targets
+                           if y > base_year})
+        results = forecast(dataset, scenario, base_year=base_year, horizons=horizons or None)
+    rows: list[dict] = []
+    membership = _membership_rows(results, dataset, groups, base_year)
+    for code, ind in INDICATORS.items():
+        years = sorted(ind.targets)
+        units = [PROVINCE] if ind.province_only else list(groups)
+        if ind.kind == "membership":
+            rows += [r for r in membership if r["indicator"] == code]
+        elif code == "owner_per_district":
+            rows += _owner_rows(data, groups, by, base_year)
+        elif ind.kind == "count":
+            series = count_series(code, data, by)
+            for unit in units:
+                part = None if series is None else series[series["unit"] == unit]
+                if part is None or part.empty:
+                    rows += [_row(code, unit, y) for y in years]
+                else:
+                    rows += project_count(part, years, base_year=base_year, indicator=ind, unit=unit)
+        else:
+            counts = share_counts(code, data, by)
+            for unit in units:
+                part = None if counts is None else counts[counts["unit"] == unit]
+                if part is None or part.empty:
+                    rows += [_row(code, unit, y) for y in years]
+                else:
+                    rows += project_share(part, years, base_year=base_year, indicator=ind, unit=unit)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {u: i for i, u in enumerate(groups)}
+    table["_i"] = table["indicator"].map({c: i for i, c in enumerate(INDICATORS)})
+    table["_u"] = table["unit"].map(order)
+    table = table.sort_values(["_i", "_u", "year"], kind="stable").drop(columns=["_i", "_u"])
+    table.attrs.update(base_year=base_year, synthetic=dataset.synthetic, by=by)
+    return table.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------- paths
+
+
+def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None = None,
+                    unit: str = PROVINCE, base_year: int | None = None, scenario=None,
+                    last_year: int | None = None) -> pd.DataFrame:
+    """Yearly history and projection of every indicator for one unit (for charts).
+
+    Columns ``indicator, year, observed, expected, low, high, target`` (target only
+    in the indicator's target years). Projections run from the base year to
+    ``last_year`` (default the last target year, 2030) by the tracker's methods.
+    """
+    from .forecast import forecast
+
+    if data is None or isinstance(data, Dataset):
+        data = load_tracker_data(data)
+    dataset = data.dataset
+    base_year = dataset.last_year if base_year is None else int(base_year)
+    last_year = last_year or max(y for i in INDICATORS.values() for y in i.targets)
+    groups = _groups(dataset, by)
+    if unit not in groups:
+        raise ParameterError(f"no {by or 'unit'} named '{unit}' (choose from: {', '.join(groups)})")
+    future = list(range(base_year + 1, last_year + 1))
+    idx = groups[unit]
+    rows = []
+
+    def add(code, year, observed=np.nan, expected=np.nan, low=np.nan, high=np.nan):
+        target = INDICATORS[code].targets.get(year, np.nan)
+        if code == "owner_per_district" and unit == PROVINCE and not np.isnan(target):
+            target = 1.0
+        rows.append({"indicator": code, "year": int(year), "observed": float(observed),
+                     "expected": float(expected), "low": float(low), "high": float(high),
+                     "target": float(target)})
+
+    # membership: yearly history, yearly exact forecast
+    panel = dataset.panel("local_members")
+    is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
+    results = forecast(dataset, scenario, base_year=base_year, horizons=future) if future else None
+    for code in ("2d_3", "2d_4", "2d_5", "no_empty_cell"):
+        sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
+        if sel.size == 0:
+            continue
+        for year in [y for y in dataset.years if y <= base_year]:
+            counts = panel[year].to_numpy()[sel]
+            add(code, year, observed=(counts == 0).sum() if code == "no_empty_cell" else (counts >= int(code[-1])).mean())
+        for year in future:
+            table = results.cells[results.cells["horizon"] == year].reset_index(drop=True)
+            probs = table["p_zero" if code == "no_empty_cell" else f"p_at_least_{code[-1]}"].to_numpy()[sel]
+            cdf = np.cumsum(engine.poisson_binomial_pmf(probs))
+            scale = 1.0 if code == "no_empty_cell" else probs.size
+            lo, hi = (np.searchsorted(cdf, q - 1e-12) / scale for q in BAND)
+            add(code, year, expected=probs.sum() / scale, low=lo, high=hi)
+    # shares: yearly observed, GLM projection
+    for code, ind in INDICATORS.items():
+        if ind.kind != "share":
+            continue
+        counts = share_counts(code, data, by)
+        if counts is None:
+            continue
+        part = counts[(counts["unit"] == unit) & (counts["year"] <= base_year) & (counts["trials"] > 0)]
+        part = part.sort_values("year")
+        for _, r in part.iterrows():
+            add(code, r["year"], observed=r["successes"] / r["trials"])
+        fit = _fit_share(part, trend=ind.trend) if len(part) else None
+        if fit is None:
+            continue
+        start = int(part["year"].max())
+        for year in range(start + 1, last_year + 1):
+            ty = year if year in ind.targets else max(ind.targets)
+            value, lo, hi, _ = _predict_share(fit, year, ind, ty)
+            add(code, year, expected=value, low=lo, high=hi)
+    # counts since 2021, cumulative
+    for code in ("2b", "2b_owner", "owner_per_district"):
+        if code != "owner_per_district" and unit != PROVINCE:
+            continue
+        if code == "owner_per_district" and unit == PROVINCE:
+            continue  # a share of districts: shown in the table, not as a path
+        series = count_series(code, data, by)
+        if series is None:
+            continue
+        part = series[(series["unit"] == unit) & (series["year"] <= base_year)].sort_values("year")
+        if part.empty:
+            continue
+        cum = 0.0
+        for _, r in part[part["year"] >= PROGRAMME_START].iterrows():
+            cum += r["count"]
+            add(code, r["year"], observed=cum)
+        start = int(part["year"].max())
+        for year in range(start + 1, min(last_year, max(INDICATORS[code].targets)) + 1):
+            mu, _ = _poisson_future(part, range(start + 1, year + 1))
+            add(code, year, expected=cum + mu, low=cum + stats.poisson.ppf(BAND[0], mu) if mu else cum,
+                high=cum + stats.poisson.ppf(BAND[1], mu) if mu else cum)
+    frame = pd.DataFrame(rows, columns=["indicator", "year", "observed", "expected", "low", "high", "target"])
+    frame.attrs.update(unit=unit, base_year=base_year, synthetic=dataset.synthetic)
+    return frame
+
+
+# ------------------------------------------------------------------ briefings
+
+
+def _fmt_value(code: str, value: float) -> str:
+    from .fmt import format_number, format_percent
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format_percent(value, 1) if INDICATORS[code].percent else format_number(value, 1)
+
+
+def _fmt_target(code: str, unit: str, year: int) -> str:
+    from .fmt import format_number, format_percent
+
+    ind = INDICATORS[code]
+    t = ind.targets[year]
+    if code == "owner_per_district":
+        return "100% huyện, thành phố" if unit == PROVINCE else "≥ 1 chủ doanh nghiệp"
+    if code == "2a":
+        return "3–4%"
+    if ind.lower_is_better:
+        return f"{format_number(t)} chi bộ"
+    if ind.percent:
+        return ("> " if ind.strict else "≥ ") + format_percent(t, 0)
+    return f"≥ {format_number(t)}"
+
+
+def unit_table(table: pd.DataFrame, unit: str = PROVINCE) -> pd.DataFrame:
+    """The tracker rows of one unit, in Vietnamese, for a briefing.
+
+    Columns ``Chỉ tiêu, Năm, Mục tiêu, Kết quả, Khoảng 80%, Đánh giá, Cách tính``;
+    numbers formatted the Vietnamese way; "Kết quả" is the observed value or the
+    forecast (the method says which).
+    """
+    from .fmt import format_percent
+
+    part = table[table["unit"] == unit]
+    if part.empty:
+        units = ", ".join(dict.fromkeys(table["unit"]))
+        raise ParameterError(f"no unit '{unit}' in the tracker table (units: {units})")
+    rows = []
+    for _, r in part.iterrows():
+        code = r["indicator"]
+        band = ""
+        if r["method"] not in ("observed", "none") and not math.isnan(r["low"]):
+            band = f"{_fmt_value(code, r['low'])} – {_fmt_value(code, r['high'])}"
+        value = _fmt_value(code, r["value"])
+        if code == "owner_per_district" and unit == PROVINCE and not math.isnan(r["value"]):
+            value = format_percent(r["value"], 0)
+        rows.append({"Chỉ tiêu": INDICATORS[code].name, "Năm": str(r["year"]),
+                     "Mục tiêu": _fmt_target(code, unit, r["year"]),
+                     "Kết quả": value, "Khoảng 80%": band, "Đánh giá": r["status"],
+                     "Cách tính": METHOD_LABELS.get(r["method"], r["method"])})
+    return pd.DataFrame(rows)
+
+
+def province_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The index page's table: one row per indicator and target year, the
+    province's target, result and status, then each unit's status.
+
+    Columns ``Chỉ tiêu, Năm, Mục tiêu, Toàn tỉnh, Đánh giá`` and one column per unit
+    (its status; "–" where the programme sets the indicator for the province only).
+    """
+    province = unit_table(table, PROVINCE).rename(columns={"Kết quả": PROVINCE})
+    out = province[["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]].reset_index(drop=True)
+    key = table[table["unit"] == PROVINCE][["indicator", "year"]].reset_index(drop=True)
+    for unit in [u for u in dict.fromkeys(table["unit"]) if u != PROVINCE]:
+        status = table[table["unit"] == unit].set_index(["indicator", "year"])["status"]
+        out[unit] = [status.get((c, y), "–") for c, y in zip(key["indicator"], key["year"])]
+    return out
+
+
+def format_targets(table: pd.DataFrame) -> str:
+    """Plain-text rendering of the tracker table (for the command line)."""
+    width = max(10, int(table["unit"].str.len().max()))
+    head = (f"{'indicator':<18} {'unit':<{width}} {'year':>4} {'target':>7} {'value':>7} "
+            f"{'low':>7} {'high':>7}  {'status':<18} method")
+    lines = []
+    base = table.attrs.get("base_year")
+    if base is not None:
+        lines.append(f"Programme targets (Resolution 21-NQ/TW, Lai Châu action programme); base year {base}"
+                     + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if table.attrs.get("synthetic") else ""))
+        lines.append("Observed up to the base year, forecast after it; low–high = 80 % band.")
+    lines += [head, "-" * len(head)]
+    for _, r in table.iterrows():
+        code = r["indicator"]
+        target = r["target"]
+        t = f"{100 * target:.0f}%" if INDICATORS[code].percent or (
+            code == "owner_per_district" and r["unit"] == PROVINCE) else f"{target:.0f}"
+        fmt = (lambda v: "" if math.isnan(v) else f"{100 * v:.1f}%") if t.endswith("%") else (
+            lambda v: "" if math.isnan(v) else f"{v:.1f}")
+        lines.append(f"{code:<18} {r['unit']:<{width}} {r['year']:>4} {t:>7} {fmt(r['value']):>7} "
+                     f"{fmt(r['low']):>7} {fmt(r['high']):>7}  {r['status']:<18} {r['method']}")
+    return "\n".join(lines)

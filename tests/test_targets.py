@@ -1,0 +1,568 @@
+"""Tests of the programme's indicator tracker (issue 7): each indicator, the status
+boundaries, missing data, the new files' validation, the CLI and the briefing helpers."""
+from __future__ import annotations
+
+import math
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from conftest import make_tables, run_cli
+from nq21model import targets as T
+from nq21model.data import (
+    load_dataset,
+    load_organisation_years,
+    load_organisations,
+    load_roles,
+    load_unit_counts,
+)
+from nq21model.exceptions import DataError, ParameterError
+from nq21model.forecast import forecast
+from nq21model.results import PROVINCE
+
+ROLE_NAMES = ["secretary_is_village_head", "secretary_is_front_head", "village_head_is_member",
+              "front_head_is_member"]
+
+
+# ---------------------------------------------------------------- small inputs
+def _small_tables(seed: int = 3):
+    """Cells/history (conftest) plus hand-made tracker tables with a spread of values."""
+    cells, history = make_tables(n_cells=12, years=range(2018, 2026), seed=seed)
+    rng = np.random.default_rng(seed)
+    roles = []
+    for i, cid in enumerate(cells["cell_id"]):
+        for y in range(2020, 2026):
+            vh = bool(rng.random() < 0.5 + 0.05 * (y - 2020))
+            fh = bool(rng.random() < 0.4 + 0.05 * (y - 2020))
+            svh = vh and bool(rng.random() < 0.5)
+            sfh = fh and not svh and bool(rng.random() < 0.4)
+            roles.append({"cell_id": cid, "year": y, "secretary_is_village_head": int(svh),
+                          "secretary_is_front_head": int(sfh), "village_head_is_member": int(vh),
+                          "front_head_is_member": int(fh)})
+    kinds = ["commune", "commune", "agency", "school", "private_enterprise", "commune", "agency", "health"]
+    orgs = pd.DataFrame({
+        "org_id": [f"O{i}" for i in range(len(kinds))],
+        "org_name": [f"Đảng bộ {i}" for i in range(len(kinds))],
+        "district": ["Tam Đường" if i % 2 else "Sìn Hồ" for i in range(len(kinds))],
+        "commune": [f"Xã {i % 3}" for i in range(len(kinds))],
+        "kind": kinds,
+    })
+    org_years = []
+    for i, kind in enumerate(kinds):
+        for y in range(2018, 2026):
+            rating = ["xuat_sac", "tot", "hoan_thanh", "khong_hoan_thanh"][int(rng.integers(4))]
+            chair = str(int(rng.random() < 0.6)) if kind == "commune" else ""
+            head = str(int(rng.random() < 0.8)) if kind in ("agency", "school", "health") else ""
+            org_years.append({"org_id": f"O{i}", "year": y, "rating": rating,
+                              "secretary_is_council_chair": chair, "secretary_is_unit_head": head})
+    counts = []
+    for d, m0 in (("Sìn Hồ", 1000), ("Tam Đường", 1500)):
+        m = m0
+        for y in range(2018, 2026):
+            adm = int(rng.poisson(0.035 * m))
+            m = m + adm - int(0.015 * m)
+            rated = m - 30
+            priv = int(rng.poisson(2))
+            counts.append({"unit": d, "year": y, "members": m, "admitted": adm, "members_rated": rated,
+                           "members_rated_good": int(rated * (0.85 + 0.01 * (y - 2018))),
+                           "villages": 6 + (y == 2019), "villages_with_cell": 6,
+                           "admitted_private": priv, "admitted_owners": int(priv > 2)})
+    return cells, history, pd.DataFrame(roles), orgs, pd.DataFrame(org_years), pd.DataFrame(counts)
+
+
+@pytest.fixture(scope="module")
+def small_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tracker")
+    cells, history, roles, orgs, org_years, counts = _small_tables()
+    for name, frame in (("cells", cells), ("history", history), ("roles", roles), ("organisations", orgs),
+                        ("organisation_years", org_years), ("unit_counts", counts)):
+        frame.to_csv(d / f"{name}.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def small(small_dir):
+    dataset = load_dataset(small_dir / "cells.csv", small_dir / "history.csv")
+    return T.load_tracker_data(dataset)
+
+
+@pytest.fixture(scope="module")
+def small_table(small):
+    return T.track_targets(small, by="district")
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return T.load_tracker_data()
+
+
+@pytest.fixture(scope="module")
+def bundled_table(bundled):
+    return T.track_targets(bundled, by="district")
+
+
+# ---------------------------------------------------------------- status boundaries
+@pytest.mark.parametrize("p, observed, expected", [
+    (1.0, True, T.MET), (0.0, True, T.MISSED),
+    (1.0, False, T.LIKELY_MET), (0.5, False, T.LIKELY_MET), (0.4999, False, T.AT_RISK),
+    (0.1, False, T.AT_RISK), (0.0999, False, T.MISSED), (0.0, False, T.MISSED),
+    (None, False, T.NO_DATA), (float("nan"), True, T.NO_DATA),
+])
+def test_status_boundaries(p, observed, expected):
+    assert T.status_for(p, observed=observed) == expected
+
+
+def test_boundary_constants_documented():
+    assert T.LIKELY == 0.5 and T.UNLIKELY == 0.1
+    assert "0.5" in T.__doc__ and "0.1" in T.__doc__
+
+
+def test_target_comparisons():
+    strict = T.INDICATORS["1_org"]          # "trên 90 %"
+    assert not strict.met(0.90, 2025) and strict.met(0.9001, 2025)
+    plain = T.INDICATORS["3a"]               # "có 40 %"
+    assert plain.met(0.40, 2025) and not plain.met(0.3999, 2025) and not plain.met(0.69, 2030)
+    empty = T.INDICATORS["no_empty_cell"]    # no bản cell at 0
+    assert empty.met(0, 2025) and not empty.met(1, 2025)
+
+
+def test_indicator_names_are_the_programme_words():
+    names = {c: i.name for c, i in T.INDICATORS.items()}
+    assert names["2d_3"] == "Tỷ lệ chi bộ thôn, bản, tổ dân phố có từ 3 đảng viên tại chỗ trở lên"
+    assert "trưởng ban công tác mặt trận" in names["3a"]
+    assert "chủ tịch HĐND cấp xã" in names["4a"]
+    assert all(unicodedata.is_normalized("NFC", n) for n in names.values())
+    codes = set(T.INDICATORS)
+    for code in ("2a", "2b", "2c", "3a", "3b", "3c", "4a", "4b", "no_empty_cell", "owner_per_district"):
+        assert code in codes
+    assert {"1_org", "1_member", "2d_3", "2d_4", "2d_5", "2b_owner"} <= codes
+
+
+# ---------------------------------------------------------------- each share indicator, by hand
+def _reference_shares(code, small, by="district"):
+    """Slow, obvious reference: loop over the rows of the raw tables."""
+    out: dict[tuple[str, int], list[float]] = {}
+
+    def add(unit, year, s, t):
+        for u in (unit, PROVINCE):
+            acc = out.setdefault((u, int(year)), [0.0, 0.0])
+            acc[0] += s
+            acc[1] += t
+
+    district = dict(zip(small.dataset.cells["cell_id"], small.dataset.cells[by]))
+    if code in ("3a", "3b", "3c"):
+        for _, r in small.roles.iterrows():
+            s = {"3a": r["secretary_is_village_head"] or r["secretary_is_front_head"],
+                 "3b": r["village_head_is_member"], "3c": r["front_head_is_member"]}[code]
+            add(district[r["cell_id"]], r["year"], float(bool(s)), 1.0)
+    elif code in ("1_org", "4a", "4b"):
+        org = small.organisations.set_index("org_id")
+        for _, r in small.organisation_years.iterrows():
+            o = org.loc[r["org_id"]]
+            if code == "1_org":
+                add(o[by], r["year"], float(r["rating"] in ("xuat_sac", "tot")), 1.0)
+            elif code == "4a" and o["kind"] == "commune":
+                add(o[by], r["year"], float(bool(r["secretary_is_council_chair"])), 1.0)
+            elif code == "4b" and o["kind"] in ("agency", "school", "health"):
+                add(o[by], r["year"], float(bool(r["secretary_is_unit_head"])), 1.0)
+    else:
+        c = small.unit_counts.set_index(["unit", "year"])
+        for (unit, year), r in c.iterrows():
+            if code == "1_member":
+                add(unit, year, r["members_rated_good"], r["members_rated"])
+            elif code == "2c":
+                add(unit, year, r["villages_with_cell"], r["villages"])
+            elif code == "2a" and (unit, year - 1) in c.index:
+                add(unit, year, r["admitted"], c.loc[(unit, year - 1), "members"])
+    return out
+
+
+@pytest.mark.parametrize("code", ["1_org", "1_member", "2a", "2c", "3a", "3b", "3c", "4a", "4b"])
+def test_share_counts_match_reference(code, small):
+    assert {c for c, i in T.INDICATORS.items() if i.kind == "share"} == set(T.SHARE_FUNCTIONS)
+    got = getattr(T, f"share_{code}")(small, by="district")
+    pd.testing.assert_frame_equal(got, T.share_counts(code, small, by="district"))
+    ref = _reference_shares(code, small)
+    assert len(got) == len(ref)
+    for _, r in got.iterrows():
+        s, t = ref[(r["unit"], int(r["year"]))]
+        assert (r["successes"], r["trials"]) == (s, t), (code, r["unit"], r["year"])
+
+
+@pytest.mark.parametrize("code", ["1_org", "1_member", "2a", "2c", "3a", "3b", "3c", "4a", "4b"])
+def test_observed_rows_of_each_share_indicator(code, small, small_table):
+    ref = _reference_shares(code, small)
+    rows = small_table[(small_table["indicator"] == code) & (small_table["year"] == 2025)]
+    assert set(rows["unit"]) == {PROVINCE, "Sìn Hồ", "Tam Đường"}
+    for _, r in rows.iterrows():
+        s, t = ref[(r["unit"], 2025)]
+        assert r["value"] == pytest.approx(s / t)
+        assert r["method"] == "observed"
+        assert r["status"] == (T.MET if T.INDICATORS[code].met(s / t, 2025) else T.MISSED)
+
+
+def test_count_indicators_by_hand(small, small_table):
+    c = small.unit_counts
+    since = c[c["year"].between(2021, 2025)]
+    row = small_table[(small_table["indicator"] == "2b") & (small_table["unit"] == PROVINCE)].iloc[0]
+    assert row["value"] == since["admitted_private"].sum()
+    assert row["status"] == (T.MET if since["admitted_private"].sum() >= 30 else T.MISSED)
+    owners = small_table[small_table["indicator"] == "2b_owner"]
+    assert list(owners["unit"]) == [PROVINCE]              # a province-only target
+    assert owners["value"].iloc[0] == since["admitted_owners"].sum()
+    per = since.groupby("unit")["admitted_owners"].sum()
+    opd = small_table[small_table["indicator"] == "owner_per_district"].set_index("unit")
+    for unit, n in per.items():
+        assert opd.loc[unit, "value"] == n
+        assert opd.loc[unit, "status"] == (T.MET if n >= 1 else T.MISSED)
+    assert opd.loc[PROVINCE, "value"] == pytest.approx((per >= 1).mean())
+    assert opd.loc[PROVINCE, "target"] == 1.0
+
+
+def test_columns_and_order(small_table):
+    assert list(small_table.columns) == T.COLUMNS
+    assert small_table["indicator"].iloc[0] == "1_org"
+    assert small_table["unit"].iloc[0] == PROVINCE
+    assert set(small_table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.NO_DATA}
+
+
+# ---------------------------------------------------------------- membership from the exact engine
+def test_membership_rows_from_the_engine(small, small_table):
+    res = forecast(small.dataset, horizons=[2030])
+    units = res.units("district").set_index(["unit", "horizon"])
+    rows = small_table[small_table["indicator"].isin(["2d_4", "2d_5"])]
+    for _, r in rows.iterrows():
+        k = int(r["indicator"][-1])
+        key = (r["unit"], 2030) if r["unit"] != PROVINCE else None
+        expected = res.province.set_index("horizon").loc[2030] if key is None else units.loc[key]
+        assert r["value"] == pytest.approx(expected[f"share_at_least_{k}"])
+        assert r["method"] == "exact"
+        p = expected[f"p_share_95_at_least_{k}"]
+        assert r["status"] == T.status_for(p, observed=False)
+        # the 80 % band of the realised share (a discrete law: the mean may lie outside)
+        assert 0.0 <= r["low"] <= r["high"] <= 1.0
+
+
+def test_observed_membership_and_empty_ban_cells(small, small_table):
+    n = small.dataset.members_at(2025)
+    cells = small.dataset.cells.set_index("cell_id")
+    share3 = small_table[(small_table["indicator"] == "2d_3") & (small_table["unit"] == PROVINCE)].iloc[0]
+    assert share3["value"] == pytest.approx((n >= 3).mean()) and share3["method"] == "observed"
+    empty = small_table[(small_table["indicator"] == "no_empty_cell") & (small_table["unit"] == PROVINCE)
+                        & (small_table["year"] == 2025)].iloc[0]
+    ban = cells["cell_type"].eq("ban").reindex(n.index)
+    assert empty["value"] == ((n == 0) & ban).sum()
+
+
+def test_empty_ban_cells_forecast_probability(bundled_table, bundled):
+    row = bundled_table[(bundled_table["indicator"] == "no_empty_cell") & (bundled_table["unit"] == PROVINCE)
+                        & (bundled_table["year"] == 2030)].iloc[0]
+    res = forecast(bundled.dataset, horizons=[2030])
+    ban = bundled.dataset.cells["cell_type"].eq("ban").to_numpy()
+    p_zero = res.cells["p_zero"].to_numpy()[ban]
+    assert row["value"] == pytest.approx(p_zero.sum())
+    assert row["status"] == T.status_for(float(np.prod(1 - p_zero)), observed=False)
+
+
+# ---------------------------------------------------------------- projections
+def test_project_share_recovers_a_logit_trend():
+    years = np.arange(2018, 2026)
+    n = 1_000_000
+    true = 1 / (1 + np.exp(-(0.2 + 0.1 * (years - 2025))))
+    series = pd.DataFrame({"year": years, "successes": np.round(true * n), "trials": n})
+    ind = T.INDICATORS["3b"]
+    row = T.project_share(series, [2030], base_year=2025, indicator=ind)[0]
+    assert row["method"] == "binomial_glm"
+    assert row["value"] == pytest.approx(1 / (1 + np.exp(-(0.2 + 0.5))), abs=1e-3)
+    assert row["high"] - row["low"] < 0.005
+    assert row["status"] == T.MISSED      # 0.668 against 0.90: no chance
+
+
+def test_project_share_probability_against_quadrature():
+    # a small unit: the probability of reaching the target is binomial noise mixed
+    # over the normal uncertainty of the linear predictor; check by direct integration
+    series = pd.DataFrame({"year": range(2019, 2026), "successes": [10, 11, 11, 13, 12, 14, 15],
+                           "trials": [20] * 7})
+    ind = T.INDICATORS["3c"]                # 80 % in 2030: 16 of 20
+    row = T.project_share(series, [2030], base_year=2025, indicator=ind)[0]
+    fit = T._fit_share(series)
+    x = np.array([1.0, 5.0])
+    eta, se = x @ fit["params"], math.sqrt(x @ fit["cov"] @ x)
+    p = integrate.quad(lambda z: stats.norm.pdf(z) * stats.binom.sf(15, 20, 1 / (1 + math.exp(-(eta + se * z)))),
+                       -12, 12)[0]
+    assert row["status"] == T.status_for(p, observed=False)
+    got = T._predict_share(fit, 2030, ind, 2030)[3]
+    assert got == pytest.approx(p, abs=1e-6)
+
+
+def test_project_share_constant_and_too_short():
+    ind = T.INDICATORS["2c"]
+    full = pd.DataFrame({"year": [2023, 2024, 2025], "successes": [5, 5, 5], "trials": [5, 5, 5]})
+    row = T.project_share(full, [2030], base_year=2025, indicator=ind)[0]
+    assert (row["method"], row["value"], row["status"]) == ("constant", 1.0, T.LIKELY_MET)
+    short = pd.DataFrame({"year": [2024, 2025], "successes": [3, 4], "trials": [10, 10]})
+    row = T.project_share(short, [2030], base_year=2025, indicator=T.INDICATORS["3a"])[0]
+    assert row["status"] == T.NO_DATA
+    # data after the base year are not used: 2025 is then projected
+    row = T.project_share(full, [2025], base_year=2024, indicator=ind)[0]
+    assert row["method"] == "constant" and row["status"] == T.LIKELY_MET
+    # a year before the data has none
+    later = full.assign(year=[2026, 2027, 2028])
+    row = T.project_share(later, [2025], base_year=2030, indicator=ind)[0]
+    assert row["status"] == T.NO_DATA
+
+
+def test_project_count_poisson():
+    series = pd.DataFrame({"year": range(2018, 2024), "count": [4, 4, 4, 4, 4, 4]})
+    ind = T.INDICATORS["2b"]
+    row = T.project_count(series, [2025], base_year=2023, indicator=ind)[0]
+    assert row["method"] == "poisson_glm"
+    assert row["value"] == pytest.approx(12 + 8)          # 2021-2023 observed + 2 years of 4
+    assert row["status"] == T.status_for(stats.poisson.sf(17, 8.0), observed=False)
+    row = T.project_count(series.assign(count=0), [2025], base_year=2023, indicator=ind)[0]
+    assert (row["method"], row["status"]) == ("constant", T.MISSED)
+
+
+def test_replay_from_an_earlier_base_year(bundled):
+    table = T.track_targets(bundled, base_year=2022)
+    prov = table[table["unit"] == PROVINCE].set_index(["indicator", "year"])
+    assert prov.loc[("2d_3", 2025), "method"] == "exact"
+    assert prov.loc[("3a", 2025), "method"] == "binomial_glm"
+    assert prov.loc[("2b", 2025), "method"] == "poisson_glm"
+    assert table.attrs["base_year"] == 2022
+
+
+# ---------------------------------------------------------------- missing data
+def test_missing_tables_give_no_data(small):
+    bare = T.TrackerData(dataset=small.dataset)
+    table = T.track_targets(bare, by="district")
+    for code in ("1_org", "1_member", "2a", "2b", "2b_owner", "2c", "3a", "3b", "3c", "4a", "4b",
+                 "owner_per_district"):
+        rows = table[table["indicator"] == code]
+        assert len(rows) > 0 and (rows["status"] == T.NO_DATA).all(), code
+        assert rows["value"].isna().all()
+    assert (table[table["indicator"] == "2d_3"]["status"] != T.NO_DATA).all()
+
+
+def test_grouping_the_counts_do_not_carry(small):
+    table = T.track_targets(small, by="commune")
+    communes = table[table["unit"].str.startswith("Xã")]
+    for code in ("1_member", "2a", "2c", "owner_per_district"):
+        assert (communes[communes["indicator"] == code]["status"] == T.NO_DATA).all(), code
+    # the province still has them, and roles group by any cells column
+    prov = table[(table["unit"] == PROVINCE) & (table["indicator"] == "2a")]
+    assert (prov["status"] != T.NO_DATA).all()
+    assert (communes[communes["indicator"] == "3a"]["status"] != T.NO_DATA).all()
+
+
+def test_roles_from_the_cells_table(small_dir):
+    cells = pd.read_csv(small_dir / "cells.csv")
+    for i, name in enumerate(ROLE_NAMES):
+        cells[name] = [int((j + i) % 3 == 0) for j in range(len(cells))]
+    cells["village_head_is_member"] |= cells["secretary_is_village_head"]
+    cells["front_head_is_member"] |= cells["secretary_is_front_head"]
+    d = small_dir / "with_roles"
+    d.mkdir(exist_ok=True)
+    cells.to_csv(d / "cells.csv", index=False)
+    dataset = load_dataset(d / "cells.csv", small_dir / "history.csv")
+    data = T.load_tracker_data(dataset)
+    assert data.roles is not None and set(data.roles["year"]) == {2025}
+    table = T.track_targets(data)
+    row = table[(table["indicator"] == "3b") & (table["year"] == 2025)].iloc[0]
+    assert row["value"] == pytest.approx(cells["village_head_is_member"].mean())
+    row = table[(table["indicator"] == "3b") & (table["year"] == 2030)].iloc[0]
+    assert row["status"] == T.NO_DATA          # one year: no trend to project
+
+
+def test_results_must_cover_the_target_years(small):
+    short = forecast(small.dataset, horizons=[2027])
+    with pytest.raises(ParameterError, match="needs \\[2030\\]"):
+        T.track_targets(small, results=short)
+
+
+def test_unknown_grouping_is_an_error(small):
+    with pytest.raises(ParameterError, match="no column 'province'"):
+        T.track_targets(small, by="province")
+
+
+# ---------------------------------------------------------------- the bundled data
+def test_bundled_mix_of_statuses(bundled_table):
+    prov = bundled_table[bundled_table["unit"] == PROVINCE].set_index(["indicator", "year"])["status"]
+    # the synthetic trends put some targets on track and some not
+    assert prov[("2d_3", 2025)] == T.MET and prov[("3a", 2025)] == T.MET
+    assert prov[("3c", 2025)] == T.MISSED and prov[("4b", 2025)] == T.MISSED
+    assert prov[("3b", 2030)] == T.LIKELY_MET and prov[("3c", 2030)] == T.MISSED
+    assert set(prov) >= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED}
+    assert T.NO_DATA not in set(bundled_table["status"])
+    assert bundled_table.attrs["synthetic"] is True
+
+
+# ---------------------------------------------------------------- validation of the new files
+def _write(tmp_path, name, frame):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_roles_validation(tmp_path, small):
+    roles = small.roles.astype({n: int for n in ROLE_NAMES}).astype(object)
+    roles.loc[3, "secretary_is_village_head"] = 1
+    roles.loc[3, "village_head_is_member"] = 0
+    roles.loc[5, "cell_id"] = "NOPE"
+    roles.loc[7, "front_head_is_member"] = "maybe"
+    roles = pd.concat([roles, roles.iloc[[0]]], ignore_index=True)
+    path = _write(tmp_path, "roles.csv", roles)
+    with pytest.raises(DataError) as err:
+        load_roles(path, small.dataset.cells)
+    text = str(err.value)
+    assert "roles.csv" in text
+    assert "row 5" in text and "village_head_is_member" in text and "party member" in text
+    assert "row 7" in text and "'NOPE' is not in the cells file" in text
+    assert "row 9" in text and "expected yes/no" in text
+    assert f"row {len(roles) + 1}" in text and "a second row" in text
+
+
+def test_organisation_validation(tmp_path, small):
+    orgs = small.organisations.copy()
+    orgs.loc[2, "kind"] = "bakery"
+    path = _write(tmp_path, "organisations.csv", orgs)
+    with pytest.raises(DataError, match=r"organisations\.csv.*row 4.*kind.*unknown value 'bakery'"):
+        load_organisations(path)
+    years = pd.read_csv(small.sources["organisation_years"], dtype=str, keep_default_na=False)
+    years.loc[0, "secretary_is_unit_head"] = "1"          # O0 is a commune
+    years.loc[1, "rating"] = "tuyệt vời"
+    years.loc[2, "org_id"] = "O99"
+    path = _write(tmp_path, "organisation_years.csv", years)
+    with pytest.raises(DataError) as err:
+        load_organisation_years(path, small.organisations)
+    text = str(err.value)
+    assert "row 2" in text and "secretary_is_unit_head" in text and "leave it blank" in text
+    assert "row 3" in text and "rating" in text and "hoàn thành xuất sắc" in text
+    assert "row 4" in text and "'O99' is not in the organisations file" in text
+
+
+def test_organisation_years_accept_vietnamese(tmp_path, small):
+    years = pd.read_csv(small.sources["organisation_years"], dtype=str, keep_default_na=False)
+    years["rating"] = years["rating"].map({"xuat_sac": "Hoàn thành xuất sắc nhiệm vụ",
+                                           "tot": "hoàn thành tốt nhiệm vụ", "hoan_thanh": "Hoàn thành nhiệm vụ",
+                                           "khong_hoan_thanh": "Không hoàn thành nhiệm vụ"})
+    years = years.rename(columns={"org_id": "Mã tổ chức", "year": "Năm", "rating": "Xếp loại"})
+    path = tmp_path / "ratings.xlsx"
+    years.to_excel(path, index=False)
+    got = load_organisation_years(path, small.organisations)
+    pd.testing.assert_series_equal(got["rating"], small.organisation_years["rating"], check_dtype=False)
+
+
+def test_unit_counts_validation(tmp_path, small):
+    counts = small.unit_counts.astype(object)
+    counts.loc[1, "members_rated_good"] = counts.loc[1, "members_rated"] + 1
+    counts.loc[2, "admitted_owners"] = counts.loc[2, "admitted_private"] + 1
+    counts.loc[4, "members"] = -5
+    path = _write(tmp_path, "unit_counts.csv", counts)
+    with pytest.raises(DataError) as err:
+        load_unit_counts(path)
+    text = str(err.value)
+    assert "unit_counts.csv" in text
+    assert "row 3" in text and "members_rated_good" in text and "is more than members_rated" in text
+    assert "row 4" in text and "admitted_owners" in text
+    assert "row 6" in text and "must be ≥ 0" in text
+
+
+def test_explicit_missing_file_is_an_error(small, tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        T.load_tracker_data(small.dataset, roles="/nonexistent/roles.csv")
+    with pytest.raises(ParameterError, match="need the table of organisations"):
+        T.load_tracker_data(small.dataset, directory=tmp_path,
+                            organisation_years=small.sources["organisation_years"])
+
+
+# ---------------------------------------------------------------- briefing helpers
+def test_unit_table_in_vietnamese(bundled_table):
+    table = T.unit_table(bundled_table, "Mường Tè")
+    assert list(table.columns) == ["Chỉ tiêu", "Năm", "Mục tiêu", "Kết quả", "Khoảng 80%", "Đánh giá", "Cách tính"]
+    row = table[(table["Chỉ tiêu"] == T.INDICATORS["2d_3"].name) & (table["Năm"] == "2025")].iloc[0]
+    raw = bundled_table[(bundled_table["unit"] == "Mường Tè") & (bundled_table["indicator"] == "2d_3")].iloc[0]
+    from nq21model.fmt import format_percent
+
+    assert row["Kết quả"] == format_percent(raw["value"], 1) and "," in row["Kết quả"]
+    assert row["Mục tiêu"] == "≥ 95%" and row["Đánh giá"] == raw["status"]
+    assert row["Cách tính"] == "số liệu thực tế" and row["Khoảng 80%"] == ""
+    assert all(unicodedata.is_normalized("NFC", v) for v in table.to_numpy().ravel())
+    assert "2b" not in set(table["Chỉ tiêu"])     # province-only rows are absent from a district
+    with pytest.raises(ParameterError, match="no unit 'Atlantis'"):
+        T.unit_table(bundled_table, "Atlantis")
+
+
+def test_province_table(bundled_table):
+    table = T.province_table(bundled_table)
+    assert list(table.columns[:5]) == ["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]
+    assert "Mường Tè" in table.columns
+    prov = bundled_table[bundled_table["unit"] == PROVINCE]
+    assert len(table) == len(prov)
+    owners = table[table["Chỉ tiêu"] == T.INDICATORS["2b_owner"].name].iloc[0]
+    assert owners["Mường Tè"] == "–"
+    mte = bundled_table[(bundled_table["unit"] == "Mường Tè") & (bundled_table["indicator"] == "3a")
+                        & (bundled_table["year"] == 2030)]["status"].iloc[0]
+    assert table[(table["Chỉ tiêu"] == T.INDICATORS["3a"].name) & (table["Năm"] == "2030")]["Mường Tè"].iloc[0] == mte
+
+
+def test_indicator_paths_and_small_multiples(small):
+    paths = T.indicator_paths(small, by="district", unit="Tam Đường")
+    assert set(paths.columns) == {"indicator", "year", "observed", "expected", "low", "high", "target"}
+    three = paths[paths["indicator"] == "3a"].set_index("year")
+    ref = _reference_shares("3a", small)
+    assert three.loc[2024, "observed"] == pytest.approx(ref[("Tam Đường", 2024)][0] / ref[("Tam Đường", 2024)][1])
+    assert three.loc[2030, "target"] == 0.70 and not np.isnan(three.loc[2030, "expected"])
+    d3 = paths[paths["indicator"] == "2d_4"].set_index("year")
+    res = forecast(small.dataset, horizons=[2030])
+    assert d3.loc[2030, "expected"] == pytest.approx(
+        res.units("district").set_index(["unit", "horizon"]).loc[("Tam Đường", 2030), "share_at_least_4"])
+    from nq21model.plots_targets import plot_targets
+
+    fig = plot_targets(paths)
+    assert len(fig.axes) == paths["indicator"].nunique()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("đảng viên tại chỗ" in t.replace("\n", " ") for t in titles)
+    assert "Tam Đường" in fig._suptitle.get_text()
+    with pytest.raises(ParameterError):
+        T.indicator_paths(small, by="district", unit="Atlantis")
+
+
+def test_status_matrix_figure(bundled_table):
+    from nq21model.plots_targets import STATUS_COLOURS, plot_status_matrix
+
+    ax = plot_status_matrix(bundled_table, year=2030)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == PROVINCE and "Mường Tè" in labels
+    assert "Dữ liệu mô phỏng" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(STATUS_COLOURS)
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_targets_prints_and_writes(tmp_path):
+    out = tmp_path / "targets.xlsx"
+    proc = run_cli("targets", "--unit", "district", "--out", out, check=True)
+    assert "Dữ liệu mô phỏng" in proc.stdout and "2d_3" in proc.stdout and "Mường Tè" in proc.stdout
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert set(sheets) == {"targets", PROVINCE}
+    table = sheets["targets"]
+    assert list(table.columns) == T.COLUMNS
+    assert list(sheets[PROVINCE].columns[:5]) == ["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]
+    assert set(table["unit"]) >= {PROVINCE, "Mường Tè"}
+    assert set(table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.NO_DATA}
+
+
+def test_cli_targets_bad_input(tmp_path, small_dir):
+    roles = pd.read_csv(small_dir / "roles.csv", dtype=str)
+    roles.loc[0, "year"] = "năm ngoái"
+    bad = tmp_path / "roles.csv"
+    roles.to_csv(bad, index=False)
+    out = tmp_path / "t.xlsx"
+    proc = run_cli("targets", "--cells", small_dir / "cells.csv", "--history", small_dir / "history.csv",
+                   "--roles", bad, "--out", out)
+    assert proc.returncode == 2
+    assert "roles.csv" in proc.stderr and "row 2" in proc.stderr and "year" in proc.stderr
+    assert not out.exists()
