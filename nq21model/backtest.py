@@ -247,13 +247,13 @@ class BacktestResult:
         lines.append(f"Province rates from the same history: r = {r:.4f} (admissions + transfers in), "
                      f"a = {a:.4f}")
         lines += [f"Note: {n}" for n in self.notes]
-        head = (f"{'method':<12} {'k':>2} {'Brier':>7} {'log':>7} {'cov80':>6} {'PIT80':>6} "
+        head = (f"{'method':<14} {'k':>2} {'Brier':>7} {'log':>7} {'cov80':>6} {'PIT80':>6} "
                 f"{'vs sheet':>8} {'/oracle':>7}")
         lines += ["", head, "-" * len(head)]
         for _, s in self.scores.iterrows():
             def f(v, fmt):
                 return format(v, fmt) if pd.notna(v) else "—"
-            lines.append(f"{s['method']:<12} {int(s['k']):>2} {s['brier']:>7.4f} {s['log_score']:>7.4f} "
+            lines.append(f"{s['method']:<14} {int(s['k']):>2} {s['brier']:>7.4f} {s['log_score']:>7.4f} "
                          f"{f(s['coverage_80'], '6.1%'):>6} {f(s['pit_coverage_80'], '6.1%'):>6} "
                          f"{f(s['brier_vs_spreadsheet'], '8.1%'):>8} {f(s['brier_vs_oracle'], '7.3f'):>7}")
         lines.append("Brier and log: lower is better; vs sheet: Brier better than the spreadsheet by; "
@@ -263,7 +263,7 @@ class BacktestResult:
             lines += ["", f"Reliability, P(≥ {k}) (forecasts / mean forecast / observed frequency):"]
             rel = self.reliability[self.reliability["k"] == k]
             bins = rel.drop_duplicates("bin")[["lower", "upper"]]
-            lines.append(f"{'method':<12}" + "".join(f" {lo:.1f}–{hi:.1f}".rjust(17)
+            lines.append(f"{'method':<14}" + "".join(f" {lo:.1f}–{hi:.1f}".rjust(17)
                                                     for lo, hi in bins.itertuples(index=False)))
             for method in self.methods:
                 if method == "spreadsheet":
@@ -276,7 +276,7 @@ class BacktestResult:
                     else:
                         cells.append(f"{int(b['forecasts']):>5} {b['mean_forecast']:.2f}/{b['observed_frequency']:.2f}"
                                      .rjust(17))
-                lines.append(f"{method:<12}" + "".join(cells))
+                lines.append(f"{method:<14}" + "".join(cells))
         if self.crosscheck is not None and len(self.crosscheck):
             lines += ["", "Province total: ETS of yearly totals beside the sum of the cell model (80 % bands)",
                       format_crosscheck(self.crosscheck)]
