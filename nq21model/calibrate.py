@@ -204,6 +204,16 @@ def _gamma_poisson(observed: np.ndarray, expected: np.ndarray, what: str, keep_p
 # ------------------------------------------------------------------ the model
 
 
+def _no_nan(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
 @dataclass
 class _Flow:
     """Fitted parameters of one flow (JSON-serialisable)."""
@@ -225,7 +235,8 @@ class _Flow:
     n_obs: int
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """Plain JSON types; a NaN (e.g. no standard error) becomes None (JSON null)."""
+        return {k: _no_nan(getattr(self, k)) for k in self.__dataclass_fields__}
 
 
 class Calibration:
@@ -503,7 +514,7 @@ class Calibration:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The fitted parameters as JSON; written atomically to ``path`` if given."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, allow_nan=True)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, allow_nan=False)
         if path is not None:
             from .files import atomic_path
 
@@ -531,6 +542,9 @@ class Calibration:
         for k, f in data["flows"].items():
             f["spec"]["levels"] = {t: ([int(v) for v in lv] if t == "year" else lv)
                                    for t, lv in f["spec"]["levels"].items()}
+            for key in ("alpha_se", "alpha_pvalue"):
+                f[key] = float("nan") if f.get(key) is None else float(f[key])
+            f["cov"] = [[float("nan") if v is None else v for v in row] for row in f["cov"]]
             cal.flows_[k] = _Flow(**f)
         return cal
 

@@ -139,6 +139,11 @@ def test_admission_rate_rescales_keeping_shares(bundled, fitted):
 def test_json_round_trip_gives_the_same_rates(bundled, fitted, tmp_path):
     path = tmp_path / "cal.json"
     fitted.to_json(path)
+
+    def strict(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    json.loads(path.read_text(encoding="utf-8"), parse_constant=strict)   # no NaN/Infinity tokens
     again = Calibration.from_json(path)
     a, b = fitted.rates(bundled, 2028), again.rates(bundled, 2028)
     np.testing.assert_array_equal(a.survival, b.survival)
