@@ -305,7 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="forecasts from these parameters use point estimates only")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("backtest", help="replay a base year and score forecasts against what happened")
+    p = sub.add_parser("backtest", help="replay a base year and score forecasts against what happened",
+                       description="Fit every method on history up to --base-year (default: 5 years before "
+                                   "the last year of history) and score its forecast of --horizon (default: "
+                                   "the last year) against what happened: Brier, log score, reliability, "
+                                   "80 %% interval coverage, for k = 3, 4, 5.")
     _add_data_args(p)
     p.add_argument("--horizon", type=int, metavar="Y",
                    help="year scored, covered by the history (default: the last year)")
