@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit every method on history up to --base-year (default: 5 years before "
                                    "the last year of history) and score its forecast of --horizon (default: "
                                    "the last year) against what happened: Brier, log score, reliability, "
-                                   "80 %% interval coverage, for k = 3, 4, 5.")
+                                   "80 % interval coverage, for k = 3, 4, 5.")
     _add_data_args(p)
     p.add_argument("--horizon", type=int, metavar="Y",
                    help="year scored, covered by the history (default: the last year)")
