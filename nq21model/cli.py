@@ -39,6 +39,15 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--method", choices=("exact", "monte-carlo"), default="exact")
     g.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (default 10000)")
     g.add_argument("--seed", type=int, help="Monte Carlo seed")
+    g.add_argument("--calibrated", action="store_true",
+                   help="rates fitted on history up to the base year (never after it) instead of fixed "
+                        "rates; --admission-rate/--admissions-per-year beside it rescale the province's "
+                        "admissions keeping each cell's calibrated share")
+    g.add_argument("--calibration", type=Path, metavar="F.json",
+                   help="with --calibrated: use the parameters saved by 'nq21model calibrate --out F.json' "
+                        "(same data and base year) instead of fitting again")
+    g.add_argument("--no-parameter-uncertainty", dest="parameter_uncertainty", action="store_false",
+                   help="with --calibrated: point estimates only (default: mix over parameter draws)")
 
 
 def _sheet(value):
@@ -71,6 +80,66 @@ def scenario_from_args(args, dataset):
     )
 
 
+def rates_from_args(args, dataset, base_year=None, horizons=None):
+    """None (fixed rates of the scenario), or the calibrated Rates when ``--calibrated``.
+
+    Checks the flags that do not go with calibrated rates (ParameterError)."""
+    if not getattr(args, "calibrated", False):
+        if getattr(args, "calibration", None) is not None:
+            from .exceptions import ParameterError
+
+            raise ParameterError("--calibration F.json needs --calibrated")
+        return None
+    from .calibrate import Calibration
+    from .exceptions import ParameterError
+    from .forecast import check_horizons
+
+    if args.attrition_rate is not None:
+        raise ParameterError("--attrition-rate does not go with --calibrated (attrition is fitted per cell)")
+    if args.allocation not in (None, "population") or args.quotas is not None:
+        raise ParameterError("--allocation/--quotas do not go with --calibrated "
+                             "(each cell's admissions are calibrated from its own record)")
+    base_year = dataset.last_year if base_year is None else int(base_year)
+    horizons = check_horizons(horizons, base_year)
+    uncertainty = getattr(args, "parameter_uncertainty", True)
+    if args.calibration is not None:
+        if not args.calibration.exists():
+            raise ParameterError(f"{args.calibration}: file not found")
+        cal = Calibration.from_json(args.calibration)
+        if cal.base_year_ != base_year:
+            raise ParameterError(f"{args.calibration.name} was fitted to base year {cal.base_year_}, "
+                                 f"not {base_year}; run 'nq21model calibrate --base-year {base_year}'")
+    else:
+        with _shown_warnings(args):
+            cal = Calibration(uncertainty=uncertainty).fit(dataset, base_year)
+    return cal.rates(dataset, horizons[-1], admission_rate=args.admission_rate,
+                     admissions_per_year=args.admissions_per_year, uncertainty=uncertainty)
+
+
+class _shown_warnings:
+    """Print warnings (e.g. ConvergenceWarning) as one line each on stderr, never swallow them."""
+
+    def __init__(self, args):
+        self.command = getattr(args, "command", "nq21model")
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("always")
+        command = self.command
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            print(f"nq21model {command}: warning: {category.__name__}: {message}", file=sys.stderr)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -81,9 +150,12 @@ def cmd_forecast(args) -> int:
     if args.out is not None:
         check_table_path(args.out)
     dataset = load_data(args)
-    scenario = scenario_from_args(args, dataset)
-    results = forecast(dataset, scenario, base_year=args.base_year, horizons=args.horizon,
+    rates = rates_from_args(args, dataset, args.base_year, args.horizon)
+    scenario = scenario_from_args(args, dataset) if rates is None else _calibrated_scenario(args)
+    results = forecast(dataset, scenario, base_year=args.base_year, horizons=args.horizon, rates=rates,
                        method=args.method, draws=args.draws, seed=args.seed)
+    if rates is not None:
+        print(_calibrated_note(rates))
     if args.out is not None:
         if args.out.suffix.lower() == ".xlsx":
             write_table({"cells": results.cells, "units": results.units(args.unit),
@@ -93,6 +165,71 @@ def cmd_forecast(args) -> int:
     results.print_summary(args.unit)
     if args.out is not None:
         print(f"\nWrote {len(results.cells)} cell rows to {args.out}")
+    return 0
+
+
+def _calibrated_scenario(args):
+    from . import config
+    from .scenario import Scenario
+
+    return Scenario(admission_rate=config.ADMISSION_RATE if args.admission_rate is None else args.admission_rate,
+                    admissions_per_year=args.admissions_per_year)
+
+
+def _calibrated_note(rates) -> str:
+    info = rates.info
+    if info.get("admission_rate") is not None:
+        adm = f"admissions rescaled to {info['admission_rate']:.2%} of local members a year"
+    elif info.get("admissions_per_year") is not None:
+        adm = f"admissions rescaled to {info['admissions_per_year']:g} a year"
+    else:
+        adm = "admissions as calibrated"
+    unc = (f"parameter uncertainty: {info['draws']} draws" if info.get("uncertainty")
+           else "point estimates")
+    return (f"Rates: calibrated on history up to {rates.base_year} (never after it); {adm}; {unc}. "
+            "The scenario line below is not used for the rates.")
+
+
+def cmd_calibrate(args) -> int:
+    from . import config
+    from .calibrate import Calibration
+    from .exceptions import ParameterError
+
+    out = args.out if args.out is not None else config.OUTPUTS_DIR / "calibration.json"
+    if out.suffix.lower() != ".json":
+        raise ParameterError(f"{out}: the output must end in .json")
+    dataset = load_data(args)
+    with _shown_warnings(args):
+        cal = Calibration(draws=args.draws, uncertainty=args.parameter_uncertainty,
+                          seed=args.seed).fit(dataset, args.base_year)
+    print(cal.summary())
+    print("\nDispersion of cell effects (gamma-Poisson):")
+    print(cal.dispersion_.round(4).to_string())
+    cal.to_json(out)
+    print(f"\nWrote the fitted parameters to {out}")
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    from .backtest import backtest
+    from .files import check_table_path, write_table
+
+    if args.out is not None:
+        check_table_path(args.out)
+    dataset = load_data(args)
+    with _shown_warnings(args):
+        result = backtest(dataset, args.base_year, args.horizon, draws=args.draws, seed=args.seed,
+                          uncertainty=args.parameter_uncertainty)
+    result.print_summary()
+    if args.out is not None:
+        if args.out.suffix.lower() == ".xlsx":
+            tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
+            if result.crosscheck is not None:
+                tables["province_crosscheck"] = result.crosscheck
+            write_table(tables, args.out)
+        else:
+            write_table(result.scores, args.out)
+        print(f"\nWrote the scores to {args.out}")
     return 0
 
 
@@ -184,6 +321,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", default="district", help="cells column to summarise by (default district)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the cell table (XLSX: also units, province)")
     p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("calibrate", help="fit rates on history up to the base year; print the statsmodels "
+                                         "summaries and write the fitted parameters (JSON)")
+    _add_data_args(p)
+    p.add_argument("--out", type=Path, metavar="F.json", help="output (default outputs/calibration.json)")
+    p.add_argument("--draws", type=int, default=100, help="parameter draws used by forecasts (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parameter draws (default 0)")
+    p.add_argument("--no-parameter-uncertainty", dest="parameter_uncertainty", action="store_false",
+                   help="forecasts from these parameters use point estimates only")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("backtest", help="replay a base year and score forecasts against what happened",
+                       description="Fit every method on history up to --base-year (default: 5 years before "
+                                   "the last year of history) and score its forecast of --horizon (default: "
+                                   "the last year) against what happened: Brier, log score, reliability, "
+                                   "80 % interval coverage, for k = 3, 4, 5.")
+    _add_data_args(p)
+    p.add_argument("--horizon", type=int, metavar="Y",
+                   help="year scored, covered by the history (default: the last year)")
+    p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parameter draws (default 0)")
+    p.add_argument("--no-parameter-uncertainty", dest="parameter_uncertainty", action="store_false",
+                   help="calibrated model with point estimates only")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx",
+                   help="write the scores (XLSX: also reliability, cells, province cross-check)")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("targets", help="every quantitative target of the action programme, observed and forecast")
     _add_data_args(p)
