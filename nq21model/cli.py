@@ -275,6 +275,7 @@ def cmd_template(args) -> int:
 
 
 def cmd_allocate(args) -> int:
+    from . import config
     from .allocate import allocate, write_quota_workbooks
     from .files import check_table_path, write_table
 
@@ -282,6 +283,20 @@ def cmd_allocate(args) -> int:
         check_table_path(args.out)
     dataset = load_data(args)
     kwargs = {} if args.attrition_rate is None else {"attrition_rate": args.attrition_rate}
+    if args.calibrated:
+        from .calibrate import Calibration
+        from .exceptions import ParameterError
+
+        if args.attrition_rate is not None:
+            raise ParameterError("--attrition-rate does not go with --calibrated (attrition is fitted per cell)")
+        base_year = dataset.last_year if args.base_year is None else args.base_year
+        horizon = args.horizon or max(max(config.TARGETS), base_year + 1)
+        if horizon <= base_year:
+            raise ParameterError(f"horizon {horizon} is at or before the base year {base_year}")
+        with _shown_warnings(args):
+            cal = Calibration(uncertainty=False).fit(dataset, base_year)
+        kwargs = {"survival": cal.rates(dataset, horizon, uncertainty=False)}
+        print(f"Survival per cell: calibrated on history up to {base_year} (never after it).")
     allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon,
                           thresholds=args.threshold, admissions_per_year=args.admissions_per_year,
                           admission_rate=args.admission_rate, floor=args.floor, cap=args.cap,
@@ -377,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--admission-rate", type=float, metavar="R",
                         help="province quota a year as a share of local members (default 0.035)")
     g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
+    g.add_argument("--calibrated", action="store_true",
+                   help="survival per cell from the calibrated fit on history up to the base year")
     g.add_argument("--floor", type=float, default=0.25, metavar="F",
                    help="each cell keeps at least F of its population-proportional share (default 0.25)")
     g.add_argument("--cap", type=int, metavar="C",
