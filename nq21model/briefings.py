@@ -206,14 +206,17 @@ class BriefingRun:
             return str(path)
 
         folder = self.out_dir / self.unit_column
+        rows = []
+        if self.made:
+            rows.append((f"{rel(folder)}/*.html", f"{len(self.made)} briefings (offline HTML, code hidden)"))
+            rows.append((f"{rel(folder)}/*.ipynb", "the executed notebooks"))
+        rows.append((rel(self.index), "province summary with a link to every briefing"))
+        rows.append((rel(self.xlsx), f"{self.at_risk_cells} at-risk cells, a sheet per unit"))
+        rows.append((rel(self.manifest), "parameters, data sha256, versions, durations, failures"))
+        width = max(len(path) for path, _ in rows)
         lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefings by {self.unit_column} "
                  f"in {self.seconds:.1f} s ({self.jobs} job{'s' if self.jobs != 1 else ''}):"]
-        if self.made:
-            lines.append(f"  {rel(folder)}/*.html    {len(self.made)} briefings (offline HTML, code hidden)")
-            lines.append(f"  {rel(folder)}/*.ipynb   the executed notebooks")
-        lines.append(f"  {rel(self.index)}    province summary with a link to every briefing")
-        lines.append(f"  {rel(self.xlsx)}    {self.at_risk_cells} at-risk cells, a sheet per unit")
-        lines.append(f"  {rel(self.manifest)}    parameters, data sha256, versions, durations")
+        lines += [f"  {path:<{width}}  {what}" for path, what in rows]
         return "\n".join(lines)
 
     def failure_report(self) -> str:
@@ -260,7 +263,7 @@ def notebook_parameters(*, unit_column: str = "district", cells=None, history=No
 def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None = None,
                   out_dir: str | Path | None = None, notebook: str | Path | None = None,
                   kernel: str = config.KERNEL_NAME, progress: bool = True,
-                  command: list[str] | None = None) -> BriefingRun:
+                  command: list[str] | None = None, dataset=None) -> BriefingRun:
     """Make the briefings of every unit (or of ``only``) and the index, Excel and manifest.
 
     Parameters
@@ -278,6 +281,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         The notebook to run (default ``notebooks/briefing.ipynb``).
     kernel : str
         Jupyter kernel (default ``nq21model``).
+    dataset : Dataset, optional
+        The data of ``parameters``' paths, when the caller loaded them already.
 
     Raises DataError / ParameterError before anything runs or is written.
     """
@@ -297,9 +302,10 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         raise ParameterError(f"{notebook}: notebook not found")
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: the output must be a folder")
-    results = report.run_forecast(**params)
+    results = report.run_forecast(**params, dataset=dataset)
     names = sorted(results.dataset.cells[by].astype(str).unique())
     if only:
+        only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
         unknown = [u for u in only if u not in names]
         if unknown:
             raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "

@@ -113,7 +113,8 @@ def cmd_briefings(args) -> int:
                                  quotas=args.quotas, scenario=scenario, base_year=args.base_year,
                                  horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,
-                        kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]])
+                        kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]],
+                        dataset=dataset)
     print(run.report())
     if run.failures:
         print(run.failure_report(), file=sys.stderr)

@@ -139,11 +139,13 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
                  attrition_rate: float = config.ATTRITION_RATE, allocation: str = "population",
                  quotas_path: str = "", method: str = "exact", draws: int = 10_000,
                  seed: int | None = None, unit: str | None = None,
-                 unit_column: str = "district") -> ForecastResults:
+                 unit_column: str = "district", dataset=None) -> ForecastResults:
     """Load the data, build the scenario and forecast: the briefing's one model run.
 
     Paths given as ``""`` mean the bundled data. ``unit`` (a value of
     ``unit_column``) is checked to exist; ParameterError names the choices.
+    ``dataset``, when given, is used instead of loading the paths (a caller that
+    loaded them already).
     """
     from .data import load_dataset, load_quotas
     from .exceptions import ParameterError
@@ -151,7 +153,8 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
     from .scenario import Scenario
 
     sheet_arg = None if sheet in ("", None) else (int(sheet) if str(sheet).isdigit() else sheet)
-    dataset = load_dataset(cells_path or None, history_path or None, sheet=sheet_arg)
+    if dataset is None:
+        dataset = load_dataset(cells_path or None, history_path or None, sheet=sheet_arg)
     if unit_column not in dataset.cells:
         raise ParameterError(f"no column '{unit_column}' in the cells table "
                              f"(columns: {', '.join(dataset.cells.columns)})")
