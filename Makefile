@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV) (first run: about a minute)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[test]'
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[test]'
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (nq21model)" >/dev/null
 	touch $(STAMP)
 

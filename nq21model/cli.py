@@ -6,6 +6,7 @@ writing nothing. Imports are lazy so that a command starts fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +123,14 @@ def cmd_briefings(args) -> int:
     return 0
 
 
+def cmd_template(args) -> int:
+    from .data import write_template
+
+    path = write_template(args.out)
+    print(f"Wrote the Excel template (sheets Chi bộ, Lịch sử, Hướng dẫn) to {path}")
+    return 0
+
+
 # -------------------------------------------------------------------- parser
 
 
@@ -160,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=config.RAW_DIR, help="folder (default data/raw)")
     p.add_argument("--seed", type=int, default=21, help="generator seed (default 21)")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("template", help="write the Excel template for entering a province's data")
+    p.add_argument("--out", type=Path, default=Path("nq21model-template.xlsx"), help="XLSX path")
+    p.set_defaults(func=cmd_template)
     return parser
 
 
@@ -173,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ a small declarative table of column specs below does all of it with pandas alone
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 import unicodedata
@@ -30,8 +31,19 @@ from .exceptions import DataError, Violation
 
 def normalise_text(value: str) -> str:
     """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
-    text = unicodedata.normalize("NFC", str(value)).replace("\u00d0", "\u0110")
-    return re.sub(r"\s+", " ", text).strip()
+    text = value if type(value) is str else str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+        if "\u00d0" in text:
+            text = text.replace("\u00d0", "\u0110")
+        if not text.isascii():
+            text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 def _fold(value: str) -> str:
@@ -98,8 +110,9 @@ _IGNORED = {"stt", "ghichu", "note", "notes"}
 # -------------------------------------------------------------------------- read
 
 
-def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    """Raw cells as strings (CSV) or Python objects (XLSX), header as written."""
+def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...] = ()) -> pd.DataFrame:
+    """The table with its headers as written: text columns as strings, counts parsed
+    by pandas where the whole column is clean (checked value by value otherwise)."""
     name = path.name
     if not path.exists():
         raise DataError(Violation(str(path), None, None, "file not found"))
@@ -107,31 +120,35 @@ def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
         raise DataError(Violation(name, None, None, "the file is empty"))
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        import openpyxl  # noqa: F401  (a clear ImportError beats pandas' message)
-
         try:
-            book = pd.ExcelFile(path)
+            book = pd.ExcelFile(path, engine="openpyxl")
         except Exception as exc:  # corrupt workbook
             raise DataError(Violation(name, None, None, f"cannot be read as Excel ({exc})")) from None
         sheets = book.sheet_names
         if sheet is None:
-            sheet = 0
-        elif isinstance(sheet, str) and sheet not in sheets:
+            sheet = _default_sheet(sheets, columns)
+        if isinstance(sheet, str) and sheet not in sheets:
             raise DataError(Violation(name, None, None,
                                       f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
-        elif isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
             raise DataError(Violation(name, None, None,
                                       f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
         frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
-    elif suffix in (".csv", ".txt", ""):
-        with open(path, encoding="utf-8-sig", errors="strict") as fh:
-            try:
-                first = fh.readline()
-            except UnicodeDecodeError:
-                raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
-        sep = ";" if first.count(";") > first.count(",") else ","
+    elif suffix in (".csv", ".txt"):
         try:
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+            with open(path, encoding="utf-8-sig") as fh:
+                first = fh.readline()
+        except UnicodeDecodeError:
+            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        sep = ";" if first.count(";") > first.count(",") else ","
+        kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
+        # ids repeat (history has one row per cell and year): read them as categories,
+        # so that each distinct id is hashed and normalised once.
+        dtype = {h: ("category" if kinds[_fold(h)] == "id" else str)
+                 for h in next(csv.reader([first], delimiter=sep), [])
+                 if kinds.get(_fold(h), "int") != "int"}
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
                                 encoding="utf-8-sig", skip_blank_lines=False)
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
@@ -141,11 +158,31 @@ def _read_table(path: Path, sheet: str | int | None) -> pd.DataFrame:
             raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
     else:
         raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
-    if frame.columns.size == 0 or (frame.empty and frame.columns.size == 0):
+    if frame.columns.size == 0:
         raise DataError(Violation(name, None, None, "the file is empty"))
-    # Drop rows that are blank in every column (common at the end of Excel sheets).
-    blank = frame.apply(lambda col: col.map(_is_blank)).all(axis=1)
-    return frame.loc[~blank]
+    # Drop rows blank in every column (common at the end of Excel sheets); row
+    # numbers of the others stay as the user sees them.
+    first_col = frame.iloc[:, 0]
+    candidates = first_col.isna().to_numpy().copy()
+    if not pd.api.types.is_numeric_dtype(first_col.dtype):
+        candidates |= first_col.map(_is_blank).to_numpy(dtype=bool) if len(frame) < 10_000 \
+            else first_col.eq("").to_numpy(dtype=bool)
+    if candidates.any():
+        sub = frame.loc[candidates]
+        blank = sub.apply(lambda col: col.map(_is_blank)).all(axis=1)
+        frame = frame.drop(index=sub.index[blank.to_numpy()])
+    return frame
+
+
+def _default_sheet(sheets: list[str], columns: tuple[Column, ...]) -> str | int:
+    """In a workbook holding both tables, the sheet named for this table, else the first."""
+    wanted = {"cells": {"cells", "chibo"}, "history": {"history", "lichsu"}, "quotas": {"quotas", "chitieu"}}
+    kind = "history" if any(c.name == "local_members" for c in columns) else \
+        "quotas" if any(c.name == "quota" for c in columns) else "cells"
+    for sheet in sheets:
+        if _fold(sheet) in wanted[kind]:
+            return sheet
+    return 0
 
 
 def _is_blank(value) -> bool:
@@ -184,50 +221,82 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
 
 def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                   problems: list[Violation]) -> pd.Series:
-    """Parse one column's raw values; append a violation for every bad cell."""
-    out = []
-    for index, raw in values.items():
-        row = int(index) + 2  # header is Excel row 1
-        where = (name, row, normalise_text(header))
-        if col.kind in ("id", "text"):
-            if _is_blank(raw):
-                problems.append(Violation(*where, "empty value"))
-                out.append(None)
+    """Parse one column's raw values; append a violation for every bad cell.
+
+    Vectorised: text is normalised once per distinct value; a count column that
+    pandas already read as integers is only range-checked.
+    """
+    header = normalise_text(header)
+    if col.kind == "int":
+        if pd.api.types.is_integer_dtype(values.dtype):
+            parsed = values.astype(np.int64)
+            bad_index = values.index[np.zeros(len(values), bool)]
+        else:
+            parsed = values.map(_parse_int)
+            bad_index = parsed.index[parsed.isna()]
+            for index in bad_index:
+                raw = values[index]
+                problems.append(Violation(name, _excel_row(index), header,
+                                          f"expected a whole number, found '{'' if _is_blank(raw) else raw}'"))
+        if col.minimum is not None:
+            low = parsed.drop(index=bad_index)
+            low = low[low.astype(np.int64) < col.minimum]
+            rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
+            for index, value in low.items():
+                problems.append(Violation(name, _excel_row(index), header, f"{rule}, found {value}"))
+            if len(low):
+                parsed = parsed.astype(object)
+                parsed[low.index] = None
+        return parsed
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
+        codes = values.cat.codes.to_numpy()
+        codes = np.where(codes < 0, len(uniques) - 1, codes)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        uniques = np.asarray(uniques, dtype=object).tolist()
+    mapped = np.empty(len(uniques), dtype=object)
+    invalid = np.zeros(len(uniques), dtype=object)
+    for j, raw in enumerate(uniques):
+        if col.kind in ("id", "text") and type(raw) is str:
+            text = normalise_text(raw)
+            if text:
+                mapped[j] = text
                 continue
-            if isinstance(raw, float) and raw.is_integer():
-                raw = int(raw)
-            out.append(normalise_text(raw))
-        elif col.kind == "cell_type":
-            key = _fold(raw) if not _is_blank(raw) else ""
-            if key not in CELL_TYPES:
-                problems.append(Violation(*where, f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
-                                                  "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)"))
-                out.append(None)
-            else:
-                out.append(CELL_TYPES[key])
-        elif col.kind == "int":
-            value = _parse_int(raw)
-            if value is None:
-                shown = "" if _is_blank(raw) else raw
-                problems.append(Violation(*where, f"expected a whole number, found '{shown}'"))
-            elif col.minimum is not None and value < col.minimum:
-                rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
-                problems.append(Violation(*where, f"{rule}, found {value}"))
-                value = None
-            out.append(value)
-        elif col.kind == "bool":
-            if isinstance(raw, bool):
-                out.append(raw)
-                continue
-            key = _fold(raw) if not _is_blank(raw) else ""
-            if key in _TRUE:
-                out.append(True)
-            elif key in _FALSE:
-                out.append(False)
-            else:
-                problems.append(Violation(*where, f"expected yes/no (1/0, có/không), found '{raw}'"))
-                out.append(None)
-    return pd.Series(out, index=values.index, dtype=object)
+        mapped[j], invalid[j] = _parse_value(raw, col)
+    for j in np.flatnonzero(invalid.astype(bool)):
+        for index in values.index[codes == j]:
+            problems.append(Violation(name, _excel_row(index), header, invalid[j]))
+    if col.kind == "id":
+        # distinct raw spellings may normalise to one id: categories of the normalised ids
+        inverse, categories = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
+        return pd.Series(pd.Categorical.from_codes(inverse[codes], categories), index=values.index)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _parse_value(raw, col: Column):
+    """(value, problem) of one distinct raw text/category/boolean value."""
+    if col.kind in ("id", "text"):
+        if _is_blank(raw):
+            return None, "empty value"
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        return normalise_text(raw), ""
+    if col.kind == "cell_type":
+        key = "" if _is_blank(raw) else _fold(raw)
+        if key not in CELL_TYPES:
+            return None, (f"unknown cell type '{'' if _is_blank(raw) else raw}'; "
+                          "expected thon, ban or to_dan_pho (thôn, bản, tổ dân phố)")
+        return CELL_TYPES[key], ""
+    # bool
+    if isinstance(raw, (bool, np.bool_)):
+        return bool(raw), ""
+    key = "" if _is_blank(raw) else _fold(raw)
+    if key in _TRUE:
+        return True, ""
+    if key in _FALSE:
+        return False, ""
+    return None, f"expected yes/no (1/0, có/không), found '{raw}'"
 
 
 def _parse_int(raw) -> int | None:
@@ -248,7 +317,7 @@ def _parse_int(raw) -> int | None:
 def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
                  allow_extra: bool = False) -> tuple[pd.DataFrame, dict, list]:
     """Read and parse; return (canonical frame, canonical -> user header, violations)."""
-    frame = _read_table(path, sheet)
+    frame = _read_table(path, sheet, columns)
     name = path.name
     headers, problems = _map_headers(frame, columns, name, allow_extra)
     if problems:
@@ -314,55 +383,63 @@ def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     if "transferred_in" not in frame:
         frame["transferred_in"] = 0
         headers["transferred_in"] = "transferred_in"
-    frame["_row"] = [_excel_row(i) for i in frame.index]
+    frame["_row"] = frame.index.to_numpy() + 2
     # Rows whose key failed to parse cannot be checked further.
     good = frame.dropna(subset=["cell_id", "year"])
-    dup = good.duplicated(["cell_id", "year"], keep="first")
-    for _, r in good.loc[dup].iterrows():
-        problems.append(Violation(name, r["_row"], headers["year"],
-                                  f"a second row for cell '{r['cell_id']}' in {r['year']}"))
-    good = good.loc[~dup]
+    codes, uniques = pd.factorize(good["cell_id"])
+    year = good["year"].to_numpy(dtype=np.int64)
+    order = np.lexsort((year, codes))  # stable: a duplicate's first row in the file comes first
+    good = good.iloc[order]
+    codes, year = codes[order], year[order]
+    rows = good["_row"].to_numpy()
+    ids = good["cell_id"].to_numpy()
+    same = np.r_[False, codes[1:] == codes[:-1]]
+    prev_year = np.r_[0, year[:-1]]
+    dup = same & (year == prev_year)
+    for i in np.flatnonzero(dup):
+        problems.append(Violation(name, int(rows[i]), headers["year"],
+                                  f"a second row for cell '{ids[i]}' in {year[i]}"))
+    gap = same & ~dup & (year != prev_year + 1)
+    for i in np.flatnonzero(gap):
+        problems.append(Violation(name, int(rows[i]), headers["year"],
+                                  f"cell '{ids[i]}': years jump from {prev_year[i]} to {year[i]}; "
+                                  "years must be consecutive"))
     if cells is not None:
-        known = set(cells["cell_id"])
-        unknown = ~good["cell_id"].isin(known)
-        for _, r in good.loc[unknown].iterrows():
-            problems.append(Violation(name, r["_row"], headers["cell_id"],
-                                      f"cell '{r['cell_id']}' is not in the {cells_name} file"))
-        missing = known - set(good["cell_id"])
-        for cell_id in sorted(missing):
+        known = pd.Index(cells["cell_id"])
+        unknown = ~pd.Index(uniques).isin(known)
+        if unknown.any():
+            for i in np.flatnonzero(unknown[codes]):
+                problems.append(Violation(name, int(rows[i]), headers["cell_id"],
+                                          f"cell '{ids[i]}' is not in the {cells_name} file"))
+        for cell_id in known[~known.isin(uniques)]:
             problems.append(Violation(name, None, headers["cell_id"],
                                       f"cell '{cell_id}' of the {cells_name} file has no history"))
-    ordered = good.sort_values(["cell_id", "year"], kind="stable")
-    same = ordered["cell_id"].eq(ordered["cell_id"].shift())
-    gap = same & ordered["year"].ne(ordered["year"].shift() + 1)
-    prev_year = ordered["year"].shift()
-    for i in ordered.index[gap]:
-        r = ordered.loc[i]
-        problems.append(Violation(name, r["_row"], headers["year"],
-                                  f"cell '{r['cell_id']}': years jump from {int(prev_year[i])} to {r['year']}; "
-                                  "years must be consecutive"))
-    counts = ["local_members", "admitted", "exited", "transferred_in"]
-    full = ordered.dropna(subset=counts)
-    prev = full.groupby("cell_id")["local_members"].shift()
-    consecutive = full["year"].eq(full.groupby("cell_id")["year"].shift() + 1)
-    check = prev.notna() & consecutive
-    expected = prev + full["admitted"] + full["transferred_in"] - full["exited"]
-    broken = check & full["local_members"].ne(expected)
-    for i in full.index[broken]:
-        r = full.loc[i]
+    counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
+              for c in ("local_members", "admitted", "exited", "transferred_in")}
+    members = counts["local_members"]
+    expected = np.r_[np.nan, members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
+    broken = same & ~dup & (year == prev_year + 1) & ~np.isnan(expected) & (members != expected)
+    broken &= ~np.isnan(members)
+    for i in np.flatnonzero(broken):
         problems.append(Violation(
-            name, r["_row"], headers["local_members"],
-            f"cell '{r['cell_id']}' {r['year']}: local_members {r['local_members']} ≠ "
-            f"{int(prev[i])} (end of {r['year'] - 1}) + admitted {r['admitted']} + "
-            f"transferred_in {r['transferred_in']} − exited {r['exited']} = {int(expected[i])}"))
+            name, int(rows[i]), headers["local_members"],
+            f"cell '{ids[i]}' {year[i]}: local_members {int(members[i])} ≠ "
+            f"{int(members[i - 1])} (end of {year[i] - 1}) + admitted {int(counts['admitted'][i])} + "
+            f"transferred_in {int(counts['transferred_in'][i])} − exited {int(counts['exited'][i])} "
+            f"= {int(expected[i])}"))
     if problems:
         problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)
-    out = ordered.drop(columns="_row").reset_index(drop=True)
+    out = good.drop(columns="_row").reset_index(drop=True)
     for col in ("year", *counts, "assigned_members"):
         out[col] = out[col].astype(np.int64)
+    if isinstance(out["cell_id"].dtype, pd.CategoricalDtype):
+        out["cell_id"] = out["cell_id"].cat.categories.to_numpy(dtype=object)[out["cell_id"].cat.codes.to_numpy()]
     out["cell_id"] = out["cell_id"].astype(str)
-    return out[[c.name for c in HISTORY_COLUMNS]]
+    out = out[[c.name for c in HISTORY_COLUMNS]]
+    if cells is not None:  # where each row sits in the cells table, for Dataset.panel
+        out.attrs["cell_rows"] = pd.Index(cells["cell_id"]).get_indexer(uniques)[codes]
+    return out
 
 
 def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
@@ -426,9 +503,23 @@ class Dataset:
         return self.panel("local_members").loc[:, year]
 
     def panel(self, column: str) -> pd.DataFrame:
-        """One history column as a cells × years table (cells in cells order)."""
-        table = self.history.pivot(index="cell_id", columns="year", values=column)
-        return table.reindex(self.cells["cell_id"])
+        """One history column as a cells × years table (cells in cells order; NaN
+        where a cell has no row for a year). Cached."""
+        cache = self.__dict__.setdefault("_panels", {})
+        if column not in cache:
+            if "_positions" not in cache:
+                rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
+                cols = self.history["year"].to_numpy() - self.first_year
+                cache["_positions"] = (rows, cols)
+            rows, cols = cache["_positions"]
+            values = self.history[column].to_numpy()
+            full = len(self.history) == len(self.cells) * len(self.years)
+            table = np.zeros((len(self.cells), len(self.years)), dtype=values.dtype) if full \
+                else np.full((len(self.cells), len(self.years)), np.nan)
+            table[rows, cols] = values
+            cache[column] = pd.DataFrame(table, index=pd.Index(self.cells["cell_id"], name="cell_id"),
+                                         columns=pd.Index(self.years, name="year"))
+        return cache[column]
 
     def check_base_year(self, base_year: int) -> None:
         """Raise DataError unless every cell has history in ``base_year``."""
@@ -437,8 +528,8 @@ class Dataset:
             raise DataError(Violation(name, None, "year",
                                       f"base year {base_year} is outside the history "
                                       f"({self.first_year}–{self.last_year})"))
-        have = set(self.history.loc[self.history["year"] == base_year, "cell_id"])
-        lacking = [c for c in self.cells["cell_id"] if c not in have]
+        present = self.panel("local_members")[base_year].notna().to_numpy()
+        lacking = self.cells["cell_id"].to_numpy()[~present].tolist()
         if lacking:
             shown = ", ".join(lacking[:5]) + (" …" if len(lacking) > 5 else "")
             raise DataError(Violation(name, None, "year",
@@ -465,9 +556,13 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     history_df = load_history(history_path, cells_df, sheet=history_sheet, cells_name=cells_path.name)
     marker = cells_path.parent / config.SYNTHETIC_MARKER
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
-    return Dataset(cells=cells_df, history=history_df,
-                   sources={"cells": str(cells_path), "history": str(history_path)},
-                   synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
+    rows = history_df.attrs.pop("cell_rows")
+    dataset = Dataset(cells=cells_df, history=history_df,
+                      sources={"cells": str(cells_path), "history": str(history_path)},
+                      synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
+    # where each history row sits in the cells table, known from loading: saves a lookup
+    dataset.__dict__["_panels"] = {"_positions": (rows, history_df["year"].to_numpy() - dataset.first_year)}
+    return dataset
 
 
 def load_lai_chau() -> Dataset:
@@ -477,3 +572,45 @@ def load_lai_chau() -> Dataset:
     :func:`nq21model.synth.write_bundle`. Synthetic: never real data.
     """
     return load_dataset()
+
+
+# ---------------------------------------------------------------------- template
+
+TEMPLATE_HELP = [
+    ("Mã chi bộ", "Mã ổn định, không trùng, dùng chung cho hai bảng (ví dụ LC-TDU-001)."),
+    ("Tên chi bộ", "Ví dụ: Chi bộ bản Nà Tăm."),
+    ("Xã", "Xã, phường, thị trấn (trước hoặc sau sắp xếp năm 2025)."),
+    ("Huyện", "Huyện, thành phố — đơn vị mặc định của báo cáo."),
+    ("Loại", "thôn, bản hoặc tổ dân phố."),
+    ("Dân số", "Số nhân khẩu của thôn, bản, tổ dân phố (số nguyên > 0)."),
+    ("Năm", "Mỗi chi bộ một dòng cho mỗi năm, các năm liên tục, không bỏ năm."),
+    ("Đảng viên tại chỗ", "Số đảng viên tại chỗ cuối năm; KHÔNG tính cán bộ, công chức xã cử đến sinh hoạt."),
+    ("Kết nạp", "Số đảng viên kết nạp trong năm."),
+    ("Giảm", "Số đảng viên giảm trong năm (từ trần, xóa tên, khai trừ, chuyển đi, miễn sinh hoạt)."),
+    ("Cán bộ xã cử đến", "Số cán bộ, công chức xã cử đến sinh hoạt (không tính vào chỉ tiêu)."),
+    ("Chuyển đến", "Số đảng viên chuyển đến trong năm (không bắt buộc, mặc định 0)."),
+    ("Kiểm tra", "Đảng viên tại chỗ năm nay = năm trước + Kết nạp + Chuyển đến − Giảm."),
+    ("Lưu ý", "Chỉ ghi số lượng; không ghi họ tên hay thông tin cá nhân của đảng viên."),
+]
+
+
+def write_template(path: str | Path) -> Path:
+    """Write the Excel template for the organisation's staff: sheets "Chi bộ" and
+    "Lịch sử" with the Vietnamese headers and one example row, and "Hướng dẫn"."""
+    from .files import atomic_path
+
+    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Nà Tăm", "Tam Đường", "bản", 520]],
+                         columns=[c.alias for c in CELL_COLUMNS if c.required])
+    history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
+    guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            cells.to_excel(writer, sheet_name="Chi bộ", index=False)
+            history.to_excel(writer, sheet_name="Lịch sử", index=False)
+            guide.to_excel(writer, sheet_name="Hướng dẫn", index=False)
+            for sheet in writer.sheets.values():
+                for column in sheet.columns:
+                    width = max(len(str(cell.value or "")) for cell in column)
+                    sheet.column_dimensions[column[0].column_letter].width = min(80, max(12, width + 2))
+    return path

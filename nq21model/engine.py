@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _TIE = 1e-9  # a CDF within this of a quantile level counts as reaching it
+_SURE = 1e-15  # a trial this close to certain counts as certain in Poisson-binomials
 
 
 def horizon_parameters(survival: np.ndarray, lam: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +70,10 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int) -> np.nda
     n0 = np.asarray(n0, dtype=float)[..., None]
     p = np.asarray(p, dtype=float)[..., None]
     mu = np.asarray(mu, dtype=float)[..., None]
+    values, inverse = np.unique(p, return_inverse=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        binom = np.where(n0 == 0, 0.0, n0 * np.log((1.0 - p) + p * z))
+        logs = np.log((1.0 - values)[:, None] + values[:, None] * z)  # one row per distinct p
+        binom = np.where(n0 == 0, 0.0, n0 * logs[inverse.reshape(p.shape[:-1])])
     g = np.exp(binom + mu * (z - 1.0))
     pmf = np.fft.irfft(g, n=size, axis=-1)
     return np.clip(pmf, 0.0, None)
@@ -193,28 +196,79 @@ def poisson_binomial_pmf(probs) -> np.ndarray:
     """pmf of the number of successes among independent trials with ``probs``.
 
     Product of the trials' PGFs by a binary tree of FFT multiplications,
-    O(n log² n); returns an array of length n + 1.
+    O(n log² n). ``probs`` (n,) gives an array of length n + 1; (m, n) gives one
+    row per set of trials, (m, n + 1).
     """
-    probs = np.asarray(probs, dtype=float).ravel()
-    n = probs.size
+    probs = np.asarray(probs, dtype=float)
+    single = probs.ndim == 1
+    probs = np.atleast_2d(probs)
+    m, n = probs.shape
     if n == 0:
-        return np.ones(1)
+        out = np.ones((m, 1))
+        return out[0] if single else out
     leaves = 1 << (n - 1).bit_length() if n > 1 else 1
-    polys = np.zeros((leaves, 2))
-    polys[:, 0] = 1.0
-    polys[:n, 0] = 1.0 - probs
-    polys[:n, 1] = probs
-    while polys.shape[0] > 1:
-        length = polys.shape[1]
-        fft_size = 2 * length
-        f = np.fft.rfft(polys, n=fft_size, axis=1)
-        polys = np.fft.irfft(f[0::2] * f[1::2], n=fft_size, axis=1)[:, : 2 * length - 1]
-    return np.clip(polys[0, : n + 1], 0.0, 1.0)
+    polys = np.zeros((m, leaves, 2))
+    polys[:, :, 0] = 1.0
+    polys[:, :n, 0] = 1.0 - probs
+    polys[:, :n, 1] = probs
+    while polys.shape[1] > 1:
+        # Two polynomials of degree d = 2^j multiply into one of degree 2d; an FFT of
+        # size 2d (a power of two) wraps only the top coefficient onto the constant
+        # one, and the top coefficient is the product of the two tops: unwrap it.
+        degree = polys.shape[2] - 1
+        left, right = polys[:, 0::2], polys[:, 1::2]
+        f = np.fft.rfft(left, n=2 * degree, axis=2) * np.fft.rfft(right, n=2 * degree, axis=2)
+        product = np.fft.irfft(f, n=2 * degree, axis=2)
+        top = left[:, :, -1] * right[:, :, -1]
+        product[:, :, 0] -= top
+        polys = np.concatenate([product, top[:, :, None]], axis=2)
+    out = np.clip(polys[:, 0, : n + 1], 0.0, 1.0)
+    return out[0] if single else out
 
 
-def prob_count_at_least(probs, share: float) -> float:
-    """P(share of cells that succeed ≥ ``share``) for independent cells (Poisson-binomial)."""
-    probs = np.asarray(probs, dtype=float).ravel()
-    needed = math.ceil(share * probs.size - 1e-9)
+def prob_count_at_least(probs, share: float):
+    """P(share of cells that succeed ≥ ``share``) for independent cells (Poisson-binomial).
+
+    ``probs`` (n,) gives a float; (m, n) gives an array of m probabilities.
+    """
+    probs = np.asarray(probs, dtype=float)
+    needed = math.ceil(share * probs.shape[-1] - 1e-9)
     pmf = poisson_binomial_pmf(probs)
-    return float(min(1.0, pmf[needed:].sum()))
+    out = np.minimum(1.0, pmf[..., needed:].sum(axis=-1))
+    return float(out) if probs.ndim == 1 else out
+
+
+def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
+    """:func:`prob_count_at_least` for many groups of cells at once.
+
+    ``probs`` (m, n): m sets of cell probabilities (e.g. one per threshold);
+    ``groups``: a list of index arrays into the n cells. Returns (len(groups), m).
+    Groups of similar size share one batched FFT tree (padding with impossible
+    trials, p = 0, leaves each distribution unchanged).
+    """
+    probs = np.atleast_2d(np.asarray(probs, dtype=float))
+    m = probs.shape[0]
+    out = np.empty((len(groups), m))
+    if m > 1:
+        for j in range(m):
+            out[:, j] = prob_count_at_least_groups(probs[j], groups, share)[:, 0]
+        return out
+    # Trials within 1e-15 of certain success or failure are counted as certain: the
+    # error is below n·1e-15 and the Poisson-binomial shrinks to the uncertain cells.
+    sure = probs[0] >= 1.0 - _SURE
+    uncertain = ~sure & (probs[0] > _SURE)
+    shifts = np.array([int(sure[g].sum()) for g in groups])
+    totals = np.array([len(g) for g in groups])
+    groups = [g[uncertain[g]] for g in groups]
+    sizes = np.array([len(g) for g in groups])
+    leaves = np.where(sizes > 1, 2 ** np.ceil(np.log2(np.maximum(sizes, 1))), 1).astype(int)
+    for width in np.unique(leaves):
+        members = np.flatnonzero(leaves == width)
+        batch = np.zeros((members.size * m, int(width)))
+        for j, g in enumerate(members):
+            batch[j * m:(j + 1) * m, : sizes[g]] = probs[:, groups[g]]
+        pmf = poisson_binomial_pmf(batch)
+        for j, g in enumerate(members):
+            needed = max(0, math.ceil(share * totals[g] - 1e-9) - shifts[g])
+            out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
+    return out

@@ -42,12 +42,16 @@ class ForecastResults:
         self.draws = draws
         self.seed = seed
         self._samples = samples
+        self._parameters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
 
     # ------------------------------------------------------------------ engine
     def parameters(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """(p, mu), each (D, n): survival to ``horizon`` and Poisson mean of admitted."""
-        return engine.horizon_parameters(self.rates.survival, self.rates.lam, horizon - self.base_year)
+        if horizon not in self._parameters:
+            self._parameters[horizon] = engine.horizon_parameters(
+                self.rates.survival, self.rates.lam, horizon - self.base_year)
+        return self._parameters[horizon]
 
     @cached_property
     def _cell_stats(self) -> dict[int, dict[str, np.ndarray]]:
@@ -100,15 +104,17 @@ class ForecastResults:
         observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons))
                           if y in self.dataset.years]
         panel = self.dataset.panel("local_members")
-        for unit, idx in groups.items():
+        seen_years = {y: panel[y].to_numpy() for y in observed_years}
+        reach = {h: self._reach(h, list(groups.values())) for h in self.horizons}
+        for u, (unit, idx) in enumerate(groups.items()):
             for year in sorted(set(y for y in config.TARGETS if y <= self.base_year) & set(observed_years)):
                 rows.append({"unit": unit, "horizon": year, "status": "observed",
-                             **_observed(panel[year].to_numpy()[idx])})
+                             **_observed(seen_years[year][idx])})
             for horizon in self.horizons:
                 row = {"unit": unit, "horizon": horizon, "status": "forecast",
-                       **self._forecast_unit(horizon, idx)}
+                       **self._forecast_unit(horizon, idx, reach[horizon][u])}
                 if horizon in observed_years:
-                    seen = _observed(panel[horizon].to_numpy()[idx])
+                    seen = _observed(seen_years[horizon][idx])
                     row["observed_members"] = seen["expected_members"]
                     for k in config.THRESHOLDS:
                         row[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
@@ -123,7 +129,15 @@ class ForecastResults:
             frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
         return frame
 
-    def _forecast_unit(self, horizon: int, idx: np.ndarray) -> dict:
+    def _reach(self, horizon: int, groups: list[np.ndarray]) -> np.ndarray | None:
+        """P(share ≥ 95 %) per group and threshold (exact engine; Poisson-binomial)."""
+        if self._samples is not None:
+            return [None] * len(groups)
+        stats = self._cell_stats[horizon]
+        probs = np.stack([stats[f"p_at_least_{k}"] for k in config.THRESHOLDS])
+        return engine.prob_count_at_least_groups(probs, groups, config.TARGET_SHARE)
+
+    def _forecast_unit(self, horizon: int, idx: np.ndarray, reach=None) -> dict:
         stats = self._cell_stats[horizon]
         n = idx.size
         row = {"cells": n}
@@ -144,10 +158,10 @@ class ForecastResults:
         row["expected_members"] = float(stats["expected"][idx].sum())
         lo, hi = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
         row["members_q10"], row["members_q90"] = float(lo), float(hi)
-        for k in config.THRESHOLDS:
-            probs = stats[f"p_at_least_{k}"][idx]
-            row[f"share_at_least_{k}"] = float(probs.mean())
-            row[f"p_share_95_at_least_{k}"] = engine.prob_count_at_least(probs, config.TARGET_SHARE)
+        probs = np.stack([stats[f"p_at_least_{k}"][idx] for k in config.THRESHOLDS])
+        for j, k in enumerate(config.THRESHOLDS):
+            row[f"share_at_least_{k}"] = float(probs[j].mean())
+            row[f"p_share_95_at_least_{k}"] = float(reach[j])
         row["expected_zero_cells"] = float(stats["p_zero"][idx].sum())
         row["p_no_zero_cell"] = float(np.prod(1.0 - stats["p_zero"][idx]))
         return row
@@ -166,7 +180,7 @@ class ForecastResults:
                 q10, q90 = np.quantile(total, config.BAND)
                 expected = total.mean()
             else:
-                p, mu = engine.horizon_parameters(self.rates.survival, self.rates.lam, year - self.base_year)
+                p, mu = self.parameters(year)
                 offset, pmf = engine.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
                 q10, q90 = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
                 expected = (self.n0[idx] * p[:, idx] + mu[:, idx]).sum(axis=1).mean()
@@ -280,7 +294,7 @@ def format_summary(table: pd.DataFrame, results: "ForecastResults | None" = None
                      + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
         lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
     lines += [head, "-" * len(head)]
-    for _, r in table.iterrows():
+    for r in table.to_dict("records"):
         line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {r['status']:<8} {int(r['cells']):>5} "
                 f"{r['expected_members']:>8.0f}")
         for k in config.THRESHOLDS:

@@ -196,3 +196,21 @@ def test_properties(n0, r, a, steps, bump):
     for k in (3, 4, 5):
         assert (more_admissions[f"p_at_least_{k}"] >= base[f"p_at_least_{k}"] - 1e-12).all()
         assert (more_attrition[f"p_at_least_{k}"] <= base[f"p_at_least_{k}"] + 1e-12).all()
+
+
+def test_grouped_poisson_binomial_matches_one_by_one():
+    rng = np.random.default_rng(9)
+    probs = rng.uniform(size=(3, 200))
+    groups = [np.arange(0, 7), np.arange(7, 100), np.arange(100, 200), np.array([5]), np.arange(200)]
+    got = engine.prob_count_at_least_groups(probs, groups, 0.95)
+    for g, idx in enumerate(groups):
+        for j in range(3):
+            assert got[g, j] == pytest.approx(engine.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
+
+
+def test_grouped_poisson_binomial_with_certain_cells():
+    probs = np.r_[np.ones(50), np.zeros(3), np.random.default_rng(2).uniform(0.5, 1, 20)]
+    groups = [np.arange(73), np.arange(40, 73), np.arange(50, 53)]
+    got = engine.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
+    for g, idx in enumerate(groups):
+        assert got[g] == pytest.approx(engine.prob_count_at_least(probs[idx], 0.95), abs=1e-13)

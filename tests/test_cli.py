@@ -1,0 +1,118 @@
+"""The command line as a user runs it: a subprocess, real files."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import make_tables, run_cli
+from nq21model.results import CELL_COLUMNS
+
+
+def test_forecast_with_no_arguments_runs_on_bundled_data():
+    proc = run_cli("forecast", check=True)
+    out = proc.stdout
+    assert "Toàn tỉnh" in out and "Sìn Hồ" in out and "Dữ liệu mô phỏng" in out
+    assert "2025 observed" in out and "2030 forecast" in out
+
+
+def test_forecast_writes_csv_and_xlsx(tmp_path, small_files):
+    cp, hp = small_files
+    csv = tmp_path / "out" / "cells.csv"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--out", csv, check=True)
+    table = pd.read_csv(csv)
+    assert list(table.columns) == CELL_COLUMNS
+    assert len(table) == 12 and set(table["horizon"]) == {2030}
+    xlsx = tmp_path / "cells.xlsx"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--base-year", "2022", "--out", xlsx, check=True)
+    sheets = pd.read_excel(xlsx, sheet_name=None)
+    assert set(sheets) == {"cells", "units", "province"}
+    assert set(sheets["cells"]["horizon"]) == {2025, 2030}
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_scenario_flags(tmp_path, small_files):
+    cp, hp = small_files
+    low = tmp_path / "low.csv"
+    high = tmp_path / "high.csv"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.02", "--out", low, check=True)
+    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.06",
+            "--allocation", "members", "--attrition-rate", "0.01", "--out", high, check=True)
+    assert pd.read_csv(high)["expected_members"].sum() > pd.read_csv(low)["expected_members"].sum()
+    mc = run_cli("forecast", "--cells", cp, "--history", hp, "--method", "monte-carlo",
+                 "--draws", "2000", "--seed", "3", "--horizon", "2027", check=True)
+    assert "monte-carlo" in mc.stdout
+
+
+def test_quotas_file(tmp_path, small_files):
+    cp, hp = small_files
+    cells, _ = make_tables()
+    quotas = pd.DataFrame([(c, y, 1) for c in cells["cell_id"] for y in range(2026, 2031)],
+                          columns=["cell_id", "year", "quota"])
+    qp = tmp_path / "quotas.csv"
+    quotas.to_csv(qp, index=False)
+    out = tmp_path / "f.csv"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--quotas", qp, "--attrition-rate", "0",
+            "--out", out, check=True)
+    table = pd.read_csv(out)
+    history = pd.read_csv(hp)
+    n0 = history[history["year"] == 2025].set_index("cell_id")["local_members"]
+    assert (table.set_index("cell_id")["expected_members"] - (n0 + 5)).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--horizon", "2024"], "horizon 2024 is at or before the base year 2025"),
+    (["--base-year", "2031"], "base year 2031 is outside the history (2018–2025)"),
+    (["--admission-rate", "1.5"], "admission rate must be in [0, 1]"),
+    (["--attrition-rate", "-0.1"], "attrition rate must be in [0, 1)"),
+    (["--out", "result.txt"], "must end in .csv or .xlsx"),
+    (["--allocation", "quota"], "allocation 'quota' needs a quotas table"),
+])
+def test_bad_parameters_exit_2(tmp_path, small_files, args, message):
+    cp, hp = small_files
+    proc = run_cli("forecast", "--cells", cp, "--history", hp, *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert proc.stdout == ""
+    assert not (tmp_path / "result.txt").exists()
+
+
+def test_bad_data_exit_2_and_nothing_written(tmp_path, small_files):
+    cp, hp = small_files
+    history = pd.read_csv(hp)
+    history.loc[3, "local_members"] += 1
+    history.to_csv(hp, index=False)
+    out = tmp_path / "result.csv"
+    out.write_text("what the user had\n")
+    proc = run_cli("forecast", "--cells", cp, "--history", hp, "--out", out)
+    assert proc.returncode == 2
+    assert "history.csv, row 5, column 'local_members': cell 'C000' 2021: local_members" in proc.stderr
+    assert proc.stderr.count("error:") == 1  # one message, listing both broken years
+    assert "cell 'C000' 2022: local_members" in proc.stderr
+    assert out.read_text() == "what the user had\n"
+
+
+def test_template_command_writes_a_loadable_workbook(tmp_path):
+    out = tmp_path / "mau.xlsx"
+    run_cli("template", "--out", out, check=True)
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert list(sheets) == ["Chi bộ", "Lịch sử", "Hướng dẫn"]
+    assert list(sheets["Chi bộ"].columns) == ["Mã chi bộ", "Tên chi bộ", "Xã", "Huyện", "Loại", "Dân số"]
+    proc = run_cli("forecast", "--cells", out, "--history", out, "--horizon", "2026", check=True)
+    assert "Tam Đường" in proc.stdout
+
+
+def test_bundled_template_matches_the_schema():
+    from nq21model import config
+    from nq21model.data import load_dataset
+
+    path = config.DATA_DIR / "template.xlsx"
+    ds = load_dataset(path, path)
+    assert len(ds.cells) == 1 and len(ds.history) == 1
+
+
+def test_version_and_help():
+    assert run_cli("--version", check=True).stdout.startswith("nq21model ")
+    help_text = run_cli("forecast", "--help", check=True).stdout
+    for flag in ("--cells", "--history", "--base-year", "--horizon", "--admission-rate", "--attrition-rate",
+                 "--allocation", "--quotas", "--method", "--draws", "--seed", "--out"):
+        assert flag in help_text
