@@ -303,7 +303,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: the output must be a folder")
     results = report.run_forecast(**params, dataset=dataset)
-    names = sorted(results.dataset.cells[by].astype(str).unique())
+    names = report.unit_order(results.dataset.cells[by].astype(str).unique())
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
         unknown = [u for u in only if u not in names]
@@ -326,8 +326,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                   "notebook_out": str(staging / f"{slugs[u]}.ipynb"),
                   "html_out": str(staging / f"{slugs[u]}.html"),
                   "title": f"{report.title_text(results, unit=u, by=by)[0]}"} for u in units]
-        outcomes = _execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress)
-        for outcome in outcomes:
+        def place(outcome: dict) -> None:
+            """Move a finished unit's files into place (success) or keep its failed notebook."""
             slug = slugs[outcome["unit"]]
             failed_copy = folder / f"{slug}.failed.ipynb"
             if outcome["status"] == "ok":
@@ -340,6 +340,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                     os.replace(outcome["notebook"], failed_copy)
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
+
+        outcomes = _execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
+                            on_done=place)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
         # ---- index, Excel, manifest (from the same forecast the notebooks make)
         run.xlsx = out_dir / "at_risk.xlsx"
@@ -355,8 +358,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     return run
 
 
-def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool) -> list[dict]:
-    """Run the tasks in a process pool of ``jobs`` workers with a progress bar."""
+def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None) -> list[dict]:
+    """Run the tasks in a process pool of ``jobs`` workers with a progress bar;
+    ``on_done(outcome)`` is called as each unit finishes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -378,6 +382,8 @@ def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool) -> 
                     outcome = {"unit": task["unit"], "status": "failed", "seconds": None, "html": None,
                                "error": f"worker failed: {type(exc).__name__}: {exc}",
                                "notebook": task["notebook_out"] if Path(task["notebook_out"]).exists() else None}
+                if on_done is not None:
+                    on_done(outcome)
                 outcomes.append(outcome)
                 bar.set_postfix_str(f"{outcome['unit']} {'✓' if outcome['status'] == 'ok' else '✗'}")
                 bar.update(1)

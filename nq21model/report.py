@@ -171,6 +171,17 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
                     method=method, draws=draws, seed=seed)
 
 
+def unit_order(names) -> list[str]:
+    """Unit names in alphabetical order, accents aside ('Tân Uyên' before 'Thành phố …')."""
+    import unicodedata
+
+    def key(name: str):
+        text = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+        return ("".join(c for c in text if not unicodedata.combining(c)).casefold(), name)
+
+    return sorted(names, key=key)
+
+
 def focus(results: ForecastResults) -> tuple[int, int]:
     """The (horizon, threshold) a briefing's at-risk list and classes refer to: the
     first horizon and its lowest programme threshold (as ``ForecastResults.at_risk``)."""
@@ -672,21 +683,27 @@ def unit_overview(results: ForecastResults, *, by: str = "district") -> pd.DataF
     Columns: ``unit, cells, members_now`` (local members at the base year),
     for each target year Y and threshold k ``share_Y_k`` and ``p_Y_k`` (P(target
     met); observed 0/1), ``zero_now`` (cells with no local member at the base
-    year), ``at_risk`` (cells in :func:`at_risk_cells`) and ``light`` (the worst
-    light of the unit's share targets).
+    year) and ``at_risk`` (cells in :func:`at_risk_cells`). Units in
+    :func:`unit_order`, after the province.
     """
-    units = [None] + sorted(results.dataset.cells[by].astype(str).unique())
+    units = [None] + unit_order(results.dataset.cells[by].astype(str).unique())
+    tables = pd.concat([results.province, results.units(by)], ignore_index=True)
+    horizon, threshold = focus(results)
+    cells = results.cells[results.cells["horizon"] == horizon]
+    risky = (cells[f"p_at_least_{threshold}"].to_numpy() < 0.5) | (results.n0 == 0)
     rows = []
     for unit in units:
+        name = unit or PROVINCE
         idx = results._unit_index(by, unit)
-        figures = key_figures(results, unit=unit, by=by)
-        row = {"unit": unit or PROVINCE, "cells": int(idx.size), "members_now": int(results.n0[idx].sum()),
-               "zero_now": int((results.n0[idx] == 0).sum()),
-               "at_risk": len(results.at_risk(*focus(results), by=by, unit=unit))}
-        shares = figures[figures["kind"] == "share"]
-        for _, f in shares.iterrows():
-            k = int(f["threshold"])
-            row[f"share_{f['year']}_{k}"] = f["value"]
-            row[f"p_{f['year']}_{k}"] = f["probability"]
+        row = {"unit": name, "cells": int(idx.size), "members_now": int(results.n0[idx].sum()),
+               "zero_now": int((results.n0[idx] == 0).sum()), "at_risk": int(risky[idx].sum())}
+        mine = tables[tables["unit"] == name]
+        for year in sorted(config.TARGETS):
+            found = mine[mine["horizon"] == year]
+            if found.empty:
+                continue
+            for k in config.TARGETS[year]:
+                row[f"share_{year}_{k}"] = float(found.iloc[0][f"share_at_least_{k}"])
+                row[f"p_{year}_{k}"] = float(found.iloc[0][f"p_share_95_at_least_{k}"])
         rows.append(row)
     return pd.DataFrame(rows)

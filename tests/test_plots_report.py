@@ -215,6 +215,11 @@ def test_at_risk_cells_match_the_rule(results):
         assert cid in html
 
 
+def test_unit_order_ignores_accents():
+    assert report.unit_order(["Thành phố Lai Châu", "Tân Uyên", "Đà Bắc", "Mường Tè"]) == \
+        ["Đà Bắc", "Mường Tè", "Tân Uyên", "Thành phố Lai Châu"]
+
+
 def test_unit_overview(results):
     table = report.unit_overview(results)
     assert table["unit"].tolist() == ["Toàn tỉnh", "Sìn Hồ", "Tam Đường"]
