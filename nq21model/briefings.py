@@ -135,6 +135,8 @@ def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str)
     exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME,
                             extra_template_basedirs=[str(TEMPLATES_DIR)])
     nb = nbformat.read(str(notebook_path), as_version=4)
+    # code cells that show nothing (parameters, imports, the model run) would leave gaps
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     Path(html_path).write_text(body, encoding="utf-8")
     return Path(html_path)
@@ -398,12 +400,12 @@ def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_
 
 
 def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
-    """At-risk cells of every unit, a sheet each, after a notes sheet; returns the
-    number of at-risk cells."""
+    """At-risk cells of every unit, a sheet each (header frozen, columns sized),
+    after a notes sheet; returns the number of at-risk cells."""
     import pandas as pd
 
     from . import report
-    from .files import write_table
+    from .files import atomic_path
 
     horizon, threshold = report.focus(results)
     notes = [("Nội dung", "Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, mỗi đơn vị một trang."),
@@ -422,8 +424,22 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
         table = report.at_risk_cells(results, unit=unit, by=by)
         total += len(table)
         sheets[names[unit]] = table
-    write_table(sheets, path)
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, frame in sheets.items():
+                frame.to_excel(writer, sheet_name=name, index=False)
+                sheet = writer.sheets[name]
+                sheet.freeze_panes = "A2"
+                for i, col in enumerate(frame.columns):
+                    longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
+                    sheet.column_dimensions[_column_letter(i)].width = min(90, longest + 2)
     return total
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
 
 
 def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: BriefingRun) -> Path:
