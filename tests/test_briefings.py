@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,10 @@ def test_batch_makes_every_output(batch, data_dir):
         assert nb.metadata.papermill.parameters["unit"] in UNITS
         assert nb.metadata.papermill.parameters["cells_path"] == str((data_dir / "cells.csv").resolve())
     assert not list(out.glob(".staging-*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("index.html", "at_risk.xlsx", "manifest.json"):  # not private like a mkstemp file
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["failures"] == [] and manifest["unit_column"] == "district"
     assert [u["status"] for u in manifest["units"]] == ["ok", "ok"]
