@@ -210,13 +210,15 @@ class BriefingRun:
         folder = self.out_dir / self.unit_column
         rows = []
         if self.made:
-            rows.append((f"{rel(folder)}/*.html", f"{len(self.made)} briefings (offline HTML, code hidden)"))
+            plural = "s" if len(self.made) != 1 else ""
+            rows.append((f"{rel(folder)}/*.html", f"{len(self.made)} briefing{plural} (offline HTML, code hidden)"))
             rows.append((f"{rel(folder)}/*.ipynb", "the executed notebooks"))
         rows.append((rel(self.index), "province summary with a link to every briefing"))
         rows.append((rel(self.xlsx), f"{self.at_risk_cells} at-risk cells, a sheet per unit"))
         rows.append((rel(self.manifest), "parameters, data sha256, versions, durations, failures"))
         width = max(len(path) for path, _ in rows)
-        lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefings by {self.unit_column} "
+        lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "
+                 f"by {self.unit_column} "
                  f"in {self.seconds:.1f} s ({self.jobs} job{'s' if self.jobs != 1 else ''}):"]
         lines += [f"  {path:<{width}}  {what}" for path, what in rows]
         return "\n".join(lines)
@@ -546,8 +548,7 @@ def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: Bri
 def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units, slugs, notebook: Path,
                    kernel: str, command) -> Path:
     """The run's record: parameters, data hashes, versions, durations, failures."""
-    import nbconvert
-    import papermill
+    from importlib.metadata import version
 
     from .files import atomic_path
 
@@ -568,8 +569,8 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command,
         "package": {"name": "nq21model", "version": __version__},
-        "versions": {"python": sys.version.split()[0], "papermill": papermill.__version__,
-                     "nbconvert": nbconvert.__version__},
+        "versions": {"python": sys.version.split()[0],
+                     **{name: version(name) for name in ("papermill", "nbconvert", "pandas", "matplotlib")}},
         "notebook": {"path": str(notebook), "sha256": sha256(notebook), "kernel": kernel},
         "parameters": params,
         "scenario": results.scenario.label,
