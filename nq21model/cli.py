@@ -266,6 +266,24 @@ def cmd_targets(args) -> int:
     return 0
 
 
+def cmd_briefings(args) -> int:
+    from .briefings import notebook_parameters, run_briefings
+
+    dataset = load_data(args)
+    scenario = scenario_from_args(args, dataset)
+    params = notebook_parameters(unit_column=args.unit, cells=args.cells, history=args.history, sheet=args.sheet,
+                                 quotas=args.quotas, scenario=scenario, base_year=args.base_year,
+                                 horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed)
+    run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,
+                        kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]],
+                        dataset=dataset)
+    print(run.report())
+    if run.failures:
+        print(run.failure_report(), file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_template(args) -> int:
     from .data import write_template
 
@@ -404,6 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the quota table (cell × year)")
     p.add_argument("--workbooks", type=Path, metavar="DIR", help="also write one XLSX quota list per unit")
     p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser("briefings", help="one HTML briefing per district (or commune), index, Excel, manifest")
+    _add_data_args(p)
+    _add_scenario_args(p)
+    p.add_argument("--unit", default="district", metavar="COLUMN",
+                   help="cells column whose values are the units briefed (default district; e.g. commune)")
+    p.add_argument("--only", action="append", metavar="NAME", help="brief only this unit, repeatable")
+    p.add_argument("--jobs", type=int, metavar="N", help="notebooks run at once (default: number of cores)")
+    p.add_argument("--out", type=Path, default=config.OUTPUTS_DIR, metavar="DIR", help="folder (default outputs/)")
+    p.add_argument("--notebook", type=Path, metavar="F", help="notebook to run (default notebooks/briefing.ipynb)")
+    p.add_argument("--kernel", default=config.KERNEL_NAME, help=f"Jupyter kernel (default {config.KERNEL_NAME})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_briefings)
 
     p = sub.add_parser("synth", help="regenerate the bundled synthetic data set, bit for bit")
     p.add_argument("--out", type=Path, default=config.RAW_DIR, help="folder (default data/raw)")

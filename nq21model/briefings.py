@@ -1,0 +1,592 @@
+"""Batch of briefings: one executed notebook and one offline HTML page per unit.
+
+:func:`run_briefings` checks every input first (a bad one raises DataError or
+ParameterError before any notebook runs and nothing is written), then runs
+``notebooks/briefing.ipynb`` once per unit with papermill in a process pool
+(papermill is process-safe, not thread-safe), converts each executed notebook to
+HTML with the code hidden through the offline template ``nq21model_offline``
+(no require.js, MathJax or mermaid from a CDN; images embedded), and writes, in
+the output folder::
+
+    <unit_column>/<slug>.html     the briefing (e.g. district/tam-duong.html)
+    <unit_column>/<slug>.ipynb    the executed notebook
+    <unit_column>/<slug>.failed.ipynb   a unit that failed: its notebook with the error
+    index.html                    the province summary with a link to every briefing
+    at_risk.xlsx                  at-risk cells, a sheet per unit (and a notes sheet)
+    manifest.json                 parameters, data sha256, versions, durations, failures
+
+Each unit's files are made in a staging folder and renamed into place only when
+the unit succeeded, so a failed run never deletes or half-writes what an earlier
+run made. A failed unit does not stop the others.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, config
+from .exceptions import ParameterError
+
+NOTEBOOK = config.NOTEBOOKS_DIR / "briefing.ipynb"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "nq21model_offline"
+#: Tag of notebook cells left out of the HTML (the notebook's own title cell).
+REMOVE_TAG = "remove_cell"
+#: Longest a single notebook cell may run (seconds).
+CELL_TIMEOUT = 600
+
+
+# ------------------------------------------------------------------------- names
+
+
+def slugify(name: str) -> str:
+    """ASCII file name of a unit: 'Tam Đường' → 'tam-duong', 'Xã Bình Lư' → 'xa-binh-lu'."""
+    text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unit"
+
+
+def unit_slugs(units) -> dict[str, str]:
+    """A distinct slug per unit (a numeric suffix on collisions), stable for a given set."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for unit in sorted(units):
+        base = slugify(unit)
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug)
+        out[unit] = slug
+    return out
+
+
+def sheet_names(units) -> dict[str, str]:
+    """A distinct Excel sheet name per unit (≤ 31 characters, no []:*?/\\)."""
+    out: dict[str, str] = {}
+    taken = {"ghi chú"}
+    for unit in units:
+        base = re.sub(r"[\[\]:*?/\\]", "-", str(unit))[:31] or "sheet"
+        name, n = base, 2
+        while name.casefold() in taken:
+            suffix = f" ({n})"
+            name, n = base[: 31 - len(suffix)] + suffix, n + 1
+        taken.add(name.casefold())
+        out[unit] = name
+    return out
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_kernel(name: str) -> None:
+    """ParameterError unless the Jupyter kernel ``name`` is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ParameterError(
+            f"Jupyter kernel '{name}' is not installed; run `make .venv/.installed` or "
+            f"`python -m ipykernel install --sys-prefix --name {name}`") from None
+
+
+# ------------------------------------------------------------------------ worker
+
+
+def _worker_init(log_path: str) -> None:
+    """Send a worker's and its kernels' console noise to a log file, not the terminal."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
+    """Convert an executed notebook to offline HTML: code hidden, images embedded,
+    no script or style from the network; the ``remove_cell`` cells left out."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    c = Config()
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    c.HTMLExporter.language_code = "vi"
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = {REMOVE_TAG}
+    exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME,
+                            extra_template_basedirs=[str(TEMPLATES_DIR)])
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    # code cells that show nothing (parameters, imports, the model run) would leave gaps
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    Path(html_path).write_text(body, encoding="utf-8")
+    return Path(html_path)
+
+
+def execute_unit(task: dict) -> dict:
+    """Run the notebook for one unit into the staging folder, then make its HTML.
+
+    Never raises: returns ``{"unit", "status": "ok"|"failed", "seconds", "error",
+    "notebook", "html"}`` (staged paths).
+    """
+    import papermill as pm
+
+    start = time.perf_counter()
+    out = {"unit": task["unit"], "status": "failed", "error": None,
+           "notebook": task["notebook_out"], "html": None}
+    try:
+        pm.execute_notebook(task["notebook"], task["notebook_out"], parameters=task["parameters"],
+                            kernel_name=task["kernel"], cwd=task["cwd"], progress_bar=False,
+                            log_output=False, execution_timeout=CELL_TIMEOUT)
+    except pm.PapermillExecutionError as exc:
+        out["error"] = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+    except Exception as exc:  # kernel did not start, died, timed out …
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    else:
+        try:
+            export_html(task["notebook_out"], task["html_out"], title=task["title"])
+            out["status"], out["html"] = "ok", task["html_out"]
+        except Exception as exc:
+            out["error"] = f"HTML conversion failed: {type(exc).__name__}: {exc}"
+    if not Path(task["notebook_out"]).exists():
+        out["notebook"] = None
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+# ---------------------------------------------------------------------- the run
+
+
+@dataclass
+class BriefingRun:
+    """What a batch made: per-unit outcomes and the files written."""
+
+    out_dir: Path
+    unit_column: str
+    outcomes: list[dict] = field(default_factory=list)
+    index: Path | None = None
+    xlsx: Path | None = None
+    manifest: Path | None = None
+    at_risk_cells: int = 0
+    seconds: float = 0.0
+    jobs: int = 1
+
+    @property
+    def failures(self) -> list[dict]:
+        """Outcomes of the units that failed."""
+        return [o for o in self.outcomes if o["status"] != "ok"]
+
+    @property
+    def made(self) -> list[dict]:
+        """Outcomes of the units whose briefing was made."""
+        return [o for o in self.outcomes if o["status"] == "ok"]
+
+    def report(self) -> str:
+        """A short text of what was written where (and what failed)."""
+        def rel(path):
+            with contextlib.suppress(ValueError):
+                return str(Path(path).relative_to(Path.cwd()))
+            return str(path)
+
+        folder = self.out_dir / self.unit_column
+        rows = []
+        if self.made:
+            plural = "s" if len(self.made) != 1 else ""
+            rows.append((f"{rel(folder)}/*.html", f"{len(self.made)} briefing{plural} (offline HTML, code hidden)"))
+            rows.append((f"{rel(folder)}/*.ipynb", "the executed notebooks"))
+        rows.append((rel(self.index), "province summary with a link to every briefing"))
+        rows.append((rel(self.xlsx), f"{self.at_risk_cells} at-risk cells, a sheet per unit"))
+        rows.append((rel(self.manifest), "parameters, data sha256, versions, durations, failures"))
+        width = max(len(path) for path, _ in rows)
+        lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "
+                 f"by {self.unit_column} "
+                 f"in {self.seconds:.1f} s ({self.jobs} job{'s' if self.jobs != 1 else ''}):"]
+        lines += [f"  {path:<{width}}  {what}" for path, what in rows]
+        return "\n".join(lines)
+
+    def failure_report(self) -> str:
+        """The failed units, their error and the notebook that shows it."""
+        if not self.failures:
+            return ""
+        lines = [f"{len(self.failures)} briefing{'s' if len(self.failures) > 1 else ''} failed "
+                 "(earlier outputs of these units were kept):"]
+        for o in self.failures:
+            where = f"\n      see {o['kept_notebook']}" if o.get("kept_notebook") else ""
+            lines.append(f"  {o['unit']}: {o['error']}{where}")
+        return "\n".join(lines)
+
+
+def notebook_parameters(*, unit_column: str = "district", cells=None, history=None, sheet=None,
+                        quotas=None, scenario=None, base_year: int | None = None, horizons=None,
+                        method: str = "exact", draws: int = 10_000, seed: int | None = None) -> dict:
+    """The briefing notebook's parameters (all but ``unit``) for these settings.
+
+    Paths become absolute (the notebook runs in another folder); ``None`` → ``""``
+    (the bundled data).
+    """
+    from .scenario import Scenario
+
+    scenario = scenario or Scenario()
+    return {
+        "unit_column": unit_column,
+        "cells_path": str(Path(cells).resolve()) if cells else "",
+        "history_path": str(Path(history).resolve()) if history else "",
+        "sheet": "" if sheet is None else str(sheet),
+        "base_year": None if base_year is None else int(base_year),
+        "horizons": None if not horizons else sorted(int(h) for h in horizons),
+        "admission_rate": float(scenario.admission_rate),
+        "admissions_per_year": None if scenario.admissions_per_year is None else float(scenario.admissions_per_year),
+        "attrition_rate": float(scenario.attrition_rate),
+        "allocation": scenario.allocation,
+        "quotas_path": str(Path(quotas).resolve()) if quotas else "",
+        "method": method,
+        "draws": int(draws),
+        "seed": None if seed is None else int(seed),
+    }
+
+
+def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None = None,
+                  out_dir: str | Path | None = None, notebook: str | Path | None = None,
+                  kernel: str = config.KERNEL_NAME, progress: bool = True,
+                  command: list[str] | None = None, dataset=None) -> BriefingRun:
+    """Make the briefings of every unit (or of ``only``) and the index, Excel and manifest.
+
+    Parameters
+    ----------
+    parameters : dict, optional
+        Notebook parameters but ``unit`` (see :func:`notebook_parameters`; default
+        the bundled data, districts, the default scenario).
+    only : list of str, optional
+        Units to brief (values of ``parameters["unit_column"]``); default all.
+    jobs : int, optional
+        Notebooks run at once (default ``os.cpu_count()``).
+    out_dir : path, optional
+        Default ``outputs/``.
+    notebook : path, optional
+        The notebook to run (default ``notebooks/briefing.ipynb``).
+    kernel : str
+        Jupyter kernel (default ``nq21model``).
+    dataset : Dataset, optional
+        The data of ``parameters``' paths, when the caller loaded them already.
+
+    Raises DataError / ParameterError before anything runs or is written.
+    """
+    from . import report
+
+    started = time.perf_counter()
+    params = dict(notebook_parameters() if parameters is None else parameters)
+    params.pop("unit", None)
+    notebook = Path(notebook) if notebook else NOTEBOOK
+    out_dir = Path(out_dir).resolve() if out_dir else config.OUTPUTS_DIR
+    jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
+    by = params.get("unit_column", "district")
+    # ---- every check first: nothing is written before they all pass
+    if jobs < 1:
+        raise ParameterError(f"--jobs must be at least 1, got {jobs}")
+    if not notebook.is_file():
+        raise ParameterError(f"{notebook}: notebook not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"{out_dir}: the output must be a folder")
+    results = report.run_forecast(**params, dataset=dataset)
+    names = report.unit_order(results.dataset.cells[by].astype(str).unique())
+    if only:
+        only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
+        unknown = [u for u in only if u not in names]
+        if unknown:
+            raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "
+                                 f"(choose from: {', '.join(names)})")
+        units = [u for u in names if u in set(only)]
+    else:
+        units = names
+    check_kernel(kernel)
+    slugs = unit_slugs(names)
+    # ---- run
+    run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)))
+    folder = out_dir / by
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        tasks = [{"unit": u, "notebook": str(notebook), "kernel": kernel, "cwd": str(notebook.parent),
+                  "parameters": {"unit": u, **params},
+                  "notebook_out": str(staging / f"{slugs[u]}.ipynb"),
+                  "html_out": str(staging / f"{slugs[u]}.html"),
+                  "title": f"{report.title_text(results, unit=u, by=by)[0]}"} for u in units]
+        def place(outcome: dict) -> None:
+            """Move a finished unit's files into place (success) or keep its failed notebook."""
+            slug = slugs[outcome["unit"]]
+            failed_copy = folder / f"{slug}.failed.ipynb"
+            if outcome["status"] == "ok":
+                os.replace(outcome["notebook"], folder / f"{slug}.ipynb")
+                os.replace(outcome["html"], folder / f"{slug}.html")
+                failed_copy.unlink(missing_ok=True)
+                outcome["notebook"], outcome["html"] = str(folder / f"{slug}.ipynb"), str(folder / f"{slug}.html")
+            else:
+                if outcome["notebook"]:
+                    os.replace(outcome["notebook"], failed_copy)
+                    outcome["kept_notebook"] = str(failed_copy)
+                outcome["notebook"] = outcome["html"] = None
+
+        outcomes = _execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
+                            on_done=place)
+        run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
+        # ---- index, Excel, manifest (from the same forecast the notebooks make)
+        run.xlsx = out_dir / "at_risk.xlsx"
+        run.at_risk_cells = write_at_risk_xlsx(results, run.xlsx, by=by, units=names)
+        run.index = out_dir / "index.html"
+        write_index(results, run.index, by=by, slugs=slugs, run=run)
+        run.seconds = round(time.perf_counter() - started, 2)
+        run.manifest = out_dir / "manifest.json"
+        write_manifest(run.manifest, results=results, params=params, run=run, units=units, slugs=slugs,
+                       notebook=notebook, kernel=kernel, command=command)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return run
+
+
+def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None) -> list[dict]:
+    """Run the tasks in a process pool of ``jobs`` workers with a progress bar;
+    ``on_done(outcome)`` is called as each unit finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    outcomes = []
+    context = multiprocessing.get_context("spawn")
+    with tqdm(total=len(tasks), desc="Briefings", unit="unit", file=sys.stderr, disable=not progress,
+              dynamic_ncols=True) as bar, \
+            ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
+                                initargs=(log_path,)) as pool:
+        futures = {pool.submit(execute_unit, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker process itself died
+                    outcome = {"unit": task["unit"], "status": "failed", "seconds": None, "html": None,
+                               "error": f"worker failed: {type(exc).__name__}: {exc}",
+                               "notebook": task["notebook_out"] if Path(task["notebook_out"]).exists() else None}
+                if on_done is not None:
+                    on_done(outcome)
+                outcomes.append(outcome)
+                bar.set_postfix_str(f"{outcome['unit']} {'✓' if outcome['status'] == 'ok' else '✗'}")
+                bar.update(1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return outcomes
+
+
+# ------------------------------------------------------------------ side files
+
+
+def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
+    """At-risk cells of every unit, a sheet each (header frozen, columns sized),
+    after a notes sheet; returns the number of at-risk cells."""
+    import pandas as pd
+
+    from . import report
+    from .files import atomic_path
+
+    horizon, threshold = report.focus(results)
+    notes = [("Nội dung", "Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, mỗi đơn vị một trang."),
+             ("Tiêu chí", f"Xác suất có từ {threshold} đảng viên tại chỗ trở lên năm {horizon} dưới 0,5, "
+                          f"hoặc chưa có đảng viên tại chỗ năm {results.base_year}."),
+             ("Đơn vị", f"{report.UNIT_LABELS.get(by, by)} (cột {by})"),
+             ("Kịch bản", results.scenario.label),
+             ("Số liệu", f"đến hết năm {results.dataset.last_year}; năm gốc {results.base_year}"),
+             ("Lập lúc", _dt.datetime.now().strftime("%d/%m/%Y %H:%M") + f" bằng nq21model {__version__}")]
+    if results.dataset.synthetic:
+        notes.insert(0, ("CẢNH BÁO", report.banner_text(results.dataset)))
+    sheets = {"Ghi chú": pd.DataFrame(notes, columns=["Mục", "Nội dung"])}
+    names = sheet_names(units)
+    total = 0
+    for unit in units:
+        table = report.at_risk_cells(results, unit=unit, by=by)
+        total += len(table)
+        sheets[names[unit]] = table
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, frame in sheets.items():
+                frame.to_excel(writer, sheet_name=name, index=False)
+                sheet = writer.sheets[name]
+                sheet.freeze_panes = "A2"
+                for i, col in enumerate(frame.columns):
+                    longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
+                    sheet.column_dimensions[_column_letter(i)].width = min(90, longest + 2)
+    return total
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: BriefingRun) -> Path:
+    """The index page: banner, the province and each unit against the targets, a
+    link to each briefing, the Excel list and the manifest; failures named."""
+    import html
+
+    import pandas as pd
+
+    from . import report
+    from .files import atomic_path
+    from .fmt import format_number, format_percent
+
+    overview = report.unit_overview(results, by=by)
+    in_run = {o["unit"]: o for o in run.outcomes}
+    year_k = [(int(c.split("_")[1]), int(c.split("_")[2])) for c in overview.columns if c.startswith("share_")]
+    names, notes = [], []
+    for unit in overview["unit"]:
+        if unit == report.PROVINCE:
+            names.append(f"<strong>{html.escape(unit)}</strong>")
+            notes.append("")
+            continue
+        href = html.escape(f"{by}/{slugs[unit]}.html")
+        exists = (run.out_dir / by / f"{slugs[unit]}.html").exists()
+        outcome = in_run.get(unit)
+        names.append(f'<a href="{href}">{html.escape(unit)}</a>' if exists else html.escape(unit))
+        if outcome is not None and outcome["status"] != "ok":
+            notes.append('<span style="color:#c62828;font-weight:600">lỗi khi lập lần này</span>'
+                         + (" (đang hiện bản trước)" if exists else ""))
+        elif outcome is None:
+            notes.append("báo cáo của lần chạy trước" if exists else "chưa lập báo cáo")
+        else:
+            notes.append("")
+    shown = pd.DataFrame({"Đơn vị": names})
+    shown["Số chi bộ"] = [format_number(v) for v in overview["cells"]]
+    shown[f"Đảng viên tại chỗ {results.base_year}"] = [format_number(v) for v in overview["members_now"]]
+    numeric = ["Số chi bộ", f"Đảng viên tại chỗ {results.base_year}"]
+    raw = ["Đơn vị"]
+    for year, k in year_k:
+        observed = year <= results.base_year
+        label = f"≥ {k} ĐV năm {year}" + (" (thực tế)" if observed else " (dự báo)")
+        shown[label] = [format_percent(v, 1) for v in overview[f"share_{year}_{k}"]]
+        numeric.append(label)
+        if observed:
+            shown[f"Đạt {format_percent(config.TARGET_SHARE, 0)} năm {year}?"] = [
+                report.light_html(*report.traffic_light(p, observed=True)) for p in overview[f"p_{year}_{k}"]]
+            raw.append(f"Đạt {format_percent(config.TARGET_SHARE, 0)} năm {year}?")
+        else:
+            plabel = f"Xác suất đạt (≥ {k} ĐV, {year})"
+            shown[plabel] = [report.light_html(report.traffic_light(p)[0], report.format_chance(p))
+                             for p in overview[f"p_{year}_{k}"]]
+            raw.append(plabel)
+    zero = f"Chi bộ chưa có ĐV tại chỗ ({results.base_year})"
+    shown[zero] = [format_number(v) for v in overview["zero_now"]]
+    shown["Chi bộ nguy cơ"] = [format_number(v) for v in overview["at_risk"]]
+    numeric += [zero, "Chi bộ nguy cơ"]
+    if any(notes):
+        shown["Ghi chú"] = notes
+        raw.append("Ghi chú")
+    title = f"Dự báo đảng viên tại chỗ theo {report.UNIT_LABELS.get(by, by)}"
+    sub = (f"Số liệu đến hết năm {results.dataset.last_year} · Năm gốc dự báo {results.base_year} · "
+           f"Kịch bản: {results.scenario.label}")
+    failures = ""
+    if run.failures:
+        items = "".join(f"<li>{html.escape(o['unit'])}: {html.escape(str(o['error']))}</li>" for o in run.failures)
+        failures = (f'<h2>Đơn vị lập báo cáo bị lỗi</h2><ul style="color:#c62828">{items}</ul>'
+                    '<p class="nq21-note">Báo cáo của lần chạy trước (nếu có) được giữ nguyên; notebook lỗi '
+                    f"nằm trong thư mục {html.escape(by)}/ với đuôi .failed.ipynb.</p>")
+    made = _dt.datetime.now().strftime("%d/%m/%Y %H:%M")
+    body = (str(report.show_banner(results))
+            + '<div class="nq21">'
+            + f"<h1>{html.escape(title)}</h1><p class=\"nq21-sub\">{html.escape(sub)}</p>"
+            + f'<p class="nq21-sub">Tài liệu phục vụ Ban Thường vụ Tỉnh ủy · lập lúc {made} bằng nq21model '
+              f"{html.escape(__version__)}</p>"
+            + "<h2>Kết quả so với chỉ tiêu</h2>"
+            + report.html_table(shown, numeric=tuple(numeric), raw=tuple(raw))
+            + '<p class="nq21-note">Bấm tên đơn vị để mở báo cáo. Tỷ lệ chi bộ có từ k đảng viên tại chỗ trở lên '
+              f"(mục tiêu {format_percent(config.TARGET_SHARE, 0)}); năm không muộn hơn năm gốc là số liệu thực tế. Xác suất đạt: "
+              "xác suất để tỷ lệ đạt mục tiêu; đèn "
+              f"{report.light_html('green', 'xanh')} từ {format_percent(report.LIGHT_LEVELS[1], 0)}, "
+              f"{report.light_html('amber', 'vàng')} từ {format_percent(report.LIGHT_LEVELS[0], 0)}, "
+              f"{report.light_html('red', 'đỏ')} dưới {format_percent(report.LIGHT_LEVELS[0], 0)}. Chi bộ nguy cơ: "
+              "xác suất đạt chỉ tiêu của chi bộ dưới 0,5 hoặc chưa có đảng viên tại chỗ (danh sách trong tệp "
+              "Excel).</p>"
+            + failures
+            + "<h2>Tệp kèm theo</h2><ul>"
+            + f'<li><a href="at_risk.xlsx">at_risk.xlsx</a>: danh sách {format_number(run.at_risk_cells)} chi bộ '
+              "có nguy cơ, mỗi đơn vị một trang (Excel)</li>"
+            + '<li><a href="manifest.json">manifest.json</a>: tham số, mã băm dữ liệu, phiên bản, thời gian '
+              "chạy</li></ul></div>")
+    page = (f'<!DOCTYPE html>\n<html lang="vi">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+            f"<title>{html.escape(title)}</title>\n"
+            "<style>body {margin: 0; background: #fff;} main {max-width: 1200px; margin: 0 auto; "
+            "padding: 16px 24px 40px;} .nq21 h2 {color: #1f4e79; border-bottom: 2px solid #1f4e79; "
+            "padding-bottom: 4px; margin-top: 1.4em; font-family: 'DejaVu Sans', Arial, sans-serif;}"
+            " .nq21 a {color: #1f5fa8; font-weight: 600;} .nq21 td:first-child {white-space: nowrap;}</style>\n"
+            f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units, slugs, notebook: Path,
+                   kernel: str, command) -> Path:
+    """The run's record: parameters, data hashes, versions, durations, failures."""
+    from importlib.metadata import version
+
+    from .files import atomic_path
+
+    def rel(p):
+        if p is None:
+            return None
+        with contextlib.suppress(ValueError):
+            return str(Path(p).relative_to(run.out_dir))
+        return str(p)
+
+    data = {}
+    for key, source in results.dataset.sources.items():
+        data[key] = {"path": str(Path(source).resolve()), "sha256": sha256(source),
+                     "bytes": Path(source).stat().st_size}
+    if params.get("quotas_path"):
+        data["quotas"] = {"path": params["quotas_path"], "sha256": sha256(params["quotas_path"])}
+    manifest = {
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command,
+        "package": {"name": "nq21model", "version": __version__},
+        "versions": {"python": sys.version.split()[0],
+                     **{name: version(name) for name in ("papermill", "nbconvert", "pandas", "matplotlib")}},
+        "notebook": {"path": str(notebook), "sha256": sha256(notebook), "kernel": kernel},
+        "parameters": params,
+        "scenario": results.scenario.label,
+        "base_year": results.base_year,
+        "horizons": results.horizons,
+        "data": {**data, "synthetic": results.dataset.synthetic, "first_year": results.dataset.first_year,
+                 "last_year": results.dataset.last_year, "n_cells": len(results.dataset.cells)},
+        "unit_column": run.unit_column,
+        "jobs": run.jobs,
+        "seconds": run.seconds,
+        "units": [{"unit": o["unit"], "slug": slugs[o["unit"]], "status": o["status"], "seconds": o["seconds"],
+                   "html": rel(o["html"]), "notebook": rel(o["notebook"]),
+                   "failed_notebook": rel(o.get("kept_notebook")), "error": o["error"]} for o in run.outcomes],
+        "failures": [o["unit"] for o in run.failures],
+        "outputs": {"index": rel(run.index), "at_risk_xlsx": rel(run.xlsx), "at_risk_cells": run.at_risk_cells},
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path

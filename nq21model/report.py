@@ -1,0 +1,709 @@
+"""The content of a briefing, as package functions (Vietnamese text).
+
+A briefing notebook only calls these. Each section is one function:
+
+- data functions return a DataFrame of numbers (tested): :func:`key_figures`,
+  :func:`compare_scenarios`, :func:`at_risk_cells`, :func:`unit_overview`,
+  :func:`admissions`;
+- ``show_*`` functions return something a notebook displays: an :class:`HTML`
+  block (banner, title, styled tables, method text) or a :class:`BriefingFigure`
+  (a matplotlib Figure that displays itself as PNG, without pyplot).
+
+To add a section to the briefing: write ``show_<section>(results, *, unit, by)``
+here (and its data function if it shows numbers), then add one markdown heading
+cell and one code cell calling it to ``notebooks/briefing.ipynb``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html as _html
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, config
+from .fmt import format_number, format_percent
+from .results import PROVINCE, ForecastResults
+
+#: Admission rates compared side by side (the programme asks 3–4 % a year).
+SCENARIO_RATES = (0.03, 0.035, 0.04)
+
+#: Lower end of the programme's yearly admissions target (3–4 % of members).
+ADMISSION_TARGET_RATE = 0.03
+
+#: Probability levels of the traffic light: below the first red, from the second green.
+LIGHT_LEVELS = (0.5, 0.8)
+
+#: Colour and Vietnamese words of each light.
+LIGHTS = {
+    "green": "#2e7d32",
+    "amber": "#e69500",
+    "red": "#c62828",
+}
+
+#: Vietnamese names of the grouping columns.
+UNIT_LABELS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn"}
+
+_CSS = """<style>
+.nq21 {font-family: "DejaVu Sans", Arial, sans-serif; color: #1d1d1d;}
+.nq21 table.nq21-table {border-collapse: collapse; margin: 0.4em 0 1em; font-size: 13px; min-width: 60%;}
+.nq21 table.nq21-table th {background: #1f4e79; color: #fff; padding: 6px 10px; text-align: left;
+  font-weight: 600; border: 1px solid #1f4e79;}
+.nq21 table.nq21-table td {padding: 5px 10px; border: 1px solid #d0d7de; vertical-align: top; text-align: left;}
+.nq21 table.nq21-table tr:nth-child(even) td {background: #f6f8fa;}
+.nq21 table.nq21-table td.num {text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums;}
+.nq21 .nq21-light {white-space: nowrap; font-weight: 600;}
+.nq21 .nq21-dot {display: inline-block; width: 0.9em; height: 0.9em; border-radius: 50%;
+  margin-right: 0.4em; vertical-align: -0.1em;}
+.nq21 .nq21-note {color: #555; font-size: 12.5px; margin: 0.2em 0 0.8em;}
+.nq21-banner {background: #c62828; color: #fff; padding: 10px 16px; border-radius: 4px;
+  font-family: "DejaVu Sans", Arial, sans-serif; font-size: 15px; margin: 0 0 1em;}
+.nq21-banner strong {font-size: 18px; letter-spacing: 0.02em; margin-right: 0.3em;}
+.nq21 h1 {font-size: 1.7em; margin: 0.2em 0 0.3em; color: #1f4e79;}
+.nq21 .nq21-sub {font-size: 14px; color: #333; margin: 0.1em 0;}
+</style>"""
+
+
+# --------------------------------------------------------------------- displayables
+
+
+class HTML:
+    """A block of HTML that notebooks display (``_repr_html_``)."""
+
+    def __init__(self, html: str):
+        self.html = html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"HTML({len(self.html)} characters)"
+
+
+def _figure_class():
+    from matplotlib.figure import Figure
+
+    class BriefingFigure(Figure):
+        """A matplotlib Figure that displays itself as PNG (no pyplot, no global state)."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=110, facecolor="white")
+            return buffer.getvalue()
+
+    return BriefingFigure
+
+
+def new_figure(width: float = 8.0, height: float = 4.2):
+    """A :class:`BriefingFigure` with one Axes; returns ``(figure, ax)``."""
+    fig = _figure_class()(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _esc(value) -> str:
+    return _html.escape(str(value))
+
+
+def _block(*parts: str) -> HTML:
+    return HTML(_CSS + '<div class="nq21">' + "".join(parts) + "</div>")
+
+
+def html_table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), raw: tuple[str, ...] = ()) -> str:
+    """A small styled HTML table of already formatted text; ``numeric`` columns right
+    aligned, ``raw`` columns inserted as HTML (others escaped)."""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for col in frame.columns:
+            text = row[col] if col in raw else _esc(row[col])
+            cls = ' class="num"' if col in numeric else ""
+            cells.append(f"<td{cls}>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="nq21-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+# ----------------------------------------------------------------------- the run
+
+
+def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "",
+                 base_year: int | None = None, horizons: list[int] | None = None,
+                 admission_rate: float = config.ADMISSION_RATE,
+                 admissions_per_year: float | None = None,
+                 attrition_rate: float = config.ATTRITION_RATE, allocation: str = "population",
+                 quotas_path: str = "", method: str = "exact", draws: int = 10_000,
+                 seed: int | None = None, unit: str | None = None,
+                 unit_column: str = "district", dataset=None) -> ForecastResults:
+    """Load the data, build the scenario and forecast: the briefing's one model run.
+
+    Paths given as ``""`` mean the bundled data. ``unit`` (a value of
+    ``unit_column``) is checked to exist; ParameterError names the choices.
+    ``dataset``, when given, is used instead of loading the paths (a caller that
+    loaded them already).
+    """
+    from .data import load_dataset, load_quotas
+    from .exceptions import ParameterError
+    from .forecast import forecast
+    from .scenario import Scenario
+
+    sheet_arg = None if sheet in ("", None) else (int(sheet) if str(sheet).isdigit() else sheet)
+    if dataset is None:
+        dataset = load_dataset(cells_path or None, history_path or None, sheet=sheet_arg)
+    if unit_column not in dataset.cells:
+        raise ParameterError(f"no column '{unit_column}' in the cells table "
+                             f"(columns: {', '.join(dataset.cells.columns)})")
+    if unit is not None:
+        names = set(dataset.cells[unit_column].astype(str))
+        if unit not in names:
+            raise ParameterError(f"no {unit_column} named '{unit}' (choose from: {', '.join(sorted(names))})")
+    quotas = load_quotas(quotas_path, dataset.cells) if quotas_path else None
+    if allocation == "quota" and quotas is None:
+        raise ParameterError("allocation 'quota' needs a quotas table (quotas_path / --quotas FILE)")
+    scenario = Scenario(admission_rate=admission_rate, attrition_rate=attrition_rate,
+                        admissions_per_year=admissions_per_year, allocation=allocation, quotas=quotas)
+    return forecast(dataset, scenario, base_year=base_year, horizons=horizons or None,
+                    method=method, draws=draws, seed=seed)
+
+
+def unit_order(names) -> list[str]:
+    """Unit names in alphabetical order, accents aside ('Tân Uyên' before 'Thành phố …')."""
+    import unicodedata
+
+    def key(name: str):
+        text = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+        return ("".join(c for c in text if not unicodedata.combining(c)).casefold(), name)
+
+    return sorted(names, key=key)
+
+
+def focus(results: ForecastResults) -> tuple[int, int]:
+    """The (horizon, threshold) a briefing's at-risk list and classes refer to: the
+    first horizon and its lowest programme threshold (as ``ForecastResults.at_risk``)."""
+    horizon = results.horizons[0]
+    return horizon, min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+
+
+# --------------------------------------------------------------- traffic lights
+
+
+def traffic_light(probability: float, *, observed: bool = False) -> tuple[str, str]:
+    """``(colour key, Vietnamese verdict)`` for the probability that a target is met.
+
+    Observed (probability 0 or 1): "đạt" / "không đạt". Forecast: from 0.8
+    "có khả năng đạt" (green), from 0.5 "chưa chắc đạt" (amber), below
+    "nguy cơ không đạt" (red).
+    """
+    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
+        return "amber", "chưa đủ số liệu"
+    if observed:
+        return ("green", "đạt") if probability >= 0.5 else ("red", "không đạt")
+    low, high = LIGHT_LEVELS
+    if probability >= high:
+        return "green", "có khả năng đạt"
+    if probability >= low:
+        return "amber", "chưa chắc đạt"
+    return "red", "nguy cơ không đạt"
+
+
+def light_html(colour: str, text: str) -> str:
+    """A coloured dot and the verdict, as HTML."""
+    return (f'<span class="nq21-light" style="color:{LIGHTS[colour]}">'
+            f'<span class="nq21-dot" style="background:{LIGHTS[colour]}"></span>{_esc(text)}</span>')
+
+
+def format_chance(probability: float) -> str:
+    """A probability as a percentage the Vietnamese way, never a false 0 % or 100 %:
+    0.823 → '82%'; 0.9996 → '> 99%'; 0.001 → '< 1%'; NaN → '–'."""
+    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
+        return "–"
+    if probability > 0.995:
+        return "> " + format_percent(0.99, 0) if probability < 1.0 else format_percent(1.0, 0)
+    if probability < 0.005:
+        return "< " + format_percent(0.01, 0) if probability > 0.0 else format_percent(0.0, 0)
+    return format_percent(probability, 0)
+
+
+# ------------------------------------------------------------------- key figures
+
+
+def _unit_table(results: ForecastResults, unit: str | None, by: str) -> pd.DataFrame:
+    if unit is None or unit == PROVINCE:
+        return results.province
+    table = results.units(by)
+    return table[table["unit"] == unit].reset_index(drop=True)
+
+
+def admissions(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> dict:
+    """Admissions of a unit: what happened in the base year and what the scenario
+    expects the next year, against the programme's 3 % a year.
+
+    Returns ``observed`` (admitted in the base year), ``observed_rate`` (over local
+    members at the end of the year before; NaN when that year is not in history),
+    ``members_base``, ``expected`` (expected admissions in base year + 1),
+    ``expected_rate`` (over ``members_base``), ``needed`` (admissions for 3 % of
+    ``members_base``) and ``p_target`` (P(admissions in base year + 1 ≥ needed);
+    admissions are Poisson, mixed over parameter draws).
+    """
+    from .engine import binomial_poisson_pmf
+
+    idx = results._unit_index(by, unit)
+    base = results.base_year
+    admitted = results.dataset.panel("admitted")
+    members = results.dataset.panel("local_members")
+    observed = float(admitted[base].to_numpy()[idx].sum())
+    before = float(members[base - 1].to_numpy()[idx].sum()) if (base - 1) in members.columns else float("nan")
+    members_base = float(results.n0[idx].sum())
+    lam = results.rates.lam[:, idx, 0].sum(axis=1)  # (D,) expected admissions in base + 1
+    needed = math.ceil(ADMISSION_TARGET_RATE * members_base - 1e-9)
+    pmf = binomial_poisson_pmf(np.zeros(1, dtype=np.int64), np.zeros((lam.size, 1)), lam[:, None])[0]
+    p_target = float(min(1.0, pmf[needed:].sum())) if needed > 0 else 1.0
+    return {"observed": observed, "observed_rate": observed / before if before > 0 else float("nan"),
+            "members_base": members_base, "expected": float(lam.mean()),
+            "expected_rate": float(lam.mean()) / members_base if members_base > 0 else float("nan"),
+            "needed": needed, "p_target": p_target}
+
+
+def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> pd.DataFrame:
+    """The unit's figures against the programme's targets, one row per indicator.
+
+    Columns: ``indicator`` (Vietnamese), ``year``, ``threshold`` (k of a share
+    row, else NaN), ``target`` (text), ``status``
+    (``observed`` or ``forecast``), ``value`` (share, count or admissions), ``kind``
+    (``share``, ``count`` or ``admissions``), ``observed_value`` (what history
+    shows for a forecast year, else NaN), ``probability`` (that the target is met:
+    0/1 when observed), ``light`` (green/amber/red) and ``verdict``.
+
+    Rows: share of cells with ≥ k local members for each target year and threshold
+    (2025: 3; 2030: 4 and 5) — observed when the year is at or before the base
+    year, forecast when it is a horizon; cells with no local member for the same
+    years; admissions in the base year (observed) and the year after (forecast).
+    """
+    table = _unit_table(results, unit, by)
+    share_txt = format_percent(config.TARGET_SHARE, 0)
+    rows = []
+    for year in sorted(config.TARGETS):
+        found = table[table["horizon"] == year]
+        if found.empty:
+            continue
+        r = found.iloc[0]
+        observed = r["status"] == "observed"
+        for k in config.TARGETS[year]:
+            prob = float(r[f"p_share_95_at_least_{k}"])
+            light, verdict = traffic_light(prob, observed=observed)
+            rows.append({"indicator": f"Tỷ lệ chi bộ có từ {k} đảng viên tại chỗ trở lên",
+                         "year": year, "threshold": k, "target": f"≥ {share_txt}", "status": r["status"],
+                         "value": float(r[f"share_at_least_{k}"]), "kind": "share",
+                         "observed_value": float("nan") if observed else float(r[f"observed_share_at_least_{k}"]),
+                         "probability": prob, "light": light, "verdict": verdict})
+    for year in sorted(config.TARGETS):
+        found = table[table["horizon"] == year]
+        if found.empty:
+            continue
+        r = found.iloc[0]
+        observed = r["status"] == "observed"
+        prob = float(r["p_no_zero_cell"])
+        light, verdict = traffic_light(prob, observed=observed)
+        seen = float("nan")
+        if not observed and year in results.dataset.years:
+            idx = results._unit_index(by, unit)
+            seen = float((results.dataset.members_at(year).to_numpy()[idx] == 0).sum())
+        rows.append({"indicator": "Chi bộ không có đảng viên tại chỗ", "year": year, "target": "0 chi bộ",
+                     "status": r["status"], "value": float(r["expected_zero_cells"]), "kind": "count",
+                     "observed_value": seen, "probability": prob, "light": light, "verdict": verdict})
+    adm = admissions(results, unit=unit, by=by)
+    target = f"≥ {format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên"
+    if not math.isnan(adm["observed_rate"]):
+        met = float(adm["observed_rate"] >= ADMISSION_TARGET_RATE - 1e-12)
+        light, verdict = traffic_light(met, observed=True)
+        rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": results.base_year,
+                     "target": target, "status": "observed", "value": adm["observed"], "kind": "admissions",
+                     "rate": adm["observed_rate"], "observed_value": float("nan"), "probability": met,
+                     "light": light, "verdict": verdict})
+    light, verdict = traffic_light(adm["p_target"])
+    next_year = results.base_year + 1
+    seen = float("nan")
+    if next_year in results.dataset.years:
+        idx = results._unit_index(by, unit)
+        seen = float(results.dataset.panel("admitted")[next_year].to_numpy()[idx].sum())
+    rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": next_year, "target": target,
+                 "status": "forecast", "value": adm["expected"], "kind": "admissions",
+                 "rate": adm["expected_rate"], "observed_value": seen, "probability": adm["p_target"],
+                 "light": light, "verdict": verdict})
+    frame = pd.DataFrame(rows)
+    if "rate" not in frame:
+        frame["rate"] = np.nan
+    return frame[["indicator", "year", "threshold", "target", "status", "value", "kind", "rate", "observed_value",
+                  "probability", "light", "verdict"]]
+
+
+def _value_text(kind: str, value: float, rate: float, status: str) -> str:
+    if math.isnan(value):
+        return "–"
+    if kind == "share":
+        return format_percent(value, 1)
+    if kind == "count":
+        return format_number(value, 0 if status == "observed" else 1)
+    text = format_number(value, 0 if status == "observed" else 1)
+    return text + (f" ({format_percent(rate, 1)})" if not math.isnan(rate) else "")
+
+
+def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> HTML:
+    """The key figures as a styled table with traffic lights."""
+    table = key_figures(results, unit=unit, by=by)
+    shown = pd.DataFrame({
+        "Chỉ tiêu": table["indicator"],
+        "Năm": table["year"].astype(str),
+        "Mục tiêu": table["target"],
+        "Số liệu": ["thực tế" if s == "observed" else "dự báo" for s in table["status"]],
+        "Kết quả": [_value_text(k, v, r, s) for k, v, r, s in
+                    zip(table["kind"], table["value"], table["rate"], table["status"])],
+        "Xác suất đạt": ["–" if s == "observed" else format_chance(p)
+                         for s, p in zip(table["status"], table["probability"])],
+        "Đánh giá": [light_html(c, t) for c, t in zip(table["light"], table["verdict"])],
+    })
+    if table["observed_value"].notna().any():
+        shown.insert(5, "Thực tế đã xảy ra", [
+            "–" if math.isnan(v) else _value_text(k, v, float("nan"), "observed")
+            for k, v in zip(table["kind"], table["observed_value"])])
+    note = ("Tỷ lệ dự báo là giá trị kỳ vọng; <em>xác suất đạt</em> là xác suất để chỉ tiêu được hoàn thành "
+            f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}, không còn chi bộ nào không có "
+            "đảng viên tại chỗ, hoặc số kết nạp trong năm đạt "
+            f"{format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên tại chỗ). Đèn: "
+            f"{light_html('green', 'xanh')} xác suất từ {format_percent(LIGHT_LEVELS[1], 0)}; "
+            f"{light_html('amber', 'vàng')} từ {format_percent(LIGHT_LEVELS[0], 0)}; "
+            f"{light_html('red', 'đỏ')} dưới {format_percent(LIGHT_LEVELS[0], 0)}.")
+    return _block(html_table(shown, numeric=("Năm", "Kết quả", "Thực tế đã xảy ra", "Xác suất đạt"),
+                             raw=("Đánh giá",)),
+                  f'<p class="nq21-note">{note}</p>')
+
+
+# ------------------------------------------------------------- banner and title
+
+
+def banner_text(dataset) -> str:
+    """The synthetic-data warning (empty for real data)."""
+    if not dataset.synthetic:
+        return ""
+    return ("Dữ liệu mô phỏng — không phải số liệu thật. Mọi con số trong tài liệu này được tính trên "
+            "một tỉnh giả lập (nq21model.synth); không mô tả chi bộ, thôn, bản hay đảng viên có thật.")
+
+
+def show_banner(results: ForecastResults) -> HTML:
+    """A red banner "Dữ liệu mô phỏng" when the data are synthetic; nothing otherwise."""
+    text = banner_text(results.dataset)
+    if not text:
+        return HTML("")
+    head, _, rest = text.partition(" — ")
+    return HTML(_CSS + f'<div class="nq21-banner" role="alert"><strong>{_esc(head)}</strong> — {_esc(rest)}</div>')
+
+
+def data_date(results: ForecastResults) -> str:
+    """When the data files were last changed (dd/mm/yyyy of the newer of the two)."""
+    stamps = [Path(p).stat().st_mtime for p in results.dataset.sources.values() if Path(p).exists()]
+    if not stamps:
+        return "–"
+    return _dt.datetime.fromtimestamp(max(stamps)).strftime("%d/%m/%Y")
+
+
+def title_text(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> tuple[str, str]:
+    """``(title, subtitle)`` of a briefing."""
+    name = unit or PROVINCE
+    title = f"Dự báo đảng viên tại chỗ của các chi bộ thôn, bản, tổ dân phố — {name}"
+    level = UNIT_LABELS.get(by, by)
+    n_cells = len(results._unit_index(by, unit))
+    sub = (f"Đơn vị: {name} ({level}), {format_number(n_cells)} chi bộ · Số liệu đến hết năm "
+           f"{results.dataset.last_year} · Năm gốc dự báo {results.base_year} · "
+           f"Kịch bản: {results.scenario.label}")
+    return title, sub
+
+
+def show_title(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> HTML:
+    """Title and subtitle: the unit, the data's last year and the scenario."""
+    title, sub = title_text(results, unit=unit, by=by)
+    made = _dt.datetime.now().strftime("%d/%m/%Y")
+    return _block(f"<h1>{_esc(title)}</h1>", f'<p class="nq21-sub">{_esc(sub)}</p>',
+                  f'<p class="nq21-sub">Tài liệu phục vụ Ban Thường vụ Tỉnh ủy · Ban Tổ chức Tỉnh ủy lập ngày '
+                  f"{made} bằng nq21model {_esc(__version__)}</p>")
+
+
+# ------------------------------------------------------------------------ charts
+
+
+def show_fan_chart(results: ForecastResults, *, unit: str | None = None, by: str = "district"):
+    """Figure: local members of the unit, history then the 80 % band."""
+    fig, ax = new_figure()
+    results.plot_fan_chart(by=by, unit=unit, ax=ax)
+    return fig
+
+
+def show_probability_classes(results: ForecastResults, *, unit: str | None = None, by: str = "district"):
+    """Figure: cells by class of P(≥ target) at the briefing's focus horizon."""
+    from .plots import plot_probability_classes
+
+    horizon, threshold = focus(results)
+    classes = results.probability_classes(horizon, threshold, by=by, unit=unit)
+    fig, ax = new_figure(8.0, 3.8)
+    plot_probability_classes(classes, horizon=horizon, threshold=threshold, title_unit=unit or PROVINCE, ax=ax)
+    return fig
+
+
+def commune_shares(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> pd.DataFrame:
+    """Expected share of cells reaching the focus threshold, per commune of the unit.
+
+    Columns ``unit`` (commune), ``cells``, ``share``, ``p_share_95`` at the focus
+    horizon; lowest share first.
+    """
+    horizon, threshold = focus(results)
+    idx = results._unit_index(by, unit)
+    communes = set(results.dataset.cells["commune"].iloc[idx])
+    table = results.units("commune")
+    table = table[(table["horizon"] == horizon) & (table["status"] == "forecast") & table["unit"].isin(communes)]
+    out = pd.DataFrame({"unit": table["unit"], "cells": table["cells"],
+                        "share": table[f"share_at_least_{threshold}"],
+                        "p_share_95": table[f"p_share_95_at_least_{threshold}"]})
+    return out.sort_values(["share", "unit"]).reset_index(drop=True)
+
+
+def show_commune_shares(results: ForecastResults, *, unit: str | None = None, by: str = "district"):
+    """Figure: the communes of the unit by expected share reaching the target (none
+    when the briefing's unit is a commune)."""
+    from .plots import plot_unit_shares
+
+    if by == "commune":
+        return HTML("")
+    horizon, threshold = focus(results)
+    table = commune_shares(results, unit=unit, by=by)
+    fig, ax = new_figure(8.0, max(2.6, 0.3 * len(table) + 1.3))
+    plot_unit_shares(table, threshold=threshold, horizon=horizon, title_unit=unit or PROVINCE, ax=ax)
+    return fig
+
+
+# --------------------------------------------------------------------- scenarios
+
+
+def scenario_label(rate: float) -> str:
+    """'Kết nạp 3,5%/năm'."""
+    return f"Kết nạp {format_percent(rate, 1)}/năm"
+
+
+def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str = "district",
+                      rates=SCENARIO_RATES) -> pd.DataFrame:
+    """The unit under each admission rate in ``rates`` (and the briefing's own rate).
+
+    Every other setting (attrition, allocation, base year, horizons, method) is the
+    briefing's; a quota allocation is replaced by the population one. One row per
+    scenario and horizon: ``scenario, admission_rate, current, horizon,
+    expected_members, members_q10, members_q90, share_at_least_k,
+    p_share_95_at_least_k, expected_zero_cells, p_no_zero_cell, admissions``
+    (expected admissions in the unit in base year + 1).
+    """
+    from .forecast import forecast
+
+    base = results.scenario
+    own = None if (base.admissions_per_year is not None or base.allocation == "quota") else base.admission_rate
+    all_rates = sorted(set(float(r) for r in rates) | ({own} if own is not None else set()))
+    frames = []
+    for rate in all_rates:
+        scenario = base.with_(admission_rate=rate, admissions_per_year=None,
+                              allocation="population" if base.allocation == "quota" else base.allocation,
+                              quotas=None if base.allocation == "quota" else base.quotas)
+        if own is not None and math.isclose(rate, own):
+            res = results
+        else:
+            res = forecast(results.dataset, scenario, base_year=results.base_year, horizons=results.horizons,
+                           method=results.method, draws=results.draws or 10_000, seed=results.seed)
+        table = _unit_table(res, unit, by)
+        table = table[table["status"] == "forecast"].copy()
+        table.insert(0, "scenario", scenario_label(rate))
+        table.insert(1, "admission_rate", rate)
+        table.insert(2, "current", own is not None and math.isclose(rate, own))
+        table["admissions"] = admissions(res, unit=unit, by=by)["expected"]
+        frames.append(table.drop(columns=["unit", "status"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def scenario_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """Long form of :func:`compare_scenarios` for the chart: ``scenario, horizon,
+    threshold, share, p_share_95`` for the programme's thresholds of each target year."""
+    rows = []
+    for _, r in table.iterrows():
+        for k in config.TARGETS.get(int(r["horizon"]), ()):
+            rows.append({"scenario": r["scenario"], "horizon": int(r["horizon"]), "threshold": k,
+                         "share": r[f"share_at_least_{k}"], "p_share_95": r[f"p_share_95_at_least_{k}"]})
+    return pd.DataFrame(rows, columns=["scenario", "horizon", "threshold", "share", "p_share_95"])
+
+
+def show_scenarios(table: pd.DataFrame) -> HTML:
+    """The scenarios side by side: members, shares and P(target) at each target year."""
+    cols = {}
+    for _, r in table.iterrows():
+        name = r["scenario"] + (" (kịch bản của báo cáo)" if r["current"] else "")
+        col = cols.setdefault(name, {})
+        h = int(r["horizon"])
+        col["Kết nạp dự kiến năm đầu"] = format_number(r["admissions"], 0)
+        col[f"Đảng viên tại chỗ năm {h} (khoảng 80%)"] = (
+            f"{format_number(r['expected_members'])} ({format_number(r['members_q10'])}–"
+            f"{format_number(r['members_q90'])})")
+        for k in config.TARGETS.get(h, config.THRESHOLDS):
+            col[f"Tỷ lệ chi bộ ≥ {k} ĐV năm {h}"] = format_percent(r[f"share_at_least_{k}"], 1)
+            col[f"Xác suất đạt {format_percent(config.TARGET_SHARE, 0)} (≥ {k} ĐV, {h})"] = \
+                format_chance(r[f"p_share_95_at_least_{k}"])
+        col[f"Chi bộ không có ĐV tại chỗ năm {h} (kỳ vọng)"] = format_number(r["expected_zero_cells"], 1)
+    shown = pd.DataFrame(cols)
+    shown.insert(0, "Chỉ số", shown.index)
+    return _block(html_table(shown.reset_index(drop=True), numeric=tuple(cols)),
+                  '<p class="nq21-note">Các kịch bản chỉ khác nhau ở tỷ lệ kết nạp đảng viên mới hằng năm '
+                  "của toàn tỉnh (theo Chương trình hành động: 3–4%/năm); các giả định khác giữ nguyên.</p>")
+
+
+def show_scenarios_chart(table: pd.DataFrame, *, unit: str | None = None):
+    """Figure: expected share of cells reaching each target, per scenario."""
+    from .plots import plot_scenarios
+
+    fig, ax = new_figure(8.0, 4.2)
+    plot_scenarios(scenario_shares(table), title_unit=unit or PROVINCE, ax=ax)
+    return fig
+
+
+# ----------------------------------------------------------------------- at risk
+
+
+def at_risk_cells(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> pd.DataFrame:
+    """The unit's cells at risk, with Vietnamese headers (for the briefing and Excel).
+
+    A cell is at risk when P(≥ threshold local members at the focus horizon) < 0.5
+    or it has no local member at the base year (``ForecastResults.at_risk``).
+    Columns: Mã chi bộ, Chi bộ, Xã, Huyện, Đảng viên tại chỗ <base>, Dự kiến <h>
+    (expected, 1 decimal), Xác suất ≥ k (<h>) (2 decimals), Lý do.
+    """
+    horizon, threshold = focus(results)
+    table = results.at_risk(horizon, threshold, by=by, unit=unit)
+    reasons = ["chưa có đảng viên tại chỗ" if n == 0 else f"xác suất có ≥ {threshold} ĐV dưới 0,5"
+               for n in table["members_now"]]
+    return pd.DataFrame({
+        "Mã chi bộ": table["cell_id"],
+        "Chi bộ": table["cell_name"],
+        "Xã": table["commune"],
+        "Huyện": table["district"],
+        f"Đảng viên tại chỗ {results.base_year}": table["members_now"].astype(int),
+        f"Dự kiến {horizon}": table["expected_members"].round(1),
+        f"Xác suất ≥ {threshold} ({horizon})": table["p_at_least"].round(2),
+        "Lý do": reasons,
+    })
+
+
+def show_at_risk(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> HTML:
+    """The at-risk cells as a table, with the rule that picked them."""
+    horizon, threshold = focus(results)
+    table = at_risk_cells(results, unit=unit, by=by)
+    rule = (f"Chi bộ có xác suất đạt từ {threshold} đảng viên tại chỗ trở lên vào năm {horizon} dưới 0,5, "
+            f"hoặc chưa có đảng viên tại chỗ (năm {results.base_year}). Cột <em>Dự kiến</em> là số đảng viên "
+            "tại chỗ kỳ vọng. Danh sách đầy đủ của mọi đơn vị có trong tệp Excel kèm theo.")
+    if table.empty:
+        return _block(f'<p><strong>Không có chi bộ nào thuộc diện nguy cơ.</strong></p><p class="nq21-note">{rule}</p>')
+    if by == "district":
+        table = table.drop(columns="Huyện")
+    shown = table.copy()
+    num_cols = [c for c in shown.columns if c.startswith(("Đảng viên", "Dự kiến", "Xác suất"))]
+    for col in num_cols:
+        digits = 0 if col.startswith("Đảng viên") else (1 if col.startswith("Dự kiến") else 2)
+        shown[col] = [format_number(v, digits) if digits < 2 else format_decimal2(v) for v in shown[col]]
+    return _block(f"<p><strong>{format_number(len(table))} chi bộ</strong> cần được quan tâm, rà soát và có kế "
+                  "hoạch tạo nguồn, kết nạp đảng viên.</p>",
+                  html_table(shown, numeric=tuple(num_cols)), f'<p class="nq21-note">{rule}</p>')
+
+
+def format_decimal2(value: float) -> str:
+    """0.1323 → '0,13' (babel ``vi``)."""
+    from .fmt import format_probability
+
+    return format_probability(value, 2)
+
+
+# ----------------------------------------------------------------------- method
+
+
+def show_method(results: ForecastResults) -> HTML:
+    """Assumptions and method in plain words, with the package version and data date."""
+    sc = results.scenario
+    s = format_percent(1 - sc.attrition_rate, 1)
+    if sc.allocation == "quota":
+        admit = ("Mỗi năm, số kết nạp đảng viên mới của mỗi chi bộ bằng chỉ tiêu kết nạp được giao"
+                 + (f" nhân hệ số hoàn thành {format_number(sc.achievement, 2)}" if sc.achievement != 1 else "")
+                 + " (trung bình); số thực tế dao động ngẫu nhiên quanh mức đó (phân phối Poisson).")
+    else:
+        from .scenario import ALLOCATION_LABELS
+
+        total = (f"{format_number(sc.admissions_per_year)} đảng viên" if sc.admissions_per_year is not None
+                 else f"{format_percent(sc.admission_rate, 1)} tổng số đảng viên tại chỗ (kỳ vọng) cuối năm trước")
+        admit = (f"Mỗi năm, toàn tỉnh kết nạp {total}; số này được chia cho các chi bộ "
+                 f"{ALLOCATION_LABELS[sc.allocation]}. Số kết nạp thực tế của mỗi chi bộ dao động ngẫu nhiên "
+                 "quanh mức được chia (phân phối Poisson).")
+    method = ("tính chính xác bằng công thức (không mô phỏng)" if results.method == "exact"
+              else f"mô phỏng Monte Carlo ({format_number(results.draws)} lần, seed {results.seed})")
+    sources = ", ".join(Path(p).name for p in results.dataset.sources.values())
+    items = [
+        f"<li><strong>Đối tượng:</strong> đảng viên tại chỗ của từng chi bộ thôn, bản, tổ dân phố; không tính "
+        "đảng viên là cán bộ, công chức cấp xã được cử đến sinh hoạt.</li>",
+        f"<li><strong>Giữ lại:</strong> mỗi đảng viên tại chỗ có mặt cuối năm trước còn sinh hoạt tại chi bộ "
+        f"đến cuối năm sau với xác suất {s} (giảm {format_percent(sc.attrition_rate, 1)}/năm do từ trần, "
+        "chuyển sinh hoạt đảng, miễn công tác và sinh hoạt đảng, xóa tên…), độc lập với nhau.</li>",
+        f"<li><strong>Kết nạp:</strong> {admit} Không tính đảng viên chuyển đến.</li>",
+        f"<li><strong>Cách tính:</strong> phân phối số đảng viên tại chỗ của từng chi bộ đến năm dự báo được "
+        f"{method}; xác suất đạt chỉ tiêu của đơn vị coi các chi bộ là độc lập. Khoảng 80% là khoảng mà số "
+        "thực tế rơi vào với xác suất 80%.</li>",
+        "<li><strong>Chỉ tiêu</strong> (Chương trình hành động của Tỉnh ủy thực hiện Nghị quyết 21-NQ/TW): "
+        f"đến năm 2025, {format_percent(config.TARGET_SHARE, 0)} chi bộ thôn, bản, tổ dân phố có từ 3 đảng viên "
+        f"tại chỗ trở lên và không còn chi bộ không có đảng viên tại chỗ; đến năm 2030, "
+        f"{format_percent(config.TARGET_SHARE, 0)} chi bộ có từ 4–5 đảng viên tại chỗ trở lên; kết nạp đảng "
+        "viên mới hằng năm đạt 3–4% tổng số đảng viên. Năm chỉ tiêu không muộn hơn năm gốc được báo cáo theo "
+        "số liệu thực tế.</li>",
+        f"<li><strong>Số liệu:</strong> {_esc(sources)}, từ năm {results.dataset.first_year} đến hết năm "
+        f"{results.dataset.last_year} ({format_number(len(results.dataset.cells))} chi bộ); tệp cập nhật ngày "
+        f"{data_date(results)}. Năm gốc dự báo: {results.base_year}.</li>",
+        f"<li><strong>Công cụ:</strong> nq21model phiên bản {_esc(__version__)}.</li>",
+    ]
+    if results.dataset.synthetic:
+        items.append(f'<li><strong style="color:{LIGHTS["red"]}">{_esc(banner_text(results.dataset))}</strong></li>')
+    return _block("<ul>" + "".join(items) + "</ul>")
+
+
+# ------------------------------------------------------------------ index page
+
+
+def unit_overview(results: ForecastResults, *, by: str = "district") -> pd.DataFrame:
+    """Province and each unit in one table for the index page.
+
+    Columns: ``unit, cells, members_now`` (local members at the base year),
+    for each target year Y and threshold k ``share_Y_k`` and ``p_Y_k`` (P(target
+    met); observed 0/1), ``zero_now`` (cells with no local member at the base
+    year) and ``at_risk`` (cells in :func:`at_risk_cells`). Units in
+    :func:`unit_order`, after the province.
+    """
+    units = [None] + unit_order(results.dataset.cells[by].astype(str).unique())
+    tables = pd.concat([results.province, results.units(by)], ignore_index=True)
+    horizon, threshold = focus(results)
+    cells = results.cells[results.cells["horizon"] == horizon]
+    risky = (cells[f"p_at_least_{threshold}"].to_numpy() < 0.5) | (results.n0 == 0)
+    rows = []
+    for unit in units:
+        name = unit or PROVINCE
+        idx = results._unit_index(by, unit)
+        row = {"unit": name, "cells": int(idx.size), "members_now": int(results.n0[idx].sum()),
+               "zero_now": int((results.n0[idx] == 0).sum()), "at_risk": int(risky[idx].sum())}
+        mine = tables[tables["unit"] == name]
+        for year in sorted(config.TARGETS):
+            found = mine[mine["horizon"] == year]
+            if found.empty:
+                continue
+            for k in config.TARGETS[year]:
+                row[f"share_{year}_{k}"] = float(found.iloc[0][f"share_at_least_{k}"])
+                row[f"p_{year}_{k}"] = float(found.iloc[0][f"p_share_95_at_least_{k}"])
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,281 @@
+"""Charts (nq21model.plots) and the briefing's content (nq21model.report), on a small
+data set: every number checked against a direct computation written here."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_tables
+from nq21model import config, plots, report
+from nq21model.fmt import format_percent
+
+
+@pytest.fixture(scope="module")
+def small_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small")
+    cells, history = make_tables(n_cells=30, seed=3)
+    cells.to_csv(folder / "cells.csv", index=False)
+    history.to_csv(folder / "history.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def results(small_dir):
+    return report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"))
+
+
+@pytest.fixture(scope="module")
+def synthetic_results(small_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synthetic")
+    for name in ("cells.csv", "history.csv"):
+        (folder / name).write_bytes((small_dir / name).read_bytes())
+    (folder / config.SYNTHETIC_MARKER).write_text(json.dumps({"synthetic": True}), encoding="utf-8")
+    return report.run_forecast(cells_path=str(folder / "cells.csv"), history_path=str(folder / "history.csv"))
+
+
+UNIT = "Tam Đường"
+
+
+# ------------------------------------------------------------------------ plots
+
+
+def _texts(ax):
+    return " ".join([ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+                    + [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()])
+
+
+def test_fan_chart_draws_history_band_and_vietnamese_labels(results):
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    frame = results.path("district", UNIT)
+    out = plots.plot_fan_chart(frame, base_year=results.base_year, title_unit=UNIT, ax=ax)
+    assert out is ax
+    assert ax.get_title() == f"Đảng viên tại chỗ — {UNIT}"
+    assert ax.get_xlabel() == "Năm" and ax.get_ylabel() == "Số đảng viên tại chỗ"
+    history = [line for line in ax.get_lines() if line.get_label() == "Thực tế"][0]
+    seen = frame.dropna(subset=["observed"])
+    np.testing.assert_allclose(history.get_ydata(), seen["observed"])
+    band = ax.collections[0].get_paths()[0].vertices
+    ahead = frame[frame["year"] >= results.base_year]
+    assert band[:, 1].min() == pytest.approx(ahead["q10"].min())
+    assert band[:, 1].max() == pytest.approx(ahead["q90"].max())
+    ax.figure.canvas.draw()
+    # Vietnamese thousands separator on the axis (babel 'vi'): 1.000, not 1,000
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert not any("," in t for t in labels)
+
+
+def test_results_plot_fan_chart_uses_plots(results):
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    ax = results.plot_fan_chart(by="district", unit=UNIT)
+    try:
+        assert UNIT in ax.get_title()
+        assert len(set(plt.get_fignums()) - before) == 1  # ax=None: one new figure
+    finally:
+        plt.close(ax.figure)
+
+
+def test_probability_classes_and_scenarios_and_unit_shares(results):
+    from matplotlib.figure import Figure
+
+    classes = results.probability_classes(2030, 4, by="district", unit=UNIT)
+    ax = plots.plot_probability_classes(classes, horizon=2030, threshold=4, title_unit=UNIT, ax=Figure().add_subplot())
+    assert [round(p.get_height()) for p in ax.patches] == classes.tolist()
+    assert "xác suất" in ax.get_title().lower() and ax.get_ylabel() == "Số chi bộ"
+
+    table = report.scenario_shares(report.compare_scenarios(results, unit=UNIT))
+    ax = plots.plot_scenarios(table, title_unit=UNIT, ax=Figure().add_subplot())
+    heights = sorted(round(p.get_height(), 9) for p in ax.patches)
+    assert heights == sorted(round(v, 9) for v in table["share"])
+    assert "kịch bản" in ax.get_title() and ax.get_ylabel() == "Tỷ lệ chi bộ (kỳ vọng)"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"Kết nạp 3%/năm", "Kết nạp 4%/năm"}
+
+    shares = report.commune_shares(results, unit=UNIT)
+    ax = plots.plot_unit_shares(shares, threshold=4, horizon=2030, title_unit=UNIT, ax=Figure().add_subplot())
+    assert [p.get_width() for p in ax.patches] == pytest.approx(shares["share"].tolist())
+    assert "theo xã" in ax.get_title()
+
+
+# -------------------------------------------------------------------- key figures
+
+
+def test_traffic_light_levels():
+    assert report.traffic_light(0.8) == ("green", "có khả năng đạt")
+    assert report.traffic_light(0.79) == ("amber", "chưa chắc đạt")
+    assert report.traffic_light(0.5)[0] == "amber"
+    assert report.traffic_light(0.49) == ("red", "nguy cơ không đạt")
+    assert report.traffic_light(1.0, observed=True) == ("green", "đạt")
+    assert report.traffic_light(0.0, observed=True) == ("red", "không đạt")
+
+
+def test_format_chance_never_claims_certainty():
+    assert report.format_chance(0.823) == "82%"
+    assert report.format_chance(0.9996) == "> 99%"
+    assert report.format_chance(0.001) == "< 1%"
+    assert report.format_chance(1.0) == "100%"
+    assert report.format_chance(0.0) == "0%"
+    assert report.format_chance(float("nan")) == "–"
+
+
+def test_key_figures_against_history_and_results(results):
+    table = report.key_figures(results, unit=UNIT)
+    history = results.dataset.history.merge(results.dataset.cells[["cell_id", "district"]])
+    last = history[(history["year"] == 2025) & (history["district"] == UNIT)]["local_members"].to_numpy()
+    row = table[(table["year"] == 2025) & (table["threshold"] == 3)].iloc[0]
+    assert row["status"] == "observed"
+    assert row["value"] == pytest.approx((last >= 3).mean())
+    assert row["probability"] == float((last >= 3).sum() >= math.ceil(0.95 * last.size))
+    units = results.units("district").set_index(["unit", "horizon"])
+    for k in (4, 5):
+        r = table[(table["year"] == 2030) & (table["threshold"] == k)].iloc[0]
+        assert r["status"] == "forecast"
+        assert r["value"] == pytest.approx(units.loc[(UNIT, 2030), f"share_at_least_{k}"])
+        assert r["probability"] == pytest.approx(units.loc[(UNIT, 2030), f"p_share_95_at_least_{k}"])
+        assert (r["light"], r["verdict"]) == report.traffic_light(r["probability"])
+    zero = table[(table["kind"] == "count") & (table["year"] == 2025)].iloc[0]
+    assert zero["value"] == (last == 0).sum()
+    assert set(table["kind"]) == {"share", "count", "admissions"}
+
+
+def test_admissions_follow_the_model(results):
+    """R_{B+1} = r · M_B split by population (MODEL.md §2); P from the Poisson law."""
+    from scipy.stats import poisson
+
+    cells = results.dataset.cells
+    n0 = results.dataset.members_at(results.base_year).to_numpy()
+    share = cells.loc[cells["district"] == UNIT, "population"].sum() / cells["population"].sum()
+    expected = results.scenario.admission_rate * n0.sum() * share
+    got = report.admissions(results, unit=UNIT)
+    assert got["expected"] == pytest.approx(expected)
+    members = n0[(cells["district"] == UNIT).to_numpy()].sum()
+    assert got["members_base"] == members
+    needed = math.ceil(0.03 * members)
+    assert got["needed"] == needed
+    assert got["p_target"] == pytest.approx(poisson.sf(needed - 1, expected), abs=1e-9)
+    h = results.dataset.history.merge(cells[["cell_id", "district"]])
+    h = h[h["district"] == UNIT]
+    assert got["observed"] == h.loc[h["year"] == 2025, "admitted"].sum()
+    assert got["observed_rate"] == pytest.approx(got["observed"] / h.loc[h["year"] == 2024, "local_members"].sum())
+
+
+def test_replayed_base_year_shows_what_happened(small_dir):
+    res = report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"),
+                              base_year=2022)
+    table = report.key_figures(res, unit=UNIT)
+    row = table[(table["year"] == 2025) & (table["threshold"] == 3)].iloc[0]
+    assert row["status"] == "forecast"
+    h = res.dataset.history.merge(res.dataset.cells[["cell_id", "district"]])
+    seen = h[(h["year"] == 2025) & (h["district"] == UNIT)]["local_members"]
+    assert row["observed_value"] == pytest.approx((seen >= 3).mean())
+    assert "Thực tế đã xảy ra" in report.show_key_figures(res, unit=UNIT).html
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+def test_compare_scenarios(results):
+    table = report.compare_scenarios(results, unit=UNIT)
+    assert table["admission_rate"].tolist() == [0.03, 0.035, 0.04]
+    assert table["current"].tolist() == [False, True, False]
+    assert table["scenario"].tolist() == ["Kết nạp 3%/năm", "Kết nạp 3,5%/năm", "Kết nạp 4%/năm"]
+    assert table["expected_members"].is_monotonic_increasing
+    assert table["share_at_least_4"].is_monotonic_increasing
+    own = results.units("district").query("unit == @UNIT and horizon == 2030").iloc[0]
+    assert table.loc[1, "share_at_least_4"] == pytest.approx(own["share_at_least_4"])
+    # a rate outside the three is added beside them
+    other = report.run_forecast(cells_path=results.dataset.sources["cells"],
+                                history_path=results.dataset.sources["history"], admission_rate=0.05)
+    assert report.compare_scenarios(other, unit=UNIT)["admission_rate"].tolist() == [0.03, 0.035, 0.04, 0.05]
+    html = report.show_scenarios(table).html
+    assert "Kết nạp 3,5%/năm (kịch bản của báo cáo)" in html
+
+
+# ------------------------------------------------------------------------ at risk
+
+
+def test_at_risk_cells_match_the_rule(results):
+    table = report.at_risk_cells(results, unit=UNIT)
+    cells = results.cells[results.cells["horizon"] == 2030].reset_index(drop=True)
+    cells["now"] = results.n0
+    mine = cells[cells["district"] == UNIT]
+    expected = set(mine.loc[(mine["p_at_least_4"] < 0.5) | (mine["now"] == 0), "cell_id"])
+    assert set(table["Mã chi bộ"]) == expected
+    assert list(table.columns) == ["Mã chi bộ", "Chi bộ", "Xã", "Huyện", "Đảng viên tại chỗ 2025",
+                                   "Dự kiến 2030", "Xác suất ≥ 4 (2030)", "Lý do"]
+    html = report.show_at_risk(results, unit=UNIT).html
+    for cid in expected:
+        assert cid in html
+
+
+def test_unit_order_ignores_accents():
+    assert report.unit_order(["Thành phố Lai Châu", "Tân Uyên", "Đà Bắc", "Mường Tè"]) == \
+        ["Đà Bắc", "Mường Tè", "Tân Uyên", "Thành phố Lai Châu"]
+
+
+def test_unit_overview(results):
+    table = report.unit_overview(results)
+    assert table["unit"].tolist() == ["Toàn tỉnh", "Sìn Hồ", "Tam Đường"]
+    assert table.loc[0, "cells"] == table.loc[1:, "cells"].sum()
+    assert table.loc[0, "members_now"] == results.n0.sum()
+    for _, r in table.iloc[1:].iterrows():
+        assert r["at_risk"] == len(report.at_risk_cells(results, unit=r["unit"]))
+    assert {"share_2025_3", "p_2030_4", "share_2030_5"} <= set(table.columns)
+
+
+# -------------------------------------------------------------------- displayables
+
+
+def test_banner_only_for_synthetic_data(results, synthetic_results):
+    assert report.show_banner(results).html == ""
+    html = report.show_banner(synthetic_results).html
+    assert "Dữ liệu mô phỏng" in html and "nq21-banner" in html
+    assert "Dữ liệu mô phỏng" in report.show_method(synthetic_results).html
+
+
+def test_title_and_method_text(results):
+    html = report.show_title(results, unit=UNIT).html
+    assert UNIT in html and "Số liệu đến hết năm 2025" in html and results.scenario.label in html
+    method = report.show_method(results).html
+    from nq21model import __version__
+
+    assert f"nq21model phiên bản {__version__}" in method
+    assert "đảng viên tại chỗ" in method and "giảm 2%/năm" in method
+
+
+def test_key_figures_html_uses_vietnamese_numbers(results):
+    html = report.show_key_figures(results, unit=UNIT).html
+    table = report.key_figures(results, unit=UNIT)
+    share = table[(table["year"] == 2030) & (table["threshold"] == 4)]["value"].iloc[0]
+    assert format_percent(share, 1) in html
+    assert re.search(r"\d,\d%", html)  # decimal comma, babel 'vi'
+    for verdict in table["verdict"]:
+        assert verdict in html
+
+
+def test_figures_display_as_png(results):
+    figures = [report.show_fan_chart(results, unit=UNIT), report.show_probability_classes(results, unit=UNIT),
+               report.show_commune_shares(results, unit=UNIT),
+               report.show_scenarios_chart(report.compare_scenarios(results, unit=UNIT), unit=UNIT)]
+    for fig in figures:
+        assert fig._repr_png_().startswith(b"\x89PNG")
+    # a commune briefing has no commune chart
+    assert report.show_commune_shares(results, unit="Xã 1", by="commune").html == ""
+
+
+def test_run_forecast_rejects_unknown_unit(small_dir):
+    from nq21model.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match="choose from"):
+        report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"),
+                            unit="Nowhere")
+    with pytest.raises(ParameterError, match="no column"):
+        report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"),
+                            unit_column="ward")
