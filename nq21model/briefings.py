@@ -189,6 +189,8 @@ class BriefingRun:
     at_risk_cells: int = 0
     seconds: float = 0.0
     jobs: int = 1
+    quota_books: dict = field(default_factory=dict)  # unit -> quota workbook (chi_tieu/)
+    extras: object | None = None  # the province-wide parts (extras.BriefingExtras)
 
     @property
     def failures(self) -> list[dict]:
@@ -215,6 +217,9 @@ class BriefingRun:
             rows.append((f"{rel(folder)}/*.ipynb", "the executed notebooks"))
         rows.append((rel(self.index), "province summary with a link to every briefing"))
         rows.append((rel(self.xlsx), f"{self.at_risk_cells} at-risk cells, a sheet per unit"))
+        if self.quota_books:
+            rows.append((f"{rel(self.out_dir / 'chi_tieu')}/*.xlsx",
+                         f"{len(self.quota_books)} admission-quota lists (đề xuất chỉ tiêu kết nạp), one per unit"))
         rows.append((rel(self.manifest), "parameters, data sha256, versions, durations, failures"))
         width = max(len(path) for path, _ in rows)
         lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "
@@ -237,11 +242,13 @@ class BriefingRun:
 
 def notebook_parameters(*, unit_column: str = "district", cells=None, history=None, sheet=None,
                         quotas=None, scenario=None, base_year: int | None = None, horizons=None,
-                        method: str = "exact", draws: int = 10_000, seed: int | None = None) -> dict:
+                        method: str = "exact", draws: int = 10_000, seed: int | None = None,
+                        calibrated: bool = False, admission_rate_given: bool = True) -> dict:
     """The briefing notebook's parameters (all but ``unit``) for these settings.
 
     Paths become absolute (the notebook runs in another folder); ``None`` → ``""``
-    (the bundled data).
+    (the bundled data). With ``calibrated`` and no admission rate given, the
+    calibrated admissions are kept as they are (``admission_rate`` None).
     """
     from .scenario import Scenario
 
@@ -253,7 +260,8 @@ def notebook_parameters(*, unit_column: str = "district", cells=None, history=No
         "sheet": "" if sheet is None else str(sheet),
         "base_year": None if base_year is None else int(base_year),
         "horizons": None if not horizons else sorted(int(h) for h in horizons),
-        "admission_rate": float(scenario.admission_rate),
+        "admission_rate": None if (calibrated and not admission_rate_given) else float(scenario.admission_rate),
+        "calibrated": bool(calibrated),
         "admissions_per_year": None if scenario.admissions_per_year is None else float(scenario.admissions_per_year),
         "attrition_rate": float(scenario.attrition_rate),
         "allocation": scenario.allocation,
@@ -306,6 +314,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         raise ParameterError(f"{notebook}: notebook not found")
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: the output must be a folder")
+    params["context_dir"] = ""
     results = report.run_forecast(**params, dataset=dataset)
     names = report.unit_order(results.dataset.cells[by].astype(str).unique())
     if only:
@@ -319,8 +328,27 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         units = names
     check_kernel(kernel)
     slugs = unit_slugs(names)
+    # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
+    from .extras import compute_extras, save_extras
+
+    def say(part):
+        if progress:
+            print(f"Chuẩn bị: {part}…", file=sys.stderr, flush=True)
+
+    extras = compute_extras(results, by=by, progress=say)
+    extras.calibration_json = results.rates.info.get("calibration_json")
+    context = out_dir / "_context"
+    save_extras(extras, context)
+    params["context_dir"] = str(context)
+    quota_books = {}
+    if extras.allocation is not None:
+        from .allocate import write_quota_workbooks
+
+        quota_books = write_quota_workbooks(extras.allocation, out_dir / "chi_tieu", by=by)
     # ---- run
     run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)))
+    run.quota_books = quota_books
+    run.extras = extras
     folder = out_dir / by
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
@@ -526,10 +554,13 @@ def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: Bri
               f"{report.light_html('red', 'đỏ')} dưới {format_percent(report.LIGHT_LEVELS[0], 0)}. Chi bộ nguy cơ: "
               "xác suất đạt chỉ tiêu của chi bộ dưới 0,5 hoặc chưa có đảng viên tại chỗ (danh sách trong tệp "
               "Excel).</p>"
+            + _targets_section(run)
             + failures
             + "<h2>Tệp kèm theo</h2><ul>"
             + f'<li><a href="at_risk.xlsx">at_risk.xlsx</a>: danh sách {format_number(run.at_risk_cells)} chi bộ '
               "có nguy cơ, mỗi đơn vị một trang (Excel)</li>"
+            + (f'<li><a href="chi_tieu/">chi_tieu/</a>: đề xuất chỉ tiêu kết nạp, mỗi đơn vị một tệp Excel '
+               f"({format_number(len(run.quota_books))} tệp)</li>" if run.quota_books else "")
             + '<li><a href="manifest.json">manifest.json</a>: tham số, mã băm dữ liệu, phiên bản, thời gian '
               "chạy</li></ul></div>")
     page = (f'<!DOCTYPE html>\n<html lang="vi">\n<head>\n<meta charset="utf-8">\n'
@@ -543,6 +574,30 @@ def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: Bri
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+def _targets_section(run: BriefingRun) -> str:
+    """The province table of every programme target (status per unit), for the index."""
+    from . import report
+
+    extras = run.extras
+    if extras is None or extras.targets is None:
+        return ""
+    from .targets import province_table
+
+    table = province_table(extras.targets)
+    lights = {"đạt": "green", "có khả năng đạt": "amber", "nguy cơ không đạt": "red", "không đạt": "red"}
+    status_cols = [c for c in table.columns if c not in ("Chỉ tiêu", "Năm", "Mục tiêu", report.PROVINCE)]
+    shown = table.copy()
+    for col in status_cols:
+        shown[col] = [report.light_html(lights[v], v) if v in lights else report._esc(v)
+                      for v in table[col]]
+    return ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
+            + '<div style="overflow-x:auto">'
+            + report.html_table(shown, numeric=("Năm", "Mục tiêu", report.PROVINCE), raw=tuple(status_cols))
+            + "</div>"
+            + '<p class="nq21-note">Đến năm gốc: số liệu thực tế; sau đó: dự báo. Cột của từng đơn vị là đánh giá '
+              "của đơn vị đó (– : chỉ tiêu chỉ đặt cho toàn tỉnh).</p>")
 
 
 def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units, slugs, notebook: Path,

@@ -80,7 +80,7 @@ def scenario_from_args(args, dataset):
     )
 
 
-def rates_from_args(args, dataset, base_year=None, horizons=None):
+def rates_from_args(args, dataset, base_year=None, horizons=None, *, check_only=False):
     """None (fixed rates of the scenario), or the calibrated Rates when ``--calibrated``.
 
     Checks the flags that do not go with calibrated rates (ParameterError)."""
@@ -101,6 +101,8 @@ def rates_from_args(args, dataset, base_year=None, horizons=None):
                              "(each cell's admissions are calibrated from its own record)")
     base_year = dataset.last_year if base_year is None else int(base_year)
     horizons = check_horizons(horizons, base_year)
+    if check_only:
+        return None
     uncertainty = getattr(args, "parameter_uncertainty", True)
     if args.calibration is not None:
         if not args.calibration.exists():
@@ -271,9 +273,12 @@ def cmd_briefings(args) -> int:
 
     dataset = load_data(args)
     scenario = scenario_from_args(args, dataset)
+    if args.calibrated:  # the same checks as forecast --calibrated (flags that do not go with it)
+        rates_from_args(args, dataset, args.base_year, args.horizon, check_only=True)
     params = notebook_parameters(unit_column=args.unit, cells=args.cells, history=args.history, sheet=args.sheet,
                                  quotas=args.quotas, scenario=scenario, base_year=args.base_year,
-                                 horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed)
+                                 horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed,
+                                 calibrated=args.calibrated, admission_rate_given=args.admission_rate is not None)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,
                         kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]],
                         dataset=dataset)

@@ -134,18 +134,22 @@ def html_table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), raw: tuple
 
 def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "",
                  base_year: int | None = None, horizons: list[int] | None = None,
-                 admission_rate: float = config.ADMISSION_RATE,
+                 admission_rate: float | None = config.ADMISSION_RATE,
                  admissions_per_year: float | None = None,
                  attrition_rate: float = config.ATTRITION_RATE, allocation: str = "population",
                  quotas_path: str = "", method: str = "exact", draws: int = 10_000,
                  seed: int | None = None, unit: str | None = None,
-                 unit_column: str = "district", dataset=None) -> ForecastResults:
+                 unit_column: str = "district", dataset=None, calibrated: bool = False,
+                 context_dir: str = "") -> ForecastResults:
     """Load the data, build the scenario and forecast: the briefing's one model run.
 
     Paths given as ``""`` mean the bundled data. ``unit`` (a value of
     ``unit_column``) is checked to exist; ParameterError names the choices.
     ``dataset``, when given, is used instead of loading the paths (a caller that
-    loaded them already).
+    loaded them already). ``calibrated`` replaces the fixed rates by rates fitted on
+    history up to the base year (the batch's fit from ``context_dir`` when it has
+    one); ``admission_rate`` then rescales the calibrated admissions (None: as
+    calibrated).
     """
     from .data import load_dataset, load_quotas
     from .exceptions import ParameterError
@@ -165,10 +169,48 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
     quotas = load_quotas(quotas_path, dataset.cells) if quotas_path else None
     if allocation == "quota" and quotas is None:
         raise ParameterError("allocation 'quota' needs a quotas table (quotas_path / --quotas FILE)")
-    scenario = Scenario(admission_rate=admission_rate, attrition_rate=attrition_rate,
-                        admissions_per_year=admissions_per_year, allocation=allocation, quotas=quotas)
-    return forecast(dataset, scenario, base_year=base_year, horizons=horizons or None,
+    scenario = Scenario(admission_rate=config.ADMISSION_RATE if admission_rate is None else admission_rate,
+                        attrition_rate=attrition_rate, admissions_per_year=admissions_per_year,
+                        allocation=allocation, quotas=quotas)
+    rates = None
+    if calibrated:
+        from .forecast import check_horizons
+
+        base = dataset.last_year if base_year is None else int(base_year)
+        dataset.check_base_year(base)
+        last = check_horizons(horizons or None, base)[-1]
+        rates = calibrated_rates(dataset, base, last, admission_rate=admission_rate,
+                                 admissions_per_year=admissions_per_year, context_dir=context_dir)
+    return forecast(dataset, scenario, base_year=base_year, horizons=horizons or None, rates=rates,
                     method=method, draws=draws, seed=seed)
+
+
+def calibrated_rates(dataset, base_year: int, last_year: int, *, admission_rate: float | None = None,
+                     admissions_per_year: float | None = None, context_dir: str = "", calibration=None):
+    """Calibrated Rates for a briefing: from ``calibration`` (a fitted Calibration or
+    its JSON), else the batch's fit in ``context_dir``, else a fit made here. The
+    calibration's JSON is kept in ``rates.info["calibration_json"]`` so that the
+    scenario comparison can rescale the same fit."""
+    import warnings
+
+    from .calibrate import Calibration
+
+    if calibration is None and context_dir:
+        from .extras import load_extras
+
+        extras = load_extras(context_dir)
+        if extras.base_year == base_year:
+            calibration = extras.calibration_json
+    if isinstance(calibration, str):
+        calibration = Calibration.from_json(calibration)
+    if calibration is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            calibration = Calibration().fit(dataset, base_year)
+    rates = calibration.rates(dataset, last_year, admission_rate=admission_rate,
+                              admissions_per_year=admissions_per_year)
+    rates.info["calibration_json"] = calibration.to_json()
+    return rates
 
 
 def unit_order(names) -> list[str]:
@@ -507,6 +549,8 @@ def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: 
 
     base = results.scenario
     own = None if (base.admissions_per_year is not None or base.allocation == "quota") else base.admission_rate
+    if results.rates.source == "calibrated" and results.rates.info.get("admission_rate") is None:
+        own = None  # admissions as calibrated: no rate of its own to stand among the scenarios
     all_rates = sorted(set(float(r) for r in rates) | ({own} if own is not None else set()))
     frames = []
     for rate in all_rates:
@@ -516,8 +560,12 @@ def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: 
         if own is not None and math.isclose(rate, own):
             res = results
         else:
+            rates = None
+            if results.rates.source == "calibrated" and "calibration_json" in results.rates.info:
+                rates = calibrated_rates(results.dataset, results.base_year, max(results.horizons),
+                                         admission_rate=rate, calibration=results.rates.info["calibration_json"])
             res = forecast(results.dataset, scenario, base_year=results.base_year, horizons=results.horizons,
-                           method=results.method, draws=results.draws or 10_000, seed=results.seed)
+                           rates=rates, method=results.method, draws=results.draws or 10_000, seed=results.seed)
         table = _unit_table(res, unit, by)
         table = table[table["status"] == "forecast"].copy()
         table.insert(0, "scenario", scenario_label(rate))
@@ -648,13 +696,24 @@ def show_method(results: ForecastResults) -> HTML:
     method = ("tính chính xác bằng công thức (không mô phỏng)" if results.method == "exact"
               else f"mô phỏng Monte Carlo ({format_number(results.draws)} lần, seed {results.seed})")
     sources = ", ".join(Path(p).name for p in results.dataset.sources.values())
+    if results.rates.source == "calibrated":
+        retention = ("tỷ lệ giảm hằng năm của từng chi bộ được ước lượng từ số liệu lịch sử đến năm gốc "
+                     "(hồi quy nhị thức theo loại chi bộ, huyện, dân số); mỗi đảng viên còn sinh hoạt tại chi bộ "
+                     "độc lập với nhau.")
+        admit = ("số kết nạp (và chuyển đến) của từng chi bộ được ước lượng từ số liệu lịch sử (hồi quy Poisson "
+                 "theo dân số, điều chỉnh theo thành tích riêng của chi bộ), có tính đến độ bất định của tham số"
+                 + (f"; tổng kết nạp toàn tỉnh được điều chỉnh về {format_percent(sc.admission_rate, 1)}/năm."
+                    if results.rates.info.get("admission_rate") is not None else "."))
+    else:
+        retention = (f"mỗi đảng viên tại chỗ có mặt cuối năm trước còn sinh hoạt tại chi bộ đến cuối năm sau với "
+                     f"xác suất {s} (giảm {format_percent(sc.attrition_rate, 1)}/năm do từ trần, chuyển sinh hoạt "
+                     "đảng, miễn công tác và sinh hoạt đảng, xóa tên…), độc lập với nhau.")
+        admit = admit + " Không tính đảng viên chuyển đến."
     items = [
         f"<li><strong>Đối tượng:</strong> đảng viên tại chỗ của từng chi bộ thôn, bản, tổ dân phố; không tính "
         "đảng viên là cán bộ, công chức cấp xã được cử đến sinh hoạt.</li>",
-        f"<li><strong>Giữ lại:</strong> mỗi đảng viên tại chỗ có mặt cuối năm trước còn sinh hoạt tại chi bộ "
-        f"đến cuối năm sau với xác suất {s} (giảm {format_percent(sc.attrition_rate, 1)}/năm do từ trần, "
-        "chuyển sinh hoạt đảng, miễn công tác và sinh hoạt đảng, xóa tên…), độc lập với nhau.</li>",
-        f"<li><strong>Kết nạp:</strong> {admit} Không tính đảng viên chuyển đến.</li>",
+        f"<li><strong>Giữ lại:</strong> {retention}</li>",
+        f"<li><strong>Kết nạp:</strong> {admit}</li>",
         f"<li><strong>Cách tính:</strong> phân phối số đảng viên tại chỗ của từng chi bộ đến năm dự báo được "
         f"{method}; xác suất đạt chỉ tiêu của đơn vị coi các chi bộ là độc lập. Khoảng 80% là khoảng mà số "
         "thực tế rơi vào với xác suất 80%.</li>",
@@ -707,3 +766,133 @@ def unit_overview(results: ForecastResults, *, by: str = "district") -> pd.DataF
                 row[f"p_{year}_{k}"] = float(found.iloc[0][f"p_share_95_at_least_{k}"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------- province-wide sections (extras)
+
+
+def briefing_extras(results: ForecastResults, *, by: str = "district", context_dir: str = ""):
+    """The tracker, quota proposal and backtest for this briefing (see :mod:`nq21model.extras`)."""
+    from .extras import briefing_extras as _extras
+
+    return _extras(results, by=by, context_dir=context_dir)
+
+
+def _missing(extras, part: str, what: str) -> HTML:
+    reason = extras.problems.get(part, "")
+    return _block(f'<p class="nq21-note"><strong>Không có dữ liệu</strong> cho {_esc(what)}'
+                  + (f": {_esc(reason)}" if reason else ".") + "</p>")
+
+
+def show_targets(extras, *, unit: str | None = None) -> HTML:
+    """Every quantitative target of the action programme for the unit: target,
+    result (observed up to the base year, forecast after it), 80 % band, status."""
+    from .targets import unit_table
+
+    if extras.targets is None:
+        return _missing(extras, "targets", "các chỉ tiêu của Chương trình hành động")
+    table = unit_table(extras.targets, unit or PROVINCE)
+    statuses = {"đạt": "green", "có khả năng đạt": "amber", "nguy cơ không đạt": "red", "không đạt": "red"}
+    shown = table.copy()
+    shown["Đánh giá"] = [light_html(statuses[s], s) if s in statuses else _esc(s)
+                         for s in table["Đánh giá"]]
+    note = (f"Kết quả đến năm {extras.base_year} là số liệu thực tế; sau đó là dự báo (cột <em>Cách tính</em>). "
+            "Chỉ tiêu về số đảng viên tại chỗ tính bằng mô hình chính xác; các tỷ lệ khác được ngoại suy từ "
+            "chuỗi số liệu hằng năm (hồi quy nhị thức theo năm) với khoảng 80%.")
+    return _block(html_table(shown, numeric=("Năm", "Mục tiêu", "Kết quả", "Khoảng 80%"), raw=("Đánh giá",)),
+                  f'<p class="nq21-note">{note}</p>')
+
+
+def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = None, by: str = "district"):
+    """Small multiples: each indicator's history and projection against its target line."""
+    from .plots_targets import plot_targets
+    from .targets import indicator_paths
+
+    if extras.tracker is None:
+        return _missing(extras, "targets", "biểu đồ các chỉ tiêu")
+    paths = indicator_paths(extras.tracker, by=None if unit in (None, PROVINCE) else by,
+                            unit=unit or PROVINCE, base_year=results.base_year, scenario=results.scenario)
+    panels = paths["indicator"].nunique()
+    fig = _figure_class()(figsize=(12.8, 2.7 * math.ceil(panels / 4) + 0.8), layout="constrained")
+    return plot_targets(paths, fig=fig)
+
+
+def show_quotas(extras, *, unit: str | None = None, by: str = "district") -> HTML:
+    """Đề xuất chỉ tiêu kết nạp: the gain of optimised quotas over the population
+    split, and the cells whose quota changes most."""
+    from .allocate import quota_changes, quota_gain_table
+
+    if extras.allocation is None:
+        return _missing(extras, "quotas", "đề xuất chỉ tiêu kết nạp")
+    a = extras.allocation
+    gain = quota_gain_table(a, by=by, unit=unit)
+    shown = gain.copy()
+    for col in shown.columns:
+        if col.startswith("Tỷ lệ"):
+            shown[col] = [format_percent(v, 1) for v in gain[col]]
+    shown["Chênh lệch"] = [f"{'+' if v >= 0 else ''}{format_number(100 * v, 1)} điểm %" for v in gain["Chênh lệch"]]
+    shown["Số chi bộ đạt thêm"] = [format_number(v, 1) for v in gain["Số chi bộ đạt thêm"]]
+    shown["Tổng chỉ tiêu"] = [format_number(v) for v in gain["Tổng chỉ tiêu"]]
+    changes = quota_changes(a, unit, n=15, by=by)
+    ch = changes.copy()
+    for col in ch.columns:
+        if col.startswith("Khả năng"):
+            ch[col] = [format_decimal2(v) for v in changes[col]]
+        elif col not in ("Mã chi bộ", "Chi bộ", "Xã"):
+            ch[col] = [format_number(v, 1) for v in changes[col]]
+    years = sorted(set(a.table["year"]))
+    intro = (f"Cùng tổng số kết nạp của toàn tỉnh ({format_number(a.table['quota'].sum())} đảng viên trong "
+             f"{years[0]}–{years[-1]}), chỉ tiêu được giao ưu tiên các chi bộ có ít đảng viên tại chỗ để số chi bộ "
+             f"đạt từ {a.threshold} đảng viên tại chỗ trở lên vào năm {years[-1]} là lớn nhất; mỗi chi bộ vẫn giữ "
+             "ít nhất một phần chỉ tiêu theo dân số. Danh sách chỉ tiêu từng chi bộ, từng năm có trong tệp Excel "
+             "của đơn vị (thư mục chi_tieu).")
+    return _block(f"<p>{intro}</p>",
+                  html_table(shown, numeric=tuple(c for c in shown.columns if c not in ("Đơn vị", "Ngưỡng"))),
+                  "<p><strong>Các chi bộ có chỉ tiêu thay đổi nhiều nhất so với chia theo dân số</strong></p>",
+                  html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã"))))
+
+
+def show_backtest(results: ForecastResults, extras) -> HTML:
+    """Which rates the forecast uses, how well the method scored when replaying the
+    past, and the province cross-check against an exponential-smoothing model."""
+    parts = []
+    if results.rates.source == "calibrated":
+        rates = ("<p><strong>Tỷ lệ sử dụng:</strong> hiệu chỉnh theo số liệu lịch sử đến năm "
+                 f"{results.base_year} (không dùng số liệu sau năm gốc): tỷ lệ giảm theo mô hình hồi quy nhị thức, "
+                 "số kết nạp theo mô hình Poisson có điều chỉnh theo thành tích riêng của từng chi bộ.</p>")
+    else:
+        rates = ("<p><strong>Tỷ lệ sử dụng:</strong> cố định theo kịch bản "
+                 f"({_esc(results.scenario.label)}).</p>")
+    parts.append(rates)
+    scores = extras.backtest_scores
+    if scores is None:
+        parts.append(str(_missing(extras, "backtest", "kiểm định dự báo")))
+    else:
+        b, h = int(scores["base_year"].iloc[0]), int(scores["horizon"].iloc[0])
+        table = pd.DataFrame({
+            "Ngưỡng": [f"≥ {k} đảng viên" for k in scores["k"]],
+            "Điểm Brier - mô hình hiệu chỉnh": [format_number(v, 4) for v in scores["brier_calibrated"]],
+            "Điểm Brier - cách tính bảng tính": [format_number(v, 4) for v in scores["brier_spreadsheet"]],
+            "Cải thiện": [format_percent(v, 0) for v in scores["improvement"]],
+            "Độ phủ khoảng 80%": [format_percent(v, 0) for v in scores["coverage_80"]],
+        })
+        parts.append(f"<p><strong>Kiểm định:</strong> dự báo lại năm {h} từ số liệu đến năm {b} rồi so với thực tế. "
+                     "Điểm Brier càng nhỏ càng tốt; <em>cách tính bảng tính</em> là N·(1+r−a)^t so với ngưỡng.</p>")
+        parts.append(html_table(table, numeric=tuple(table.columns[1:])))
+    cross = extras.crosscheck
+    if cross is None:
+        parts.append(str(_missing(extras, "crosscheck", "đối chiếu tổng số toàn tỉnh")))
+    else:
+        table = pd.DataFrame({
+            "Năm": cross["year"].astype(int).astype(str),
+            "Mô hình san bằng mũ (ETS)": [format_number(v) for v in cross["ets_forecast"]],
+            "ETS khoảng 80%": [f"{format_number(lo)}–{format_number(hi)}"
+                               for lo, hi in zip(cross["ets_q10"], cross["ets_q90"])],
+            "Tổng các chi bộ": [format_number(v) for v in cross["cells_expected"]],
+            "Khoảng 80%": [f"{format_number(lo)}–{format_number(hi)}"
+                           for lo, hi in zip(cross["cells_q10"], cross["cells_q90"])],
+        })
+        parts.append("<p><strong>Đối chiếu toàn tỉnh:</strong> tổng số đảng viên tại chỗ dự báo bằng mô hình "
+                     "chuỗi thời gian (ETS) trên số liệu tổng hằng năm, bên cạnh tổng dự báo của các chi bộ.</p>")
+        parts.append(html_table(table, numeric=tuple(table.columns)))
+    return _block(*parts)

@@ -1,0 +1,130 @@
+"""What a briefing shows beside its forecast: the programme's target tracker, the
+admission-quota proposal, the backtest scores and the province cross-check.
+
+They concern the whole province, so a batch of briefings computes them once
+(:func:`compute_extras`), saves them in a context folder (:func:`save_extras`) and
+every unit's notebook loads them (:func:`load_extras`); a notebook run on its own
+computes them itself. A part that cannot be computed for the data at hand (too
+little history for a backtest, no tracker tables, a budget below the floors…) is
+left out with its reason in ``problems``, so a briefing says why instead of failing.
+"""
+from __future__ import annotations
+
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .exceptions import DataError, ParameterError
+from .results import ForecastResults
+
+EXTRAS_FILE = "extras.pickle"
+
+#: Years of history the backtest needs before its base year.
+_BACKTEST_YEARS = 5
+
+
+@dataclass
+class BriefingExtras:
+    """Province-wide analyses for the briefings of one run."""
+
+    by: str
+    base_year: int
+    tracker: object | None = None          # targets.TrackerData
+    targets: pd.DataFrame | None = None    # targets.track_targets(by=by)
+    allocation: object | None = None       # allocate.Allocation
+    backtest_scores: pd.DataFrame | None = None
+    crosscheck: pd.DataFrame | None = None
+    calibration_json: str | None = None    # the calibration the forecast used, if any
+    problems: dict = field(default_factory=dict)
+
+
+def _attempt(extras: BriefingExtras, part: str, compute):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return compute()
+    except (DataError, ParameterError, ValueError) as exc:
+        extras.problems[part] = str(exc)
+        return None
+
+
+def compute_extras(results: ForecastResults, *, by: str = "district", progress=None) -> BriefingExtras:
+    """Compute the tracker table, the quota allocation, the backtest and the ETS
+    cross-check for the data, base year and scenario of ``results``.
+
+    The allocation uses the scenario's budget (admission rate or number a year)
+    and attrition, towards the last target year's highest threshold; the backtest
+    replays the five years before the base year.
+    """
+    from . import config
+
+    dataset, base = results.dataset, results.base_year
+    extras = BriefingExtras(by=by, base_year=base)
+    say = progress or (lambda message: None)
+
+    say("chỉ tiêu của Chương trình hành động")
+    from .targets import load_tracker_data, track_targets
+
+    extras.tracker = _attempt(extras, "targets", lambda: load_tracker_data(dataset))
+    if extras.tracker is not None:
+        extras.targets = _attempt(extras, "targets", lambda: track_targets(
+            extras.tracker, by=by, base_year=base, scenario=results.scenario, results=None))
+
+    horizon = max([y for y in config.TARGETS if y > base] or [base + 5])
+    say("đề xuất chỉ tiêu kết nạp")
+    from .allocate import allocate
+
+    sc = results.scenario
+    budget = ({"admissions_per_year": sc.admissions_per_year} if sc.admissions_per_year is not None
+              else {"admission_rate": sc.admission_rate})
+    survival = results.rates if results.rates.source == "calibrated" else None
+    extras.allocation = _attempt(extras, "quotas", lambda: allocate(
+        dataset, base_year=base, horizon=horizon, attrition_rate=sc.attrition_rate,
+        survival=survival, **budget))
+
+    say("kiểm định dự báo")
+    from .backtest import backtest, backtest_scores_table, ets_crosscheck_table
+
+    replay = base - _BACKTEST_YEARS
+    if replay - dataset.first_year < 3:
+        extras.problems["backtest"] = (f"lịch sử từ {dataset.first_year} không đủ để kiểm định lại "
+                                       f"{_BACKTEST_YEARS} năm trước năm gốc {base}")
+    else:
+        result = _attempt(extras, "backtest", lambda: backtest(dataset, replay, base, crosscheck=False))
+        if result is not None:
+            extras.backtest_scores = backtest_scores_table(result)
+    extras.crosscheck = _attempt(extras, "crosscheck", lambda: ets_crosscheck_table(
+        dataset, base, max(results.horizons),
+        rates=results.rates if results.rates.source == "calibrated" else None))
+    return extras
+
+
+def save_extras(extras: BriefingExtras, folder: str | Path) -> Path:
+    """Write ``extras`` into ``folder`` atomically; returns the file."""
+    from .files import atomic_path
+
+    path = Path(folder) / EXTRAS_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(pickle.dumps(extras, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
+def load_extras(folder: str | Path) -> BriefingExtras:
+    """The extras a batch saved in ``folder``."""
+    path = Path(folder) / EXTRAS_FILE
+    if not path.exists():
+        raise ParameterError(f"{path}: no briefing context here (made by 'nq21model briefings')")
+    return pickle.loads(path.read_bytes())
+
+
+def briefing_extras(results: ForecastResults, *, by: str = "district", context_dir: str = "") -> BriefingExtras:
+    """The extras of a briefing: loaded from the batch's ``context_dir`` when given
+    (and made for the same base year and grouping), else computed here."""
+    if context_dir:
+        extras = load_extras(context_dir)
+        if extras.base_year == results.base_year and extras.by == by:
+            return extras
+    return compute_extras(results, by=by)
