@@ -262,6 +262,7 @@ def notebook_parameters(*, unit_column: str = "district", cells=None, history=No
         "horizons": None if not horizons else sorted(int(h) for h in horizons),
         "admission_rate": None if (calibrated and not admission_rate_given) else float(scenario.admission_rate),
         "calibrated": bool(calibrated),
+        "context_dir": "",  # set by run_briefings to the folder of the province-wide parts
         "admissions_per_year": None if scenario.admissions_per_year is None else float(scenario.admissions_per_year),
         "attrition_rate": float(scenario.attrition_rate),
         "allocation": scenario.allocation,

@@ -119,6 +119,15 @@ def test_batch_makes_every_output(batch, data_dir):
     assert any("Dữ liệu mô phỏng" in str(n) for n in notes)
     rows = sum(book[name].max_row - 1 for name in ("Sìn Hồ", "Tam Đường"))
     assert rows == manifest["outputs"]["at_risk_cells"]
+    # the province-wide parts: one quota list per unit, the targets on the index and in each briefing
+    books = sorted(p.name for p in (out / "chi_tieu").glob("*.xlsx"))
+    assert len(books) == 2 and all(b.startswith("chi_tieu_ket_nap_") for b in books)
+    assert "Các chỉ tiêu của Chương trình hành động" in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "district" / "sin-ho.html").read_text(encoding="utf-8")
+    for heading in ("Các chỉ tiêu định lượng của Chương trình hành động", "Đề xuất chỉ tiêu kết nạp",
+                    "Giả định và phương pháp"):
+        assert heading in page
+    assert "không đủ để kiểm định" in page  # eight years of history: no five-year replay, and it says so
 
 
 def _open(page, path):

@@ -1,0 +1,84 @@
+"""The province-wide parts of a briefing (extras): computed once, saved, loaded,
+shown; and what a briefing says when a part cannot be computed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_tables
+from nq21model import report
+from nq21model.allocate import quota_gain_table
+from nq21model.data import Dataset
+from nq21model.extras import briefing_extras, compute_extras, load_extras, save_extras
+from nq21model.forecast import forecast
+from nq21model.targets import unit_table
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    results = forecast()
+    return results, compute_extras(results, by="district")
+
+
+def test_bundled_extras_have_every_part(bundled):
+    results, extras = bundled
+    assert extras.problems == {}
+    assert set(extras.targets["unit"]) >= {"Toàn tỉnh", "Sìn Hồ"}
+    assert extras.allocation.table["quota"].sum() > 0
+    assert list(extras.backtest_scores["k"]) == [3, 4, 5]
+    assert (extras.backtest_scores["base_year"] == results.base_year - 5).all()
+    assert set(extras.crosscheck["year"]) == set(range(results.base_year + 1, max(results.horizons) + 1))
+
+
+def test_saved_extras_load_back(bundled, tmp_path):
+    _, extras = bundled
+    save_extras(extras, tmp_path / "ctx")
+    again = load_extras(tmp_path / "ctx")
+    assert again.targets.equals(extras.targets)
+    assert again.allocation.table.equals(extras.allocation.table)
+    results = forecast()
+    assert briefing_extras(results, by="district", context_dir=str(tmp_path / "ctx")).targets.equals(extras.targets)
+
+
+def test_sections_show_the_tested_numbers(bundled):
+    results, extras = bundled
+    html = str(report.show_targets(extras, unit="Sìn Hồ"))
+    table = unit_table(extras.targets, "Sìn Hồ")
+    for value in table["Kết quả"]:
+        assert report._esc(value) in html
+    assert "Tỷ lệ chi bộ thôn, bản, tổ dân phố có từ 3 đảng viên tại chỗ trở lên" in html
+    quotas = str(report.show_quotas(extras, unit="Sìn Hồ", by="district"))
+    gain = quota_gain_table(extras.allocation, by="district", unit="Sìn Hồ")
+    from nq21model.fmt import format_percent
+
+    assert format_percent(gain["Tỷ lệ dự kiến - chỉ tiêu tối ưu"].iloc[0], 1) in quotas
+    backtest = str(report.show_backtest(results, extras))
+    assert "Kiểm định" in backtest and "ETS" in backtest and "cố định theo kịch bản" in backtest
+    fig = report.show_targets_chart(extras, results, unit="Sìn Hồ", by="district")
+    assert len(fig.axes) >= 10 and fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_parts_that_cannot_be_computed_are_named_not_fatal():
+    cells, history = make_tables(n_cells=20, years=range(2021, 2026))  # five years: no backtest
+    results = forecast(Dataset(cells, history))
+    extras = compute_extras(results, by="district")
+    assert "backtest" in extras.problems and extras.backtest_scores is None
+    html = str(report.show_backtest(results, extras))
+    assert "Không có dữ liệu" in html and "không đủ để kiểm định" in html
+    targets = str(report.show_targets(extras, unit="Tam Đường"))
+    assert "không có dữ liệu" in targets.lower()
+
+
+def test_calibrated_briefing_states_its_rates_and_rescales_scenarios():
+    results = report.run_forecast(calibrated=True, admission_rate=None, horizons=[2030])
+    assert results.rates.source == "calibrated" and results.rates.draws > 1
+    assert "calibration_json" in results.rates.info
+    method = str(report.show_method(results))
+    assert "ước lượng từ số liệu lịch sử" in method
+    table = report.compare_scenarios(results, unit="Sìn Hồ", rates=(0.03, 0.04))
+    low, high = (table[table["admission_rate"] == r]["expected_members"].iloc[0] for r in (0.03, 0.04))
+    assert low < high
+    assert not table["current"].any()  # admissions as calibrated are not one of the rates
+    rescaled = report.run_forecast(calibrated=True, admission_rate=0.04, horizons=[2030])
+    unit = rescaled.units("district").set_index(["unit", "horizon"]).loc[("Sìn Hồ", 2030)]
+    assert unit["expected_members"] == pytest.approx(high, rel=1e-9)
