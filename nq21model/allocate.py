@@ -1145,3 +1145,16 @@ def _file_safe(name: str) -> str:
     text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
     text = "".join(c for c in text if not unicodedata.combining(c))
     return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "unit"
+
+
+def optimised_quotas(dataset: Dataset, scenario, base_year: int, horizon: int) -> pd.DataFrame:
+    """Optimised quotas ``cell_id, year, quota`` for a scenario's budget and attrition
+    (the explorer's "theo chỉ tiêu tối ưu": ``Explorer(quota_provider=optimised_quotas)``).
+
+    The budget is the scenario's admissions (a rate or a number a year), the target
+    the highest threshold of the horizon, the floor and cap the defaults.
+    """
+    budget = ({"admissions_per_year": scenario.admissions_per_year} if scenario.admissions_per_year is not None
+              else {"admission_rate": scenario.admission_rate})
+    return allocate(dataset, base_year=base_year, horizon=horizon, attrition_rate=scenario.attrition_rate,
+                    bound=False, **budget).quota_table()

@@ -327,3 +327,21 @@ def test_cli_bad_input_exits_2_and_writes_nothing(small_files, tmp_path, args, m
     assert message in proc.stderr
     assert proc.stdout == ""
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cells.csv", "history.csv"]
+
+
+def test_optimised_quotas_feed_the_explorer():
+    from nq21model.allocate import optimised_quotas
+    from nq21model.explorer import Explorer, ExplorerState
+    from nq21model.scenario import Scenario
+
+    cells, history = make_tables(n_cells=30, seed=4)
+    ds = Dataset(cells, history)
+    quotas = optimised_quotas(ds, Scenario(admission_rate=0.05), 2025, 2030)
+    assert list(quotas.columns) == ["cell_id", "year", "quota"]
+    assert set(quotas["year"]) == set(range(2026, 2031))
+    app = Explorer(ds, quota_provider=optimised_quotas)
+    assert ("Theo chỉ tiêu tối ưu", "quota") in app.allocations()
+    optimised = app.run(ExplorerState(level="province", admission_rate=0.05, allocation="quota"))
+    proportional = app.run(ExplorerState(level="province", admission_rate=0.05, allocation="population"))
+    top = optimised.shares().set_index("threshold").loc[5, "share"]
+    assert top > proportional.shares().set_index("threshold").loc[5, "share"]
