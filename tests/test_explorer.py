@@ -451,4 +451,7 @@ def test_notebook_wiring_reacts_to_the_controls(tmp_path, dataset):
     ns["export"].click()
     assert "nq21-saved" in outputs["status"].value
     assert (tmp_path / "explorer_xa-pa-u_2022-2025.xlsx").exists()
-    assert [v for _, v in controls["allocation"].options] == ["population", "members"]
+    assert [v for _, v in controls["allocation"].options] == ["population", "members", "quota"]
+    before = outputs["shares"].value
+    controls["allocation"].value = "quota"  # optimised quotas (allocate.optimised_quotas)
+    assert outputs["shares"].value != before and "nq21-error" not in outputs["shares"].value
