@@ -6,6 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KERNEL := nq21model
 JOBS   ?=
+# Python here may be told not to write bytecode; the package and the notebook kernels
+# start much faster with it (each briefing is a new process).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: briefings forecast test bench chromium clean-outputs
 

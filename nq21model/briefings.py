@@ -334,9 +334,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
 
     def say(part):
         if progress:
-            print(f"Chuẩn bị: {part}…", file=sys.stderr, flush=True)
+            print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
 
-    extras = compute_extras(results, by=by, progress=say)
+    extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units)
     extras.calibration_json = results.rates.info.get("calibration_json")
     context = out_dir / "_context"
     save_extras(extras, context)

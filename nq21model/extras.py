@@ -34,6 +34,7 @@ class BriefingExtras:
     base_year: int
     tracker: object | None = None          # targets.TrackerData
     targets: pd.DataFrame | None = None    # targets.track_targets(by=by)
+    paths: dict = field(default_factory=dict)  # unit -> targets.indicator_paths (small multiples)
     allocation: object | None = None       # allocate.Allocation
     backtest_scores: pd.DataFrame | None = None
     crosscheck: pd.DataFrame | None = None
@@ -51,54 +52,106 @@ def _attempt(extras: BriefingExtras, part: str, compute):
         return None
 
 
-def compute_extras(results: ForecastResults, *, by: str = "district", progress=None) -> BriefingExtras:
+#: The parts, costliest first (the order they are handed to workers).
+PARTS = ("targets", "crosscheck", "quotas", "backtest")
+
+_LABELS = {"targets": "chỉ tiêu của Chương trình hành động", "quotas": "đề xuất chỉ tiêu kết nạp",
+           "backtest": "kiểm định dự báo", "crosscheck": "đối chiếu tổng số toàn tỉnh (ETS)"}
+
+
+def compute_part(results: ForecastResults, part: str, by: str = "district", units=()) -> tuple[dict, dict]:
+    """One part of the extras: (fields of :class:`BriefingExtras`, problems);
+    ``units``: the units whose indicator paths to prepare (part "targets")."""
+    from . import config
+
+    dataset, base = results.dataset, results.base_year
+    holder = BriefingExtras(by=by, base_year=base)
+    fields = {}
+    if part == "targets":
+        from .targets import load_tracker_data, track_targets
+
+        fields["tracker"] = _attempt(holder, "targets", lambda: load_tracker_data(dataset))
+        if fields["tracker"] is not None:
+            fields["targets"] = _attempt(holder, "targets", lambda: track_targets(
+                fields["tracker"], by=by, base_year=base, scenario=results.scenario))
+            fields["paths"] = {unit: indicator_paths_for(fields["tracker"], results, unit=unit, by=by)
+                               for unit in units}
+    elif part == "quotas":
+        from .allocate import allocate
+
+        horizon = max([y for y in config.TARGETS if y > base] or [base + 5])
+        sc = results.scenario
+        budget = ({"admissions_per_year": sc.admissions_per_year} if sc.admissions_per_year is not None
+                  else {"admission_rate": sc.admission_rate})
+        survival = results.rates if results.rates.source == "calibrated" else None
+        fields["allocation"] = _attempt(holder, "quotas", lambda: allocate(
+            dataset, base_year=base, horizon=horizon, attrition_rate=sc.attrition_rate,
+            survival=survival, **budget))
+    elif part == "backtest":
+        from .backtest import backtest, backtest_scores_table
+
+        replay = base - _BACKTEST_YEARS
+        if replay - dataset.first_year < 3:
+            holder.problems["backtest"] = (f"lịch sử từ {dataset.first_year} không đủ để kiểm định lại "
+                                           f"{_BACKTEST_YEARS} năm trước năm gốc {base}")
+        else:
+            result = _attempt(holder, "backtest", lambda: backtest(dataset, replay, base, crosscheck=False))
+            if result is not None:
+                fields["backtest_scores"] = backtest_scores_table(result)
+    elif part == "crosscheck":
+        from .backtest import ets_crosscheck_table
+
+        fields["crosscheck"] = _attempt(holder, "crosscheck", lambda: ets_crosscheck_table(
+            dataset, base, max(results.horizons),
+            rates=results.rates if results.rates.source == "calibrated" else None))
+    else:
+        raise ParameterError(f"unknown part '{part}' (parts: {', '.join(PARTS)})")
+    return fields, holder.problems
+
+
+def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, by: str = "district"):
+    """Each indicator's history and projection for one unit (or the province)."""
+    from .results import PROVINCE
+    from .targets import indicator_paths
+
+    province = unit in (None, PROVINCE)
+    return indicator_paths(tracker, by=None if province else by, unit=PROVINCE if province else unit,
+                           base_year=results.base_year, scenario=results.scenario)
+
+
+def compute_extras(results: ForecastResults, *, by: str = "district", progress=None,
+                   jobs: int = 1, units=()) -> BriefingExtras:
     """Compute the tracker table, the quota allocation, the backtest and the ETS
     cross-check for the data, base year and scenario of ``results``.
 
     The allocation uses the scenario's budget (admission rate or number a year)
     and attrition, towards the last target year's highest threshold; the backtest
-    replays the five years before the base year.
+    replays the five years before the base year; the indicator paths of the small
+    multiples are prepared for ``units``. With ``jobs`` > 1 the parts run in that
+    many worker processes.
     """
-    from . import config
-
-    dataset, base = results.dataset, results.base_year
-    extras = BriefingExtras(by=by, base_year=base)
+    extras = BriefingExtras(by=by, base_year=results.base_year)
     say = progress or (lambda message: None)
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    say("chỉ tiêu của Chương trình hành động")
-    from .targets import load_tracker_data, track_targets
-
-    extras.tracker = _attempt(extras, "targets", lambda: load_tracker_data(dataset))
-    if extras.tracker is not None:
-        extras.targets = _attempt(extras, "targets", lambda: track_targets(
-            extras.tracker, by=by, base_year=base, scenario=results.scenario, results=None))
-
-    horizon = max([y for y in config.TARGETS if y > base] or [base + 5])
-    say("đề xuất chỉ tiêu kết nạp")
-    from .allocate import allocate
-
-    sc = results.scenario
-    budget = ({"admissions_per_year": sc.admissions_per_year} if sc.admissions_per_year is not None
-              else {"admission_rate": sc.admission_rate})
-    survival = results.rates if results.rates.source == "calibrated" else None
-    extras.allocation = _attempt(extras, "quotas", lambda: allocate(
-        dataset, base_year=base, horizon=horizon, attrition_rate=sc.attrition_rate,
-        survival=survival, **budget))
-
-    say("kiểm định dự báo")
-    from .backtest import backtest, backtest_scores_table, ets_crosscheck_table
-
-    replay = base - _BACKTEST_YEARS
-    if replay - dataset.first_year < 3:
-        extras.problems["backtest"] = (f"lịch sử từ {dataset.first_year} không đủ để kiểm định lại "
-                                       f"{_BACKTEST_YEARS} năm trước năm gốc {base}")
+        with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {part: pool.submit(compute_part, results, part, by, units) for part in PARTS}
+            outcomes = {}
+            for part in reversed(PARTS):  # the cheap ones first, for the progress messages
+                outcomes[part] = futures[part].result()
+                say(_LABELS[part])
     else:
-        result = _attempt(extras, "backtest", lambda: backtest(dataset, replay, base, crosscheck=False))
-        if result is not None:
-            extras.backtest_scores = backtest_scores_table(result)
-    extras.crosscheck = _attempt(extras, "crosscheck", lambda: ets_crosscheck_table(
-        dataset, base, max(results.horizons),
-        rates=results.rates if results.rates.source == "calibrated" else None))
+        outcomes = {}
+        for part in reversed(PARTS):
+            say(_LABELS[part])
+            outcomes[part] = compute_part(results, part, by, units)
+    for part in PARTS:
+        fields, problems = outcomes[part]
+        for name, value in fields.items():
+            setattr(extras, name, value)
+        extras.problems.update(problems)
     return extras
 
 

@@ -114,6 +114,9 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(_number_formatter())
     ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
 
 
 def plot_status_matrix(table: pd.DataFrame, *, year: int | None = None, ax=None):

@@ -805,16 +805,20 @@ def show_targets(extras, *, unit: str | None = None) -> HTML:
 
 def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = None, by: str = "district"):
     """Small multiples: each indicator's history and projection against its target line."""
+    from .extras import indicator_paths_for
     from .plots_targets import plot_targets
-    from .targets import indicator_paths
 
     if extras.tracker is None:
         return _missing(extras, "targets", "biểu đồ các chỉ tiêu")
-    paths = indicator_paths(extras.tracker, by=None if unit in (None, PROVINCE) else by,
-                            unit=unit or PROVINCE, base_year=results.base_year, scenario=results.scenario)
-    panels = paths["indicator"].nunique()
-    fig = _figure_class()(figsize=(12.8, 2.7 * math.ceil(panels / 4) + 0.8), layout="constrained")
-    return plot_targets(paths, fig=fig)
+    paths = extras.paths.get(unit)
+    if paths is None:
+        paths = indicator_paths_for(extras.tracker, results, unit=unit, by=by)
+    rows = math.ceil(paths["indicator"].nunique() / 4)
+    fig = _figure_class()(figsize=(12, 2.5 * rows + 0.7))
+    plot_targets(paths, fig=fig)
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.035, top=1 - 0.75 / (2.5 * rows + 0.7),
+                        hspace=0.75, wspace=0.3)
+    return fig
 
 
 def show_quotas(extras, *, unit: str | None = None, by: str = "district") -> HTML:

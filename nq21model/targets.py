@@ -68,7 +68,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import config, engine
 from .data import (
@@ -365,6 +364,8 @@ def _fit_share(s: pd.DataFrame, trend: bool = True) -> dict | None:
 
 def _predict_share(fit: dict, year: int, indicator: Indicator, target_year: int):
     """(expected share, q10, q90, P(target met)) of the realised share in ``year``."""
+    from scipy import stats
+
     n = max(1, fit["n"])
     needed = _needed(indicator.targets[target_year], n, indicator.strict)
     if fit["method"] == "constant":
@@ -399,6 +400,8 @@ def project_count(series: pd.DataFrame, years, *, base_year: int, indicator: Ind
     observed part plus a Poisson GLM projection of the later years; "không có
     dữ liệu" with fewer than 3 years or a gap since ``start``.
     """
+    from scipy import stats
+
     s = series[series["year"] <= base_year].sort_values("year")
     rows = []
     for year in years:
@@ -777,6 +780,8 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
     in the indicator's target years). Projections run from the base year to
     ``last_year`` (default the last target year, 2030) by the tracker's methods.
     """
+    from scipy import stats
+
     from .forecast import forecast
 
     if data is None or isinstance(data, Dataset):
