@@ -225,10 +225,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
         sep = ";" if first.count(";") > first.count(",") else ","
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
-        # ids repeat (history has one row per cell and year): read them as categories,
-        # so that each distinct id is hashed and normalised once.
-        dtype = {h: ("category" if kinds[_fold(h)] == "id" else str)
-                 for h in next(csv.reader([first], delimiter=sep), [])
+        dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
                  if kinds.get(_fold(h), "int") != "int"}
         try:
             frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
