@@ -159,11 +159,8 @@ def cmd_forecast(args) -> int:
     if rates is not None:
         print(_calibrated_note(rates))
     if args.out is not None:
-        if args.out.suffix.lower() == ".xlsx":
-            write_table({"cells": results.cells, "units": results.units(args.unit),
-                         "province": results.province}, args.out)
-        else:
-            write_table(results.cells, args.out)
+        write_table({"cells": results.cells, "units": results.units(args.unit),
+                     "province": results.province}, args.out)  # CSV: the first table
     results.print_summary(args.unit)
     if args.out is not None:
         print(f"\nWrote {len(results.cells)} cell rows to {args.out}")
@@ -224,13 +221,10 @@ def cmd_backtest(args) -> int:
                           uncertainty=args.parameter_uncertainty)
     result.print_summary()
     if args.out is not None:
-        if args.out.suffix.lower() == ".xlsx":
-            tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
-            if result.crosscheck is not None:
-                tables["province_crosscheck"] = result.crosscheck
-            write_table(tables, args.out)
-        else:
-            write_table(result.scores, args.out)
+        tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
+        if result.crosscheck is not None:
+            tables["province_crosscheck"] = result.crosscheck
+        write_table(tables, args.out)  # CSV: the scores
         print(f"\nWrote the scores to {args.out}")
     return 0
 
@@ -258,10 +252,7 @@ def cmd_targets(args) -> int:
     scenario = scenario_from_args(args, dataset)
     table = track_targets(data, by=args.unit, base_year=args.base_year, scenario=scenario)
     if args.out is not None:
-        if args.out.suffix.lower() == ".xlsx":
-            write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out)
-        else:
-            write_table(table, args.out)
+        write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out)  # CSV: the first
     print(format_targets(table))
     if args.out is not None:
         print(f"\nWrote {len(table)} rows to {args.out}")
@@ -325,10 +316,7 @@ def cmd_allocate(args) -> int:
                           admission_rate=args.admission_rate, floor=args.floor, cap=args.cap,
                           achievement=args.achievement, **kwargs)
     if args.out is not None:
-        if args.out.suffix.lower() == ".xlsx":
-            write_table({"quotas": allocation.table, "summary": allocation.summary(args.unit)}, args.out)
-        else:
-            write_table(allocation.table, args.out)
+        write_table({"quotas": allocation.table, "summary": allocation.summary(args.unit)}, args.out)
     if args.workbooks is not None:
         paths = write_quota_workbooks(allocation, args.workbooks, by=args.unit)
     allocation.print_summary(args.unit)

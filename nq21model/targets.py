@@ -743,22 +743,17 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
             rows += [r for r in membership if r["indicator"] == code]
         elif code == "owner_per_district":
             rows += _owner_rows(data, groups, by, base_year)
-        elif ind.kind == "count":
-            series = count_series(code, data, by)
+        else:
+            if ind.kind == "count":
+                series, project = count_series(code, data, by), project_count
+            else:
+                series, project = share_counts(code, data, by), project_share
             for unit in units:
                 part = None if series is None else series[series["unit"] == unit]
                 if part is None or part.empty:
                     rows += [_row(code, unit, y) for y in years]
                 else:
-                    rows += project_count(part, years, base_year=base_year, indicator=ind, unit=unit)
-        else:
-            counts = share_counts(code, data, by)
-            for unit in units:
-                part = None if counts is None else counts[counts["unit"] == unit]
-                if part is None or part.empty:
-                    rows += [_row(code, unit, y) for y in years]
-                else:
-                    rows += project_share(part, years, base_year=base_year, indicator=ind, unit=unit)
+                    rows += project(part, years, base_year=base_year, indicator=ind, unit=unit)
     table = pd.DataFrame(rows, columns=COLUMNS)
     order = {u: i for i, u in enumerate(groups)}
     table["_i"] = table["indicator"].map({c: i for i, c in enumerate(INDICATORS)})
