@@ -60,7 +60,7 @@ def horizon_parameters(survival: np.ndarray, lam: np.ndarray, steps: int) -> tup
 
 def _size_for(n0: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """FFT length per cell: a power of two above the support's practical end."""
-    upper = n0 + mu + 10.0 * np.sqrt(mu) + 25.0
+    upper = n0 + mu + 8.0 * np.sqrt(mu) + 15.0  # Poisson mass above this < 1e-18
     return np.maximum(32, 2 ** np.ceil(np.log2(upper + 1))).astype(np.int64)
 
 

@@ -43,14 +43,18 @@ def atomic_path(path: str | Path):
 def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path) -> Path:
     """Write one table (CSV or XLSX) or several (XLSX, a sheet each; CSV: the first).
 
-    Sheet names are cut to Excel's 31 characters.
+    Sheet names are cut to Excel's 31 characters; CSV floats are rounded to 10 decimals.
     """
     path = check_table_path(path)
     if isinstance(tables, pd.DataFrame):
         tables = {"data": tables}
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
-            next(iter(tables.values())).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+            frame = next(iter(tables.values()))
+            floats = frame.select_dtypes("float").columns
+            if len(floats):  # 10 decimals: far below any figure shown, and a much faster write
+                frame = frame.assign(**{c: frame[c].round(10) for c in floats})
+            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         else:
             with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
                 for name, frame in tables.items():
