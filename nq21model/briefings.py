@@ -549,10 +549,7 @@ def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: Bri
             + report.html_table(shown, numeric=tuple(numeric), raw=tuple(raw))
             + '<p class="nq21-note">Bấm tên đơn vị để mở báo cáo. Tỷ lệ chi bộ có từ k đảng viên tại chỗ trở lên '
               f"(mục tiêu {format_percent(config.TARGET_SHARE, 0)}); năm không muộn hơn năm gốc là số liệu thực tế. Xác suất đạt: "
-              "xác suất để tỷ lệ đạt mục tiêu; đèn "
-              f"{report.light_html('green', 'xanh')} từ {format_percent(report.LIGHT_LEVELS[1], 0)}, "
-              f"{report.light_html('amber', 'vàng')} từ {format_percent(report.LIGHT_LEVELS[0], 0)}, "
-              f"{report.light_html('red', 'đỏ')} dưới {format_percent(report.LIGHT_LEVELS[0], 0)}. Chi bộ nguy cơ: "
+              "xác suất để tỷ lệ đạt mục tiêu. Đèn " + report.light_legend() + " Chi bộ nguy cơ: "
               "xác suất đạt chỉ tiêu của chi bộ dưới 0,5 hoặc chưa có đảng viên tại chỗ (danh sách trong tệp "
               "Excel).</p>"
             + _targets_section(run)
@@ -587,11 +584,11 @@ def _targets_section(run: BriefingRun) -> str:
     from .targets import province_table
 
     table = province_table(extras.targets)
-    lights = {"đạt": "green", "có khả năng đạt": "amber", "nguy cơ không đạt": "red", "không đạt": "red"}
     status_cols = [c for c in table.columns if c not in ("Chỉ tiêu", "Năm", "Mục tiêu", report.PROVINCE)]
     shown = table.copy()
     for col in status_cols:
-        shown[col] = [report.light_html(lights[v], v) if v in lights else report._esc(v)
+        shown[col] = [report.light_html(report.STATUS_LIGHTS[v], v) if v in report.STATUS_LIGHTS
+                      else report._esc(v)
                       for v in table[col]]
     return ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
             + '<div style="overflow-x:auto">'

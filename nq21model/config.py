@@ -32,6 +32,12 @@ TARGETS = {2025: (3,), 2030: (4, 5)}
 ADMISSION_RATE = 0.035
 ATTRITION_RATE = 0.02
 
+#: One scale for every target's status (briefings, tracker, index): a forecast with
+#: P(target met) ≥ STATUS_LIKELY is "có khả năng đạt", below STATUS_UNLIKELY
+#: "không đạt", between "nguy cơ không đạt"; observed years are "đạt" / "không đạt".
+STATUS_LIKELY = 0.8
+STATUS_UNLIKELY = 0.2
+
 #: Quantile levels of the 80 % band.
 BAND = (0.10, 0.90)
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import __version__, config
 from .fmt import format_number, format_percent
-from .results import PROVINCE, ForecastResults
+from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, ForecastResults, target_status
 
 #: Admission rates compared side by side (the programme asks 3–4 % a year).
 SCENARIO_RATES = (0.03, 0.035, 0.04)
@@ -34,8 +34,6 @@ SCENARIO_RATES = (0.03, 0.035, 0.04)
 #: Lower end of the programme's yearly admissions target (3–4 % of members).
 ADMISSION_TARGET_RATE = 0.03
 
-#: Probability levels of the traffic light: below the first red, from the second green.
-LIGHT_LEVELS = (0.5, 0.8)
 
 #: Colour and Vietnamese words of each light.
 LIGHTS = {
@@ -234,23 +232,28 @@ def focus(results: ForecastResults) -> tuple[int, int]:
 # --------------------------------------------------------------- traffic lights
 
 
+#: Colour of each status (one scale for the whole package: results.target_status).
+STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", NO_DATA: "amber"}
+
+
 def traffic_light(probability: float, *, observed: bool = False) -> tuple[str, str]:
     """``(colour key, Vietnamese verdict)`` for the probability that a target is met.
 
-    Observed (probability 0 or 1): "đạt" / "không đạt". Forecast: from 0.8
-    "có khả năng đạt" (green), from 0.5 "chưa chắc đạt" (amber), below
-    "nguy cơ không đạt" (red).
+    Observed (probability 0 or 1): "đạt" (green) / "không đạt" (red). Forecast:
+    from ``config.STATUS_LIKELY`` "có khả năng đạt" (green), from
+    ``config.STATUS_UNLIKELY`` "nguy cơ không đạt" (amber), below "không đạt" (red).
     """
-    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
-        return "amber", "chưa đủ số liệu"
-    if observed:
-        return ("green", "đạt") if probability >= 0.5 else ("red", "không đạt")
-    low, high = LIGHT_LEVELS
-    if probability >= high:
-        return "green", "có khả năng đạt"
-    if probability >= low:
-        return "amber", "chưa chắc đạt"
-    return "red", "nguy cơ không đạt"
+    status = target_status(probability, observed=observed)
+    return STATUS_LIGHTS[status], status
+
+
+def light_legend() -> str:
+    """The legend of the lights, in words."""
+    return (f"{light_html('green', 'xanh')}: đạt, hoặc xác suất đạt từ {format_percent(config.STATUS_LIKELY, 0)} "
+            f"(có khả năng đạt); {light_html('amber', 'vàng')}: xác suất từ "
+            f"{format_percent(config.STATUS_UNLIKELY, 0)} đến dưới {format_percent(config.STATUS_LIKELY, 0)} "
+            f"(nguy cơ không đạt); {light_html('red', 'đỏ')}: không đạt, hoặc xác suất dưới "
+            f"{format_percent(config.STATUS_UNLIKELY, 0)}.")
 
 
 def light_html(colour: str, text: str) -> str:
@@ -416,10 +419,7 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
     note = ("Tỷ lệ dự báo là giá trị kỳ vọng; <em>xác suất đạt</em> là xác suất để chỉ tiêu được hoàn thành "
             f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}, không còn chi bộ nào không có "
             "đảng viên tại chỗ, hoặc số kết nạp trong năm đạt "
-            f"{format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên tại chỗ). Đèn: "
-            f"{light_html('green', 'xanh')} xác suất từ {format_percent(LIGHT_LEVELS[1], 0)}; "
-            f"{light_html('amber', 'vàng')} từ {format_percent(LIGHT_LEVELS[0], 0)}; "
-            f"{light_html('red', 'đỏ')} dưới {format_percent(LIGHT_LEVELS[0], 0)}.")
+            f"{format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên tại chỗ). Đèn: " + light_legend())
     return _block(html_table(shown, numeric=("Năm", "Kết quả", "Thực tế đã xảy ra", "Xác suất đạt"),
                              raw=("Đánh giá",)),
                   f'<p class="nq21-note">{note}</p>')
@@ -792,9 +792,8 @@ def show_targets(extras, *, unit: str | None = None) -> HTML:
     if extras.targets is None:
         return _missing(extras, "targets", "các chỉ tiêu của Chương trình hành động")
     table = unit_table(extras.targets, unit or PROVINCE)
-    statuses = {"đạt": "green", "có khả năng đạt": "amber", "nguy cơ không đạt": "red", "không đạt": "red"}
     shown = table.copy()
-    shown["Đánh giá"] = [light_html(statuses[s], s) if s in statuses else _esc(s)
+    shown["Đánh giá"] = [light_html(STATUS_LIGHTS[s], s) if s in STATUS_LIGHTS else _esc(s)
                          for s in table["Đánh giá"]]
     note = (f"Kết quả đến năm {extras.base_year} là số liệu thực tế; sau đó là dự báo (cột <em>Cách tính</em>). "
             "Chỉ tiêu về số đảng viên tại chỗ tính bằng mô hình chính xác; các tỷ lệ khác được ngoại suy từ "

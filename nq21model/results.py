@@ -17,6 +17,28 @@ CELL_COLUMNS = ["cell_id", "district", "commune", "cell_name", "horizon", "expec
 
 PROVINCE = "Toàn tỉnh"
 
+#: The statuses of a target (Vietnamese, as the programme's tracker says them).
+MET, LIKELY_MET, AT_RISK, MISSED, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
+                                             "không có dữ liệu")
+
+
+def target_status(probability: float | None, *, observed: bool) -> str:
+    """The status of a target from the probability that it is met.
+
+    Observed years pass 1.0 (met) or 0.0; forecasts the model's probability, judged
+    against ``config.STATUS_LIKELY`` and ``config.STATUS_UNLIKELY``. None/NaN →
+    "không có dữ liệu".
+    """
+    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
+        return NO_DATA
+    if observed:
+        return MET if probability >= 0.5 else MISSED
+    if probability >= config.STATUS_LIKELY:
+        return LIKELY_MET
+    if probability >= config.STATUS_UNLIKELY:
+        return AT_RISK
+    return MISSED
+
 
 def _needed(share: float, n: int) -> int:
     """Cells needed for ``share`` of ``n`` (ceil, safe against float noise)."""

@@ -54,8 +54,9 @@ forecast otherwise:
 
 * observed: ``đạt`` if the target is met, else ``không đạt``;
 * forecast, from the probability P that the target is reached:
-  ``có khả năng đạt`` if P ≥ :data:`LIKELY` (0.5), ``nguy cơ không đạt`` if
-  :data:`UNLIKELY` (0.1) ≤ P < 0.5, ``không đạt`` if P < 0.1;
+  ``có khả năng đạt`` if P ≥ :data:`LIKELY` (0.8), ``nguy cơ không đạt`` if
+  :data:`UNLIKELY` (0.2) ≤ P < 0.8, ``không đạt`` if P < 0.2 (the one scale of
+  the package, :func:`nq21model.results.target_status`);
 * ``không có dữ liệu`` where the unit has no data for the indicator (a missing
   file, a missing column, a grouping the table does not carry, too few years).
 """
@@ -81,7 +82,7 @@ from .data import (
     load_unit_counts,
 )
 from .exceptions import ParameterError
-from .results import PROVINCE
+from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, target_status
 
 __all__ = [
     "Indicator", "INDICATORS", "TrackerData", "load_tracker_data", "track_targets",
@@ -96,16 +97,12 @@ __all__ = [
 #: Columns of the tracker table, in order.
 COLUMNS = ["indicator", "unit", "year", "target", "value", "low", "high", "status", "method"]
 
-MET = "đạt"
-LIKELY_MET = "có khả năng đạt"
-AT_RISK = "nguy cơ không đạt"
-MISSED = "không đạt"
-NO_DATA = "không có dữ liệu"
 
-#: A forecast reaches the target with probability ≥ LIKELY: "có khả năng đạt".
-LIKELY = 0.5
-#: Below UNLIKELY: "không đạt" (forecast to miss); between: "nguy cơ không đạt".
-UNLIKELY = 0.1
+#: A forecast reaches the target with probability ≥ LIKELY: "có khả năng đạt"; below
+#: UNLIKELY: "không đạt" (forecast to miss); between: "nguy cơ không đạt". The same
+#: scale as the briefings' traffic lights (config.STATUS_LIKELY / STATUS_UNLIKELY).
+LIKELY = config.STATUS_LIKELY
+UNLIKELY = config.STATUS_UNLIKELY
 
 #: First year counted by the cumulative targets (2b, owners): the first full year
 #: of the 2020–2025 term, whose targets the programme restates.
@@ -263,20 +260,9 @@ def _roles_from_cells(dataset: Dataset) -> pd.DataFrame | None:
 
 
 def status_for(probability: float | None, *, observed: bool) -> str:
-    """The status of a row from the probability that its target is reached.
-
-    Observed rows pass 1.0 (met) or 0.0; forecast rows the model's probability.
-    ``None``/NaN → "không có dữ liệu".
-    """
-    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
-        return NO_DATA
-    if observed:
-        return MET if probability >= 0.5 else MISSED
-    if probability >= LIKELY:
-        return LIKELY_MET
-    if probability >= UNLIKELY:
-        return AT_RISK
-    return MISSED
+    """The status of a row from the probability that its target is reached
+    (:func:`nq21model.results.target_status`, the one scale of the package)."""
+    return target_status(probability, observed=observed)
 
 
 def _row(code, unit, year, value=np.nan, low=np.nan, high=np.nan, p=None, method="none", observed=False):

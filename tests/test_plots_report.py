@@ -108,12 +108,17 @@ def test_probability_classes_and_scenarios_and_unit_shares(results):
 
 
 def test_traffic_light_levels():
+    """One scale with the tracker (results.target_status): 0.8 and 0.2."""
     assert report.traffic_light(0.8) == ("green", "có khả năng đạt")
-    assert report.traffic_light(0.79) == ("amber", "chưa chắc đạt")
-    assert report.traffic_light(0.5)[0] == "amber"
-    assert report.traffic_light(0.49) == ("red", "nguy cơ không đạt")
+    assert report.traffic_light(0.79) == ("amber", "nguy cơ không đạt")
+    assert report.traffic_light(0.2) == ("amber", "nguy cơ không đạt")
+    assert report.traffic_light(0.19) == ("red", "không đạt")
     assert report.traffic_light(1.0, observed=True) == ("green", "đạt")
     assert report.traffic_light(0.0, observed=True) == ("red", "không đạt")
+    from nq21model import targets
+
+    for p in (0.0, 0.1, 0.19, 0.2, 0.5, 0.79, 0.8, 1.0):
+        assert report.traffic_light(p)[1] == targets.status_for(p, observed=False)
 
 
 def test_format_chance_never_claims_certainty():

@@ -107,8 +107,8 @@ def bundled_table(bundled):
 # ---------------------------------------------------------------- status boundaries
 @pytest.mark.parametrize("p, observed, expected", [
     (1.0, True, T.MET), (0.0, True, T.MISSED),
-    (1.0, False, T.LIKELY_MET), (0.5, False, T.LIKELY_MET), (0.4999, False, T.AT_RISK),
-    (0.1, False, T.AT_RISK), (0.0999, False, T.MISSED), (0.0, False, T.MISSED),
+    (1.0, False, T.LIKELY_MET), (0.8, False, T.LIKELY_MET), (0.7999, False, T.AT_RISK),
+    (0.2, False, T.AT_RISK), (0.1999, False, T.MISSED), (0.0, False, T.MISSED),
     (None, False, T.NO_DATA), (float("nan"), True, T.NO_DATA),
 ])
 def test_status_boundaries(p, observed, expected):
@@ -116,8 +116,8 @@ def test_status_boundaries(p, observed, expected):
 
 
 def test_boundary_constants_documented():
-    assert T.LIKELY == 0.5 and T.UNLIKELY == 0.1
-    assert "0.5" in T.__doc__ and "0.1" in T.__doc__
+    assert T.LIKELY == 0.8 and T.UNLIKELY == 0.2
+    assert "0.8" in T.__doc__ and "0.2" in T.__doc__
 
 
 def test_target_comparisons():
