@@ -704,8 +704,8 @@ def proportional_floors(budgets, shares, floor: float) -> np.ndarray:
     about half an admission in a typical cell, so a yearly floor rounded down
     would vanish almost everywhere.
     """
-    if floor < 0:
-        raise ParameterError(f"the floor must be ≥ 0 (a fraction of the proportional share), got {floor}")
+    if not 0 <= floor <= 1e6:
+        raise ParameterError(f"the floor must be a number ≥ 0 (a fraction of the proportional share), got {floor}")
     budgets = np.asarray(budgets, dtype=float)
     shares = np.asarray(shares, dtype=float)
     n, Y = shares.size, budgets.size

@@ -524,12 +524,24 @@ class Calibration:
 
     @classmethod
     def from_json(cls, source: str | Path) -> "Calibration":
-        """A fitted Calibration from :meth:`to_json` output (a path or the text)."""
+        """A fitted Calibration from :meth:`to_json` output (a path or the text);
+        ParameterError for anything else."""
         text = str(source)
+        name = "the calibration text"
         if not text.lstrip().startswith("{"):
+            name = Path(source).name
             text = Path(source).read_text(encoding="utf-8")
-        data = json.loads(text)
-        if data.get("kind") != "nq21model.calibration":
+        try:
+            return cls._from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, ParameterError):
+                raise
+            raise ParameterError(f"{name}: not a calibration file written by nq21model calibrate "
+                                 f"({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> "Calibration":
+        if not isinstance(data, dict) or data.get("kind") != "nq21model.calibration":
             raise ParameterError("not a calibration file written by nq21model calibrate")
         cal = cls(**data["options"])
         cal.base_year_ = int(data["base_year"])

@@ -28,10 +28,11 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
     g.add_argument("--horizon", type=int, action="append", metavar="Y",
                    help="horizon year, repeatable (default: every target year after the base year)")
-    g.add_argument("--admission-rate", type=float, metavar="R",
-                   help="province admissions a year as a share of local members (default 0.035)")
-    g.add_argument("--admissions-per-year", type=float, metavar="N",
-                   help="province admissions a year as a number (instead of a rate)")
+    budget = g.add_mutually_exclusive_group()
+    budget.add_argument("--admission-rate", type=float, metavar="R",
+                        help="province admissions a year as a share of local members (default 0.035)")
+    budget.add_argument("--admissions-per-year", type=float, metavar="N",
+                        help="province admissions a year as a number (instead of a rate)")
     g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
     g.add_argument("--allocation", choices=("population", "members", "quota"), default=None,
                    help="how admissions are split over cells (default population; quota with --quotas)")
@@ -261,11 +262,19 @@ def cmd_targets(args) -> int:
 
 def cmd_briefings(args) -> int:
     from .briefings import notebook_parameters, run_briefings
+    from .exceptions import ParameterError
 
     dataset = load_data(args)
     scenario = scenario_from_args(args, dataset)
+    if args.calibration is not None or not args.parameter_uncertainty:
+        raise ParameterError("briefings fit the calibration once per run, with parameter uncertainty: "
+                             "--calibration and --no-parameter-uncertainty are for forecast")
     if args.calibrated:  # the same checks as forecast --calibrated (flags that do not go with it)
         rates_from_args(args, dataset, args.base_year, args.horizon, check_only=True)
+    if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
+        import secrets
+
+        args.seed = secrets.randbelow(2**31)
     params = notebook_parameters(unit_column=args.unit, cells=args.cells, history=args.history, sheet=args.sheet,
                                  quotas=args.quotas, scenario=scenario, base_year=args.base_year,
                                  horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed,
@@ -449,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # an output folder that cannot be made, a file that cannot be read…
+        print(f"nq21model {args.command}: error: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")

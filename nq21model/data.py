@@ -76,10 +76,10 @@ CELL_COLUMNS = (
     Column("district", "Huyện", "text", extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
     Column("cell_type", "Loại", "cell_type", extra_aliases=("Loại chi bộ",)),
     Column("population", "Dân số", "int", minimum=1),
-    Column("secretary_is_village_head", "Bí thư là trưởng thôn", "bool", required=False),
-    Column("secretary_is_front_head", "Bí thư là trưởng ban công tác mặt trận", "bool", required=False),
-    Column("village_head_is_member", "Trưởng thôn là đảng viên", "bool", required=False),
-    Column("front_head_is_member", "Trưởng ban công tác mặt trận là đảng viên", "bool", required=False),
+    Column("secretary_is_village_head", "Bí thư là trưởng thôn", "bool_or_blank", required=False),
+    Column("secretary_is_front_head", "Bí thư là trưởng ban công tác mặt trận", "bool_or_blank", required=False),
+    Column("village_head_is_member", "Trưởng thôn là đảng viên", "bool_or_blank", required=False),
+    Column("front_head_is_member", "Trưởng ban công tác mặt trận là đảng viên", "bool_or_blank", required=False),
 )
 
 HISTORY_COLUMNS = (
@@ -104,7 +104,7 @@ QUOTA_COLUMNS = (
 ROLE_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
     Column("year", "Năm", "int", minimum=1900),
-    *(Column(c.name, c.alias, "bool") for c in CELL_COLUMNS if c.kind == "bool"),
+    *(Column(c.name, c.alias, "bool") for c in CELL_COLUMNS if c.kind == "bool_or_blank"),
 )
 
 #: Kinds of grassroots party organisation: folded spelling -> code.
@@ -185,7 +185,9 @@ CELL_TYPES = {
 CELL_TYPE_LABELS = {"thon": "thôn", "ban": "bản", "to_dan_pho": "tổ dân phố"}
 
 _TRUE = {"1", "true", "yes", "co", "x", "dung"}
-_FALSE = {"0", "false", "no", "khong", "sai", ""}
+_FALSE = {"0", "false", "no", "khong", "sai"}
+#: Largest count or year a table may hold (a guard against typing slips and overflow).
+MAX_COUNT = 100_000_000
 #: Headers that spreadsheets commonly carry and that the model ignores.
 _IGNORED = {"stt", "ghichu", "note", "notes"}
 
@@ -283,6 +285,11 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
         text = normalise_text(header)
         key = _fold(text)
         canonical = lookup.get(key)
+        twin = re.fullmatch(r"(.+)\.(\d+)", text)  # pandas renames a repeated header "X" to "X.1"
+        if canonical is None and twin and lookup.get(_fold(twin.group(1))) in found:
+            first = found[lookup[_fold(twin.group(1))]]
+            problems.append(Violation(name, 1, twin.group(1), f"a second column named like '{first}'"))
+            continue
         if key in _IGNORED or text.startswith("Unnamed:") or (canonical is None and allow_extra):
             continue
         if canonical is None:
@@ -308,7 +315,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
     """
     header = normalise_text(header)
     if col.kind == "int":
-        if pd.api.types.is_integer_dtype(values.dtype):
+        if values.dtype.kind == "i":  # pandas read a clean column of integers
             parsed = values.astype(np.int64)
             bad_index = values.index[np.zeros(len(values), bool)]
         else:
@@ -318,15 +325,19 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                 raw = values[index]
                 problems.append(Violation(name, _excel_row(index), header,
                                           f"expected a whole number, found '{'' if _is_blank(raw) else raw}'"))
-        if col.minimum is not None:
-            low = parsed.drop(index=bad_index)
-            low = low[low.astype(np.int64) < col.minimum]
-            rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
-            for index, value in low.items():
-                problems.append(Violation(name, _excel_row(index), header, f"{rule}, found {value}"))
-            if len(low):
-                parsed = parsed.astype(object)
-                parsed[low.index] = None
+        good = parsed.drop(index=bad_index)
+        too_big = good[good > MAX_COUNT]
+        for index, value in too_big.items():
+            problems.append(Violation(name, _excel_row(index), header,
+                                      f"{value} is too large (at most {MAX_COUNT:,})"))
+        good = good.drop(index=too_big.index)
+        low = good[good < col.minimum] if col.minimum is not None else good.iloc[:0]
+        rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
+        for index, value in low.items():
+            problems.append(Violation(name, _excel_row(index), header, f"{rule}, found {value}"))
+        if len(low) or len(too_big):
+            parsed = parsed.astype(object)
+            parsed[low.index.append(too_big.index)] = None
         return parsed
     if isinstance(values.dtype, pd.CategoricalDtype):
         uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
@@ -448,7 +459,7 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     frame = frame.reset_index(drop=True)
     frame["population"] = frame["population"].astype(np.int64)
     for col in CELL_COLUMNS:
-        if col.kind == "bool" and col.name in frame:
+        if col.kind == "bool_or_blank" and col.name in frame:  # a blank answer stays unknown (NA)
             frame[col.name] = frame[col.name].astype("boolean")
     for text in ("cell_id", "cell_name", "commune", "district", "cell_type"):
         frame[text] = frame[text].astype(str)
@@ -495,9 +506,13 @@ def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         known = pd.Index(cells["cell_id"])
         unknown = ~pd.Index(uniques).isin(known)
         if unknown.any():
+            padded = {c.lstrip("0"): c for c in known if c.isdigit()}
             for i in np.flatnonzero(unknown[codes]):
+                hint = padded.get(str(ids[i]).lstrip("0")) if str(ids[i]).isdigit() else None
                 problems.append(Violation(name, int(rows[i]), headers["cell_id"],
-                                          f"cell '{ids[i]}' is not in the {cells_name} file"))
+                                          f"cell '{ids[i]}' is not in the {cells_name} file"
+                                          + (f" (did Excel drop the leading zeros of '{hint}'? "
+                                             "store ids as text)" if hint else "")))
         for cell_id in known[~known.isin(uniques)]:
             problems.append(Violation(name, None, headers["cell_id"],
                                       f"cell '{cell_id}' of the {cells_name} file has no history"))
@@ -730,8 +745,9 @@ class Dataset:
 
     @cached_property
     def years(self) -> list[int]:
-        """Years present in history, ascending."""
-        return sorted(int(y) for y in self.history["year"].unique())
+        """Every year from the first to the last of history (a year no cell reports
+        stays in, with no values: cells may start and end in different years)."""
+        return list(range(self.first_year, self.last_year + 1))
 
     def members_at(self, year: int) -> pd.Series:
         """Local members at the end of ``year``, indexed by cell_id in cells order."""

@@ -27,6 +27,10 @@ class Violation:
         return f"{', '.join(where)}: {self.rule}"
 
 
+#: Violations listed in a message; the rest are counted (all are in ``.violations``).
+_SHOWN = 30
+
+
 class DataError(ValueError):
     """Input data that breaks the schema; carries every violation found."""
 
@@ -41,7 +45,10 @@ class DataError(ValueError):
         if n == 1:
             return str(self.violations[0])
         head = f"{n} problems in the input:"
-        return "\n".join([head] + [f"  - {v}" for v in self.violations])
+        shown = [f"  - {v}" for v in self.violations[:_SHOWN]]
+        if n > _SHOWN:
+            shown.append(f"  … and {n - _SHOWN} more of the same kinds (fix these and run again)")
+        return "\n".join([head] + shown)
 
 
 class ParameterError(ValueError):

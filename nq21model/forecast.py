@@ -72,6 +72,8 @@ def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *
 
         if draws < 1:
             raise ParameterError(f"draws must be ≥ 1, got {draws}")
+        if seed is not None and seed < 0:
+            raise ParameterError(f"seed must be ≥ 0, got {seed}")
         n0 = dataset.members_at(base_year).to_numpy()
         samples = simulate_members(n0, rates.survival, rates.lam, [h - base_year for h in horizons]
                                    + list(range(1, horizons[-1] - base_year + 1)), draws=draws, seed=seed)

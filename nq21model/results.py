@@ -170,7 +170,8 @@ class ForecastResults:
             counts = self._samples[horizon - self.base_year][:, idx]
             total = counts.sum(axis=1)
             row["expected_members"] = float(total.mean())
-            row["members_q10"], row["members_q90"] = (float(v) for v in np.quantile(total, config.BAND))
+            row["members_q10"], row["members_q90"] = (
+                float(v) for v in np.quantile(total, config.BAND, method="inverted_cdf"))
             for k in config.THRESHOLDS:
                 share = (counts >= k).mean(axis=1)
                 row[f"share_at_least_{k}"] = float(share.mean())
@@ -202,7 +203,7 @@ class ForecastResults:
         for year in range(self.base_year + 1, last + 1):
             if self._samples is not None and (year - self.base_year) in self._samples:
                 total = self._samples[year - self.base_year][:, idx].sum(axis=1)
-                q10, q90 = np.quantile(total, config.BAND)
+                q10, q90 = np.quantile(total, config.BAND, method="inverted_cdf")
                 expected = total.mean()
             else:
                 p, mu = self.parameters(year)
@@ -226,6 +227,16 @@ class ForecastResults:
             raise ParameterError(f"no {by} named '{unit}' (choose from: {choices})")
         return np.flatnonzero(mask)
 
+    def _horizon_threshold(self, horizon: int | None, threshold: int | None) -> tuple[int, int]:
+        """The horizon (default the first) and threshold (default its lowest programme one)."""
+        horizon = horizon or self.horizons[0]
+        if horizon not in self.horizons:
+            raise ParameterError(f"{horizon} is not a horizon of this forecast ({', '.join(map(str, self.horizons))})")
+        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        if threshold not in config.THRESHOLDS:
+            raise ParameterError(f"threshold must be one of {config.THRESHOLDS}, got {threshold}")
+        return horizon, threshold
+
     def at_risk(self, horizon: int | None = None, threshold: int | None = None, *,
                 by: str | None = None, unit: str | None = None, level: float = 0.5) -> pd.DataFrame:
         """Cells with P(≥ threshold at horizon) < ``level`` or no local member now.
@@ -234,8 +245,7 @@ class ForecastResults:
         Columns: ``cell_id, cell_name, commune, district, members_now,
         expected_members, p_at_least``; sorted by risk.
         """
-        horizon = horizon or self.horizons[0]
-        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        horizon, threshold = self._horizon_threshold(horizon, threshold)
         table = self.cells[self.cells["horizon"] == horizon].reset_index(drop=True)
         table["members_now"] = self.n0
         idx = self._unit_index(by, unit)
@@ -249,8 +259,7 @@ class ForecastResults:
     def probability_classes(self, horizon: int | None = None, threshold: int | None = None, *,
                             by: str | None = None, unit: str | None = None) -> pd.Series:
         """Number of cells in each class of P(≥ threshold): <0.5, 0.5–0.8, 0.8–0.95, ≥0.95."""
-        horizon = horizon or self.horizons[0]
-        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        horizon, threshold = self._horizon_threshold(horizon, threshold)
         table = self.cells[self.cells["horizon"] == horizon].reset_index(drop=True).iloc[self._unit_index(by, unit)]
         bins = [-0.01, 0.5, 0.8, 0.95, 1.01]
         labels = ["< 0,5", "0,5–0,8", "0,8–0,95", "≥ 0,95"]

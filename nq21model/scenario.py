@@ -17,6 +17,10 @@ from .data import Dataset
 from .exceptions import DataError, ParameterError, Violation
 
 ALLOCATIONS = ("population", "members", "quota")
+
+#: Largest number of admissions a year a scenario may ask for (the whole country
+#: admits about 200,000 a year).
+MAX_ADMISSIONS = 1_000_000
 ALLOCATION_LABELS = {"population": "theo dân số", "members": "theo số đảng viên",
                      "quota": "theo chỉ tiêu giao"}
 
@@ -55,8 +59,9 @@ class Scenario:
             raise ParameterError(f"admission rate must be in [0, 1], got {self.admission_rate}")
         if not 0.0 <= self.attrition_rate < 1.0:
             raise ParameterError(f"attrition rate must be in [0, 1), got {self.attrition_rate}")
-        if self.admissions_per_year is not None and self.admissions_per_year < 0:
-            raise ParameterError(f"admissions per year must be ≥ 0, got {self.admissions_per_year}")
+        if self.admissions_per_year is not None and not 0 <= self.admissions_per_year <= MAX_ADMISSIONS:
+            raise ParameterError(f"admissions per year must be a number from 0 to {MAX_ADMISSIONS:,}, "
+                                 f"got {self.admissions_per_year}")
         if self.allocation not in ALLOCATIONS:
             raise ParameterError(f"allocation must be one of {', '.join(ALLOCATIONS)}, got '{self.allocation}'")
         if self.allocation == "quota" and self.quotas is None:
@@ -136,7 +141,7 @@ def allocation_shares(dataset: Dataset, allocation: str, base_year: int) -> np.n
     else:
         raise ParameterError(f"no shares for allocation '{allocation}'")
     total = weight.sum()
-    return weight / total if total > 0 else np.full(weight.size, 1.0 / weight.size)
+    return weight / total if total > 0 else np.zeros(weight.size)  # no members anywhere: nobody gets any
 
 
 def quota_matrix(quotas: pd.DataFrame, dataset: Dataset, years) -> np.ndarray:

@@ -248,7 +248,7 @@ def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisatio
 
 
 def _roles_from_cells(dataset: Dataset) -> pd.DataFrame | None:
-    names = [c.name for c in CELL_COLUMNS if c.kind == "bool"]
+    names = [c.name for c in CELL_COLUMNS if c.kind == "bool_or_blank"]
     if not all(n in dataset.cells for n in names):
         return None
     roles = dataset.cells[["cell_id", *names]].copy()

@@ -257,3 +257,53 @@ def test_quota_allocation_needs_every_cell_and_year(tmp_path, small_files):
     scen = Scenario(allocation="quota", quotas=load_quotas(qp, ds.cells))
     with pytest.raises(DataError, match="no quotas for year"):
         forecast(ds, scen, horizons=[2027])
+
+
+def test_repeated_header(tmp_path):
+    cells, history = make_tables()
+    cells["Dân số"] = cells["population"]
+    message = errors_of(tmp_path, cells, history)
+    assert "cells.csv, row 1, column 'Dân số': a second column for 'population' (first: 'population')" in message
+    cells, history = make_tables()
+    twice = pd.concat([cells, cells[["population"]]], axis=1)  # the very same header twice
+    message = errors_of(tmp_path, twice, history)
+    assert "cells.csv, row 1, column 'population': a second column named like 'population'" in message
+
+
+def test_huge_numbers_are_named_not_crashing(tmp_path):
+    cells, history = make_tables()
+    cells = _set(cells, 0, "population", "123456789012345678901234")
+    message = errors_of(tmp_path, cells, history)
+    assert "cells.csv, row 2, column 'population': 123456789012345678901234 is too large" in message
+
+
+def test_ids_that_lost_their_leading_zeros(tmp_path):
+    cells, history = make_tables()
+    cells["cell_id"] = [f"{i:03d}" for i in range(len(cells))]
+    history["cell_id"] = history["cell_id"].str[1:].astype(int).astype(str)  # '000' -> '0', '001' -> '1'
+    message = errors_of(tmp_path, cells, history)
+    assert "did Excel drop the leading zeros of '001'?" in message
+    assert message.startswith(f"{len(history) + len(cells)} problems")
+    assert "more of the same kinds" in message and message.count("\n  - ") == 30
+
+
+def test_blank_role_answers_stay_unknown(tmp_path):
+    cells, history = make_tables()
+    cells["village_head_is_member"] = ["có", "", "không"] * 4
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert ds.cells["village_head_is_member"].isna().sum() == 4
+    assert ds.cells["village_head_is_member"].sum() == 4
+
+
+def test_cells_with_different_year_spans(tmp_path):
+    """Cells need not share years: C000 reports 2018–2019, C001 2022–2025; no year
+    has both, and the tables still span 2018–2025 with gaps, not a crash."""
+    cells, history = make_tables(n_cells=2)
+    history = pd.concat([history[(history["cell_id"] == "C000") & (history["year"] <= 2019)],
+                         history[(history["cell_id"] == "C001") & (history["year"] >= 2022)]])
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert ds.years == list(range(2018, 2026))
+    panel = ds.panel("local_members")
+    assert panel.shape == (2, 8) and panel.loc["C000", 2025] != panel.loc["C000", 2025]  # NaN
+    with pytest.raises(DataError, match="1 cells have no history in base year 2025: C000"):
+        forecast(ds)
