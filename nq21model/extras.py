@@ -40,6 +40,22 @@ class BriefingExtras:
     crosscheck: pd.DataFrame | None = None
     calibration_json: str | None = None    # the calibration the forecast used, if any
     problems: dict = field(default_factory=dict)
+    key: tuple = ()                        # what they were made for (see :func:`extras_key`)
+
+
+def data_key(dataset) -> tuple:
+    """The data files' SHA-256 (or, for data not from files, the tables' hash)."""
+    import hashlib
+
+    sources = dataset.sources or {}
+    if sources and all(Path(p).exists() for p in sources.values()):
+        return tuple(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in sorted(sources.values()))
+    return (int(pd.util.hash_pandas_object(dataset.history, index=False).sum()),)
+
+
+def extras_key(results: ForecastResults, by: str) -> tuple:
+    """Data, base year, grouping and scenario the extras of ``results`` depend on."""
+    return (data_key(results.dataset), results.base_year, by, results.scenario.label, results.rates.source)
 
 
 def _attempt(extras: BriefingExtras, part: str, compute):
@@ -130,7 +146,7 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
     multiples are prepared for ``units``. With ``jobs`` > 1 the parts run in that
     many worker processes.
     """
-    extras = BriefingExtras(by=by, base_year=results.base_year)
+    extras = BriefingExtras(by=by, base_year=results.base_year, key=extras_key(results, by))
     say = progress or (lambda message: None)
     if jobs > 1:
         import multiprocessing
@@ -174,10 +190,10 @@ def load_extras(folder: str | Path) -> BriefingExtras:
 
 
 def briefing_extras(results: ForecastResults, *, by: str = "district", context_dir: str = "") -> BriefingExtras:
-    """The extras of a briefing: loaded from the batch's ``context_dir`` when given
-    (and made for the same base year and grouping), else computed here."""
+    """The extras of a briefing: loaded from the batch's ``context_dir`` when they
+    were made for the same data, base year, grouping and scenario, else computed here."""
     if context_dir:
         extras = load_extras(context_dir)
-        if extras.base_year == results.base_year and extras.by == by:
+        if extras.key == extras_key(results, by):
             return extras
     return compute_extras(results, by=by)

@@ -194,10 +194,10 @@ def calibrated_rates(dataset, base_year: int, last_year: int, *, admission_rate:
     from .calibrate import Calibration
 
     if calibration is None and context_dir:
-        from .extras import load_extras
+        from .extras import data_key, load_extras
 
         extras = load_extras(context_dir)
-        if extras.base_year == base_year:
+        if extras.base_year == base_year and extras.key and extras.key[0] == data_key(dataset):
             calibration = extras.calibration_json
     if isinstance(calibration, str):
         calibration = Calibration.from_json(calibration)

@@ -11,6 +11,7 @@ from nq21model.allocate import quota_gain_table
 from nq21model.data import Dataset
 from nq21model.extras import briefing_extras, compute_extras, load_extras, save_extras
 from nq21model.forecast import forecast
+from nq21model.scenario import Scenario
 from nq21model.targets import unit_table
 
 
@@ -82,3 +83,12 @@ def test_calibrated_briefing_states_its_rates_and_rescales_scenarios():
     rescaled = report.run_forecast(calibrated=True, admission_rate=0.04, horizons=[2030])
     unit = rescaled.units("district").set_index(["unit", "horizon"]).loc[("Sìn Hồ", 2030)]
     assert unit["expected_members"] == pytest.approx(high, rel=1e-9)
+
+
+def test_stale_context_is_not_reused(bundled, tmp_path):
+    _, extras = bundled
+    save_extras(extras, tmp_path / "ctx")
+    other = forecast(scenario=Scenario(admission_rate=0.05))
+    fresh = briefing_extras(other, by="district", context_dir=str(tmp_path / "ctx"))
+    assert fresh is not None and fresh.key != extras.key  # recomputed for the other scenario
+    assert fresh.allocation.table["quota"].sum() > extras.allocation.table["quota"].sum()
