@@ -416,8 +416,9 @@ def ets_crosscheck(dataset: Dataset, base_year: int | None = None, horizon: int 
     """
     base_year = dataset.last_year if base_year is None else int(base_year)
     if horizon is None:
-        later = [y for y in sorted(config.TARGETS) if y > base_year]
-        horizon = later[-1] if later else base_year + 5
+        from .forecast import default_horizons
+
+        horizon = default_horizons(base_year)[-1]
     horizon = int(horizon)
     if horizon <= base_year:
         raise ParameterError(f"horizon {horizon} must be after the base year {base_year}")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, config
+from .fmt import slugify
 from .exceptions import ParameterError
 
 NOTEBOOK = config.NOTEBOOKS_DIR / "briefing.ipynb"
@@ -48,13 +49,6 @@ CELL_TIMEOUT = 600
 
 
 # ------------------------------------------------------------------------- names
-
-
-def slugify(name: str) -> str:
-    """ASCII file name of a unit: 'Tam Đường' → 'tam-duong', 'Xã Bình Lư' → 'xa-binh-lu'."""
-    text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unit"
 
 
 def unit_slugs(units) -> dict[str, str]:

@@ -298,7 +298,6 @@ def cmd_template(args) -> int:
 
 
 def cmd_allocate(args) -> int:
-    from . import config
     from .allocate import allocate, write_quota_workbooks
     from .files import check_table_path, write_table
 
@@ -313,7 +312,9 @@ def cmd_allocate(args) -> int:
         if args.attrition_rate is not None:
             raise ParameterError("--attrition-rate does not go with --calibrated (attrition is fitted per cell)")
         base_year = dataset.last_year if args.base_year is None else args.base_year
-        horizon = args.horizon or max(max(config.TARGETS), base_year + 1)
+        from .forecast import default_horizons
+
+        horizon = args.horizon or default_horizons(base_year)[-1]
         if horizon <= base_year:
             raise ParameterError(f"horizon {horizon} is at or before the base year {base_year}")
         with _shown_warnings(args):

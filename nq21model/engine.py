@@ -27,6 +27,8 @@ __all__ = [
     "total_pmf",
     "poisson_binomial_pmf",
     "prob_count_at_least",
+    "prob_count_at_least_groups",
+    "cells_needed",
     "quantiles_from_pmf",
 ]
 
@@ -226,13 +228,18 @@ def poisson_binomial_pmf(probs) -> np.ndarray:
     return out[0] if single else out
 
 
+def cells_needed(share: float, n: int) -> int:
+    """Cells that make ``share`` of ``n`` (ceil, safe against float noise: 95 % of 20 is 19)."""
+    return math.ceil(share * n - 1e-9)
+
+
 def prob_count_at_least(probs, share: float):
     """P(share of cells that succeed ≥ ``share``) for independent cells (Poisson-binomial).
 
     ``probs`` (n,) gives a float; (m, n) gives an array of m probabilities.
     """
     probs = np.asarray(probs, dtype=float)
-    needed = math.ceil(share * probs.shape[-1] - 1e-9)
+    needed = cells_needed(share, probs.shape[-1])
     pmf = poisson_binomial_pmf(probs)
     out = np.minimum(1.0, pmf[..., needed:].sum(axis=-1))
     return float(out) if probs.ndim == 1 else out
@@ -269,6 +276,6 @@ def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
             batch[j * m:(j + 1) * m, : sizes[g]] = probs[:, groups[g]]
         pmf = poisson_binomial_pmf(batch)
         for j, g in enumerate(members):
-            needed = max(0, math.ceil(share * totals[g] - 1e-9) - shifts[g])
+            needed = max(0, cells_needed(share, totals[g]) - shifts[g])
             out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
     return out

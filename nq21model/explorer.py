@@ -22,7 +22,6 @@ optimise for the scenario's admission rate (see README, "Scenario explorer").
 from __future__ import annotations
 
 import html
-import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -36,7 +35,7 @@ import pandas as pd
 from . import config, engine
 from .data import Dataset, load_dataset
 from .exceptions import DataError, ParameterError
-from .fmt import format_number, format_percent, format_probability
+from .fmt import format_number, format_percent, format_probability, slugify
 from .results import CELL_COLUMNS, PROVINCE, ForecastResults
 from .scenario import ALLOCATION_LABELS, Scenario, fixed_rates
 
@@ -87,13 +86,6 @@ def default_threshold(horizon: int) -> int:
 def threshold_options() -> list[tuple[str, int]]:
     """(label, value) pairs for the at-risk threshold; 0 = the programme's target."""
     return [("Theo mục tiêu", 0)] + [(f"≥ {k} đảng viên", k) for k in config.THRESHOLDS]
-
-
-def slugify(text: str) -> str:
-    """ASCII file-name part: 'Mường Tè' → 'muong-te'."""
-    text = unicodedata.normalize("NFD", str(text).replace("đ", "d").replace("Đ", "D"))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unit"
 
 
 @dataclass(frozen=True)
@@ -569,7 +561,7 @@ class ExplorerView:
             out.append({"threshold": k, "share_now": float((self.members_now >= k).mean()),
                         "share": float(row[f"share_at_least_{k}"]),
                         "p_share_95": float(row[f"p_share_95_at_least_{k}"]),
-                        "cells_needed": int(np.ceil(config.TARGET_SHARE * n - 1e-9)),
+                        "cells_needed": engine.cells_needed(config.TARGET_SHARE, n),
                         "observed": float(row.get(f"observed_share_at_least_{k}", np.nan))})
         return pd.DataFrame(out)
 

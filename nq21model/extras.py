@@ -78,7 +78,6 @@ _LABELS = {"targets": "chỉ tiêu của Chương trình hành động", "quotas
 def compute_part(results: ForecastResults, part: str, by: str = "district", units=()) -> tuple[dict, dict]:
     """One part of the extras: (fields of :class:`BriefingExtras`, problems);
     ``units``: the units whose indicator paths to prepare (part "targets")."""
-    from . import config
 
     dataset, base = results.dataset, results.base_year
     holder = BriefingExtras(by=by, base_year=base)
@@ -95,7 +94,9 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
     elif part == "quotas":
         from .allocate import allocate
 
-        horizon = max([y for y in config.TARGETS if y > base] or [base + 5])
+        from .forecast import default_horizons
+
+        horizon = default_horizons(base)[-1]
         sc = results.scenario
         budget = ({"admissions_per_year": sc.admissions_per_year} if sc.admissions_per_year is not None
                   else {"admission_rate": sc.admission_rate})

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 from babel.numbers import format_decimal, format_percent as _babel_percent
 
@@ -29,3 +31,10 @@ def format_probability(value, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return format_decimal(value, format="0." + "0" * digits, locale=LOCALE)
+
+
+def slugify(name: str) -> str:
+    """ASCII file-name part of a unit: 'Tam Đường' → 'tam-duong', 'Xã Bình Lư' → 'xa-binh-lu'."""
+    text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unit"

@@ -560,12 +560,14 @@ def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: 
         if own is not None and math.isclose(rate, own):
             res = results
         else:
-            rates = None
+            cell_rates = None
             if results.rates.source == "calibrated" and "calibration_json" in results.rates.info:
-                rates = calibrated_rates(results.dataset, results.base_year, max(results.horizons),
-                                         admission_rate=rate, calibration=results.rates.info["calibration_json"])
+                cell_rates = calibrated_rates(results.dataset, results.base_year, max(results.horizons),
+                                              admission_rate=rate,
+                                              calibration=results.rates.info["calibration_json"])
             res = forecast(results.dataset, scenario, base_year=results.base_year, horizons=results.horizons,
-                           rates=rates, method=results.method, draws=results.draws or 10_000, seed=results.seed)
+                           rates=cell_rates, method=results.method, draws=results.draws or 10_000,
+                           seed=results.seed)
         table = _unit_table(res, unit, by)
         table = table[table["status"] == "forecast"].copy()
         table.insert(0, "scenario", scenario_label(rate))
@@ -710,7 +712,7 @@ def show_method(results: ForecastResults) -> HTML:
                      "đảng, miễn công tác và sinh hoạt đảng, xóa tên…), độc lập với nhau.")
         admit = admit + " Không tính đảng viên chuyển đến."
     items = [
-        f"<li><strong>Đối tượng:</strong> đảng viên tại chỗ của từng chi bộ thôn, bản, tổ dân phố; không tính "
+        "<li><strong>Đối tượng:</strong> đảng viên tại chỗ của từng chi bộ thôn, bản, tổ dân phố; không tính "
         "đảng viên là cán bộ, công chức cấp xã được cử đến sinh hoạt.</li>",
         f"<li><strong>Giữ lại:</strong> {retention}</li>",
         f"<li><strong>Kết nạp:</strong> {admit}</li>",

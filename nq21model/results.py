@@ -40,11 +40,6 @@ def target_status(probability: float | None, *, observed: bool) -> str:
     return MISSED
 
 
-def _needed(share: float, n: int) -> int:
-    """Cells needed for ``share`` of ``n`` (ceil, safe against float noise)."""
-    return math.ceil(share * n - 1e-9)
-
-
 class ForecastResults:
     """Per-cell, per-unit and province results of one forecast.
 
@@ -172,10 +167,11 @@ class ForecastResults:
             row["expected_members"] = float(total.mean())
             row["members_q10"], row["members_q90"] = (
                 float(v) for v in np.quantile(total, config.BAND, method="inverted_cdf"))
+            needed = engine.cells_needed(config.TARGET_SHARE, n)
             for k in config.THRESHOLDS:
-                share = (counts >= k).mean(axis=1)
-                row[f"share_at_least_{k}"] = float(share.mean())
-                row[f"p_share_95_at_least_{k}"] = float((share >= _needed(config.TARGET_SHARE, n) / n - 1e-12).mean())
+                reaching = (counts >= k).sum(axis=1)
+                row[f"share_at_least_{k}"] = float(reaching.mean() / n)
+                row[f"p_share_95_at_least_{k}"] = float((reaching >= needed).mean())
             row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
             row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
             return row
@@ -293,7 +289,7 @@ def _observed(counts: np.ndarray) -> dict:
     for k in config.THRESHOLDS:
         share = float((counts >= k).mean()) if n else float("nan")
         row[f"share_at_least_{k}"] = share
-        row[f"p_share_95_at_least_{k}"] = float((counts >= k).sum() >= _needed(config.TARGET_SHARE, n))
+        row[f"p_share_95_at_least_{k}"] = float((counts >= k).sum() >= engine.cells_needed(config.TARGET_SHARE, n))
     row["expected_zero_cells"] = float((counts == 0).sum())
     row["p_no_zero_cell"] = float((counts == 0).sum() == 0)
     return row

@@ -283,7 +283,7 @@ def _needed(target: float, n: int, strict: bool) -> int:
     """Smallest count k of n with k/n meeting the target."""
     if strict:
         return int(math.floor(target * n + 1e-9)) + 1
-    return int(math.ceil(target * n - 1e-9))
+    return engine.cells_needed(target, n)
 
 
 def project_share(series: pd.DataFrame, years, *, base_year: int, indicator: Indicator,

@@ -3,7 +3,6 @@ truth, empirical-Bayes shrinkage, parameter draws, JSON, CLI, bad input."""
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import replace
 
 import numpy as np

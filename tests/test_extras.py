@@ -2,7 +2,6 @@
 shown; and what a briefing says when a part cannot be computed."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import make_tables

@@ -7,7 +7,6 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import make_tables
