@@ -279,3 +279,41 @@ def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
             needed = max(0, cells_needed(share, totals[g]) - shifts[g])
             out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
     return out
+
+
+def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
+    """Quantiles of the total of each group of cells → array (len(groups), len(levels)).
+
+    With one set of rates and one survival for every cell (the fixed-rate scenario)
+    a group's total is exactly ``Binomial(Σ n0, p) + Poisson(Σ mu)``: all groups are
+    done in one batched transform. Otherwise each group goes through :func:`total_pmf`.
+    """
+    n0 = np.asarray(n0, dtype=np.int64)
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    mu = np.atleast_2d(np.asarray(mu, dtype=float))
+    out = np.empty((len(groups), len(levels)), dtype=np.int64)
+    if p.shape[0] != 1 or p.size == 0 or not np.all(p == p[0, 0]):
+        for g, idx in enumerate(groups):
+            offset, pmf = total_pmf(n0[idx], p[:, idx], mu[:, idx])
+            out[g] = quantiles_from_pmf(pmf, levels, offset=offset)[0]
+        return out
+    prob = float(p[0, 0])
+    n_tot = np.array([n0[idx].sum() for idx in groups], dtype=float)
+    mu_tot = np.array([mu[0, idx].sum() for idx in groups])
+    mean = n_tot * prob + mu_tot
+    sd = np.sqrt(n_tot * prob * (1 - prob) + mu_tot)
+    end = n_tot + mu_tot + 10 * np.sqrt(mu_tot) + 25          # past every group's support
+    width = np.minimum(end, 2 * (10 * sd + 25))                 # or a window of ±(10 sd + 25)
+    size = int(2 ** math.ceil(math.log2(width.max() + 2)))
+    offset = np.where(end < size, 0, np.maximum(0, np.floor(mean - size / 2))).astype(np.int64)
+    z = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
+    with np.errstate(divide="ignore"):
+        log_binom = np.log((1.0 - prob) + prob * z)
+    g = np.exp(n_tot[:, None] * log_binom + mu_tot[:, None] * (z - 1.0))
+    pmf = np.clip(np.fft.irfft(g, n=size, axis=1), 0.0, None)
+    rows = (offset[:, None] + np.arange(size)) % size             # unwrap each group's window
+    pmf = np.take_along_axis(pmf, rows, axis=1)
+    cdf = np.cumsum(pmf, axis=1)
+    for j, level in enumerate(levels):
+        out[:, j] = np.argmax(cdf >= level - _TIE, axis=1) + offset
+    return out

@@ -126,13 +126,14 @@ class ForecastResults:
         panel = self.dataset.panel("local_members")
         seen_years = {y: panel[y].to_numpy() for y in observed_years}
         reach = {h: self._reach(h, list(groups.values())) for h in self.horizons}
+        bands = {h: self._bands(h, list(groups.values())) for h in self.horizons}
         for u, (unit, idx) in enumerate(groups.items()):
             for year in sorted(set(y for y in config.TARGETS if y <= self.base_year) & set(observed_years)):
                 rows.append({"unit": unit, "horizon": year, "status": "observed",
                              **_observed(seen_years[year][idx])})
             for horizon in self.horizons:
                 row = {"unit": unit, "horizon": horizon, "status": "forecast",
-                       **self._forecast_unit(horizon, idx, reach[horizon][u])}
+                       **self._forecast_unit(horizon, idx, reach[horizon][u], bands[horizon][u])}
                 if horizon in observed_years:
                     seen = _observed(seen_years[horizon][idx])
                     row["observed_members"] = seen["expected_members"]
@@ -157,7 +158,14 @@ class ForecastResults:
         probs = np.stack([stats[f"p_at_least_{k}"] for k in config.THRESHOLDS])
         return engine.prob_count_at_least_groups(probs, groups, config.TARGET_SHARE)
 
-    def _forecast_unit(self, horizon: int, idx: np.ndarray, reach=None) -> dict:
+    def _bands(self, horizon: int, groups: list[np.ndarray]):
+        """The 80 % band of each group's total local members (exact engine)."""
+        if self._samples is not None:
+            return [None] * len(groups)
+        p, mu = self.parameters(horizon)
+        return engine.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
+
+    def _forecast_unit(self, horizon: int, idx: np.ndarray, reach=None, band=None) -> dict:
         stats = self._cell_stats[horizon]
         n = idx.size
         row = {"cells": n}
@@ -175,11 +183,8 @@ class ForecastResults:
             row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
             row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
             return row
-        p, mu = self.parameters(horizon)
-        offset, pmf = engine.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
         row["expected_members"] = float(stats["expected"][idx].sum())
-        lo, hi = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
-        row["members_q10"], row["members_q90"] = float(lo), float(hi)
+        row["members_q10"], row["members_q90"] = float(band[0]), float(band[1])
         probs = np.stack([stats[f"p_at_least_{k}"][idx] for k in config.THRESHOLDS])
         for j, k in enumerate(config.THRESHOLDS):
             row[f"share_at_least_{k}"] = float(probs[j].mean())

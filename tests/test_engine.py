@@ -214,3 +214,15 @@ def test_grouped_poisson_binomial_with_certain_cells():
     got = engine.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
     for g, idx in enumerate(groups):
         assert got[g] == pytest.approx(engine.prob_count_at_least(probs[idx], 0.95), abs=1e-13)
+
+
+def test_batched_group_totals_match_one_by_one():
+    rng = np.random.default_rng(12)
+    n0 = rng.integers(0, 40, 500)
+    groups = [np.arange(0, 3), np.arange(3, 200), np.arange(200, 500), np.arange(500), np.array([7])]
+    mu = rng.uniform(0, 4, 500)
+    for p in (np.full(500, 0.9), rng.uniform(0.8, 1.0, 500)):  # common survival (batched) and per cell
+        got = engine.total_quantiles_groups(n0, p, mu, groups, (0.1, 0.5, 0.9))
+        for g, idx in enumerate(groups):
+            offset, pmf = engine.total_pmf(n0[idx], p[idx], mu[idx])
+            assert list(got[g]) == list(engine.quantiles_from_pmf(pmf, (0.1, 0.5, 0.9), offset=offset)[0])
