@@ -33,6 +33,9 @@ def normalise_text(value: str) -> str:
     """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
     text = value if type(value) is str else str(value)
     if not text.isascii():
+        if unicodedata.is_normalized("NFC", text) and "\u00d0" not in text and text == text.strip() \
+                and "  " not in text and "\t" not in text and "\n" not in text and "\xa0" not in text:
+            return text  # the common case: already clean
         text = unicodedata.normalize("NFC", text)
         if "\u00d0" in text:
             text = text.replace("\u00d0", "\u0110")
