@@ -249,9 +249,10 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
     # numbers of the others stay as the user sees them.
     first_col = frame.iloc[:, 0]
     candidates = first_col.isna().to_numpy().copy()
-    if not pd.api.types.is_numeric_dtype(first_col.dtype):
-        candidates |= first_col.map(_is_blank).to_numpy(dtype=bool) if len(frame) < 10_000 \
-            else first_col.eq("").to_numpy(dtype=bool)
+    if first_col.dtype == object:  # Excel cells: None, NaN, spaces
+        candidates |= first_col.map(_is_blank).to_numpy(dtype=bool)
+    elif not pd.api.types.is_numeric_dtype(first_col.dtype):  # CSV text: a blank line reads as ""
+        candidates |= first_col.eq("").to_numpy(dtype=bool)
     if candidates.any():
         sub = frame.loc[candidates]
         blank = sub.apply(lambda col: col.map(_is_blank)).all(axis=1)
@@ -471,12 +472,20 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
 
 def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                  sheet: str | int | None = None, cells_name: str = "cells") -> pd.DataFrame:
+    """Load and validate the yearly history (see :func:`_load_history`)."""
+    return _load_history(path, cells, sheet=sheet, cells_name=cells_name)[0]
+
+
+def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
+                  sheet: str | int | None = None, cells_name: str = "cells") -> tuple[pd.DataFrame, np.ndarray | None]:
     """Load and validate the yearly history.
 
     Checks counts, consecutive years per cell, the yearly identity
     ``local_members[y] = local_members[y-1] + admitted[y] + transferred_in[y] - exited[y]``
     and, when ``cells`` is given, that every history row names a known cell and
-    every cell has history. Returns the rows sorted by ``cell_id, year``.
+    every cell has history. Returns the rows grouped by cell (in the order cells
+    first appear), years ascending; and, when ``cells`` is given, each row's
+    position in the cells table (else None).
     """
     path = Path(path)
     frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet)
@@ -542,9 +551,8 @@ def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         out["cell_id"] = out["cell_id"].cat.categories.to_numpy(dtype=object)[out["cell_id"].cat.codes.to_numpy()]
     out["cell_id"] = out["cell_id"].astype(str)
     out = out[[c.name for c in HISTORY_COLUMNS]]
-    if cells is not None:  # where each row sits in the cells table, for Dataset.panel
-        out.attrs["cell_rows"] = pd.Index(cells["cell_id"]).get_indexer(uniques)[codes]
-    return out
+    rows = None if cells is None else pd.Index(cells["cell_id"]).get_indexer(uniques)[codes]
+    return out, rows
 
 
 def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
@@ -735,6 +743,8 @@ class Dataset:
     sources: dict = field(default_factory=dict)
     synthetic: bool = False
     synthetic_info: dict = field(default_factory=dict)
+    #: Row of the cells table for each history row, when loading knew it (saves a lookup).
+    cell_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def first_year(self) -> int:
@@ -762,7 +772,9 @@ class Dataset:
         cache = self.__dict__.setdefault("_panels", {})
         if column not in cache:
             if "_positions" not in cache:
-                rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
+                rows = self.cell_rows
+                if rows is None or len(rows) != len(self.history):
+                    rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
                 cols = self.history["year"].to_numpy() - self.first_year
                 cache["_positions"] = (rows, cols)
             rows, cols = cache["_positions"]
@@ -807,16 +819,12 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     if history_sheet is None and cells_path == history_path:
         history_sheet = sheet
     cells_df = load_cells(cells_path, sheet=sheet)
-    history_df = load_history(history_path, cells_df, sheet=history_sheet, cells_name=cells_path.name)
+    history_df, rows = _load_history(history_path, cells_df, sheet=history_sheet, cells_name=cells_path.name)
     marker = cells_path.parent / config.SYNTHETIC_MARKER
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
-    rows = history_df.attrs.pop("cell_rows")
-    dataset = Dataset(cells=cells_df, history=history_df,
-                      sources={"cells": str(cells_path), "history": str(history_path)},
-                      synthetic=bool(info.get("synthetic", False)), synthetic_info=info)
-    # where each history row sits in the cells table, known from loading: saves a lookup
-    dataset.__dict__["_panels"] = {"_positions": (rows, history_df["year"].to_numpy() - dataset.first_year)}
-    return dataset
+    return Dataset(cells=cells_df, history=history_df,
+                   sources={"cells": str(cells_path), "history": str(history_path)},
+                   synthetic=bool(info.get("synthetic", False)), synthetic_info=info, cell_rows=rows)
 
 
 def load_lai_chau() -> Dataset:
