@@ -509,7 +509,10 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     for i in np.flatnonzero(dup):
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"a second row for cell '{ids[i]}' in {year[i]}"))
-    gap = same & ~dup & (year != prev_year + 1)
+    # a cell with a row whose year did not parse (already reported) would show a false gap
+    unread = frame.loc[frame["year"].isna() & frame["cell_id"].notna(), "cell_id"]
+    damaged = np.isin(ids, unread.to_numpy()) if len(unread) else np.zeros(len(ids), bool)
+    gap = same & ~dup & (year != prev_year + 1) & ~damaged
     for i in np.flatnonzero(gap):
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"cell '{ids[i]}': years jump from {prev_year[i]} to {year[i]}; "

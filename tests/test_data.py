@@ -307,3 +307,11 @@ def test_cells_with_different_year_spans(tmp_path):
     assert panel.shape == (2, 8) and panel.loc["C000", 2025] != panel.loc["C000", 2025]  # NaN
     with pytest.raises(DataError, match="1 cells have no history in base year 2025: C000"):
         forecast(ds)
+
+
+def test_a_bad_year_is_reported_once(tmp_path):
+    cells, history = make_tables()
+    history = _set(history, 3, "year", "2020.5")
+    message = errors_of(tmp_path, cells, history)
+    assert "row 5, column 'year': expected a whole number, found '2020.5'" in message
+    assert "years jump" not in message and message.count("C000") == 0
