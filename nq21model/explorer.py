@@ -36,7 +36,7 @@ from . import config, engine
 from .data import Dataset, load_dataset
 from .exceptions import DataError, ParameterError
 from .fmt import format_number, format_percent, format_probability, slugify
-from .results import CELL_COLUMNS, PROVINCE, ForecastResults
+from .results import CELL_COLUMNS, PROVINCE, ForecastResults, risk_threshold
 from .scenario import ALLOCATION_LABELS, Scenario, fixed_rates
 
 __all__ = [
@@ -79,8 +79,7 @@ def default_threshold(horizon: int) -> int:
     horizon (2025 → 3; 2026–2030 → 4); after the last target year, the highest
     threshold (5).
     """
-    later = [y for y in sorted(config.TARGETS) if y >= horizon]
-    return min(config.TARGETS[later[0]]) if later else max(config.THRESHOLDS)
+    return risk_threshold(horizon)
 
 
 def threshold_options() -> list[tuple[str, int]]:

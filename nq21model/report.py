@@ -26,7 +26,8 @@ import pandas as pd
 
 from . import __version__, config
 from .fmt import format_number, format_percent
-from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, ForecastResults, target_status
+from .results import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, ForecastResults, risk_threshold,
+                      target_status, target_thresholds)
 
 #: Admission rates compared side by side (the programme asks 3–4 % a year).
 SCENARIO_RATES = (0.03, 0.035, 0.04)
@@ -226,7 +227,7 @@ def focus(results: ForecastResults) -> tuple[int, int]:
     """The (horizon, threshold) a briefing's at-risk list and classes refer to: the
     first horizon and its lowest programme threshold (as ``ForecastResults.at_risk``)."""
     horizon = results.horizons[0]
-    return horizon, min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+    return horizon, risk_threshold(horizon)
 
 
 # --------------------------------------------------------------- traffic lights
@@ -325,20 +326,22 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
     0/1 when observed), ``light`` (green/amber/red) and ``verdict``.
 
     Rows: share of cells with ≥ k local members for each target year and threshold
-    (2025: 3; 2030: 4 and 5) — observed when the year is at or before the base
-    year, forecast when it is a horizon; cells with no local member for the same
-    years; admissions in the base year (observed) and the year after (forecast).
+    (2025: 3; 2030: 4 and 5) and each other horizon (:func:`target_thresholds`) —
+    observed when the year is at or before the base year, forecast when it is a
+    horizon; cells with no local member for the same years; admissions in the base
+    year (observed) and the year after (forecast).
     """
     table = _unit_table(results, unit, by)
     share_txt = format_percent(config.TARGET_SHARE, 0)
     rows = []
-    for year in sorted(config.TARGETS):
+    years = sorted(set(config.TARGETS) | set(results.horizons))
+    for year in years:
         found = table[table["horizon"] == year]
         if found.empty:
             continue
         r = found.iloc[0]
         observed = r["status"] == "observed"
-        for k in config.TARGETS[year]:
+        for k in target_thresholds(year):
             prob = float(r[f"p_share_95_at_least_{k}"])
             light, verdict = traffic_light(prob, observed=observed)
             rows.append({"indicator": f"Tỷ lệ chi bộ có từ {k} đảng viên tại chỗ trở lên",
@@ -346,7 +349,7 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
                          "value": float(r[f"share_at_least_{k}"]), "kind": "share",
                          "observed_value": float("nan") if observed else float(r[f"observed_share_at_least_{k}"]),
                          "probability": prob, "light": light, "verdict": verdict})
-    for year in sorted(config.TARGETS):
+    for year in years:
         found = table[table["horizon"] == year]
         if found.empty:
             continue
@@ -580,10 +583,11 @@ def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: 
 
 def scenario_shares(table: pd.DataFrame) -> pd.DataFrame:
     """Long form of :func:`compare_scenarios` for the chart: ``scenario, horizon,
-    threshold, share, p_share_95`` for the programme's thresholds of each target year."""
+    threshold, share, p_share_95`` for the programme's thresholds of each horizon
+    (:func:`~nq21model.results.target_thresholds`)."""
     rows = []
     for _, r in table.iterrows():
-        for k in config.TARGETS.get(int(r["horizon"]), ()):
+        for k in target_thresholds(int(r["horizon"])):
             rows.append({"scenario": r["scenario"], "horizon": int(r["horizon"]), "threshold": k,
                          "share": r[f"share_at_least_{k}"], "p_share_95": r[f"p_share_95_at_least_{k}"]})
     return pd.DataFrame(rows, columns=["scenario", "horizon", "threshold", "share", "p_share_95"])
@@ -600,7 +604,7 @@ def show_scenarios(table: pd.DataFrame) -> HTML:
         col[f"Đảng viên tại chỗ năm {h} (khoảng 80%)"] = (
             f"{format_number(r['expected_members'])} ({format_number(r['members_q10'])}–"
             f"{format_number(r['members_q90'])})")
-        for k in config.TARGETS.get(h, config.THRESHOLDS):
+        for k in target_thresholds(h):
             col[f"Tỷ lệ chi bộ ≥ {k} ĐV năm {h}"] = format_percent(r[f"share_at_least_{k}"], 1)
             col[f"Xác suất đạt {format_percent(config.TARGET_SHARE, 0)} (≥ {k} ĐV, {h})"] = \
                 format_chance(r[f"p_share_95_at_least_{k}"])

@@ -22,6 +22,22 @@ MET, LIKELY_MET, AT_RISK, MISSED, NO_DATA = ("đạt", "có khả năng đạt",
                                              "không có dữ liệu")
 
 
+def target_thresholds(year: int) -> tuple[int, ...]:
+    """The programme's thresholds for a year: its own if it is a target year, else
+    those of the next target year (of the last one after it)."""
+    later = [y for y in sorted(config.TARGETS) if y >= year]
+    return config.TARGETS[later[0] if later else max(config.TARGETS)]
+
+
+def risk_threshold(horizon: int) -> int:
+    """Local members a cell should reach at ``horizon`` (at-risk lists): the lowest
+    threshold of the first target year at or after it (2025 → 3; 2026–2030 → 4);
+    after the last target year, the highest threshold (5)."""
+    if horizon > max(config.TARGETS):
+        return max(config.THRESHOLDS)
+    return min(target_thresholds(horizon))
+
+
 def target_status(probability: float | None, *, observed: bool) -> str:
     """The status of a target from the probability that it is met.
 
@@ -233,7 +249,7 @@ class ForecastResults:
         horizon = horizon or self.horizons[0]
         if horizon not in self.horizons:
             raise ParameterError(f"{horizon} is not a horizon of this forecast ({', '.join(map(str, self.horizons))})")
-        threshold = threshold or min(config.TARGETS.get(horizon, (max(config.THRESHOLDS),)))
+        threshold = threshold or risk_threshold(horizon)
         if threshold not in config.THRESHOLDS:
             raise ParameterError(f"threshold must be one of {config.THRESHOLDS}, got {threshold}")
         return horizon, threshold

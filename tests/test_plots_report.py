@@ -283,3 +283,13 @@ def test_run_forecast_rejects_unknown_unit(small_dir):
     with pytest.raises(ParameterError, match="no column"):
         report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"),
                             unit_column="ward")
+
+
+def test_key_figures_cover_a_horizon_that_is_not_a_target_year(small_dir):
+    res = report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"),
+                              horizons=[2027])
+    table = report.key_figures(res)
+    rows = table[(table["year"] == 2027) & (table["kind"] == "share")]
+    assert list(rows["threshold"]) == [4, 5] and (rows["status"] == "forecast").all()
+    province = res.province.set_index("horizon").loc[2027]
+    assert rows["value"].tolist() == [province["share_at_least_4"], province["share_at_least_5"]]
