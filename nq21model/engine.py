@@ -66,7 +66,7 @@ def _size_for(n0: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return np.maximum(32, 2 ** np.ceil(np.log2(upper + 1))).astype(np.int64)
 
 
-def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int) -> np.ndarray:
+def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: bool = True) -> np.ndarray:
     """pmf (…, size) of Binomial(n0, p) + Poisson(mu) by the PGF on roots of unity."""
     z = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
     n0 = np.asarray(n0, dtype=float)[..., None]
@@ -75,10 +75,13 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int) -> np.nda
     values, inverse = np.unique(p, return_inverse=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log((1.0 - values)[:, None] + values[:, None] * z)  # one row per distinct p
-        binom = np.where(n0 == 0, 0.0, n0 * logs[inverse.reshape(p.shape[:-1])])
-    g = np.exp(binom + mu * (z - 1.0))
+        g = logs[inverse.reshape(p.shape[:-1])]  # log G, built in place: these arrays are large
+        g *= n0
+        g[np.broadcast_to(n0 == 0, g.shape[:-1] + (1,))[..., 0]] = 0.0  # no members: no binomial part (0·log 0)
+        g += mu * (z - 1.0)
+        np.exp(g, out=g)
     pmf = np.fft.irfft(g, n=size, axis=-1)
-    return np.clip(pmf, 0.0, None)
+    return np.clip(pmf, 0.0, None) if clip else pmf
 
 
 def binomial_poisson_pmf(n0, p, mu, size: int | None = None) -> np.ndarray:
@@ -143,9 +146,11 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
         step = max(1, chunk_elements // (p.shape[0] * (size // 2 + 1)))
         for start in range(0, idx.size, step):
             part = idx[start:start + step]
-            pmf = _pgf_pmf(n0[part], p[:, part], mu[:, part], int(size)).mean(axis=0)
-            quant[part] = quantiles_from_pmf(pmf, levels)
-            low[part] = np.cumsum(pmf[:, : low.shape[1]], axis=-1)
+            pmf = _pgf_pmf(n0[part], p[:, part], mu[:, part], int(size), clip=False)  # rounding noise ±1e-17
+            cdf = np.cumsum(pmf[0] if p.shape[0] == 1 else pmf.mean(axis=0), axis=-1)
+            for j, level in enumerate(levels):
+                quant[part, j] = np.argmax(cdf >= level - _TIE, axis=-1)
+            low[part] = cdf[:, : low.shape[1]]
     for j, level in enumerate(levels):
         out[f"q{round(100 * level)}"] = quant[:, j]
     out["p_zero"] = np.clip(low[:, 0], 0.0, 1.0)
