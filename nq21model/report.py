@@ -333,9 +333,9 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
     """
     table = _unit_table(results, unit, by)
     share_txt = format_percent(config.TARGET_SHARE, 0)
-    rows = []
-    years = sorted(set(config.TARGETS) | set(results.horizons))
-    for year in years:
+    shares, zeros = [], []  # shown in this order: every share row, then the zero-cell rows
+    idx = results._unit_index(by, unit)
+    for year in sorted(set(config.TARGETS) | set(results.horizons)):
         found = table[table["horizon"] == year]
         if found.empty:
             continue
@@ -344,26 +344,20 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
         for k in target_thresholds(year):
             prob = float(r[f"p_share_95_at_least_{k}"])
             light, verdict = traffic_light(prob, observed=observed)
-            rows.append({"indicator": f"Tỷ lệ chi bộ có từ {k} đảng viên tại chỗ trở lên",
-                         "year": year, "threshold": k, "target": f"≥ {share_txt}", "status": r["status"],
-                         "value": float(r[f"share_at_least_{k}"]), "kind": "share",
-                         "observed_value": float("nan") if observed else float(r[f"observed_share_at_least_{k}"]),
-                         "probability": prob, "light": light, "verdict": verdict})
-    for year in years:
-        found = table[table["horizon"] == year]
-        if found.empty:
-            continue
-        r = found.iloc[0]
-        observed = r["status"] == "observed"
+            shares.append({"indicator": f"Tỷ lệ chi bộ có từ {k} đảng viên tại chỗ trở lên",
+                           "year": year, "threshold": k, "target": f"≥ {share_txt}", "status": r["status"],
+                           "value": float(r[f"share_at_least_{k}"]), "kind": "share",
+                           "observed_value": float("nan") if observed else float(r[f"observed_share_at_least_{k}"]),
+                           "probability": prob, "light": light, "verdict": verdict})
         prob = float(r["p_no_zero_cell"])
         light, verdict = traffic_light(prob, observed=observed)
         seen = float("nan")
         if not observed and year in results.dataset.years:
-            idx = results._unit_index(by, unit)
             seen = float((results.dataset.members_at(year).to_numpy()[idx] == 0).sum())
-        rows.append({"indicator": "Chi bộ không có đảng viên tại chỗ", "year": year, "target": "0 chi bộ",
-                     "status": r["status"], "value": float(r["expected_zero_cells"]), "kind": "count",
-                     "observed_value": seen, "probability": prob, "light": light, "verdict": verdict})
+        zeros.append({"indicator": "Chi bộ không có đảng viên tại chỗ", "year": year, "target": "0 chi bộ",
+                      "status": r["status"], "value": float(r["expected_zero_cells"]), "kind": "count",
+                      "observed_value": seen, "probability": prob, "light": light, "verdict": verdict})
+    rows = shares + zeros
     adm = admissions(results, unit=unit, by=by)
     target = f"≥ {format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên"
     if not math.isnan(adm["observed_rate"]):
@@ -377,7 +371,6 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
     next_year = results.base_year + 1
     seen = float("nan")
     if next_year in results.dataset.years:
-        idx = results._unit_index(by, unit)
         seen = float(results.dataset.panel("admitted")[next_year].to_numpy()[idx].sum())
     rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": next_year, "target": target,
                  "status": "forecast", "value": adm["expected"], "kind": "admissions",
