@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import config
 from .exceptions import DataError, ParameterError
 from .results import ForecastResults
 
@@ -87,8 +88,11 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
 
         fields["tracker"] = _attempt(holder, "targets", lambda: load_tracker_data(dataset))
         if fields["tracker"] is not None:
+            # the briefing's own forecast (fixed or calibrated rates) when it covers the target years
+            later = {y for y in config.TARGETS if y > base}
+            reuse = results if later <= set(results.horizons) else None
             fields["targets"] = _attempt(holder, "targets", lambda: track_targets(
-                fields["tracker"], by=by, base_year=base, scenario=results.scenario))
+                fields["tracker"], by=by, base_year=base, scenario=results.scenario, results=reuse))
             fields["paths"] = {unit: indicator_paths_for(fields["tracker"], results, unit=unit, by=by)
                                for unit in units}
     elif part == "quotas":
