@@ -856,7 +856,9 @@ def _fmt_value(code: str, value: float) -> str:
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return format_percent(value, 1) if INDICATORS[code].percent else format_number(value, 1)
+    if INDICATORS[code].percent:  # small shares (admission rates) with two decimals: 2,96% is not "3%"
+        return format_percent(value, 2 if abs(value) < 0.1 else 1)
+    return format_number(value, 1)
 
 
 def _fmt_target(code: str, unit: str, year: int) -> str:

@@ -566,3 +566,8 @@ def test_cli_targets_bad_input(tmp_path, small_dir):
     assert proc.returncode == 2
     assert "roles.csv" in proc.stderr and "row 2" in proc.stderr and "year" in proc.stderr
     assert not out.exists()
+
+
+def test_small_shares_keep_two_decimals_so_a_miss_never_reads_as_the_target():
+    assert T._fmt_value("2a", 0.0296) == "2,96%"
+    assert T._fmt_value("3a", 0.316) == "31,6%"
