@@ -13,6 +13,8 @@ DATA_DIR = PROJ_ROOT / "data"
 RAW_DIR = DATA_DIR / "raw"
 CELLS_FILE = RAW_DIR / "cells.csv"
 HISTORY_FILE = RAW_DIR / "history.csv"
+#: Yearly members and admissions of the whole party organisation per unit (MODEL.md §1).
+TOTALS_FILE = RAW_DIR / "totals.csv"
 OUTPUTS_DIR = PROJ_ROOT / "outputs"
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 

@@ -57,3 +57,7 @@ class ParameterError(ValueError):
 
 class ConvergenceWarning(RuntimeWarning):
     """A statistical fit did not converge."""
+
+
+class DataWarning(UserWarning):
+    """Input that runs but that a user should look at (e.g. totals that do not add up)."""

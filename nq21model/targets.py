@@ -71,16 +71,9 @@ import numpy as np
 import pandas as pd
 
 from . import config, engine
-from .data import (
-    CELL_COLUMNS,
-    UNIT_HEAD_KINDS,
-    Dataset,
-    load_dataset,
-    load_organisation_years,
-    load_organisations,
-    load_roles,
-    load_unit_counts,
-)
+from .data import CELL_COLUMNS, Dataset, load_dataset
+from .tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_organisations, load_roles,
+                             load_unit_counts)
 from .exceptions import ParameterError
 from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, target_status
 
@@ -204,7 +197,7 @@ class TrackerData:
 
 
 _FILES = {"roles": "roles.csv", "organisations": "organisations.csv",
-          "organisation_years": "organisation_years.csv", "unit_counts": "unit_counts.csv"}
+          "organisation_years": "organisation_years.csv"}
 
 
 def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisations=None,
@@ -212,9 +205,10 @@ def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisatio
     """Load the tracker's tables beside the dataset (or from the given paths).
 
     Each table defaults to the file of that name (``roles.csv``,
-    ``organisations.csv``, ``organisation_years.csv``, ``unit_counts.csv``) in
-    ``directory`` (default: the folder of the cells file); a default file that
-    does not exist is simply absent, a path given explicitly must exist. Without
+    ``organisations.csv``, ``organisation_years.csv``) in ``directory`` (default:
+    the folder of the cells file); a default file that does not exist is simply
+    absent, a path given explicitly must exist. The yearly counts per unit are the
+    dataset's totals table unless ``unit_counts`` names another file. Without
     ``roles``, role booleans in the cells table (MODEL.md §1) count for the last
     year of history. Every file is validated (DataError naming file, row, column).
     """
@@ -226,7 +220,7 @@ def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisatio
     for key, value in given.items():
         if value is not None:
             paths[key] = Path(value)
-        elif (folder / _FILES[key]).exists():
+        elif key in _FILES and (folder / _FILES[key]).exists():
             paths[key] = folder / _FILES[key]
     cells_name = Path(dataset.sources.get("cells", "cells")).name
     tables: dict = {}
@@ -244,6 +238,9 @@ def load_tracker_data(dataset: Dataset | None = None, *, roles=None, organisatio
             paths["organisation_years"], tables["organisations"], organisations_name=paths["organisations"].name)
     if "unit_counts" in paths:
         tables["unit_counts"] = load_unit_counts(paths["unit_counts"])
+    elif dataset.totals is not None:
+        tables["unit_counts"] = dataset.totals
+        paths["unit_counts"] = Path(dataset.sources["totals"])
     return TrackerData(dataset=dataset, sources={k: str(v) for k, v in paths.items()}, **tables)
 
 

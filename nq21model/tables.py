@@ -1,0 +1,397 @@
+"""Reading and checking tables as users write them (CSV or XLSX, English or
+Vietnamese headers), the machinery every input table shares.
+
+A file that breaks rules raises one :class:`~nq21model.exceptions.DataError`
+listing *every* violation, each naming the file, the row as the user sees it in
+Excel (header = row 1), the column as the user's file spells it, and the rule.
+
+Why not pandera: the rules that matter here are cross-row and cross-table (year
+gaps, the yearly identity, history for unknown cells), messages must name the
+user's own header and Excel row, and a forecast must start in well under a second;
+a small declarative table of column specs does all of it with pandas alone.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import DataError, Violation
+
+# --------------------------------------------------------------------------- text
+
+
+def normalise_text(value: str) -> str:
+    """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
+    text = value if type(value) is str else str(value)
+    if not text.isascii():
+        if unicodedata.is_normalized("NFC", text) and "\u00d0" not in text and text == text.strip() \
+                and "  " not in text and "\t" not in text and "\n" not in text and "\xa0" not in text:
+            return text  # the common case: already clean
+        text = unicodedata.normalize("NFC", text)
+        if "\u00d0" in text:
+            text = text.replace("\u00d0", "\u0110")
+        if not text.isascii():
+            text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _fold(value: str) -> str:
+    """Key for matching headers and categories: lower case, no accents, no spacing."""
+    text = normalise_text(value).casefold().replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-\.]+", "", text)
+
+
+# ------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    alias: str  # the Vietnamese header of the template
+    kind: str  # "id", "text", "int", "bool", "choice", "bool_or_blank"
+    required: bool = True
+    minimum: int | None = None
+    extra_aliases: tuple[str, ...] = ()
+    #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
+    choices: dict | None = None
+    choice_help: str = ""
+
+
+_TRUE = {"1", "true", "yes", "co", "x", "dung"}
+_FALSE = {"0", "false", "no", "khong", "sai"}
+#: Largest count or year a table may hold (a guard against typing slips and overflow).
+MAX_COUNT = 100_000_000
+#: Headers that spreadsheets commonly carry and that the model ignores.
+_IGNORED = {"stt", "ghichu", "note", "notes"}
+
+
+# -------------------------------------------------------------------------- read
+
+
+def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...] = ()) -> pd.DataFrame:
+    """The table with its headers as written: text columns as strings, counts parsed
+    by pandas where the whole column is clean (checked value by value otherwise)."""
+    name = path.name
+    if not path.exists():
+        raise DataError(Violation(str(path), None, None, "file not found"))
+    if path.stat().st_size == 0:
+        raise DataError(Violation(name, None, None, "the file is empty"))
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            book = pd.ExcelFile(path, engine="openpyxl")
+        except Exception as exc:  # corrupt workbook
+            raise DataError(Violation(name, None, None, f"cannot be read as Excel ({exc})")) from None
+        sheets = book.sheet_names
+        if sheet is None:
+            sheet = _default_sheet(sheets, columns)
+        if isinstance(sheet, str) and sheet not in sheets:
+            raise DataError(Violation(name, None, None,
+                                      f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
+        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+            raise DataError(Violation(name, None, None,
+                                      f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
+        frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
+    elif suffix in (".csv", ".txt"):
+        try:
+            with open(path, encoding="utf-8-sig") as fh:
+                first = fh.readline()
+        except UnicodeDecodeError:
+            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        sep = ";" if first.count(";") > first.count(",") else ","
+        kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
+        dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
+                 if kinds.get(_fold(h), "int") != "int"}
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
+                                encoding="utf-8-sig", skip_blank_lines=False)
+        except UnicodeDecodeError:
+            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+        except pd.errors.EmptyDataError:
+            raise DataError(Violation(name, None, None, "the file is empty")) from None
+        except pd.errors.ParserError as exc:
+            raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
+        # A count column that pandas did not read as integers ("2.000", "12,5", a blank) is
+        # read again as text and parsed value by value: "2.000" must never become 2.0.
+        unclean = [h for h in frame.columns if h not in dtype and frame[h].dtype.kind != "i"]
+        if unclean:
+            text = pd.read_csv(path, sep=sep, dtype=str, usecols=unclean, keep_default_na=False,
+                               na_values=[], encoding="utf-8-sig", skip_blank_lines=False)
+            frame[unclean] = text[unclean].to_numpy()
+    else:
+        raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
+    if frame.columns.size == 0:
+        raise DataError(Violation(name, None, None, "the file is empty"))
+    # Drop rows blank in every column (common at the end of Excel sheets); row
+    # numbers of the others stay as the user sees them.
+    first_col = frame.iloc[:, 0]
+    candidates = first_col.isna().to_numpy().copy()
+    if first_col.dtype == object:  # Excel cells: None, NaN, spaces
+        candidates |= first_col.map(_is_blank).to_numpy(dtype=bool)
+    elif not pd.api.types.is_numeric_dtype(first_col.dtype):  # CSV text: a blank line reads as ""
+        candidates |= first_col.eq("").to_numpy(dtype=bool)
+    if candidates.any():
+        sub = frame.loc[candidates]
+        blank = sub.apply(lambda col: col.map(_is_blank)).all(axis=1)
+        frame = frame.drop(index=sub.index[blank.to_numpy()])
+    return frame
+
+
+def _default_sheet(sheets: list[str], columns: tuple[Column, ...]) -> str | int:
+    """In a workbook holding both tables, the sheet named for this table, else the first."""
+    wanted = {"cells": {"cells", "chibo"}, "history": {"history", "lichsu"}, "quotas": {"quotas", "chitieu"},
+              "totals": {"totals", "tonghop", "tongso"}}
+    names = {c.name for c in columns}
+    kind = "history" if "local_members" in names else "quotas" if "quota" in names else \
+        "totals" if "unit" in names else "cells"
+    for sheet in sheets:
+        if _fold(sheet) in wanted[kind]:
+            return sheet
+    return 0
+
+
+def _is_blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and value.strip() == "")
+
+
+def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
+                 allow_extra: bool | str = False) -> tuple[dict, list]:
+    """Map the file's headers to canonical names; return (canonical -> header, violations).
+
+    ``allow_extra``: False (an unknown header is an error), True (ignored) or
+    ``"keep"`` (kept as a text column under its normalised header).
+    """
+    lookup = {}
+    for col in columns:
+        for label in (col.name, col.alias, *col.extra_aliases):
+            lookup[_fold(label)] = col.name
+    found: dict[str, str] = {}
+    problems = []
+    for header in frame.columns:
+        text = normalise_text(header)
+        key = _fold(text)
+        canonical = lookup.get(key)
+        twin = re.fullmatch(r"(.+)\.(\d+)", text)  # pandas renames a repeated header "X" to "X.1"
+        if canonical is None and twin and lookup.get(_fold(twin.group(1))) in found:
+            first = found[lookup[_fold(twin.group(1))]]
+            problems.append(Violation(name, 1, twin.group(1), f"a second column named like '{first}'"))
+            continue
+        if key in _IGNORED or text.startswith("Unnamed:"):
+            continue
+        if canonical is None and allow_extra == "keep" and text not in found:
+            found[text] = header
+            continue
+        if canonical is None and allow_extra:
+            continue
+        if canonical is None:
+            expected = ", ".join(f"{c.name} [{c.alias}]" for c in columns)
+            problems.append(Violation(name, 1, text, f"unknown header; expected one of: {expected}"))
+        elif canonical in found:
+            problems.append(Violation(name, 1, text, f"a second column for '{canonical}' "
+                                                     f"(first: '{found[canonical]}')"))
+        else:
+            found[canonical] = header
+    for col in columns:
+        if col.required and col.name not in found:
+            problems.append(Violation(name, None, f"{col.name} [{col.alias}]", "required column is missing"))
+    return found, problems
+
+
+def _parse_column(values: pd.Series, col: Column, header: str, name: str,
+                  problems: list[Violation]) -> pd.Series:
+    """Parse one column's raw values; append a violation for every bad cell.
+
+    Vectorised: text is normalised once per distinct value; a count column that
+    pandas already read as integers is only range-checked.
+    """
+    header = normalise_text(header)
+    if col.kind == "int":
+        if values.dtype.kind == "i":  # pandas read a clean column of integers
+            parsed = values.astype(np.int64)
+            bad_index = values.index[np.zeros(len(values), bool)]
+        else:
+            parsed = values.map(_parse_int)
+            bad_index = parsed.index[parsed.isna()]
+            for index in bad_index:
+                raw = values[index]
+                problems.append(Violation(name, _excel_row(index), header, _int_problem(raw)))
+        good = parsed.drop(index=bad_index)
+        too_big = good[good > MAX_COUNT]
+        for index, value in too_big.items():
+            problems.append(Violation(name, _excel_row(index), header,
+                                      f"{value} is too large (at most {MAX_COUNT:,})"))
+        good = good.drop(index=too_big.index)
+        low = good[good < col.minimum] if col.minimum is not None else good.iloc[:0]
+        rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"
+        for index, value in low.items():
+            problems.append(Violation(name, _excel_row(index), header, f"{rule}, found {value}"))
+        if len(low) or len(too_big):
+            parsed = parsed.astype(object)
+            parsed[low.index.append(too_big.index)] = None
+        return parsed
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
+        codes = values.cat.codes.to_numpy()
+        codes = np.where(codes < 0, len(uniques) - 1, codes)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        uniques = np.asarray(uniques, dtype=object).tolist()
+    mapped = np.empty(len(uniques), dtype=object)
+    invalid = np.zeros(len(uniques), dtype=object)
+    for j, raw in enumerate(uniques):
+        if col.kind in ("id", "text") and type(raw) is str:
+            text = normalise_text(raw)
+            if text:
+                mapped[j] = text
+                continue
+        mapped[j], invalid[j] = _parse_value(raw, col)
+    for j in np.flatnonzero(invalid.astype(bool)):
+        for index in values.index[codes == j]:
+            problems.append(Violation(name, _excel_row(index), header, invalid[j]))
+    if col.kind == "id":
+        # distinct raw spellings may normalise to one id: categories of the normalised ids
+        inverse, categories = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
+        return pd.Series(pd.Categorical.from_codes(inverse[codes], categories), index=values.index)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _parse_value(raw, col: Column):
+    """(value, problem) of one distinct raw text/category/boolean value."""
+    if col.kind in ("id", "text"):
+        if _is_blank(raw):
+            return None, "empty value"
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        return normalise_text(raw), ""
+    if col.kind == "choice":
+        key = "" if _is_blank(raw) else _fold(raw)
+        if key not in col.choices:
+            return None, f"unknown value '{'' if _is_blank(raw) else raw}'; expected {col.choice_help}"
+        return col.choices[key], ""
+    if col.kind == "bool_or_blank" and _is_blank(raw):
+        return pd.NA, ""  # not applicable / not reported
+    # bool, bool_or_blank
+    if isinstance(raw, (bool, np.bool_)):
+        return bool(raw), ""
+    key = "" if _is_blank(raw) else _fold(raw)
+    if key in _TRUE:
+        return True, ""
+    if key in _FALSE:
+        return False, ""
+    return None, f"expected yes/no (1/0, có/không), found '{raw}'"
+
+
+def _parse_int(raw) -> int | None:
+    if isinstance(raw, bool) or _is_blank(raw):
+        return None
+    if isinstance(raw, (int, np.integer)):
+        return int(raw)
+    if isinstance(raw, (float, np.floating)):
+        return int(raw) if float(raw).is_integer() else None
+    text = normalise_text(raw).replace(" ", "")
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if _THOUSANDS.fullmatch(text):  # "2.000" is two thousand the Vietnamese way, never 2
+        return int(text.replace(".", ""))
+    if re.fullmatch(r"[+-]?\d+\.0+", text):
+        return int(float(text))
+    return None
+
+
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")
+
+
+def _int_problem(raw) -> str:
+    """The message for a value that is not a whole number."""
+    shown = "" if _is_blank(raw) else raw
+    text = "" if _is_blank(raw) else normalise_text(raw).replace(" ", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
+        return (f"'{shown}' is ambiguous (a decimal comma or a thousands comma?): "
+                f"write {text.replace(',', '')} or {text.replace(',', '.')}")
+    return f"expected a whole number, found '{shown}'"
+
+
+def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
+                 allow_extra: bool | str = False) -> tuple[pd.DataFrame, dict, list]:
+    """Read and parse; return (canonical frame, canonical -> user header, violations).
+    Extra columns kept (``allow_extra="keep"``) come last, as text (blank → None)."""
+    frame = _read_table(path, sheet, columns)
+    name = path.name
+    headers, problems = _map_headers(frame, columns, name, allow_extra)
+    if problems:
+        raise DataError(problems)
+    if frame.empty:
+        raise DataError(Violation(name, None, None, "the file has a header but no rows"))
+    parsed = {}
+    for col in columns:
+        if col.name in headers:
+            parsed[col.name] = _parse_column(frame[headers[col.name]], col, headers[col.name], name, problems)
+    known = {c.name for c in columns}
+    for extra in (h for h in headers if h not in known):
+        parsed[extra] = frame[headers[extra]].map(lambda v: None if _is_blank(v) else normalise_text(v))
+    out = pd.DataFrame(parsed, index=frame.index)
+    return out, {k: normalise_text(v) for k, v in headers.items()}, problems
+
+
+def _excel_row(index) -> int:
+    return int(index) + 2
+
+
+def _check_keys(frame, headers, name, keys, what, problems, known=None, known_col=None,
+                known_name=""):
+    """Duplicate keys and (optionally) unknown ids; appends violations."""
+    good = frame.dropna(subset=list(keys))
+    for _, r in good.loc[good.duplicated(list(keys), keep="first")].iterrows():
+        problems.append(Violation(name, r["_row"], headers[keys[-1]],
+                                  f"a second row for {what} '{r[keys[0]]}' in {r[keys[1]]}"))
+    if known is not None:
+        for _, r in good.loc[~good[known_col].isin(known)].iterrows():
+            problems.append(Violation(name, r["_row"], headers[known_col],
+                                      f"'{r[known_col]}' is not in the {known_name} file"))
+
+
+def _implies(frame, headers, name, if_col, then_col, rule, problems):
+    """Rows where ``if_col`` is true and ``then_col`` false break ``rule``."""
+    both = frame.dropna(subset=[if_col, then_col])
+    bad = both[if_col].astype(bool) & ~both[then_col].astype(bool)
+    for i in both.index[bad]:
+        problems.append(Violation(name, frame.at[i, "_row"], headers[then_col], rule))
+
+
+def _not_greater(frame, headers, name, small, big, problems):
+    """``small`` ≤ ``big`` on every row where both are given."""
+    if small not in frame or big not in frame:
+        return
+    both = frame.dropna(subset=[small, big])
+    for i in both.index[both[small] > both[big]]:
+        problems.append(Violation(name, frame.at[i, "_row"], headers[small],
+                                  f"{small} {both.at[i, small]} is more than {big} {both.at[i, big]}"))
+
+
+def _finish(frame, problems, columns, ints=(), bools=()):
+    if problems:
+        problems.sort(key=lambda v: (v.row is None, v.row or 0))
+        raise DataError(problems)
+    out = frame.drop(columns="_row").reset_index(drop=True)
+    for col in ints:
+        if col in out:
+            out[col] = out[col].astype(np.int64)
+    for col in bools:
+        if col in out:
+            out[col] = out[col].astype("boolean")
+    return out[[c.name for c in columns if c.name in out]]
+
+
