@@ -61,6 +61,9 @@ TRUTH_LAST_YEAR = 2035
 CELL_TYPES = ("thon", "ban", "to_dan_pho")
 
 CELLS_COLUMNS = ["cell_id", "cell_name", "commune", "district", "cell_type", "population"]
+#: Stream key of the cells dissolved and founded during the history
+#: (``default_rng([seed, CHANGES_STREAM])``).
+CHANGES_STREAM = 11
 HISTORY_COLUMNS = [
     "cell_id", "year", "local_members", "admitted", "exited",
     "assigned_members", "transferred_in",
@@ -207,6 +210,13 @@ _PARAMS_BASE = {
     "assigned_probs": (0.50, 0.33, 0.13, 0.04),
     "assigned_probs_small_cell": (0.20, 0.40, 0.28, 0.12),
     "assigned_change_prob": 0.04,
+    # cells dissolved (merged into a neighbour of their commune, members moving with
+    # them) and founded (split from a neighbour, taking a share of its members) during
+    # the history, Lai Châu layout only; their years are drawn from `change_years`
+    "dissolved_cells": 12,
+    "founded_cells": 6,
+    "change_years": (2019, 2024),
+    "founded_share": 0.3,
 }
 
 
@@ -414,6 +424,9 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
     if n_cells is None:
         cells = _lai_chau_layout(rng)
         params["layout"] = "lai_chau"
+        from .units2025 import commune_2025_for
+
+        cells.insert(4, "commune_2025", commune_2025_for(cells["commune"]).to_numpy())
     else:
         n_cells = int(n_cells)
         if n_cells < 1:
@@ -452,6 +465,11 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
     m0 = (pop / 1000.0 * np.exp(_by(params["alpha_type"], ctype) + _by(params["alpha_district"], dist))
           * u ** params["initial_propensity_power"] * w)
     n0 = rng.poisson(m0).astype(np.int64)
+    changes = np.random.default_rng([int(seed), CHANGES_STREAM])
+    start, end, absorber, parent = _changes(changes, cells, params)
+    obs_years = np.arange(FIRST_YEAR, LAST_YEAR + 1)
+    exists = (obs_years[None, :] >= start[:, None]) & (obs_years[None, :] <= end[:, None])
+    n0 = np.where(exists[:, 0], n0, 0)
 
     n_obs = LAST_YEAR - FIRST_YEAR + 1
     local = np.zeros((n, n_obs), np.int64)
@@ -466,12 +484,22 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
     stay = n0 - a0 - t0
     e0 = rng.poisson(stay * attr[:, 0] / (1.0 - attr[:, 0]))
     local[:, 0], adm[:, 0], ext[:, 0], tin[:, 0] = n0, a0, e0, t0
+    local[~exists[:, 0], 0] = adm[~exists[:, 0], 0] = ext[~exists[:, 0], 0] = tin[~exists[:, 0], 0] = 0
     for j in range(1, n_obs):
+        year = FIRST_YEAR + j
         prev = local[:, j - 1]
         ext[:, j] = prev - rng.binomial(prev, 1.0 - attr[:, j])
         adm[:, j] = rng.poisson(lam[:, j])
         tin[:, j] = rng.poisson(tmean)
-        local[:, j] = prev - ext[:, j] + adm[:, j] + tin[:, j]
+        new = np.flatnonzero(start == year)          # founded: a share of a neighbour's members
+        k = changes.binomial(prev[parent[new]] - ext[parent[new], j], params["founded_share"])
+        np.add.at(ext[:, j], parent[new], k)
+        tin[new, j] += k
+        gone = np.flatnonzero(end == year - 1)       # dissolved last year: its members move
+        np.add.at(tin[:, j], absorber[gone], prev[gone])
+        out = ~exists[:, j]
+        ext[out, j] = adm[out, j] = tin[out, j] = 0
+        local[:, j] = np.where(out, 0, prev - ext[:, j] + adm[:, j] + tin[:, j])
 
     # assigned commune cadres: small, mostly constant, more in weak cells
     p_norm = np.asarray(params["assigned_probs"])
@@ -487,10 +515,11 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
     ids = cells["cell_id"].to_numpy()
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
-    cells = cells.iloc[order].reset_index(drop=True)[CELLS_COLUMNS]
+    cells = cells.iloc[order].reset_index(drop=True)[[c for c in CELLS_COLUMNS[:4] + ["commune_2025"]
+                                                       + CELLS_COLUMNS[4:] if c in cells]]
     local, adm, ext, tin, assigned = (a[order] for a in (local, adm, ext, tin, assigned))
     attr, lam, tmean, u, frailty = (a[order] for a in (attr, lam, tmean, u, frailty))
-    obs_years = np.arange(FIRST_YEAR, LAST_YEAR + 1)
+    start, end, exists = start[order], end[order], exists[order]
     history = pd.DataFrame({
         "cell_id": np.repeat(ids, n_obs),
         "year": np.tile(obs_years, n).astype(np.int64),
@@ -499,7 +528,7 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
         "exited": ext.ravel(),
         "assigned_members": assigned.ravel(),
         "transferred_in": tin.ravel(),
-    })
+    })[exists.ravel()].reset_index(drop=True)
     ty = years[1:]
     nt = len(ty)
     truth = pd.DataFrame({
@@ -512,8 +541,39 @@ def generate_province(seed: int = DEFAULT_SEED, n_cells: int | None = None) -> S
         "propensity": np.repeat(u, nt),
         "attrition_frailty": np.repeat(frailty, nt),
     })
+    alive = (ty[None, :] >= start[:, None]) & (ty[None, :] <= end[:, None])
+    truth = truth[alive.ravel()].reset_index(drop=True)
 
     return SyntheticProvince(cells=cells, history=history, truth=truth, params=params, seed=int(seed))
+
+
+def _changes(rng, cells: pd.DataFrame, params: dict):
+    """Years of each cell (first, last; ±inf when it exists throughout) and, for a cell
+    dissolved or founded during the history, the neighbour that absorbs its members or
+    that it splits from (same commune). Lai Châu layout only; the national one has none."""
+    n = len(cells)
+    start = np.full(n, -np.inf)
+    end = np.full(n, np.inf)
+    absorber = np.zeros(n, np.int64)
+    parent = np.zeros(n, np.int64)
+    if params.get("layout") != "lai_chau":
+        return start, end, absorber, parent
+    first, last = params["change_years"]
+    commune = cells["commune"].to_numpy()
+    rural = np.flatnonzero(np.isin(cells["cell_type"].to_numpy(), ("ban", "thon")))
+    urban = np.flatnonzero(cells["cell_type"].to_numpy() == "to_dan_pho")
+    dissolved = rng.choice(rural, params["dissolved_cells"], replace=False)
+    founded = rng.choice(urban, params["founded_cells"], replace=False)
+    changed = set(dissolved.tolist()) | set(founded.tolist())
+    for cell, kind in [(c, "dissolved") for c in dissolved] + [(c, "founded") for c in founded]:
+        peers = [j for j in np.flatnonzero(commune == commune[cell]) if j not in changed]
+        neighbour = int(peers[rng.integers(len(peers))])
+        year = int(rng.integers(first, last + 1))
+        if kind == "dissolved":
+            end[cell], absorber[cell] = year - 1, neighbour
+        else:
+            start[cell], parent[cell] = year, neighbour
+    return start, end, absorber, parent
 
 
 # --------------------------------------------------------------------------
@@ -578,7 +638,8 @@ def write_bundle(directory, seed: int = DEFAULT_SEED) -> dict[str, Path]:
 
     ``cells.csv``, ``history.csv`` and ``SYNTHETIC.json`` (the core), then the
     programme tables of :func:`generate_programme`: ``roles.csv``,
-    ``organisations.csv``, ``organisation_years.csv`` and ``unit_counts.csv``.
+    ``organisations.csv``, ``organisation_years.csv`` and ``totals.csv`` (yearly
+    members and admissions of each district's whole party organisation).
     The files are bit-for-bit reproducible for a given seed (UTF-8, NFC, ``\\n``
     line ends, integer counts only).
 
@@ -586,7 +647,7 @@ def write_bundle(directory, seed: int = DEFAULT_SEED) -> dict[str, Path]:
     -------
     dict
         ``{"cells", "history", "marker", "roles", "organisations",
-        "organisation_years", "unit_counts"}`` → path.
+        "organisation_years", "totals"}`` → path.
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -599,9 +660,10 @@ def write_bundle(directory, seed: int = DEFAULT_SEED) -> dict[str, Path]:
     marker = json.dumps(_marker(seed, sp), ensure_ascii=False, indent=2) + "\n"
     paths["marker"].write_bytes(_nfc(marker).encode("utf-8"))
     programme = generate_programme(sp)
-    for key in ("roles", "organisations", "organisation_years", "unit_counts"):
-        paths[key] = d / f"{key}.csv"
-        text = getattr(programme, key).to_csv(index=False, lineterminator="\n")
+    for key, file in (("roles", "roles"), ("organisations", "organisations"),
+                      ("organisation_years", "organisation_years"), ("totals", "totals")):
+        paths[key] = d / f"{file}.csv"
+        text = getattr(programme, "unit_counts" if key == "totals" else key).to_csv(index=False, lineterminator="\n")
         paths[key].write_bytes(_nfc(text).encode("utf-8"))
     return paths
 
@@ -657,14 +719,16 @@ _PROGRAMME_PARAMS = {
     # commune secretary is chair of the People's Council; agency secretary is its head
     "council_chair": {"a": 0.0, "b": 0.11, "org_sd": 0.6, "keep": 0.85},
     "unit_head": {"a": 1.45, "b": 0.085, "org_sd": 0.5, "keep": 0.85},
-    # counts per district: all members = village members x ratio (2018)
+    # counts per district: all members = village members x ratio (2018), the rest in
+    # the district's other organisations
     "members_ratio": {
         "Thành phố Lai Châu": 2.75, "Tam Đường": 1.8, "Phong Thổ": 1.75, "Sìn Hồ": 1.7,
         "Mường Tè": 1.85, "Nậm Nhùn": 2.2, "Than Uyên": 1.7, "Tân Uyên": 1.75,
     },
-    "admission_rate": {
-        "Thành phố Lai Châu": 0.038, "Tam Đường": 0.037, "Phong Thổ": 0.033, "Sìn Hồ": 0.031,
-        "Mường Tè": 0.027, "Nậm Nhùn": 0.029, "Than Uyên": 0.039, "Tân Uyên": 0.037,
+    # admissions a year in the district's other organisations, a share of their members
+    "other_admission_rate": {
+        "Thành phố Lai Châu": 0.030, "Tam Đường": 0.027, "Phong Thổ": 0.024, "Sìn Hồ": 0.023,
+        "Mường Tè": 0.020, "Nậm Nhùn": 0.022, "Than Uyên": 0.028, "Tân Uyên": 0.027,
     },
     "admission_year": {2018: 1.0, 2019: 1.0, 2020: 0.92, 2021: 0.88, 2022: 1.0, 2023: 1.06,
                        2024: 1.08, 2025: 1.1},
@@ -757,7 +821,7 @@ def _role_tables(rng, sp: SyntheticProvince, p: dict) -> pd.DataFrame:
     sec_vh = vh_member & (_persistent_uniform(rng, n, len(years), keep) < prob(p["secretary_village_head"]))
     sec_fh = fh_member & ~sec_vh & (
         _persistent_uniform(rng, n, len(years), keep) < prob(p["secretary_front_head"]))
-    return pd.DataFrame({
+    roles = pd.DataFrame({
         "cell_id": np.repeat(cells["cell_id"].to_numpy(), len(years)),
         "year": np.tile(years, n).astype(np.int64),
         "secretary_is_village_head": sec_vh.ravel().astype(np.int64),
@@ -765,6 +829,8 @@ def _role_tables(rng, sp: SyntheticProvince, p: dict) -> pd.DataFrame:
         "village_head_is_member": vh_member.ravel().astype(np.int64),
         "front_head_is_member": fh_member.ravel().astype(np.int64),
     })[ROLE_COLUMNS]
+    existing = pd.MultiIndex.from_frame(sp.history[["cell_id", "year"]])
+    return roles[pd.MultiIndex.from_frame(roles[["cell_id", "year"]]).isin(existing)].reset_index(drop=True)
 
 
 def _organisation_list(rng, cells: pd.DataFrame) -> pd.DataFrame:
@@ -841,33 +907,41 @@ def _organisation_years(rng, orgs: pd.DataFrame, p: dict) -> pd.DataFrame:
 
 
 def _unit_counts(rng, sp: SyntheticProvince, orgs: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Yearly counts per district of the whole party organisation: its village cells
+    (from the history) plus the members of its other organisations (agencies,
+    schools, armed forces, commune party committees…), whose own admissions, exits
+    and transfers are drawn here; so a district never admits fewer than its
+    village cells did."""
     h = sp.history.merge(sp.cells[["cell_id", "district"]], on="cell_id")
-    village = h.groupby(["district", "year"])["local_members"].sum()
-    n_cells = sp.cells.groupby("district").size()
+    village = h.groupby(["district", "year"])[["local_members", "admitted"]].sum()
+    n_cells = h.groupby(["district", "year"]).size()
     private = orgs[orgs["kind"] == "private_enterprise"].groupby("district").size()
     districts = list(dict.fromkeys(sp.cells["district"]))
     private = private.reindex(districts).fillna(0.0)
     weight = (private / private.sum()).to_numpy()
     rows = []
-    members = {d: int(round(village[(d, ORG_YEARS[0])] * p["members_ratio"][d])) for d in districts}
+    first = ORG_YEARS[0]
+    others = {d: int(round(village.loc[(d, first), "local_members"] * (p["members_ratio"][d] - 1.0)))
+              for d in districts}
     for y in ORG_YEARS:
         priv = rng.poisson(p["private_admissions"][y] * weight)
         for j, d in enumerate(districts):
-            prev = members[d]
-            admitted = int(rng.poisson(p["admission_rate"][d] * p["admission_year"][y] * prev))
-            if y > ORG_YEARS[0]:
+            prev = others[d]
+            admitted = int(rng.poisson(p["other_admission_rate"][d] * p["admission_year"][y] * prev))
+            if y > first:
                 exited = int(rng.binomial(prev, p["exit_rate"]))
                 moved = int(rng.poisson(p["transfer_rate"] * prev))
-                members[d] = prev + admitted - exited + moved
-            m = members[d]
+                others[d] = prev + admitted - exited + moved
+            m = others[d] + int(village.loc[(d, y), "local_members"])
+            admitted += int(village.loc[(d, y), "admitted"])
             rated = int(rng.binomial(m, 1.0 - p["exempt_share"]))
-            good_p = _logit_inv(p["member_good"]["a"] + p["member_good"]["b"] * (y - ORG_YEARS[0])
+            good_p = _logit_inv(p["member_good"]["a"] + p["member_good"]["b"] * (y - first)
                                 + p["member_good_district"][d])
             good = int(rng.binomial(rated, good_p))
             owners = int(rng.binomial(int(priv[j]), p["owner_share"][_DISTRICT_KIND[d]]))
             missing = int(y in p["villages_without_cell"].get(d, ()))
-            rows.append((d, y, m, admitted, rated, good, int(n_cells[d]) + missing, int(n_cells[d]),
-                         int(priv[j]), owners))
+            cells_now = int(n_cells[(d, y)])
+            rows.append((d, y, m, admitted, rated, good, cells_now + missing, cells_now, int(priv[j]), owners))
     return pd.DataFrame(rows, columns=UNIT_COUNT_COLUMNS)
 
 
