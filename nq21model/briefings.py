@@ -234,36 +234,39 @@ class BriefingRun:
         return "\n".join(lines)
 
 
-def notebook_parameters(*, unit_column: str = "district", cells=None, history=None, sheet=None,
+def notebook_parameters(*, unit_column: str = "", cells=None, history=None, totals=None, sheet=None,
                         quotas=None, scenario=None, base_year: int | None = None, horizons=None,
                         method: str = "exact", draws: int = 10_000, seed: int | None = None,
-                        calibrated: bool = False, admission_rate_given: bool = True) -> dict:
+                        reconcile: bool = False) -> dict:
     """The briefing notebook's parameters (all but ``unit``) for these settings.
 
     Paths become absolute (the notebook runs in another folder); ``None`` → ``""``
-    (the bundled data). With ``calibrated`` and no admission rate given, the
-    calibrated admissions are kept as they are (``admission_rate`` None).
+    (the bundled data; totals: ``totals.csv`` beside the cells file).
     """
     from .scenario import Scenario
 
     scenario = scenario or Scenario()
     return {
-        "unit_column": unit_column,
+        "unit_column": unit_column or "",
         "cells_path": str(Path(cells).resolve()) if cells else "",
         "history_path": str(Path(history).resolve()) if history else "",
+        "totals_path": str(Path(totals).resolve()) if totals else "",
         "sheet": "" if sheet is None else str(sheet),
         "base_year": None if base_year is None else int(base_year),
         "horizons": None if not horizons else sorted(int(h) for h in horizons),
-        "admission_rate": None if (calibrated and not admission_rate_given) else float(scenario.admission_rate),
-        "calibrated": bool(calibrated),
-        "context_dir": "",  # set by run_briefings to the folder of the province-wide parts
+        "admission_rate": None if scenario.admission_rate is None else float(scenario.admission_rate),
         "admissions_per_year": None if scenario.admissions_per_year is None else float(scenario.admissions_per_year),
+        "admission_base": scenario.admission_base,
+        "fixed_rates": bool(scenario.fixed_rates),
         "attrition_rate": float(scenario.attrition_rate),
         "allocation": scenario.allocation,
         "quotas_path": str(Path(quotas).resolve()) if quotas else "",
+        "max_lift": float(scenario.max_lift),
         "method": method,
         "draws": int(draws),
         "seed": None if seed is None else int(seed),
+        "reconcile": bool(reconcile),
+        "context_dir": "",  # set by run_briefings to the folder of the province-wide parts
     }
 
 
@@ -301,7 +304,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     notebook = Path(notebook) if notebook else NOTEBOOK
     out_dir = Path(out_dir).resolve() if out_dir else config.OUTPUTS_DIR
     jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
-    by = params.get("unit_column", "district")
+    by = params.get("unit_column") or None
     # ---- every check first: nothing is written before they all pass
     if jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {jobs}")
@@ -311,7 +314,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         raise ParameterError(f"{out_dir}: the output must be a folder")
     params["context_dir"] = ""
     results = report.run_forecast(**params, dataset=dataset)
-    names = report.unit_order(results.dataset.cells[by].astype(str).unique())
+    by = params["unit_column"] = by or results.unit_column
+    names = report.unit_order(results.full.cells[by].astype(str).unique())
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
         unknown = [u for u in only if u not in names]
@@ -331,7 +335,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
 
     extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units)
-    extras.calibration_json = results.rates.info.get("calibration_json")
+    natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated" else None)
+    calibration = natural.info.get("calibration") if natural is not None else None
+    extras.calibration_json = calibration.to_json() if calibration is not None else None
     context = out_dir / "_context"
     save_extras(extras, context)
     params["context_dir"] = str(context)

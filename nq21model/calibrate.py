@@ -1,56 +1,54 @@
 """Rates calibrated on history up to a base year (never after it).
 
-Three yearly flows are fitted on the cell-years ``first_year + 1 … base_year``
-(the first year of history is the initial state: its flows refer to a year before
-the file and are not used):
+Three yearly flows are fitted on the cell-years ``first_year + 1 … base_year`` that
+follow a row of the same cell (a cell's first row is its initial state):
 
-* **exits** — a binomial GLM of ``exited`` over the members at risk (the local
-  members at the end of the previous year), logit link;
-* **admissions** — a Poisson GLM of ``admitted`` with the village population as
-  exposure (``log(population / 1000)`` offset, passed explicitly when predicting);
-* **transfers in** — a Poisson GLM of ``transferred_in`` with the same exposure.
+* **exits** — ``exited`` over the members at risk (local members at the end of the
+  previous year): a hazard per member-year;
+* **admissions** — ``admitted`` per 1,000 residents of the village;
+* **transfers in** — ``transferred_in`` per 1,000 residents.
 
-Each GLM starts from the covariates the data has — cell type, district,
-centred log population and the calendar year (categorical, reference the base year;
-only with ≥ 3 fitted years) — and keeps a term only when a cluster-robust Wald
-test (clustered by cell) gives p < ``keep_p``; so the model follows what the data
-shows, not a fixed formula. Standard errors are cluster-robust throughout, because
-the cell-years of one cell share an unobserved propensity.
+Each is one model, fixed in form (no term selection):
 
-**Cell effects (empirical Bayes).** A cell's own record over the fitted years is
-shrunk toward the GLM by a gamma-Poisson model: its observed total ``Y_i`` given a
-multiplier ``u_i`` is Poisson(``u_i E_i``), ``E_i`` the GLM's expected total, and
-``u_i ~ Gamma(shape 1/α, mean 1)``. The dispersion α is estimated by maximum
-likelihood with statsmodels' discrete ``NegativeBinomial`` (NB2) on the cell totals,
-offset ``log E_i`` (the GLM family ``NegativeBinomial`` does not estimate α, so it
-is not used); a moment estimate is reported beside it. The posterior of ``u_i`` is
-Gamma(``1/α + Y_i``, rate ``1/α + E_i``): a cell that admitted more than its peers
-keeps part of it, the more so the more years it has. The same shrinkage is applied
-to exits (a multiplier of the attrition hazard) and to transfers; with α ≈ 0 the
-cell effect vanishes.
+    E[count_iy] = exposure_iy · exp(x_i β) · v_y · w_a(i) · u_i
 
-**Transfers in.** MODEL.md's process has a single Poisson inflow. Transfers in
-(``transferred_in``) are modelled as their own Poisson stream (they do not scale
-with the admission propensity) and added to the Poisson mean of each cell-year:
-the sum of independent Poisson inflows is Poisson, so the exact engine is unchanged.
-``admission_rate=`` rescales admissions only; transfers stay as calibrated.
+* ``x_i β`` — a Poisson GLM (statsmodels) of the cells' totals over the fitted years
+  on the cell type and the centred log population (a type with no event at all is
+  pooled with the most common type), with robust (sandwich) standard errors: cells
+  are the units, so the errors are clustered by cell;
+* ``v_y`` — a **year effect**, a gamma random effect (mean 1, variance κ) shared by
+  every cell in the year;
+* ``w_a`` — an **area effect** of the cell's unit (district, or commune when the data
+  has no district), a gamma random effect;
+* ``u_i`` — the **cell's own effect**, a gamma random effect.
 
-**Future years.** Year effects after the base year are unknown: each flow uses the
-mean effect of the last three fitted years, and with parameter uncertainty on a
-shock drawn per draw from the spread of the fitted year effects (persistent over the
-horizon — the history shows runs of good and bad years).
+Each random effect is estimated by empirical Bayes from the counts it multiplies:
+given the others, group g's observed total ``O_g`` is Poisson(``E_g · m_g``) with
+``m_g ~ Gamma(1/α, rate 1/α)``, so ``O_g`` is negative binomial; α is integrated over
+a grid under a weakly informative half-normal prior on ``sqrt(α)`` (the spread of
+the multipliers), which keeps α above zero when a few groups look alike (eight
+districts, ten years) and lets many groups speak for themselves. A group's
+multiplier has the posterior Gamma(``1/α + O_g``, ``1/α + E_g``): a year with no
+event is a small multiplier, never an infinite coefficient; a cell with a thin
+record is pulled toward its peers. The year effects and β are fitted in turn until
+they agree.
 
-**Parameter uncertainty** (on by default): each of ``draws`` parameter sets draws
-the GLM coefficients from their fitted (cluster-robust) covariance, the future
-year shocks, and each cell's multipliers from their gamma posteriors; the exact
-per-cell distributions are mixed over the draws (``Rates`` with D = draws).
+**Future years.** Each future year's effect is the mean log effect of the last three
+fitted years (the current level), plus the level's own uncertainty, plus a new
+year's shock from the fitted spread: year-level uncertainty is never zero.
+
+**Parameter uncertainty** (on by default): each of ``draws`` parameter sets draws β
+from its robust covariance, the spread of year effects from its posterior, the
+future level and yearly shocks, and every area's and cell's multiplier from its
+posterior. The exact per-cell distributions are mixed over the draws (``Rates``
+with D = draws). A flow with no event at all has rate 0.
 """
 from __future__ import annotations
 
 import json
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,183 +58,230 @@ from .data import Dataset
 from .exceptions import ConvergenceWarning, DataError, ParameterError, Violation
 from .scenario import Rates
 
-__all__ = ["Calibration", "calibrate", "calibrated_rates", "MIN_YEARS", "TERMS"]
+__all__ = ["Calibration", "calibrate", "MIN_YEARS", "FLOWS", "can_calibrate"]
 
 #: Years of history before the base year that a calibration needs.
 MIN_YEARS = 3
-#: Candidate terms of every GLM.
-TERMS = ("cell_type", "district", "log_population", "year")
 #: Fitted years whose mean year effect stands for the future.
 RECENT_YEARS = 3
-#: Flows fitted, in order.
-FLOWS = ("exits", "admissions", "transfers")
+#: Flows fitted, in order, and the history column each counts.
+FLOWS = {"exits": "exited", "admissions": "admitted", "transfers": "transferred_in"}
+#: Scale of the half-normal prior on the spread (sd of the multipliers) of each
+#: random effect: years and areas move rates by some 10–20 %, cells by much more.
+PRIOR_SCALE = {"year": 0.15, "area": 0.3, "cell": 1.0}
 _MAX_ATTRITION = 0.95
-#: Cap of the spread of future year effects (log/logit scale).
-MAX_FUTURE_SD = 0.5
-#: A drawn linear predictor stays within this of the point estimate (log/logit scale):
-#: with few cells, cluster-robust covariances can be wide; a factor e^2.5 ≈ 12 either way.
+#: A drawn linear predictor stays within this of the point estimate (log scale).
 MAX_DRAW_DEVIATION = 2.5
+_ALPHA_FLOOR = 1e-6
+#: Grid of the spread sqrt(α) of a random effect.
+_SPREAD_GRID = np.concatenate([[0.0], np.geomspace(0.005, 3.0, 160)])
 
 
-# ------------------------------------------------------------------- helpers
+def can_calibrate(dataset: Dataset, base_year: int) -> bool:
+    """Whether history has at least :data:`MIN_YEARS` years of flows before ``base_year``."""
+    return base_year - dataset.first_year >= MIN_YEARS
 
 
-def _warn_convergence(caught, what: str) -> None:
-    """Re-issue statsmodels' convergence (and similar numerical) warnings as ours."""
-    for w in caught:
-        name = type(w.message).__name__ if isinstance(w.message, Warning) else ""
-        if name in ("ConvergenceWarning", "HessianInversionWarning", "PerfectSeparationWarning",
-                    "PerfectSeparationError") or "converge" in str(w.message).lower():
-            warnings.warn(f"{what}: {w.message}", ConvergenceWarning, stacklevel=3)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+# --------------------------------------------------------------- random effects
 
 
-def _cell_columns(cells: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Design columns of the static terms for each cell (no constant, no year)."""
-    cols = {}
-    for term in ("cell_type", "district"):
-        if term in spec["terms"]:
-            levels = spec["levels"][term]
-            values = cells[term].astype(str).to_numpy()
-            unknown = sorted(set(values) - set(levels))
-            if unknown:
-                raise ParameterError(f"{term} value(s) {', '.join(unknown)} were not in the calibration data")
-            for level in levels[1:]:
-                cols[f"{term}[{level}]"] = (values == level).astype(float)
-    if "log_population" in spec["terms"]:
-        cols["log_population"] = np.log(cells["population"].to_numpy(dtype=float)) - spec["log_pop_center"]
-    return pd.DataFrame(cols, index=cells.index)
+def _nb_loglik(observed: np.ndarray, expected: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Log-likelihood of the groups' totals for each α (negative binomial, mean E,
+    variance E + αE²), summed over groups → array like ``alpha``."""
+    from scipy.special import gammaln
+
+    o, e = observed[None, :], expected[None, :]
+    a = np.maximum(alpha, _ALPHA_FLOOR)[:, None]
+    r = 1.0 / a
+    ll = gammaln(o + r) - gammaln(r) - r * np.log1p(a * e) + o * (np.log(a * e + 1e-300) - np.log1p(a * e))
+    return ll.sum(axis=1) - gammaln(observed + 1.0).sum()
 
 
-def _year_columns(years: np.ndarray, spec: dict) -> pd.DataFrame:
-    cols = {}
-    if "year" in spec["terms"]:
-        for level in spec["levels"]["year"]:
-            if level != spec["base_year"]:
-                cols[f"year[{level}]"] = (years == level).astype(float)
-    return pd.DataFrame(cols)
-
-
-def _design(frame: pd.DataFrame, cells_idx: np.ndarray, cells: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    static = _cell_columns(cells, spec).to_numpy()[cells_idx]
-    names = list(_cell_columns(cells.iloc[:1], spec).columns)
-    yearly = _year_columns(frame["year"].to_numpy(), spec)
-    X = pd.DataFrame(static, columns=names)
-    X.insert(0, "const", 1.0)
-    return pd.concat([X, yearly.reset_index(drop=True)], axis=1)
-
-
-def _term_columns(names: list[str], term: str) -> list[int]:
-    if term == "log_population":
-        return [i for i, n in enumerate(names) if n == "log_population"]
-    return [i for i, n in enumerate(names) if n.startswith(f"{term}[")]
-
-
-def _check_fit(result, flow: str) -> None:
-    """Warn (ConvergenceWarning) when a GLM did not converge or a coefficient runs off to
-    infinity (quasi-separation, e.g. no exit at all in one cell type)."""
-    if not bool(getattr(result, "converged", True)):
-        warnings.warn(f"{flow} GLM: IRLS did not converge", ConvergenceWarning, stacklevel=3)
-    params = result.params
-    bse = np.asarray(result.bse)
-    wild = [name for name, b, se in zip(params.index, params.to_numpy(), bse)
-            if name != "const" and (abs(b) > 10 or not np.isfinite(b) or not np.isfinite(se))]
-    if wild:
-        warnings.warn(f"{flow} GLM: the coefficient(s) of {', '.join(wild)} diverge (quasi-separation: "
-                      "a group with no events at all, e.g. no exit in one cell type); their rates are "
-                      "fitted as ≈ 0", ConvergenceWarning, stacklevel=3)
-
-
-def _gamma_poisson(observed: np.ndarray, expected: np.ndarray, what: str, keep_p: float = 0.10) -> dict:
-    """Dispersion of cell totals around the GLM and the gamma posteriors of the cells.
-
-    ``observed`` Y_i, ``expected`` E_i > 0. Returns ``alpha`` (ML, NB2 with offset
-    log E), ``alpha_se``, ``alpha_moments``, ``shape``/``rate`` of each posterior
-    (None when α ≈ 0: no cell effect) and the statsmodels result (``result``).
-    """
-    from statsmodels.discrete.discrete_model import NegativeBinomial
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-
+def _spread_posterior(observed, expected, prior_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(α grid, posterior weights) of a gamma random effect's variance α."""
+    observed = np.asarray(observed, float)
+    expected = np.asarray(expected, float)
     keep = expected > 0
-    y, e = observed[keep], expected[keep]
-    moments = float(max(0.0, ((y - e) ** 2 - y).sum() / (e ** 2).sum())) if e.size else 0.0
-    out = {"alpha": 0.0, "alpha_se": float("nan"), "alpha_moments": moments, "result": None,
-           "cells": int(keep.sum()), "lr_pvalue": float("nan"), "alpha_fitted": 0.0}
-    if y.size < 5 or y.sum() == 0:
-        return out
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = NegativeBinomial(y, np.ones((y.size, 1)), offset=np.log(e), loglike_method="nb2")
-        start = np.array([0.0, max(moments, 0.05)])
-        try:
-            result = model.fit(start_params=start, method="bfgs", maxiter=200, disp=0)
-        except (np.linalg.LinAlgError, ValueError) as exc:  # pragma: no cover - defensive
-            warnings.warn(f"{what}: dispersion fit failed ({exc}); no cell effects", ConvergenceWarning,
-                          stacklevel=2)
-            return out
-    converged = bool(result.mle_retvals.get("converged", True))
-    alpha = float(result.params[-1])
-    if np.isfinite(alpha) and alpha > 1e-4:
-        # at α ≈ 0 (the boundary) a failed Hessian inversion is expected, not a problem
-        _warn_convergence(caught, what)
-        if not converged:
-            warnings.warn(f"{what}: the negative-binomial dispersion fit did not converge "
-                          f"(alpha = {alpha:.4g})", ConvergenceWarning, stacklevel=2)
-    out["result"] = result
-    # likelihood-ratio test of α = 0 (on the boundary: half a χ²₁)
-    from scipy import stats
-
-    pois = GLM(y, np.ones((y.size, 1)), family=families.Poisson(), offset=np.log(e)).fit()
-    lr = max(0.0, 2.0 * (float(result.llf) - float(pois.llf)))
-    out["lr_pvalue"] = float(0.5 * stats.chi2.sf(lr, 1)) if lr > 0 else 1.0
-    if not np.isfinite(alpha) or alpha < 1e-4 or out["lr_pvalue"] >= keep_p:
-        out["alpha_fitted"] = alpha if np.isfinite(alpha) else 0.0
-        return out  # no detectable cell heterogeneity: every cell follows the GLM
-    bse = np.asarray(result.bse)
-    out["alpha"] = out["alpha_fitted"] = alpha
-    out["alpha_se"] = float(bse[-1]) if np.isfinite(bse[-1]) else float("nan")
-    out["intercept"] = float(result.params[0])
-    return out
+    alpha = _SPREAD_GRID ** 2
+    log_prior = -0.5 * (_SPREAD_GRID / prior_scale) ** 2
+    # the grid is geometric: weight each point by the width it stands for
+    widths = np.gradient(_SPREAD_GRID)
+    log_post = log_prior + np.log(widths) + _nb_loglik(observed[keep], expected[keep], alpha)
+    w = np.exp(log_post - log_post.max())
+    return alpha, w / w.sum()
 
 
-# ------------------------------------------------------------------ the model
-
-
-def _no_nan(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_nan(v) for v in value]
-    return value
+def _posterior_mean(observed, expected, alpha, weights) -> np.ndarray:
+    """E[multiplier | data], integrated over the α posterior."""
+    observed = np.asarray(observed, float)[None, :]
+    expected = np.asarray(expected, float)[None, :]
+    r = 1.0 / np.maximum(alpha, _ALPHA_FLOOR)[:, None]
+    return (weights[:, None] * (r + observed) / (r + expected)).sum(axis=0)
 
 
 @dataclass
-class _Flow:
-    """Fitted parameters of one flow (JSON-serialisable)."""
+class RandomEffect:
+    """A gamma random effect: its groups' observed and expected totals and the
+    posterior of its variance α (grid and weights). JSON-serialisable."""
+
+    groups: list
+    observed: list
+    expected: list
+    alpha: list
+    weights: list
+
+    @classmethod
+    def fit(cls, groups, observed, expected, prior_scale: float) -> "RandomEffect":
+        alpha, weights = _spread_posterior(observed, expected, prior_scale)
+        return cls(list(groups), np.asarray(observed, float).tolist(), np.asarray(expected, float).tolist(),
+                   alpha.tolist(), weights.tolist())
+
+    @property
+    def alpha_mean(self) -> float:
+        """Posterior mean of α (the variance of the multipliers)."""
+        return float(np.dot(self.alpha, self.weights))
+
+    def means(self) -> np.ndarray:
+        """Posterior mean multiplier of each group."""
+        return _posterior_mean(self.observed, self.expected, np.asarray(self.alpha), np.asarray(self.weights))
+
+    def draw_alpha(self, rng, size: int) -> np.ndarray:
+        return np.asarray(self.alpha)[rng.choice(len(self.alpha), size=size, p=np.asarray(self.weights))]
+
+    def sample(self, rng, index: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """(D, len(index)) multipliers of the groups ``index`` (−1: a group not fitted,
+        drawn from the prior) for each draw's α."""
+        obs = np.append(np.asarray(self.observed), 0.0)[index]
+        exp = np.append(np.asarray(self.expected), 0.0)[index]
+        r = 1.0 / np.maximum(alpha, _ALPHA_FLOOR)[:, None]
+        return rng.gamma(r + obs[None, :], 1.0 / (r + exp[None, :]))
+
+
+# ------------------------------------------------------------------- one flow
+
+
+@dataclass
+class Flow:
+    """The fitted parameters of one flow (JSON-serialisable)."""
 
     name: str
-    spec: dict
-    params: dict
+    events: float
+    columns: list          # design columns: const, cell_type[...], log_population
+    levels: list           # cell types, reference first
+    pooled: list           # types with no event, pooled with the reference
+    log_pop_center: float
+    params: list
     cov: list
-    year_effects: dict
-    future_effect: float
-    future_sd: float
-    alpha: float
-    alpha_se: float
-    alpha_moments: float
-    alpha_fitted: float
-    alpha_pvalue: float
-    cells: dict  # cell_id -> [observed total, expected total]
-    terms_dropped: dict
-    n_obs: int
+    years: RandomEffect
+    areas: RandomEffect
+    cells: RandomEffect
+    future_level: float    # log year effect of the future (mean of the last fitted years)
+    level_years: int       # fitted years averaged for it
+    glm_summary: str = ""
+
+    def design(self, cells: pd.DataFrame) -> np.ndarray:
+        """Design matrix (n, p) of ``cells``."""
+        X = np.ones((len(cells), len(self.columns)))
+        types = cells["cell_type"].astype(str).to_numpy()
+        for j, col in enumerate(self.columns):
+            if col.startswith("cell_type["):
+                X[:, j] = types == col[len("cell_type["):-1]
+            elif col == "log_population":
+                X[:, j] = np.log(cells["population"].to_numpy(float)) - self.log_pop_center
+        return X
 
     def to_dict(self) -> dict:
-        """Plain JSON types; a NaN (e.g. no standard error) becomes None (JSON null)."""
-        return {k: _no_nan(getattr(self, k)) for k in self.__dataclass_fields__}
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Flow":
+        data = dict(data)
+        for key in ("years", "areas", "cells"):
+            data[key] = RandomEffect(**data[key])
+        return cls(**data)
+
+
+def _glm(totals: np.ndarray, X: np.ndarray, offset: np.ndarray, names: list[str]):
+    """Poisson GLM of the cells' totals, robust standard errors."""
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = GLM(totals, pd.DataFrame(X, columns=names), family=families.Poisson(),
+                     offset=offset).fit(cov_type="HC0")
+    for w in caught:
+        if "converge" in str(w.message).lower() or type(w.message).__name__ in (
+                "ConvergenceWarning", "PerfectSeparationWarning"):
+            warnings.warn(f"GLM: {w.message}", ConvergenceWarning, stacklevel=4)
+    return result
+
+
+def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarray, year: np.ndarray,
+              cells: pd.DataFrame, area: np.ndarray, area_names: list, fit_years: list[int]) -> Flow:
+    """One flow's model from its cell-years (``cell``/``year``: indices into ``cells``
+    and ``fit_years``; ``area``: each cell's index into ``area_names``)."""
+    n, T = len(cells), len(fit_years)
+    types = cells["cell_type"].astype(str).to_numpy()
+    cell_events = np.bincount(cell, weights=count, minlength=n)
+    cell_exposure = np.bincount(cell, weights=exposure, minlength=n)
+    type_events = pd.Series(cell_events).groupby(types).sum()
+    present = [t for t in pd.Series(types).value_counts().index if cell_exposure[types == t].sum() > 0]
+    with_events = [t for t in present if type_events.get(t, 0) > 0]
+    reference = with_events[0] if with_events else (present[0] if present else "")
+    levels = [reference] + [t for t in with_events if t != reference]
+    pooled = [t for t in present if t not in levels]
+    columns = ["const"] + [f"cell_type[{t}]" for t in levels[1:]]
+    pop = cells["population"].to_numpy(float)
+    center = float(np.log(pop).mean())
+    if np.ptp(np.log(pop)) > 0 and count.sum() > 0:
+        columns.append("log_population")
+    flow = Flow(name=name, events=float(count.sum()), columns=columns, levels=levels, pooled=pooled,
+                log_pop_center=center, params=[], cov=[], years=None, areas=None, cells=None,
+                future_level=0.0, level_years=min(RECENT_YEARS, T))
+    X = flow.design(cells)
+    year_exposure = np.bincount(year, weights=exposure, minlength=T)
+    year_events = np.bincount(year, weights=count, minlength=T)
+    if count.sum() == 0:  # no event at all: rate 0, nothing to fit
+        flow.params = [-np.inf] + [0.0] * (len(columns) - 1)
+        flow.cov = np.zeros((len(columns), len(columns))).tolist()
+        flow.years = RandomEffect.fit(fit_years, year_events, year_exposure * 0, PRIOR_SCALE["year"])
+        flow.areas = RandomEffect.fit(area_names, np.zeros(len(area_names)), np.zeros(len(area_names)),
+                                      PRIOR_SCALE["area"])
+        flow.cells = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_events * 0, PRIOR_SCALE["cell"])
+        return flow
+    fitted = cell_exposure > 0
+    v = np.ones(T)
+    for _ in range(8):
+        cell_exp_v = np.bincount(cell, weights=exposure * v[year], minlength=n)
+        result = _glm(cell_events[fitted], X[fitted], np.log(cell_exp_v[fitted]), columns)
+        beta = result.params.to_numpy()
+        rate = np.exp(X @ beta)
+        expected_year = np.bincount(year, weights=exposure * rate[cell], minlength=T)
+        years = RandomEffect.fit(fit_years, year_events, expected_year, PRIOR_SCALE["year"])
+        new_v = years.means()
+        new_v /= np.exp(np.mean(np.log(new_v)))  # the intercept carries the mean level
+        if np.max(np.abs(np.log(new_v) - np.log(v))) < 1e-6:
+            v = new_v
+            break
+        v = new_v
+    cell_expected = np.bincount(cell, weights=exposure * v[year], minlength=n) * rate
+    area_obs = np.bincount(area, weights=cell_events, minlength=len(area_names))
+    area_exp = np.bincount(area, weights=cell_expected, minlength=len(area_names))
+    areas = RandomEffect.fit(area_names, area_obs, area_exp, PRIOR_SCALE["area"])
+    w = areas.means()
+    cells_re = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_expected * w[area],
+                                PRIOR_SCALE["cell"])
+    log_v = np.log(years.means())
+    flow.params = beta.tolist()
+    flow.cov = np.asarray(result.cov_params()).tolist()
+    flow.years, flow.areas, flow.cells = years, areas, cells_re
+    flow.future_level = float(log_v[-flow.level_years:].mean())
+    flow.glm_summary = str(result.summary())
+    return flow
+
+
+# ------------------------------------------------------------------ the model
 
 
 class Calibration:
@@ -251,270 +296,149 @@ class Calibration:
         point estimates (D = 1).
     seed : int
         Seed of the parameter draws (``numpy.random.default_rng``).
-    keep_p : float
-        A candidate term stays in a GLM when its cluster-robust Wald test has
-        p < keep_p (default 0.10).
-    terms : tuple of str
-        Candidate terms, a subset of :data:`TERMS`.
 
     Examples
     --------
     >>> cal = Calibration().fit(dataset, base_year=2020)      # doctest: +SKIP
-    >>> rates = cal.rates(dataset, last_year=2025)             # doctest: +SKIP
-    >>> forecast(dataset, rates=rates, base_year=2020, horizons=[2025])  # doctest: +SKIP
+    >>> rates = cal.rates(dataset.at_base(2020), last_year=2025)  # doctest: +SKIP
 
-    Fitted attributes end in ``_``: ``base_year_``, ``flows_`` (dict of fitted
-    flows), ``results_`` (statsmodels results of each GLM), ``dispersion_``
-    (DataFrame: α by flow), ``cell_effects_`` (DataFrame per cell: observed and
-    expected totals and the posterior mean multiplier of each flow).
+    Fitted attributes end in ``_``: ``base_year_``, ``first_year_``, ``fit_years_``,
+    ``area_column_``, ``flows_`` (dict of :class:`Flow`), and the tables
+    ``dispersion_``, ``year_effects_``, ``area_effects_``, ``cell_effects_``.
     """
 
-    def __init__(self, draws: int = 100, uncertainty: bool = True, seed: int = 0,
-                 keep_p: float = 0.10, terms: tuple[str, ...] = TERMS):
+    def __init__(self, draws: int = 100, uncertainty: bool = True, seed: int = 0):
         if draws < 1:
             raise ParameterError(f"draws must be ≥ 1, got {draws}")
-        if not 0.0 < keep_p <= 1.0:
-            raise ParameterError(f"keep_p must be in (0, 1], got {keep_p}")
-        bad = [t for t in terms if t not in TERMS]
-        if bad:
-            raise ParameterError(f"unknown term(s) {', '.join(bad)}; choose from {', '.join(TERMS)}")
         self.draws = int(draws)
         self.uncertainty = bool(uncertainty)
         self.seed = int(seed)
-        self.keep_p = float(keep_p)
-        self.terms = tuple(terms)
 
     # ----------------------------------------------------------------- fit
     def fit(self, dataset: Dataset, base_year: int | None = None) -> "Calibration":
-        """Fit every flow on the cell-years after the first year, up to ``base_year``."""
+        """Fit every flow on the cell-years after each cell's first row, up to ``base_year``."""
         base_year = dataset.last_year if base_year is None else int(base_year)
         dataset.check_base_year(base_year)
-        name = Path(dataset.sources.get("history", "history")).name
-        before = base_year - dataset.first_year
-        if before < MIN_YEARS:
+        if not can_calibrate(dataset, base_year):
+            name = Path(dataset.sources.get("history", "history")).name
             raise DataError(Violation(
                 name, None, "year",
                 f"calibration needs at least {MIN_YEARS} years of history before the base year "
-                f"{base_year}; the history starts in {dataset.first_year} ({before} year(s) before). "
-                "Choose a later base year, or use fixed rates (leave out --calibrated and give "
-                "--admission-rate/--attrition-rate)"))
-        hist = dataset.history.loc[dataset.history["year"] <= base_year, :].sort_values(["cell_id", "year"])
-        prev = hist.groupby("cell_id")["local_members"].shift()
-        consecutive = hist["year"].eq(hist.groupby("cell_id")["year"].shift() + 1)
-        rows = hist.loc[prev.notna() & consecutive].copy()
-        rows["at_risk"] = np.maximum(prev[rows.index].to_numpy(), rows["exited"].to_numpy()).astype(float)
-        cells = dataset.cells.reset_index(drop=True)
-        position = pd.Series(np.arange(len(cells)), index=cells["cell_id"].to_numpy())
-        rows["_cell"] = position[rows["cell_id"].to_numpy()].to_numpy()
-        rows = rows.reset_index(drop=True)
-
+                f"{base_year}; the history starts in {dataset.first_year}. Choose a later base year, "
+                "or use fixed rates (--fixed-rates)"))
+        members = dataset.panel("local_members")
+        years = [y for y in dataset.years if dataset.first_year < y <= base_year]
+        prev = members[[y - 1 for y in years]].to_numpy()
+        now = members[years].to_numpy()
+        cell, j = np.nonzero(~np.isnan(prev) & ~np.isnan(now))
+        counts = {flow: dataset.panel(col)[years].to_numpy()[cell, j] for flow, col in FLOWS.items()}
+        at_risk = np.maximum(prev[cell, j], counts["exits"])
+        pop = dataset.cells["population"].to_numpy(float)[cell] / 1000.0
+        area_column = dataset.default_unit
+        area_codes, area_names = pd.factorize(dataset.cells[area_column].astype(str))
         self.base_year_ = base_year
         self.first_year_ = int(dataset.first_year)
-        self.fit_years_ = sorted(int(y) for y in rows["year"].unique())
+        self.fit_years_ = years
+        self.area_column_ = area_column
         self.synthetic_ = bool(dataset.synthetic)
-        self.results_ = {}
         self.flows_ = {}
-        self._dispersion_results = {}
         for flow in FLOWS:
-            self.flows_[flow] = self._fit_flow(flow, rows, cells)
+            exposure = at_risk if flow == "exits" else pop
+            keep = exposure > 0
+            self.flows_[flow] = _fit_flow(flow, counts[flow][keep], exposure[keep], cell[keep], j[keep],
+                                          dataset.cells, area_codes, list(area_names), years)
         return self
 
-    def _base_spec(self, rows: pd.DataFrame, cells: pd.DataFrame) -> dict:
-        levels = {}
-        terms = []
-        for term in ("cell_type", "district"):
-            if term in self.terms:
-                present = sorted(cells[term].astype(str).unique())
-                if len(present) > 1:
-                    # reference level: the most common one
-                    counts = cells[term].astype(str).value_counts()
-                    ref = counts.index[0]
-                    levels[term] = [ref] + [v for v in present if v != ref]
-                    terms.append(term)
-        if "log_population" in self.terms and cells["population"].nunique() > 1:
-            terms.append("log_population")
-        if "year" in self.terms and len(self.fit_years_) >= 3:
-            terms.append("year")
-            levels["year"] = list(self.fit_years_)
-        return {"terms": terms, "levels": levels, "base_year": self.base_year_,
-                "log_pop_center": float(np.log(cells["population"].to_numpy(dtype=float)).mean())}
-
-    def _glm(self, flow: str, rows: pd.DataFrame, cells: pd.DataFrame, spec: dict):
-        # the submodules, not statsmodels.api: a command starts seconds faster
-        from statsmodels.genmod import families
-        from statsmodels.genmod.generalized_linear_model import GLM
-
-        X = _design(rows, rows["_cell"].to_numpy(), cells, spec)
-        groups = rows["_cell"].to_numpy()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if flow == "exits":
-                endog = np.column_stack([rows["exited"].to_numpy(float),
-                                         (rows["at_risk"] - rows["exited"]).to_numpy(float)])
-                model = GLM(endog, X, family=families.Binomial())
-            else:
-                column = "admitted" if flow == "admissions" else "transferred_in"
-                pop = cells["population"].to_numpy(float)[groups]
-                model = GLM(rows[column].to_numpy(float), X, family=families.Poisson(),
-                               exposure=pop / 1000.0)
-            result = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
-        _warn_convergence(caught, f"{flow} GLM")
-        return result
-
-    def _fit_flow(self, flow: str, rows: pd.DataFrame, cells: pd.DataFrame) -> _Flow:
-        if flow == "exits":
-            rows = rows.loc[rows["at_risk"] > 0]
-        spec = self._base_spec(rows, cells)
-        column = {"exits": "exited", "admissions": "admitted", "transfers": "transferred_in"}[flow]
-        total = float(rows[column].sum())
-        dropped = {}
-        if total == 0:
-            spec["terms"] = []
-            dropped = {t: "no events" for t in self.terms}
-        result = self._glm(flow, rows, cells, spec)
-        # backward selection by cluster-robust Wald tests, the weakest term first
-        while spec["terms"]:
-            names = list(result.params.index)
-            pvalues = {}
-            for term in spec["terms"]:
-                idx = _term_columns(names, term)
-                if not idx:
-                    continue
-                R = np.zeros((len(idx), len(names)))
-                R[np.arange(len(idx)), idx] = 1.0
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # rank notes of a degenerate term: p = nan → dropped
-                        test = result.wald_test(R, scalar=True)
-                    pvalues[term] = float(test.pvalue) if np.isfinite(test.pvalue) else 1.0
-                except (np.linalg.LinAlgError, ValueError):
-                    pvalues[term] = 1.0
-            # year effects are extrapolated: a year with no event at all (a coefficient that
-            # runs off to infinity) makes the term useless for that, so it goes
-            bad_years = [n for n in _term_columns(names, "year")
-                         if abs(result.params.iloc[n]) > 10 or not np.isfinite(result.bse.iloc[n])]
-            if bad_years and "year" in pvalues:
-                pvalues["year"] = 1.0
-            if not pvalues:
-                break
-            term, p = max(pvalues.items(), key=lambda kv: kv[1])
-            if not p >= self.keep_p:
-                break
-            dropped[term] = round(p, 4)
-            spec = {**spec, "terms": [t for t in spec["terms"] if t != term]}
-            result = self._glm(flow, rows, cells, spec)
-        self.results_[flow] = result
-        _check_fit(result, flow)
-
-        params = result.params
-        cov = np.asarray(result.cov_params())
-        year_effects = {y: (0.0 if y == self.base_year_ else float(params.get(f"year[{y}]", 0.0)))
-                        for y in self.fit_years_} if "year" in spec["terms"] else {}
-        if year_effects:
-            effects = np.array(list(year_effects.values()))
-            recent = effects[-min(RECENT_YEARS, effects.size):]
-            future_effect = float(recent.mean())
-            future_sd = min(MAX_FUTURE_SD, float(effects.std(ddof=1))) if effects.size > 1 else 0.0
-        else:
-            future_effect, future_sd = 0.0, 0.0
-
-        # cell totals: observed vs the GLM's expectation over the fitted years
-        expected_rows = np.asarray(result.fittedvalues, dtype=float)
-        if flow == "exits":
-            expected_rows = expected_rows * rows["at_risk"].to_numpy(float)
-        n = len(cells)
-        observed = np.bincount(rows["_cell"], weights=rows[column].to_numpy(float), minlength=n)
-        expected = np.bincount(rows["_cell"], weights=expected_rows, minlength=n)
-        shrink = _gamma_poisson(observed, expected, f"{flow} dispersion", self.keep_p)
-        self._dispersion_results[flow] = shrink["result"]
-        return _Flow(
-            name=flow, spec=spec,
-            params={k: float(v) for k, v in params.items()}, cov=cov.tolist(),
-            year_effects={str(k): v for k, v in year_effects.items()},
-            future_effect=future_effect, future_sd=future_sd,
-            alpha=shrink["alpha"], alpha_se=shrink["alpha_se"], alpha_moments=shrink["alpha_moments"],
-            alpha_fitted=shrink["alpha_fitted"], alpha_pvalue=shrink["lr_pvalue"],
-            cells={cid: [float(o), float(e)] for cid, o, e in zip(cells["cell_id"], observed, expected)},
-            terms_dropped=dropped, n_obs=int(result.nobs),
-        )
-
-    # ------------------------------------------------------------ fitted views
     def _check_fitted(self):
         if not hasattr(self, "flows_"):
             raise ParameterError("this Calibration is not fitted yet; call fit(dataset, base_year=...)")
 
+    # ------------------------------------------------------------ fitted views
     @property
     def dispersion_(self) -> pd.DataFrame:
-        """α (gamma-Poisson dispersion of cell effects) by flow, ML with SE and by moments."""
+        """Posterior mean variance α of the year, area and cell multipliers by flow
+        (``*_cv`` = sqrt(α), their coefficient of variation)."""
         self._check_fitted()
-        return pd.DataFrame([{"flow": f.name, "alpha": f.alpha, "alpha_se": f.alpha_se,
-                              "alpha_fitted": f.alpha_fitted, "lr_pvalue": f.alpha_pvalue,
-                              "alpha_moments": f.alpha_moments,
-                              "cell_cv": math.sqrt(f.alpha)} for f in self.flows_.values()]).set_index("flow")
+        rows = []
+        for f in self.flows_.values():
+            row = {"flow": f.name, "events": f.events}
+            for key in ("years", "areas", "cells"):
+                a = getattr(f, key).alpha_mean
+                row[f"alpha_{key}"], row[f"cv_{key}"] = a, math.sqrt(a)
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("flow")
+
+    def _effects(self, key: str, label: str) -> pd.DataFrame:
+        self._check_fitted()
+        frames = []
+        for f in self.flows_.values():
+            re = getattr(f, key)
+            frames.append(pd.DataFrame({label: re.groups, "flow": f.name, "observed": re.observed,
+                                        "expected": re.expected, "multiplier": re.means()}))
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def year_effects_(self) -> pd.DataFrame:
+        """Per flow and fitted year: observed and expected events, posterior multiplier."""
+        return self._effects("years", "year")
+
+    @property
+    def area_effects_(self) -> pd.DataFrame:
+        """Per flow and area (district or commune): observed, expected, posterior multiplier."""
+        return self._effects("areas", "area")
 
     @property
     def cell_effects_(self) -> pd.DataFrame:
-        """Per cell and flow: observed and GLM-expected totals over the fitted years and
-        the posterior mean multiplier ``(1/α + Y) / (1/α + E)`` (1 when α = 0)."""
-        self._check_fitted()
-        frames = []
-        for flow in self.flows_.values():
-            ids = list(flow.cells)
-            obs, exp = np.array(list(flow.cells.values())).T
-            frames.append(pd.DataFrame({"cell_id": ids, "flow": flow.name, "observed": obs, "expected": exp,
-                                        "multiplier": _posterior_mean(obs, exp, flow.alpha)}))
-        return pd.concat(frames, ignore_index=True)
+        """Per flow and cell: observed and expected totals over the fitted years, and
+        the posterior mean multiplier (shrunk toward 1 when the record is thin)."""
+        return self._effects("cells", "cell_id")
 
     def coefficients(self) -> pd.DataFrame:
-        """Coefficients of every GLM with cluster-robust standard errors."""
+        """Coefficients of every GLM with robust standard errors."""
         self._check_fitted()
         frames = []
-        for flow in self.flows_.values():
-            se = np.sqrt(np.diag(np.asarray(flow.cov)))
-            frames.append(pd.DataFrame({"flow": flow.name, "term": list(flow.params),
-                                        "coef": list(flow.params.values()), "se": se}))
+        for f in self.flows_.values():
+            frames.append(pd.DataFrame({"flow": f.name, "term": f.columns, "coef": f.params,
+                                        "se": np.sqrt(np.diag(np.asarray(f.cov)))}))
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> str:
-        """The statsmodels summaries of the GLMs and of the dispersion fits, with the
-        terms kept and dropped and the future year effects."""
+        """The statsmodels summaries of the GLMs, the random effects and the future level."""
         self._check_fitted()
         parts = [f"Calibration on history {self.first_year_}–{self.base_year_} "
-                 f"(flows of {self.fit_years_[0]}–{self.fit_years_[-1]}; never after the base year)"
-                 + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if self.synthetic_ else "")]
-        for flow in self.flows_.values():
-            title = {"exits": "Exits: binomial GLM of exited / members at risk (logit)",
-                     "admissions": "Admissions: Poisson GLM, exposure population/1000 (log)",
-                     "transfers": "Transfers in: Poisson GLM, exposure population/1000 (log)"}[flow.name]
-            parts.append("=" * 78 + f"\n{title}\nterms kept: {', '.join(flow.spec['terms']) or 'none'}; "
-                         f"dropped (Wald p): {flow.terms_dropped or 'none'}\n"
-                         f"future year effect {flow.future_effect:+.3f} (mean of the last "
-                         f"{min(RECENT_YEARS, len(flow.year_effects)) or 0} fitted years), "
-                         f"sd of year effects {flow.future_sd:.3f}")
-            if flow.name in getattr(self, "results_", {}):
-                parts.append(str(self.results_[flow.name].summary()))
-            disp = self._dispersion_results.get(flow.name) if hasattr(self, "_dispersion_results") else None
-            parts.append(f"Cell effects (gamma-Poisson empirical Bayes): alpha = {flow.alpha_fitted:.4f}"
-                         + (f" (se {flow.alpha_se:.4f})" if np.isfinite(flow.alpha_se) else "")
-                         + f", moments {flow.alpha_moments:.4f}, LR test of alpha = 0: p = {flow.alpha_pvalue:.3g}"
-                         + ("" if flow.alpha > 0 else f" → no cell effect (p ≥ {self.keep_p})"))
-            if disp is not None and flow.alpha > 0:
-                parts.append(str(disp.summary()))
+                 f"(flows of {self.fit_years_[0]}–{self.fit_years_[-1]}; never after the base year); "
+                 f"areas: {self.area_column_}" + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if self.synthetic_ else "")]
+        titles = {"exits": "Exits per member at risk", "admissions": "Admissions per 1,000 residents",
+                  "transfers": "Transfers in per 1,000 residents"}
+        for f in self.flows_.values():
+            parts.append("=" * 78 + f"\n{titles[f.name]}: {f.events:.0f} events")
+            if f.events == 0:
+                parts.append("no event at all: rate 0")
+                continue
+            if f.pooled:
+                parts.append(f"cell types with no event, pooled with '{f.levels[0]}': {', '.join(f.pooled)}")
+            parts.append(f.glm_summary)
+            years = ", ".join(f"{y}: {m:.3f}" for y, m in zip(f.years.groups, f.years.means()))
+            parts.append(f"Year effects (posterior multipliers): {years}")
+            parts.append(f"Future level: {math.exp(f.future_level):.3f} (mean log effect of the last "
+                         f"{f.level_years} fitted years)")
+            parts.append("Spread of the random effects, posterior mean sd of the multipliers: "
+                         f"years {math.sqrt(f.years.alpha_mean):.3f}, areas {math.sqrt(f.areas.alpha_mean):.3f}, "
+                         f"cells {math.sqrt(f.cells.alpha_mean):.3f}")
         return "\n".join(parts)
 
     # ------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
         self._check_fitted()
-        return {"kind": "nq21model.calibration", "version": 1, "base_year": self.base_year_,
-                "first_year": self.first_year_, "fit_years": self.fit_years_,
+        return {"kind": "nq21model.calibration", "version": 2, "base_year": self.base_year_,
+                "first_year": self.first_year_, "fit_years": self.fit_years_, "area_column": self.area_column_,
                 "synthetic": self.synthetic_,
-                "options": {"draws": self.draws, "uncertainty": self.uncertainty, "seed": self.seed,
-                            "keep_p": self.keep_p, "terms": list(self.terms)},
+                "options": {"draws": self.draws, "uncertainty": self.uncertainty, "seed": self.seed},
                 "flows": {k: f.to_dict() for k, f in self.flows_.items()}}
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The fitted parameters as JSON; written atomically to ``path`` if given."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, allow_nan=False)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=True)
         if path is not None:
             from .files import atomic_path
 
@@ -532,134 +456,82 @@ class Calibration:
             name = Path(source).name
             text = Path(source).read_text(encoding="utf-8")
         try:
-            return cls._from_dict(json.loads(text))
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("kind") != "nq21model.calibration" or data.get("version") != 2:
+                raise ValueError("not a calibration of this version")
+            cal = cls(**data["options"])
+            cal.base_year_, cal.first_year_ = int(data["base_year"]), int(data["first_year"])
+            cal.fit_years_, cal.area_column_ = list(data["fit_years"]), data["area_column"]
+            cal.synthetic_ = bool(data.get("synthetic", False))
+            cal.flows_ = {k: Flow.from_dict(f) for k, f in data["flows"].items()}
+            return cal
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if isinstance(exc, ParameterError):
-                raise
-            raise ParameterError(f"{name}: not a calibration file written by nq21model calibrate "
-                                 f"({type(exc).__name__}: {exc})") from None
-
-    @classmethod
-    def _from_dict(cls, data: dict) -> "Calibration":
-        if not isinstance(data, dict) or data.get("kind") != "nq21model.calibration":
-            raise ParameterError("not a calibration file written by nq21model calibrate")
-        cal = cls(**data["options"])
-        cal.base_year_ = int(data["base_year"])
-        cal.first_year_ = int(data["first_year"])
-        cal.fit_years_ = list(data["fit_years"])
-        cal.synthetic_ = bool(data.get("synthetic", False))
-        cal.results_ = {}
-        cal._dispersion_results = {}
-        cal.flows_ = {}
-        for k, f in data["flows"].items():
-            f["spec"]["levels"] = {t: ([int(v) for v in lv] if t == "year" else lv)
-                                   for t, lv in f["spec"]["levels"].items()}
-            for key in ("alpha_se", "alpha_pvalue"):
-                f[key] = float("nan") if f.get(key) is None else float(f[key])
-            f["cov"] = [[float("nan") if v is None else v for v in row] for row in f["cov"]]
-            cal.flows_[k] = _Flow(**f)
-        return cal
+            raise ParameterError(f"{name}: not a calibration file written by this version of nq21model "
+                                 f"calibrate ({type(exc).__name__}: {exc})") from None
 
     # ------------------------------------------------------------ rates
-    def rates(self, dataset: Dataset, last_year: int, *, admission_rate: float | None = None,
-              admissions_per_year: float | None = None, uncertainty: bool | None = None,
+    def rates(self, dataset: Dataset, last_year: int, *, uncertainty: bool | None = None,
               draws: int | None = None, seed: int | None = None) -> Rates:
-        """Per-cell rates for ``base_year_ + 1 … last_year`` (``Rates``, D = draws).
+        """Natural per-cell rates of ``dataset``'s cells (those present in the base
+        year: ``dataset.at_base(base_year)``) for ``base_year_ + 1 … last_year``.
 
-        ``admission_rate`` (or ``admissions_per_year``) rescales the province's
-        admissions in each year and draw to that rate of the expected local members
-        at the end of the previous year (or to that number), keeping each cell's
-        calibrated share; transfers in stay as calibrated.
+        ``Rates`` with D = draws: survival, and Poisson means of admissions plus
+        transfers in; ``info["admissions"]`` and ``info["transfers"]`` (D, n, Y) hold
+        the two parts (a scenario rescales the first).
         """
         self._check_fitted()
         base = self.base_year_
         steps = int(last_year) - base
         if steps < 1:
             raise ParameterError(f"last year {last_year} must be after the base year {base}")
-        if admission_rate is not None and not 0.0 <= admission_rate <= 1.0:
-            raise ParameterError(f"admission rate must be in [0, 1], got {admission_rate}")
-        if admissions_per_year is not None and admissions_per_year < 0:
-            raise ParameterError(f"admissions per year must be ≥ 0, got {admissions_per_year}")
         uncertainty = self.uncertainty if uncertainty is None else uncertainty
         D = (self.draws if draws is None else int(draws)) if uncertainty else 1
         rng = np.random.default_rng(self.seed if seed is None else seed)
         cells = dataset.cells.reset_index(drop=True)
-        pop = cells["population"].to_numpy(float)
+        exposure = cells["population"].to_numpy(float) / 1000.0
+        out = {}
+        for name, flow in self.flows_.items():
+            out[name] = self._flow_rates(flow, cells, steps, D, uncertainty, rng)
+        # one survival a cell and draw (the engine's form): the mean hazard over the years,
+        # so that survival to the last year is exact
+        hazard = out["exits"].mean(axis=2)
+        survival = np.exp(-np.clip(hazard, 0.0, -np.log(1 - _MAX_ATTRITION)))
+        adm = exposure[None, :, None] * out["admissions"]
+        trn = exposure[None, :, None] * out["transfers"]
+        info = {"draws": D, "uncertainty": uncertainty, "admissions": adm, "transfers": trn, "calibration": self}
+        return Rates(base_year=base, survival=survival, lam=adm + trn, source="calibrated", info=info)
 
-        def linear(flow: _Flow) -> np.ndarray:
-            """(D, n) linear predictor of the static part plus the future year effect."""
-            X = _cell_columns(cells, flow.spec)
-            X.insert(0, "const", 1.0)
-            names = list(flow.params)
-            static = [c for c in names if not c.startswith("year[")]
-            beta = np.array([flow.params[c] for c in static])
-            X = X[static].to_numpy()
-            point = X @ beta + flow.future_effect
-            if not uncertainty:
-                return point[None, :]
-            idx = [names.index(c) for c in static]
-            cov = np.asarray(flow.cov)[np.ix_(idx, idx)]
-            cov = np.where(np.isfinite(cov), cov, 0.0)
-            betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
-            shock = flow.future_sd * rng.standard_normal(D)
-            eta = betas @ X.T + (flow.future_effect + shock)[:, None]
-            return np.clip(eta, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)
-
-        def multipliers(flow: _Flow) -> np.ndarray:
-            obs = np.array([flow.cells.get(c, [0.0, 0.0])[0] for c in cells["cell_id"]])
-            exp = np.array([flow.cells.get(c, [0.0, 0.0])[1] for c in cells["cell_id"]])
-            if flow.alpha <= 0:
-                return np.ones((1, obs.size))
-            shape, rate = 1.0 / flow.alpha + obs, 1.0 / flow.alpha + exp
-            if uncertainty:
-                return rng.gamma(shape, 1.0 / rate, size=(D, obs.size))
-            return (shape / rate)[None, :]
-
-        ex, ad, tr = self.flows_["exits"], self.flows_["admissions"], self.flows_["transfers"]
-        hazard = 1.0 / (1.0 + np.exp(-linear(ex))) * multipliers(ex)
-        survival = 1.0 - np.clip(hazard, 0.0, _MAX_ATTRITION)
-        adm = pop / 1000.0 * np.exp(linear(ad)) * multipliers(ad)        # (D, n)
-        trn = pop / 1000.0 * np.exp(linear(tr)) * multipliers(tr)
-        survival = np.broadcast_to(survival, (D, len(cells))).copy()
-        adm = np.broadcast_to(adm, (D, len(cells)))
-        trn = np.broadcast_to(trn, (D, len(cells)))
-        adm_y = np.repeat(adm[:, :, None], steps, axis=2)
-        trn_y = np.repeat(trn[:, :, None], steps, axis=2)
-        if admission_rate is not None or admissions_per_year is not None:
-            n0 = dataset.members_at(base).to_numpy(float)
-            shares = adm / np.maximum(adm.sum(axis=1, keepdims=True), 1e-300)
-            expected = np.broadcast_to(n0, (D, n0.size)).copy()
-            for j in range(steps):
-                if admissions_per_year is not None:
-                    total = np.full(D, float(admissions_per_year))
-                else:
-                    total = admission_rate * expected.sum(axis=1)
-                adm_y[:, :, j] = shares * total[:, None]
-                expected = survival * expected + adm_y[:, :, j] + trn_y[:, :, j]
-        lam = adm_y + trn_y
-        info = {"draws": D, "uncertainty": uncertainty, "admissions": adm_y, "transfers": trn_y,
-                "alpha": {k: f.alpha for k, f in self.flows_.items()},
-                "admission_rate": admission_rate, "admissions_per_year": admissions_per_year}
-        return Rates(base_year=base, survival=survival, lam=lam, source="calibrated", info=info)
-
-
-def _posterior_mean(observed, expected, alpha) -> np.ndarray:
-    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
-    if alpha <= 0:
-        return np.ones_like(observed)
-    return (1.0 / alpha + observed) / (1.0 / alpha + expected)
+    def _flow_rates(self, flow: Flow, cells: pd.DataFrame, steps: int, D: int, uncertainty: bool, rng):
+        """(D, n, steps) rate per unit of exposure of one flow."""
+        n = len(cells)
+        if flow.events == 0:
+            return np.zeros((D, n, steps))
+        X = flow.design(cells)
+        beta = np.asarray(flow.params)
+        point = X @ beta
+        areas = pd.Index(flow.areas.groups).get_indexer(cells.get(self.area_column_, pd.Series("", index=cells.index))
+                                                         .astype(str))
+        cell_index = pd.Index(flow.cells.groups).get_indexer(cells["cell_id"])
+        years = flow.years
+        if not uncertainty:
+            w = np.append(flow.areas.means(), 1.0)[areas]
+            u = np.append(flow.cells.means(), 1.0)[cell_index]
+            rate = np.exp(point + flow.future_level) * w * u
+            return np.repeat(rate[None, :, None], steps, axis=2)
+        cov = np.asarray(flow.cov)
+        cov = np.where(np.isfinite(cov), cov, 0.0)
+        betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
+        eta = np.clip(betas @ X.T, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)   # (D, n)
+        # the future: the recent level, its uncertainty, and each year's own shock
+        alpha_y = years.draw_alpha(rng, D)
+        sd = np.sqrt(np.log1p(alpha_y))                    # sd of a log-gamma multiplier
+        level = flow.future_level + sd * rng.standard_normal(D) / math.sqrt(flow.level_years)
+        log_v = level[:, None] + sd[:, None] * rng.standard_normal((D, steps)) - 0.5 * sd[:, None] ** 2
+        w = flow.areas.sample(rng, areas, flow.areas.draw_alpha(rng, D))
+        u = flow.cells.sample(rng, cell_index, np.full(D, flow.cells.alpha_mean))
+        return np.exp(eta + np.log(w) + np.log(u))[:, :, None] * np.exp(log_v)[:, None, :]
 
 
 def calibrate(dataset: Dataset, base_year: int | None = None, **options) -> Calibration:
     """Fit a :class:`Calibration` (options as its constructor) and return it."""
     return Calibration(**options).fit(dataset, base_year=base_year)
-
-
-def calibrated_rates(dataset: Dataset, base_year: int | None = None, last_year: int | None = None, *,
-                     admission_rate: float | None = None, admissions_per_year: float | None = None,
-                     **options) -> Rates:
-    """Rates fitted on history up to ``base_year`` for ``base_year + 1 … last_year``
-    (default: base + 5), ready for ``forecast(dataset, rates=...)``."""
-    cal = calibrate(dataset, base_year, **options)
-    last_year = cal.base_year_ + 5 if last_year is None else int(last_year)
-    return cal.rates(dataset, last_year, admission_rate=admission_rate, admissions_per_year=admissions_per_year)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_BUG = 1
 
 
 # ----------------------------------------------------------------- arguments
@@ -20,35 +21,49 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--cells", type=Path, help="cells table, CSV or XLSX (default: bundled data/raw/cells.csv)")
     g.add_argument("--history", type=Path, help="history table, CSV or XLSX (default: bundled data/raw/history.csv)")
+    g.add_argument("--totals", type=Path, metavar="F",
+                   help="yearly members and admissions of the whole party organisation per unit (unit, year, "
+                        "members, admitted); default totals.csv beside the cells file, if there is one")
     g.add_argument("--sheet", help="sheet of an XLSX input (name or 0-based number; default the first)")
     g.add_argument("--base-year", type=int, help="base year of the forecast (default: last year of history)")
+    g.add_argument("--reconcile", action="store_true",
+                   help="history rows that break the yearly identity: trust local_members, adjust "
+                        "transferred_in/exited, and list every adjusted row in a file (default: an error)")
 
 
-def _add_scenario_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("scenario")
-    g.add_argument("--horizon", type=int, action="append", metavar="Y",
-                   help="horizon year, repeatable (default: every target year after the base year)")
+def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True) -> None:
+    g = p.add_argument_group("scenario (default: continue as calibrated on history up to the base year)")
+    if horizons:
+        g.add_argument("--horizon", type=int, action="append", metavar="Y",
+                       help="horizon year, repeatable (default: every target year after the base year)")
     budget = g.add_mutually_exclusive_group()
     budget.add_argument("--admission-rate", type=float, metavar="R",
-                        help="province admissions a year as a share of local members (default 0.035)")
+                        help="the programme's rate: admissions a year as a share of ALL party members (the "
+                             "totals table), e.g. 0.035; village cells get their historical share of them")
     budget.add_argument("--admissions-per-year", type=float, metavar="N",
-                        help="province admissions a year as a number (instead of a rate)")
-    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
-    g.add_argument("--allocation", choices=("population", "members", "quota"), default=None,
-                   help="how admissions are split over cells (default population; quota with --quotas)")
+                        help="admissions of the village cells a year, as a number")
+    g.add_argument("--admission-base", choices=("all", "local"), default="all",
+                   help="base of --admission-rate: all party members (default) or the village cells' local members")
+    g.add_argument("--fixed-rates", action="store_true",
+                   help="one attrition rate for every cell and no calibration (the textbook process)")
+    g.add_argument("--attrition-rate", type=float, metavar="A",
+                   help="with --fixed-rates: yearly share of local members who leave (default 0.02)")
+    g.add_argument("--allocation", choices=("calibrated", "population", "members", "quota"), default=None,
+                   help="how admissions are split over cells (default: each cell's calibrated share; "
+                        "population with --fixed-rates; quota with --quotas)")
     g.add_argument("--quotas", type=Path, metavar="F", help="quota table cell_id, year, quota (CSV or XLSX)")
+    g.add_argument("--max-lift", type=float, default=2.0, metavar="L",
+                   help="a cell admits at most L times its calibrated rate, whatever its quota (default 2)")
     g.add_argument("--method", choices=("exact", "monte-carlo"), default="exact")
     g.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (default 10000)")
     g.add_argument("--seed", type=int, help="Monte Carlo seed")
     g.add_argument("--calibrated", action="store_true",
-                   help="rates fitted on history up to the base year (never after it) instead of fixed "
-                        "rates; --admission-rate/--admissions-per-year beside it rescale the province's "
-                        "admissions keeping each cell's calibrated share")
+                   help="accepted for old scripts: calibrated rates are the default")
     g.add_argument("--calibration", type=Path, metavar="F.json",
-                   help="with --calibrated: use the parameters saved by 'nq21model calibrate --out F.json' "
-                        "(same data and base year) instead of fitting again")
+                   help="use the parameters saved by 'nq21model calibrate --out F.json' (same data and base "
+                        "year) instead of fitting again")
     g.add_argument("--no-parameter-uncertainty", dest="parameter_uncertainty", action="store_false",
-                   help="with --calibrated: point estimates only (default: mix over parameter draws)")
+                   help="calibrated point estimates only (default: mix over parameter draws)")
 
 
 def _sheet(value):
@@ -58,65 +73,76 @@ def _sheet(value):
 
 
 def load_data(args):
-    """The dataset named by the command's data flags."""
+    """The dataset named by the command's data flags (warnings shown once, on stderr)."""
     from .data import load_dataset
 
-    return load_dataset(args.cells, args.history, sheet=_sheet(args.sheet))
+    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=_sheet(args.sheet),
+                        reconcile=getattr(args, "reconcile", False))
 
 
 def scenario_from_args(args, dataset):
-    """A Scenario from the command's scenario flags."""
-    from . import config
+    """A Scenario from the command's scenario flags (ParameterError for flags that do
+    not go together)."""
     from .data import load_quotas
+    from .exceptions import ParameterError
     from .scenario import Scenario
 
-    quotas = load_quotas(args.quotas, dataset.cells) if args.quotas else None
-    allocation = args.allocation or ("quota" if quotas is not None else "population")
-    return Scenario(
-        admission_rate=config.ADMISSION_RATE if args.admission_rate is None else args.admission_rate,
-        attrition_rate=config.ATTRITION_RATE if args.attrition_rate is None else args.attrition_rate,
-        admissions_per_year=args.admissions_per_year,
-        allocation=allocation,
-        quotas=quotas,
-    )
+    fixed = getattr(args, "fixed_rates", False)
+    if getattr(args, "attrition_rate", None) is not None and not fixed:
+        raise ParameterError("--attrition-rate goes with --fixed-rates (calibrated attrition is fitted per cell)")
+    if fixed and getattr(args, "calibration", None) is not None:
+        raise ParameterError("--calibration F.json does not go with --fixed-rates")
+    quotas = load_quotas(args.quotas, dataset.cells) if getattr(args, "quotas", None) else None
+    return Scenario(admission_rate=args.admission_rate, admissions_per_year=getattr(args, "admissions_per_year", None),
+                    admission_base=getattr(args, "admission_base", "all"), fixed_rates=fixed,
+                    attrition_rate=config_attrition(args), allocation=getattr(args, "allocation", None),
+                    quotas=quotas, max_lift=getattr(args, "max_lift", 2.0))
 
 
-def rates_from_args(args, dataset, base_year=None, horizons=None, *, check_only=False):
-    """None (fixed rates of the scenario), or the calibrated Rates when ``--calibrated``.
+def config_attrition(args) -> float:
+    from . import config
 
-    Checks the flags that do not go with calibrated rates (ParameterError)."""
-    if not getattr(args, "calibrated", False):
-        if getattr(args, "calibration", None) is not None:
-            from .exceptions import ParameterError
+    value = getattr(args, "attrition_rate", None)
+    return config.ATTRITION_RATE if value is None else value
 
-            raise ParameterError("--calibration F.json needs --calibrated")
-        return None
-    from .calibrate import Calibration
+
+def calibration_from_args(args, dataset, base_year):
+    """The fitted Calibration the flags ask for (``--calibration F.json``, point
+    estimates or draws), or None with --fixed-rates / too little history."""
+    from .calibrate import Calibration, can_calibrate
     from .exceptions import ParameterError
-    from .forecast import check_horizons
 
-    if args.attrition_rate is not None:
-        raise ParameterError("--attrition-rate does not go with --calibrated (attrition is fitted per cell)")
-    if args.allocation not in (None, "population") or args.quotas is not None:
-        raise ParameterError("--allocation/--quotas do not go with --calibrated "
-                             "(each cell's admissions are calibrated from its own record)")
-    base_year = dataset.last_year if base_year is None else int(base_year)
-    horizons = check_horizons(horizons, base_year)
-    if check_only:
+    if getattr(args, "fixed_rates", False):
         return None
     uncertainty = getattr(args, "parameter_uncertainty", True)
-    if args.calibration is not None:
+    if getattr(args, "calibration", None) is not None:
         if not args.calibration.exists():
             raise ParameterError(f"{args.calibration}: file not found")
         cal = Calibration.from_json(args.calibration)
         if cal.base_year_ != base_year:
             raise ParameterError(f"{args.calibration.name} was fitted to base year {cal.base_year_}, "
                                  f"not {base_year}; run 'nq21model calibrate --base-year {base_year}'")
-    else:
-        with _shown_warnings(args):
-            cal = Calibration(uncertainty=uncertainty).fit(dataset, base_year)
-    return cal.rates(dataset, horizons[-1], admission_rate=args.admission_rate,
-                     admissions_per_year=args.admissions_per_year, uncertainty=uncertainty)
+        cal.uncertainty = uncertainty
+        return cal
+    if not can_calibrate(dataset, base_year):
+        return None
+    return Calibration(uncertainty=uncertainty).fit(dataset, base_year)
+
+
+def write_adjustments(dataset, out: Path | None) -> None:
+    """With --reconcile: every adjusted history row into a file beside the output
+    (or outputs/), named on stdout."""
+    from . import config
+    from .files import write_table
+
+    adjusted = dataset.adjustments
+    if adjusted is None or adjusted.empty:
+        return
+    path = (out.parent / f"{out.stem}-reconciled.csv") if out is not None else \
+        config.OUTPUTS_DIR / "reconciled-history-rows.csv"
+    write_table(adjusted, path)
+    print(f"--reconcile: {len(adjusted)} history rows broke the yearly identity; local_members was trusted "
+          f"and transferred_in/exited adjusted; every adjusted row is in {path}")
 
 
 class _shown_warnings:
@@ -132,14 +158,22 @@ class _shown_warnings:
         self._cm.__enter__()
         warnings.simplefilter("always")
         command = self.command
+        seen: dict[str, int] = {}
+        self._seen = seen
 
         def show(message, category, filename, lineno, file=None, line=None):
-            print(f"nq21model {command}: warning: {category.__name__}: {message}", file=sys.stderr)
+            text = f"nq21model {command}: warning: {category.__name__}: {message}"
+            seen[text] = seen.get(text, 0) + 1
+            if seen[text] == 1:
+                print(text, file=sys.stderr)
 
         warnings.showwarning = show
         return self
 
     def __exit__(self, *exc):
+        repeated = sum(n - 1 for n in self._seen.values())
+        if repeated:
+            print(f"nq21model {self.command}: {repeated} repeated warning(s) not shown again", file=sys.stderr)
         return self._cm.__exit__(*exc)
 
 
@@ -150,44 +184,46 @@ def cmd_forecast(args) -> int:
     from .files import check_table_path, write_table
     from .forecast import forecast
 
-    if args.out is not None:
-        check_table_path(args.out)
+    for out in (args.out, args.out_units):
+        if out is not None:
+            check_table_path(out)
     dataset = load_data(args)
-    rates = rates_from_args(args, dataset, args.base_year, args.horizon)
-    scenario = scenario_from_args(args, dataset) if rates is None else _calibrated_scenario(args)
-    results = forecast(dataset, scenario, base_year=args.base_year, horizons=args.horizon, rates=rates,
+    scenario = scenario_from_args(args, dataset)
+    base_year = dataset.last_year if args.base_year is None else args.base_year
+    dataset.check_base_year(base_year)
+    results = forecast(dataset, scenario, base_year=base_year, horizons=args.horizon,
+                       calibration=calibration_from_args(args, dataset, base_year),
                        method=args.method, draws=args.draws, seed=args.seed)
-    if rates is not None:
-        print(_calibrated_note(rates))
+    unit = args.unit or results.unit_column
     if args.out is not None:
-        write_table({"cells": results.cells, "units": results.units(args.unit),
+        write_table({"cells": results.cells, "units": results.units(unit),
                      "province": results.province}, args.out)  # CSV: the first table
-    results.print_summary(args.unit)
+    if args.out_units is not None:
+        write_table(results.unit_paths(unit), args.out_units)
+    results.print_summary(unit)
+    print(scenario_people_line(results))
+    if len(results.absent):
+        reasons = results.absent["reason"].value_counts()
+        print(f"Not forecast: {reasons.get('dissolved', 0)} cells dissolved before {results.base_year}, "
+              f"{reasons.get('not_yet', 0)} with no history up to it (see 'absent' in the Python API)")
     if args.out is not None:
         print(f"\nWrote {len(results.cells)} cell rows to {args.out}")
+    if args.out_units is not None:
+        print(f"Wrote the yearly path of every {unit} and the province to {args.out_units}")
+    write_adjustments(dataset, args.out)
     return 0
 
 
-def _calibrated_scenario(args):
-    from . import config
-    from .scenario import Scenario
+def scenario_people_line(results) -> str:
+    """What the scenario's admissions mean in people, the first year."""
+    from .report import scenario_people
 
-    return Scenario(admission_rate=config.ADMISSION_RATE if args.admission_rate is None else args.admission_rate,
-                    admissions_per_year=args.admissions_per_year)
-
-
-def _calibrated_note(rates) -> str:
-    info = rates.info
-    if info.get("admission_rate") is not None:
-        adm = f"admissions rescaled to {info['admission_rate']:.2%} of local members a year"
-    elif info.get("admissions_per_year") is not None:
-        adm = f"admissions rescaled to {info['admissions_per_year']:g} a year"
-    else:
-        adm = "admissions as calibrated"
-    unc = (f"parameter uncertainty: {info['draws']} draws" if info.get("uncertainty")
-           else "point estimates")
-    return (f"Rates: calibrated on history up to {rates.base_year} (never after it); {adm}; {unc}. "
-            "The scenario line below is not used for the rates.")
+    people = scenario_people(results)
+    line = f"Admissions in {people['year']}: village cells ≈ {people['village']:,.0f}"
+    if people.get("province") is not None:
+        line += (f" of ≈ {people['province']:,.0f} for the whole province "
+                 f"({people['rate']:.1%} of ≈ {people['members']:,.0f} party members)")
+    return line
 
 
 def cmd_calibrate(args) -> int:
@@ -199,11 +235,10 @@ def cmd_calibrate(args) -> int:
     if out.suffix.lower() != ".json":
         raise ParameterError(f"{out}: the output must end in .json")
     dataset = load_data(args)
-    with _shown_warnings(args):
-        cal = Calibration(draws=args.draws, uncertainty=args.parameter_uncertainty,
-                          seed=args.seed).fit(dataset, args.base_year)
+    cal = Calibration(draws=args.draws, uncertainty=args.parameter_uncertainty, seed=args.seed)
+    cal.fit(dataset, args.base_year)
     print(cal.summary())
-    print("\nDispersion of cell effects (gamma-Poisson):")
+    print("\nSpread of the random effects (posterior mean variance α and sd of the multipliers):")
     print(cal.dispersion_.round(4).to_string())
     cal.to_json(out)
     print(f"\nWrote the fitted parameters to {out}")
@@ -217,9 +252,8 @@ def cmd_backtest(args) -> int:
     if args.out is not None:
         check_table_path(args.out)
     dataset = load_data(args)
-    with _shown_warnings(args):
-        result = backtest(dataset, args.base_year, args.horizon, draws=args.draws, seed=args.seed,
-                          uncertainty=args.parameter_uncertainty)
+    result = backtest(dataset, args.base_year, args.horizon, draws=args.draws, seed=args.seed,
+                      uncertainty=args.parameter_uncertainty)
     result.print_summary()
     if args.out is not None:
         tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
@@ -247,9 +281,7 @@ def cmd_targets(args) -> int:
         check_table_path(args.out)
     dataset = load_data(args)
     data = load_tracker_data(dataset, roles=args.roles, organisations=args.organisations,
-                             organisation_years=args.organisation_years, unit_counts=args.unit_counts)
-    for name in ("admissions_per_year", "quotas", "allocation"):
-        setattr(args, name, getattr(args, name, None))
+                             organisation_years=args.organisation_years)
     scenario = scenario_from_args(args, dataset)
     table = track_targets(data, by=args.unit, base_year=args.base_year, scenario=scenario)
     if args.out is not None:
@@ -269,20 +301,19 @@ def cmd_briefings(args) -> int:
     if args.calibration is not None or not args.parameter_uncertainty:
         raise ParameterError("briefings fit the calibration once per run, with parameter uncertainty: "
                              "--calibration and --no-parameter-uncertainty are for forecast")
-    if args.calibrated:  # the same checks as forecast --calibrated (flags that do not go with it)
-        rates_from_args(args, dataset, args.base_year, args.horizon, check_only=True)
     if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
         import secrets
 
         args.seed = secrets.randbelow(2**31)
-    params = notebook_parameters(unit_column=args.unit, cells=args.cells, history=args.history, sheet=args.sheet,
-                                 quotas=args.quotas, scenario=scenario, base_year=args.base_year,
-                                 horizons=args.horizon, method=args.method, draws=args.draws, seed=args.seed,
-                                 calibrated=args.calibrated, admission_rate_given=args.admission_rate is not None)
+    params = notebook_parameters(unit_column=args.unit or dataset.default_unit, cells=args.cells,
+                                 history=args.history, totals=args.totals, sheet=args.sheet, quotas=args.quotas,
+                                 scenario=scenario, base_year=args.base_year, horizons=args.horizon,
+                                 method=args.method, draws=args.draws, seed=args.seed, reconcile=args.reconcile)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,
                         kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]],
                         dataset=dataset)
     print(run.report())
+    write_adjustments(dataset, args.out / "index.html")
     if run.failures:
         print(run.failure_report(), file=sys.stderr)
         return 1
@@ -317,8 +348,7 @@ def cmd_allocate(args) -> int:
         horizon = args.horizon or default_horizons(base_year)[-1]
         if horizon <= base_year:
             raise ParameterError(f"horizon {horizon} is at or before the base year {base_year}")
-        with _shown_warnings(args):
-            cal = Calibration(uncertainty=False).fit(dataset, base_year)
+        cal = Calibration(uncertainty=False).fit(dataset, base_year)
         kwargs = {"survival": cal.rates(dataset, horizon, uncertainty=False)}
         print(f"Survival per cell: calibrated on history up to {base_year} (never after it).")
     allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon,
@@ -354,8 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forecast", help="exact forecast per cell, district and province")
     _add_data_args(p)
     _add_scenario_args(p)
-    p.add_argument("--unit", default="district", help="cells column to summarise by (default district)")
+    p.add_argument("--unit", default=None, metavar="COLUMN",
+                   help="cells column to summarise by (default district, or commune when there is none)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the cell table (XLSX: also units, province)")
+    p.add_argument("--out-units", type=Path, metavar="F.csv",
+                   help="write the yearly path of every unit and the province: members, admissions, shares")
     p.set_defaults(func=cmd_forecast)
 
     p = sub.add_parser("calibrate", help="fit rates on history up to the base year; print the statsmodels "
@@ -391,11 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--organisations", type=Path, metavar="F", help="grassroots party organisations (organisations.csv)")
     g.add_argument("--organisation-years", type=Path, metavar="F",
                    help="yearly ratings and secretary roles of the organisations (organisation_years.csv)")
-    g.add_argument("--unit-counts", type=Path, metavar="F", help="yearly counts per unit (unit_counts.csv)")
-    g = p.add_argument_group("membership scenario")
-    g.add_argument("--admission-rate", type=float, metavar="R",
-                   help="province admissions a year as a share of local members (default 0.035)")
-    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
+    _add_scenario_args(p, horizons=False)
     p.add_argument("--unit", default=None, metavar="COLUMN",
                    help="also report each unit of this cells column, e.g. district (default: the province only)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the table (XLSX: also the province sheet)")
@@ -421,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most quota per cell and year (default the largest yearly admissions of any cell in history)")
     g.add_argument("--achievement", type=float, default=1.0, metavar="A",
                    help="realised admissions for a quota q are Poisson(q * A) (default 1)")
-    p.add_argument("--unit", default="district", help="cells column to summarise by (default district)")
+    p.add_argument("--unit", default=None, help="cells column to summarise by (default district or commune)")
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the quota table (cell × year)")
     p.add_argument("--workbooks", type=Path, metavar="DIR", help="also write one XLSX quota list per unit")
     p.set_defaults(func=cmd_allocate)
@@ -429,8 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("briefings", help="one HTML briefing per district (or commune), index, Excel, manifest")
     _add_data_args(p)
     _add_scenario_args(p)
-    p.add_argument("--unit", default="district", metavar="COLUMN",
-                   help="cells column whose values are the units briefed (default district; e.g. commune)")
+    p.add_argument("--unit", default=None, metavar="COLUMN",
+                   help="cells column whose values are the units briefed (default district, or commune when "
+                        "there is none; e.g. commune_2025)")
     p.add_argument("--only", action="append", metavar="NAME", help="brief only this unit, repeatable")
     p.add_argument("--jobs", type=int, metavar="N", help="notebooks run at once (default: number of cores)")
     p.add_argument("--out", type=Path, default=config.OUTPUTS_DIR, metavar="DIR", help="folder (default outputs/)")
@@ -456,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     from .exceptions import DataError, ParameterError
 
     try:
-        return args.func(args)
+        with _shown_warnings(args):
+            return args.func(args)
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -470,6 +501,43 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback in a file
+        report = crash_report(args, exc)
+        print(f"nq21model {args.command}: internal error ({type(exc).__name__}) on "
+              f"{describe_inputs(args)}; this is a bug, not your data's fault. Details: {report}", file=sys.stderr)
+        return EXIT_BUG
+
+
+def describe_inputs(args) -> str:
+    """The inputs of a command, for a one-line message."""
+    files = [str(getattr(args, name)) for name in ("cells", "history", "totals", "quotas")
+             if getattr(args, name, None) is not None]
+    return ", ".join(files) if files else "the bundled data"
+
+
+def crash_report(args, exc: BaseException) -> str:
+    """Write the traceback, the command and the versions to a file; return its path."""
+    import datetime
+    import platform
+    import tempfile
+    import traceback
+
+    from . import __version__, config
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = "\n".join([f"nq21model {__version__} crash report, {stamp}",
+                      f"command: nq21model {' '.join(sys.argv[1:])}", f"inputs: {describe_inputs(args)}",
+                      f"python {platform.python_version()} on {platform.platform()}", "",
+                      "".join(traceback.format_exception(exc))])
+    for folder in (config.OUTPUTS_DIR, Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"nq21model-crash-{stamp}-{os.getpid()}.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(no folder to write the report to)"
 
 
 if __name__ == "__main__":  # pragma: no cover

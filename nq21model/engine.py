@@ -117,7 +117,7 @@ def quantiles_from_pmf(pmf: np.ndarray, levels, offset: int = 0) -> np.ndarray:
 
 
 def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
-                    chunk_elements: int = 4_000_000) -> dict[str, np.ndarray]:
+                    chunk_elements: int = 4_000_000, per_draw: bool = False) -> dict[str, np.ndarray]:
     """Per-cell summary of the exact distribution at one horizon.
 
     Parameters
@@ -127,6 +127,10 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     p, mu : float arrays (n,) or (D, n)
         Survival to the horizon and Poisson mean (see :func:`horizon_parameters`);
         with a draws axis the distribution is the mixture over draws.
+
+    per_draw : bool
+        Also return ``draws_at_least_{k}`` (D, n): P(≥ k) given each draw (what the
+        probability that a share of cells reaches a target mixes over).
 
     Returns
     -------
@@ -140,6 +144,8 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     out = {"expected": (n0 * p + mu).mean(axis=0)}
     quant = np.zeros((n, len(levels)), dtype=np.int64)
     low = np.zeros((n, max(thresholds) + 1))
+    kmax = max(thresholds)
+    draws_low = np.zeros((p.shape[0], n, kmax)) if per_draw else None
     sizes = _size_for(n0, mu.max(axis=0))
     for size in np.unique(sizes):
         idx = np.flatnonzero(sizes == size)
@@ -147,6 +153,8 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
         for start in range(0, idx.size, step):
             part = idx[start:start + step]
             pmf = _pgf_pmf(n0[part], p[:, part], mu[:, part], int(size), clip=False)  # rounding noise ±1e-17
+            if per_draw:
+                draws_low[:, part] = np.cumsum(pmf[..., :kmax], axis=-1)
             cdf = np.cumsum(pmf[0] if p.shape[0] == 1 else pmf.mean(axis=0), axis=-1)
             for j, level in enumerate(levels):
                 quant[part, j] = np.argmax(cdf >= level - _TIE, axis=-1)
@@ -156,6 +164,8 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     out["p_zero"] = np.clip(low[:, 0], 0.0, 1.0)
     for k in thresholds:
         out[f"p_at_least_{k}"] = np.clip(1.0 - low[:, k - 1], 0.0, 1.0)
+        if per_draw:
+            out[f"draws_at_least_{k}"] = np.clip(1.0 - draws_low[:, :, k - 1], 0.0, 1.0)
     return out
 
 
@@ -282,6 +292,55 @@ def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
         pmf = poisson_binomial_pmf(batch)
         for j, g in enumerate(members):
             needed = max(0, cells_needed(share, totals[g]) - shifts[g])
+            out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
+    return out
+
+
+#: Groups with more uncertain cells than this use the normal approximation of the
+#: Poisson-binomial (with continuity correction; its error is far below 1e-3 there).
+EXACT_CELLS = 4096
+
+
+def share_reach_groups(probs, groups, share: float) -> np.ndarray:
+    """P(share of a group's cells that succeed ≥ ``share``) for m sets of independent
+    cell probabilities at once → (len(groups), m).
+
+    ``probs`` (m, n), e.g. one row per parameter draw; the caller averages over draws
+    (a mixture). Cells certain in every row are counted, not convolved; groups of more
+    than :data:`EXACT_CELLS` uncertain cells use the normal approximation.
+    """
+    probs = np.atleast_2d(np.asarray(probs, dtype=float))
+    m = probs.shape[0]
+    out = np.empty((len(groups), m))
+    sure_all = (probs >= 1.0 - _SURE).all(axis=0)
+    never = (probs <= _SURE).all(axis=0)
+    work = []
+    for g, idx in enumerate(groups):
+        idx = np.asarray(idx)
+        needed = cells_needed(share, idx.size) - int(sure_all[idx].sum())
+        keep = idx[~sure_all[idx] & ~never[idx]]
+        if needed <= 0:
+            out[g] = 1.0
+        elif needed > keep.size:
+            out[g] = 0.0
+        elif keep.size > EXACT_CELLS:
+            from scipy.special import ndtr
+
+            sub = probs[:, keep]
+            mean, sd = sub.sum(axis=1), np.sqrt((sub * (1 - sub)).sum(axis=1))
+            out[g] = ndtr((mean - (needed - 0.5)) / np.maximum(sd, 1e-12))
+        else:
+            work.append((g, keep, needed))
+    widths = {}
+    for g, keep, needed in work:
+        width = 1 << max(0, (keep.size - 1).bit_length())
+        widths.setdefault(width, []).append((g, keep, needed))
+    for width, items in widths.items():
+        batch = np.zeros((len(items) * m, width))
+        for j, (_, keep, _) in enumerate(items):
+            batch[j * m:(j + 1) * m, : keep.size] = probs[:, keep]
+        pmf = poisson_binomial_pmf(batch)
+        for j, (g, _, needed) in enumerate(items):
             out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
     return out
 

@@ -1,13 +1,14 @@
 """forecast(): dataset + scenario → ForecastResults, by the exact engine or Monte Carlo."""
 from __future__ import annotations
 
+import warnings
 from typing import Iterable
 
 from . import config
 from .data import Dataset, load_dataset
-from .exceptions import ParameterError
+from .exceptions import DataWarning, ParameterError
 from .results import ForecastResults
-from .scenario import Rates, Scenario, fixed_rates
+from .scenario import Rates, Scenario, scenario_rates
 
 METHODS = ("exact", "monte-carlo")
 
@@ -34,27 +35,33 @@ def check_horizons(horizons: Iterable[int] | None, base_year: int) -> list[int]:
 
 def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *,
              base_year: int | None = None, horizons: Iterable[int] | None = None,
-             rates: Rates | None = None, method: str = "exact", draws: int = 10_000,
+             rates: Rates | None = None, calibration=None, method: str = "exact", draws: int = 10_000,
              seed: int | None = None) -> ForecastResults:
     """Forecast local members per cell, unit and province.
 
     Parameters
     ----------
     dataset : Dataset, optional
-        Default: the bundled synthetic province.
+        Default: the bundled synthetic province. Cells without history in the base
+        year (dissolved, or not yet in the data) are listed, not forecast.
     scenario : Scenario, optional
-        Default: ``Scenario()`` (admissions 3.5 %, attrition 2 %, by population).
+        Default ``Scenario()``: continue as calibrated on history up to the base year,
+        with parameter uncertainty. With fewer than :data:`calibrate.MIN_YEARS` years
+        of history before the base year, fixed rates instead (a note says so).
     base_year : int, optional
         Default the last year of history.
     horizons : iterable of int, optional
         Default every target year (2025, 2030) after the base year.
     rates : Rates, optional
-        Per-cell rates (e.g. from :func:`nq21model.calibrate.calibrated_rates`);
-        default the scenario's fixed rates.
+        Per-cell rates made elsewhere (for the cells present in the base year).
+    calibration : Calibration, optional
+        A fitted calibration to use instead of fitting one.
     method : {"exact", "monte-carlo"}
     draws, seed
         Monte Carlo only.
     """
+    from .calibrate import MIN_YEARS, can_calibrate
+
     dataset = dataset if dataset is not None else load_dataset()
     scenario = scenario if scenario is not None else Scenario()
     if method not in METHODS:
@@ -62,10 +69,17 @@ def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *
     base_year = dataset.last_year if base_year is None else int(base_year)
     dataset.check_base_year(base_year)
     horizons = check_horizons(horizons, base_year)
+    active = dataset.at_base(base_year)
+    notes = []
     if rates is None:
-        rates = fixed_rates(dataset, scenario, base_year, horizons[-1])
-    elif rates.base_year != base_year or rates.lam.shape[-1] < horizons[-1] - base_year:
-        raise ParameterError("the rates do not cover the base year and horizons asked for")
+        if not scenario.fixed_rates and calibration is None and not can_calibrate(dataset, base_year):
+            scenario = short_history_scenario(dataset, scenario)
+            notes.append(SHORT_HISTORY_NOTE.format(years=MIN_YEARS, base=base_year, label=scenario.label))
+            warnings.warn(notes[-1], DataWarning, stacklevel=2)
+        rates = scenario_rates(dataset, scenario, base_year, horizons[-1], calibration=calibration)
+    elif rates.base_year != base_year or rates.lam.shape[-1] < horizons[-1] - base_year \
+            or rates.lam.shape[1] != len(active.cells):
+        raise ParameterError("the rates do not cover the base year, cells and horizons asked for")
     samples = None
     if method == "monte-carlo":
         from .montecarlo import simulate_members
@@ -74,8 +88,22 @@ def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *
             raise ParameterError(f"draws must be ≥ 1, got {draws}")
         if seed is not None and seed < 0:
             raise ParameterError(f"seed must be ≥ 0, got {seed}")
-        n0 = dataset.members_at(base_year).to_numpy()
-        samples = simulate_members(n0, rates.survival, rates.lam, [h - base_year for h in horizons]
-                                   + list(range(1, horizons[-1] - base_year + 1)), draws=draws, seed=seed)
-    return ForecastResults(dataset, scenario, rates, horizons, method=method, samples=samples,
-                           draws=draws if samples is not None else None, seed=seed)
+        n0 = active.members_at(base_year).to_numpy()
+        samples = simulate_members(n0, rates.survival, rates.lam, list(range(1, horizons[-1] - base_year + 1)),
+                                   draws=draws, seed=seed)
+    return ForecastResults(active, scenario, rates, horizons, full=dataset, method=method, samples=samples,
+                           draws=draws if samples is not None else None, seed=seed, notes=tuple(notes))
+
+
+#: The line a forecast (and its briefing) carries when history is too short to calibrate.
+SHORT_HISTORY_NOTE = ("Lịch sử chưa đủ {years} năm trước năm gốc {base}: dự báo dùng tỷ lệ cố định ({label}), "
+                      "không hiệu chỉnh theo từng chi bộ, nên khoảng bất định thấp hơn thực tế.")
+
+
+def short_history_scenario(dataset: Dataset, scenario: Scenario) -> Scenario:
+    """Fixed rates standing in for a calibration that history cannot support: the
+    scenario's admissions (default the programme's 3.5 %, of all members when a
+    totals table gives them, else of local members), one attrition rate."""
+    base = "all" if dataset.totals is not None and scenario.admission_base == "all" else "local"
+    allocation = scenario.allocation if scenario.allocation not in (None, "calibrated") else "population"
+    return scenario.with_(fixed_rates=True, admission_base=base, allocation=allocation)

@@ -41,6 +41,7 @@ LIGHTS = {
     "green": "#2e7d32",
     "amber": "#e69500",
     "red": "#c62828",
+    "grey": "#616161",
 }
 
 #: Vietnamese names of the grouping columns.
@@ -131,24 +132,22 @@ def html_table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), raw: tuple
 # ----------------------------------------------------------------------- the run
 
 
-def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "",
+def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: str = "", sheet: str = "",
                  base_year: int | None = None, horizons: list[int] | None = None,
-                 admission_rate: float | None = config.ADMISSION_RATE,
-                 admissions_per_year: float | None = None,
-                 attrition_rate: float = config.ATTRITION_RATE, allocation: str = "population",
-                 quotas_path: str = "", method: str = "exact", draws: int = 10_000,
-                 seed: int | None = None, unit: str | None = None,
-                 unit_column: str = "district", dataset=None, calibrated: bool = False,
-                 context_dir: str = "") -> ForecastResults:
+                 admission_rate: float | None = None, admissions_per_year: float | None = None,
+                 admission_base: str = "all", fixed_rates: bool = False,
+                 attrition_rate: float = config.ATTRITION_RATE, allocation: str | None = None,
+                 quotas_path: str = "", max_lift: float = 2.0, method: str = "exact", draws: int = 10_000,
+                 seed: int | None = None, unit: str | None = None, unit_column: str = "",
+                 reconcile: bool = False, dataset=None, context_dir: str = "") -> ForecastResults:
     """Load the data, build the scenario and forecast: the briefing's one model run.
 
-    Paths given as ``""`` mean the bundled data. ``unit`` (a value of
-    ``unit_column``) is checked to exist; ParameterError names the choices.
-    ``dataset``, when given, is used instead of loading the paths (a caller that
-    loaded them already). ``calibrated`` replaces the fixed rates by rates fitted on
-    history up to the base year (the batch's fit from ``context_dir`` when it has
-    one); ``admission_rate`` then rescales the calibrated admissions (None: as
-    calibrated).
+    Paths given as ``""`` mean the bundled data (totals: ``totals.csv`` beside the
+    cells file, if any). ``unit`` (a value of ``unit_column``, default the data's
+    grouping) is checked to exist; ParameterError names the choices. ``dataset``,
+    when given, is used instead of loading the paths. The calibration is the batch's
+    (from ``context_dir``) when it has one for these data and base year, else fitted
+    here.
     """
     from .data import load_dataset, load_quotas
     from .exceptions import ParameterError
@@ -157,7 +156,9 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
 
     sheet_arg = None if sheet in ("", None) else (int(sheet) if str(sheet).isdigit() else sheet)
     if dataset is None:
-        dataset = load_dataset(cells_path or None, history_path or None, sheet=sheet_arg)
+        dataset = load_dataset(cells_path or None, history_path or None, totals=totals_path or None,
+                               sheet=sheet_arg, reconcile=reconcile)
+    unit_column = unit_column or dataset.default_unit
     if unit_column not in dataset.cells:
         raise ParameterError(f"no column '{unit_column}' in the cells table "
                              f"(columns: {', '.join(dataset.cells.columns)})")
@@ -166,50 +167,36 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", sheet: str = "
         if unit not in names:
             raise ParameterError(f"no {unit_column} named '{unit}' (choose from: {', '.join(sorted(names))})")
     quotas = load_quotas(quotas_path, dataset.cells) if quotas_path else None
-    if allocation == "quota" and quotas is None:
-        raise ParameterError("allocation 'quota' needs a quotas table (quotas_path / --quotas FILE)")
-    scenario = Scenario(admission_rate=config.ADMISSION_RATE if admission_rate is None else admission_rate,
-                        attrition_rate=attrition_rate, admissions_per_year=admissions_per_year,
-                        allocation=allocation, quotas=quotas)
-    rates = None
-    if calibrated:
-        from .forecast import check_horizons
-
-        base = dataset.last_year if base_year is None else int(base_year)
-        dataset.check_base_year(base)
-        last = check_horizons(horizons or None, base)[-1]
-        rates = calibrated_rates(dataset, base, last, admission_rate=admission_rate,
-                                 admissions_per_year=admissions_per_year, context_dir=context_dir)
-    return forecast(dataset, scenario, base_year=base_year, horizons=horizons or None, rates=rates,
+    scenario = Scenario(admission_rate=admission_rate, admissions_per_year=admissions_per_year,
+                        admission_base=admission_base, fixed_rates=fixed_rates, attrition_rate=attrition_rate,
+                        allocation=allocation, quotas=quotas, max_lift=max_lift)
+    base = dataset.last_year if base_year is None else int(base_year)
+    dataset.check_base_year(base)
+    calibration = None if fixed_rates else briefing_calibration(dataset, base, context_dir)
+    return forecast(dataset, scenario, base_year=base, horizons=horizons or None, calibration=calibration,
                     method=method, draws=draws, seed=seed)
 
 
-def calibrated_rates(dataset, base_year: int, last_year: int, *, admission_rate: float | None = None,
-                     admissions_per_year: float | None = None, context_dir: str = "", calibration=None):
-    """Calibrated Rates for a briefing: from ``calibration`` (a fitted Calibration or
-    its JSON), else the batch's fit in ``context_dir``, else a fit made here. The
-    calibration's JSON is kept in ``rates.info["calibration_json"]`` so that the
-    scenario comparison can rescale the same fit."""
-    import warnings
+def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
+    """The calibration of a briefing: the batch's (saved in ``context_dir`` for the
+    same data and base year), else one fitted here; None when history is too short."""
+    from .calibrate import Calibration, can_calibrate
 
-    from .calibrate import Calibration
-
-    if calibration is None and context_dir:
+    if not can_calibrate(dataset, base_year):
+        return None
+    if context_dir:
         from .extras import data_key, load_extras
 
-        extras = load_extras(context_dir)
-        if extras.base_year == base_year and extras.key and extras.key[0] == data_key(dataset):
-            calibration = extras.calibration_json
-    if isinstance(calibration, str):
-        calibration = Calibration.from_json(calibration)
-    if calibration is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            calibration = Calibration().fit(dataset, base_year)
-    rates = calibration.rates(dataset, last_year, admission_rate=admission_rate,
-                              admissions_per_year=admissions_per_year)
-    rates.info["calibration_json"] = calibration.to_json()
-    return rates
+        from .exceptions import ParameterError
+
+        try:
+            extras = load_extras(context_dir)
+        except ParameterError:
+            extras = None
+        if extras is not None and extras.base_year == base_year and extras.key and \
+                extras.key[0] == data_key(dataset) and extras.calibration_json:
+            return Calibration.from_json(extras.calibration_json)
+    return Calibration().fit(dataset, base_year)
 
 
 def unit_order(names) -> list[str]:
@@ -285,34 +272,73 @@ def _unit_table(results: ForecastResults, unit: str | None, by: str) -> pd.DataF
     return table[table["unit"] == unit].reset_index(drop=True)
 
 
-def admissions(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> dict:
-    """Admissions of a unit: what happened in the base year and what the scenario
-    expects the next year, against the programme's 3 % a year.
+def admissions(results: ForecastResults, *, unit: str | None = None, by: str | None = None) -> dict:
+    """Admissions of a unit against the programme's 3 % a year of all party members.
 
-    Returns ``observed`` (admitted in the base year), ``observed_rate`` (over local
-    members at the end of the year before; NaN when that year is not in history),
-    ``members_base``, ``expected`` (expected admissions in base year + 1),
-    ``expected_rate`` (over ``members_base``), ``needed`` (admissions for 3 % of
-    ``members_base``) and ``p_target`` (P(admissions in base year + 1 ≥ needed);
-    admissions are Poisson, mixed over parameter draws).
+    Returns ``observed`` (village cells' admissions in the base year),
+    ``observed_rate`` (the unit's whole admissions over its members at the end of
+    the year before, from the totals table; without one, the village cells' over
+    their local members — ``base`` says which: "all" or "local"), ``expected``
+    (village cells' expected admissions in base year + 1), ``expected_rate`` (the
+    same on the same base, the village cells' share φ of admissions standing for the
+    rest), ``needed`` (village admissions that make 3 %) and ``p_target`` (P(village
+    admissions ≥ needed) from the model's own uncertainty; NaN when the scenario
+    fixes admissions, since then it would only restate the assumption).
     """
     from .engine import binomial_poisson_pmf
 
+    by = by or results.unit_column
     idx = results._unit_index(by, unit)
-    base = results.base_year
-    admitted = results.dataset.panel("admitted")
-    members = results.dataset.panel("local_members")
-    observed = float(admitted[base].to_numpy()[idx].sum())
-    before = float(members[base - 1].to_numpy()[idx].sum()) if (base - 1) in members.columns else float("nan")
-    members_base = float(results.n0[idx].sum())
-    lam = results.rates.lam[:, idx, 0].sum(axis=1)  # (D,) expected admissions in base + 1
-    needed = math.ceil(ADMISSION_TARGET_RATE * members_base - 1e-9)
-    pmf = binomial_poisson_pmf(np.zeros(1, dtype=np.int64), np.zeros((lam.size, 1)), lam[:, None])[0]
-    p_target = float(min(1.0, pmf[needed:].sum())) if needed > 0 else 1.0
-    return {"observed": observed, "observed_rate": observed / before if before > 0 else float("nan"),
-            "members_base": members_base, "expected": float(lam.mean()),
-            "expected_rate": float(lam.mean()) / members_base if members_base > 0 else float("nan"),
+    base_year = results.base_year
+    full = results.full
+    mask = np.ones(len(full.cells), bool) if unit in (None, PROVINCE) else full.cells[by].eq(unit).to_numpy()
+    village = full.panel("admitted").to_numpy()[mask]
+    local = full.panel("local_members").to_numpy()[mask]
+    years = list(full.years)
+    j = years.index(base_year)
+    observed = float(np.nansum(village[:, j]))
+    lam = results.rates.admissions[:, idx, 0].sum(axis=1)  # (D,) expected village admissions in base + 1
+    who = None if unit in (None, PROVINCE) else unit
+    members = full.unit_totals("members", who) if by == full.default_unit or who is None else pd.Series(dtype=float)
+    admitted = full.unit_totals("admitted", who) if by == full.default_unit or who is None else pd.Series(dtype=float)
+    if (base_year - 1) in members.index and base_year in members.index and base_year in admitted.index:
+        basis = "all"
+        observed_rate = float(admitted[base_year] / members[base_year - 1])
+        recent = [y for y in admitted.index if y <= base_year and y in years][-3:]
+        phi = float(np.nansum(village[:, [years.index(y) for y in recent]]) / admitted[recent].sum())
+        members_base = float(members[base_year])
+    else:
+        basis = "local"
+        before = np.nansum(local[:, j - 1]) if j > 0 else float("nan")
+        observed_rate = observed / before if before > 0 else float("nan")
+        phi, members_base = 1.0, float(results.n0[idx].sum())
+    expected = float(lam.mean())
+    needed = math.ceil(ADMISSION_TARGET_RATE * members_base * phi - 1e-9)
+    p_target = float("nan")
+    if results.scenario.kind == "continue":
+        pmf = binomial_poisson_pmf(np.zeros(1, dtype=np.int64), np.zeros((lam.size, 1)), lam[:, None])[0]
+        p_target = float(min(1.0, pmf[needed:].sum())) if needed > 0 else 1.0
+    return {"observed": observed, "observed_rate": observed_rate, "base": basis, "phi": phi,
+            "members_base": members_base, "expected": expected,
+            "expected_rate": expected / phi / members_base if members_base > 0 and phi > 0 else float("nan"),
             "needed": needed, "p_target": p_target}
+
+
+def scenario_people(results: ForecastResults) -> dict:
+    """What the scenario's admissions mean in people in the first forecast year:
+    ``year``, ``village`` (the village cells' expected admissions), and with a
+    programme rate on all members ``rate``, ``members`` (all members at the end of
+    the base year, carried forward) and ``province`` (admissions of the whole
+    province)."""
+    info = results.rates.info
+    year = results.base_year + 1
+    out = {"year": year, "village": float(results.rates.admissions[:, :, 0].sum(axis=1).mean()),
+           "province": None, "rate": None, "members": None}
+    base = info.get("programme_base")
+    if base is not None and results.scenario.rate is not None:
+        out.update(rate=results.scenario.rate, members=base.members_at(results.base_year),
+                   province=float(info["province_admissions"][0]))
+    return out
 
 
 def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = "district") -> pd.DataFrame:
@@ -352,14 +378,15 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
         prob = float(r["p_no_zero_cell"])
         light, verdict = traffic_light(prob, observed=observed)
         seen = float("nan")
-        if not observed and year in results.dataset.years:
+        if not observed and year in results.full.years:
             seen = float((results.dataset.members_at(year).to_numpy()[idx] == 0).sum())
         zeros.append({"indicator": "Chi bộ không có đảng viên tại chỗ", "year": year, "target": "0 chi bộ",
                       "status": r["status"], "value": float(r["expected_zero_cells"]), "kind": "count",
                       "observed_value": seen, "probability": prob, "light": light, "verdict": verdict})
     rows = shares + zeros
     adm = admissions(results, unit=unit, by=by)
-    target = f"≥ {format_percent(ADMISSION_TARGET_RATE, 0)} số đảng viên"
+    target = f"≥ {format_percent(ADMISSION_TARGET_RATE, 0)} " + (
+        "tổng số đảng viên" if adm["base"] == "all" else "số đảng viên tại chỗ")
     if not math.isnan(adm["observed_rate"]):
         met = float(adm["observed_rate"] >= ADMISSION_TARGET_RATE - 1e-12)
         light, verdict = traffic_light(met, observed=True)
@@ -367,10 +394,13 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
                      "target": target, "status": "observed", "value": adm["observed"], "kind": "admissions",
                      "rate": adm["observed_rate"], "observed_value": float("nan"), "probability": met,
                      "light": light, "verdict": verdict})
-    light, verdict = traffic_light(adm["p_target"])
+    if math.isnan(adm["p_target"]):  # admissions fixed by the scenario: an assumption, not a forecast
+        light, verdict = "grey", "theo giả định"
+    else:
+        light, verdict = traffic_light(adm["p_target"])
     next_year = results.base_year + 1
     seen = float("nan")
-    if next_year in results.dataset.years:
+    if next_year in results.full.years:
         seen = float(results.dataset.panel("admitted")[next_year].to_numpy()[idx].sum())
     rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": next_year, "target": target,
                  "status": "forecast", "value": adm["expected"], "kind": "admissions",
@@ -525,53 +555,75 @@ def show_commune_shares(results: ForecastResults, *, unit: str | None = None, by
 # --------------------------------------------------------------------- scenarios
 
 
-def scenario_label(rate: float) -> str:
-    """'Kết nạp 3,5%/năm'."""
-    return f"Kết nạp {format_percent(rate, 1)}/năm"
+def scenario_label(results: ForecastResults) -> str:
+    """A scenario in words and people, e.g. 'Kết nạp 3,5% tổng số đảng viên toàn tỉnh
+    ≈ 1.040 người/năm, trong đó chi bộ thôn, bản ≈ 660' (the first forecast year)."""
+    people = scenario_people(results)
+    village = format_number(round(people["village"], -1) if people["village"] >= 100 else people["village"])
+    sc = results.scenario
+    if sc.kind == "continue":
+        return f"Giữ nguyên xu hướng hiện nay: chi bộ thôn, bản kết nạp ≈ {village} người/năm"
+    if people["province"] is not None:
+        province = format_number(round(people["province"], -1))
+        return (f"Kết nạp {format_percent(people['rate'], 1)} tổng số đảng viên toàn tỉnh ≈ {province} người/năm, "
+                f"trong đó chi bộ thôn, bản ≈ {village}")
+    return f"{sc.label[0].upper()}{sc.label[1:]} (chi bộ thôn, bản ≈ {village} người/năm)"
 
 
-def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str = "district",
+def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str | None = None,
                       rates=SCENARIO_RATES) -> pd.DataFrame:
-    """The unit under each admission rate in ``rates`` (and the briefing's own rate).
+    """The unit under the programme's admission rates beside "continue as now".
 
-    Every other setting (attrition, allocation, base year, horizons, method) is the
-    briefing's; a quota allocation is replaced by the population one. One row per
-    scenario and horizon: ``scenario, admission_rate, current, horizon,
-    expected_members, members_q10, members_q90, share_at_least_k,
+    Scenarios: continue (calibrated rates carried forward) and each rate of
+    ``rates`` on the programme's base (all party members; without a totals table, the
+    village cells' local members), plus the briefing's own scenario when it is
+    another. Every other setting is the briefing's, and the calibration is the same.
+    One row per scenario and horizon: ``scenario`` (in words and people),
+    ``admission_rate`` (NaN for continue), ``current``, ``horizon``,
+    ``expected_members, members_q10, members_q90, share_at_least_k,
     p_share_95_at_least_k, expected_zero_cells, p_no_zero_cell, admissions``
-    (expected admissions in the unit in base year + 1).
+    (expected village admissions of the unit in base year + 1).
     """
     from .forecast import forecast
+    from .scenario import Scenario, scenario_rates
 
-    base = results.scenario
-    own = None if (base.admissions_per_year is not None or base.allocation == "quota") else base.admission_rate
-    if results.rates.source == "calibrated" and results.rates.info.get("admission_rate") is None:
-        own = None  # admissions as calibrated: no rate of its own to stand among the scenarios
-    all_rates = sorted(set(float(r) for r in rates) | ({own} if own is not None else set()))
+    own = results.scenario
+    natural = results.rates.info.get("natural")
+    if results.rates.source == "calibrated" and natural is None and own.kind == "continue":
+        natural = results.rates
+    basis = "all" if results.full.totals is not None else "local"
+    wanted = [] if natural is None else [Scenario()]
+    wanted += [Scenario(admission_rate=float(r), admission_base=basis, fixed_rates=own.fixed_rates,
+                        attrition_rate=own.attrition_rate) for r in rates]
     frames = []
-    for rate in all_rates:
-        scenario = base.with_(admission_rate=rate, admissions_per_year=None,
-                              allocation="population" if base.allocation == "quota" else base.allocation,
-                              quotas=None if base.allocation == "quota" else base.quotas)
-        if own is not None and math.isclose(rate, own):
-            res = results
-        else:
-            cell_rates = None
-            if results.rates.source == "calibrated" and "calibration_json" in results.rates.info:
-                cell_rates = calibrated_rates(results.dataset, results.base_year, max(results.horizons),
-                                              admission_rate=rate,
-                                              calibration=results.rates.info["calibration_json"])
-            res = forecast(results.dataset, scenario, base_year=results.base_year, horizons=results.horizons,
-                           rates=cell_rates, method=results.method, draws=results.draws or 10_000,
-                           seed=results.seed)
-        table = _unit_table(res, unit, by)
-        table = table[table["status"] == "forecast"].copy()
-        table.insert(0, "scenario", scenario_label(rate))
-        table.insert(1, "admission_rate", rate)
-        table.insert(2, "current", own is not None and math.isclose(rate, own))
-        table["admissions"] = admissions(res, unit=unit, by=by)["expected"]
-        frames.append(table.drop(columns=["unit", "status"]))
+    matched = False
+    for scenario in wanted:
+        current = scenario.kind == own.kind and scenario.rate == own.rate and \
+            scenario.admission_base == own.admission_base and scenario.split == own.split
+        matched |= current
+        frames.append(_scenario_frame(results if current else _rerun(results, scenario, natural), unit, by, current))
+    if not matched:
+        frames.append(_scenario_frame(results, unit, by, True))
     return pd.concat(frames, ignore_index=True)
+
+
+def _rerun(results: ForecastResults, scenario, natural) -> ForecastResults:
+    from .forecast import forecast
+    from .scenario import scenario_rates
+
+    rates = scenario_rates(results.full, scenario, results.base_year, max(results.horizons), natural=natural)
+    return forecast(results.full, scenario, base_year=results.base_year, horizons=results.horizons, rates=rates,
+                    method=results.method, draws=results.draws or 10_000, seed=results.seed)
+
+
+def _scenario_frame(res: ForecastResults, unit, by, current: bool) -> pd.DataFrame:
+    table = _unit_table(res, unit, by)
+    table = table[table["status"] == "forecast"].copy()
+    table.insert(0, "scenario", scenario_label(res))
+    table.insert(1, "admission_rate", res.scenario.rate if res.scenario.rate is not None else np.nan)
+    table.insert(2, "current", current)
+    table["admissions"] = admissions(res, unit=unit, by=by)["expected"]
+    return table.drop(columns=["unit", "status"])
 
 
 def scenario_shares(table: pd.DataFrame) -> pd.DataFrame:
@@ -593,7 +645,7 @@ def show_scenarios(table: pd.DataFrame) -> HTML:
         name = r["scenario"] + (" (kịch bản của báo cáo)" if r["current"] else "")
         col = cols.setdefault(name, {})
         h = int(r["horizon"])
-        col["Kết nạp dự kiến năm đầu"] = format_number(r["admissions"], 0)
+        col["Chi bộ thôn, bản kết nạp năm đầu (kỳ vọng)"] = format_number(r["admissions"], 0)
         col[f"Đảng viên tại chỗ năm {h} (khoảng 80%)"] = (
             f"{format_number(r['expected_members'])} ({format_number(r['members_q10'])}–"
             f"{format_number(r['members_q90'])})")
@@ -605,8 +657,10 @@ def show_scenarios(table: pd.DataFrame) -> HTML:
     shown = pd.DataFrame(cols)
     shown.insert(0, "Chỉ số", shown.index)
     return _block(html_table(shown.reset_index(drop=True), numeric=tuple(cols)),
-                  '<p class="nq21-note">Các kịch bản chỉ khác nhau ở tỷ lệ kết nạp đảng viên mới hằng năm '
-                  "của toàn tỉnh (theo Chương trình hành động: 3–4%/năm); các giả định khác giữ nguyên.</p>")
+                  '<p class="nq21-note">Các kịch bản chỉ khác nhau ở số kết nạp đảng viên mới hằng năm: giữ nguyên '
+                  "xu hướng hiện nay của từng chi bộ, hoặc toàn tỉnh kết nạp 3%, 3,5%, 4% tổng số đảng viên/năm "
+                  "(Chương trình hành động: 3–4%/năm), chi bộ thôn, bản nhận phần kết nạp như mấy năm gần đây; "
+                  "các giả định khác giữ nguyên.</p>")
 
 
 def show_scenarios_chart(table: pd.DataFrame, *, unit: str | None = None):
@@ -676,60 +730,107 @@ def format_decimal2(value: float) -> str:
 # ----------------------------------------------------------------------- method
 
 
-def show_method(results: ForecastResults) -> HTML:
-    """Assumptions and method in plain words, with the package version and data date."""
+def method_items(results: ForecastResults) -> list[str]:
+    """The assumptions and method of a forecast as sentences (plain Vietnamese)."""
     sc = results.scenario
-    s = format_percent(1 - sc.attrition_rate, 1)
-    if sc.allocation == "quota":
-        admit = ("Mỗi năm, số kết nạp đảng viên mới của mỗi chi bộ bằng chỉ tiêu kết nạp được giao"
-                 + (f" nhân hệ số hoàn thành {format_number(sc.achievement, 2)}" if sc.achievement != 1 else "")
-                 + " (trung bình); số thực tế dao động ngẫu nhiên quanh mức đó (phân phối Poisson).")
+    items = []
+    if results.rates.source == "calibrated":
+        draws = results.rates.draws
+        items.append(
+            "<strong>Tỷ lệ:</strong> tỷ lệ giảm (từ trần, chuyển đi, miễn sinh hoạt, xóa tên…), kết nạp và chuyển "
+            f"đến của từng chi bộ được ước lượng từ số liệu lịch sử đến năm gốc {results.base_year} (không dùng số "
+            "liệu sau năm gốc): mô hình Poisson theo loại chi bộ và dân số, có hiệu ứng ngẫu nhiên của từng năm, "
+            "từng đơn vị và từng chi bộ (chi bộ ít số liệu được kéo về mức chung). Năm tới có thể tốt hay xấu hơn "
+            "mấy năm gần đây như lịch sử cho thấy; độ bất định của tham số được tính bằng "
+            f"{format_number(draws)} bộ tham số.")
     else:
-        from .scenario import ALLOCATION_LABELS
+        items.append(f"<strong>Tỷ lệ:</strong> cố định cho mọi chi bộ: mỗi đảng viên tại chỗ còn sinh hoạt tại chi bộ "
+                     f"đến cuối năm sau với xác suất {format_percent(1 - sc.attrition_rate, 1)} "
+                     f"(giảm {format_percent(sc.attrition_rate, 1)}/năm); không tính đảng viên chuyển đến.")
+    admit = {"continue": "mỗi chi bộ tiếp tục kết nạp như mức đã ước lượng (giữ nguyên xu hướng hiện nay).",
+             "quota": "mỗi chi bộ kết nạp theo chỉ tiêu được giao, nhưng không vượt quá khả năng của chi bộ "
+                      f"({format_number(sc.max_lift, 1)} lần mức kết nạp đã ước lượng).",
+             "number": f"chi bộ thôn, bản kết nạp tổng cộng {format_number(sc.admissions_per_year or 0)} "
+                       "đảng viên/năm.",
+             "rate": ""}[sc.kind]
+    if sc.kind == "rate":
+        people = scenario_people(results)
+        if sc.admission_base == "all" and people["province"] is not None:
+            base = results.rates.info["programme_base"]
+            admit = (f"toàn tỉnh kết nạp {format_percent(sc.rate, 1)} tổng số đảng viên (toàn Đảng bộ, "
+                     f"≈ {format_number(round(people['members'], -1))} người) mỗi năm ≈ "
+                     f"{format_number(round(people['province'], -1))} người năm {people['year']}; chi bộ thôn, bản "
+                     f"nhận {format_percent(base.phi, 0)} số đó như các năm {base.years[0]}–{base.years[-1]}.")
+        else:
+            admit = (f"toàn tỉnh kết nạp {format_percent(sc.rate, 1)} số đảng viên tại chỗ (kỳ vọng) cuối năm trước "
+                     "của các chi bộ thôn, bản.")
+        if sc.split != "calibrated":
+            from .scenario import ALLOCATION_LABELS
 
-        total = (f"{format_number(sc.admissions_per_year)} đảng viên" if sc.admissions_per_year is not None
-                 else f"{format_percent(sc.admission_rate, 1)} tổng số đảng viên tại chỗ (kỳ vọng) cuối năm trước")
-        admit = (f"Mỗi năm, toàn tỉnh kết nạp {total}; số này được chia cho các chi bộ "
-                 f"{ALLOCATION_LABELS[sc.allocation]}. Số kết nạp thực tế của mỗi chi bộ dao động ngẫu nhiên "
-                 "quanh mức được chia (phân phối Poisson).")
+            admit += f" Số này được chia cho các chi bộ {ALLOCATION_LABELS[sc.split]}."
+        else:
+            admit += " Số này được chia cho các chi bộ theo khả năng kết nạp đã ước lượng của từng chi bộ."
+    items.append(f"<strong>Kết nạp:</strong> {admit} Số kết nạp thực tế dao động ngẫu nhiên quanh mức đó "
+                 "(phân phối Poisson).")
     method = ("tính chính xác bằng công thức (không mô phỏng)" if results.method == "exact"
               else f"mô phỏng Monte Carlo ({format_number(results.draws)} lần, seed {results.seed})")
-    sources = ", ".join(Path(p).name for p in results.dataset.sources.values())
-    if results.rates.source == "calibrated":
-        retention = ("tỷ lệ giảm hằng năm của từng chi bộ được ước lượng từ số liệu lịch sử đến năm gốc "
-                     "(hồi quy nhị thức theo loại chi bộ, huyện, dân số); mỗi đảng viên còn sinh hoạt tại chi bộ "
-                     "độc lập với nhau.")
-        admit = ("số kết nạp (và chuyển đến) của từng chi bộ được ước lượng từ số liệu lịch sử (hồi quy Poisson "
-                 "theo dân số, điều chỉnh theo thành tích riêng của chi bộ), có tính đến độ bất định của tham số"
-                 + (f"; tổng kết nạp toàn tỉnh được điều chỉnh về {format_percent(sc.admission_rate, 1)}/năm."
-                    if results.rates.info.get("admission_rate") is not None else "."))
-    else:
-        retention = (f"mỗi đảng viên tại chỗ có mặt cuối năm trước còn sinh hoạt tại chi bộ đến cuối năm sau với "
-                     f"xác suất {s} (giảm {format_percent(sc.attrition_rate, 1)}/năm do từ trần, chuyển sinh hoạt "
-                     "đảng, miễn công tác và sinh hoạt đảng, xóa tên…), độc lập với nhau.")
-        admit = admit + " Không tính đảng viên chuyển đến."
-    items = [
+    items.append(f"<strong>Cách tính:</strong> phân phối số đảng viên tại chỗ của từng chi bộ được {method}; "
+                 "xác suất đạt chỉ tiêu của đơn vị coi các chi bộ là độc lập khi đã biết tham số, rồi lấy trung bình "
+                 "theo các bộ tham số. Khoảng 80% là khoảng mà số thực tế rơi vào với xác suất 80%.")
+    items += [f"<strong>Lưu ý:</strong> {_esc(note)}" for note in results.notes]
+    return items
+
+
+def show_method(results: ForecastResults) -> HTML:
+    """Assumptions and method in plain words, with the package version and data date."""
+    sources = ", ".join(Path(p).name for p in results.full.sources.values())
+    items = [f"<li>{item}</li>" for item in method_items(results)]
+    items += [
         "<li><strong>Đối tượng:</strong> đảng viên tại chỗ của từng chi bộ thôn, bản, tổ dân phố; không tính "
         "đảng viên là cán bộ, công chức cấp xã được cử đến sinh hoạt.</li>",
-        f"<li><strong>Giữ lại:</strong> {retention}</li>",
-        f"<li><strong>Kết nạp:</strong> {admit}</li>",
-        f"<li><strong>Cách tính:</strong> phân phối số đảng viên tại chỗ của từng chi bộ đến năm dự báo được "
-        f"{method}; xác suất đạt chỉ tiêu của đơn vị coi các chi bộ là độc lập. Khoảng 80% là khoảng mà số "
-        "thực tế rơi vào với xác suất 80%.</li>",
         "<li><strong>Chỉ tiêu</strong> (Chương trình hành động của Tỉnh ủy thực hiện Nghị quyết 21-NQ/TW): "
         f"đến năm 2025, {format_percent(config.TARGET_SHARE, 0)} chi bộ thôn, bản, tổ dân phố có từ 3 đảng viên "
         f"tại chỗ trở lên và không còn chi bộ không có đảng viên tại chỗ; đến năm 2030, "
         f"{format_percent(config.TARGET_SHARE, 0)} chi bộ có từ 4–5 đảng viên tại chỗ trở lên; kết nạp đảng "
         "viên mới hằng năm đạt 3–4% tổng số đảng viên. Năm chỉ tiêu không muộn hơn năm gốc được báo cáo theo "
         "số liệu thực tế.</li>",
-        f"<li><strong>Số liệu:</strong> {_esc(sources)}, từ năm {results.dataset.first_year} đến hết năm "
-        f"{results.dataset.last_year} ({format_number(len(results.dataset.cells))} chi bộ); tệp cập nhật ngày "
-        f"{data_date(results)}. Năm gốc dự báo: {results.base_year}.</li>",
+        f"<li><strong>Số liệu:</strong> {_esc(sources)}, từ năm {results.full.first_year} đến hết năm "
+        f"{results.full.last_year} ({format_number(len(results.dataset.cells))} chi bộ có số liệu năm gốc"
+        + (f"; {format_number(len(results.absent))} chi bộ khác không dự báo" if len(results.absent) else "")
+        + f"); tệp cập nhật ngày {data_date(results)}. Năm gốc dự báo: {results.base_year}.</li>",
         f"<li><strong>Công cụ:</strong> nq21model phiên bản {_esc(__version__)}.</li>",
     ]
     if results.dataset.synthetic:
         items.append(f'<li><strong style="color:{LIGHTS["red"]}">{_esc(banner_text(results.dataset))}</strong></li>')
     return _block("<ul>" + "".join(items) + "</ul>")
+
+
+def absent_cells(results: ForecastResults, *, unit: str | None = None, by: str | None = None) -> pd.DataFrame:
+    """The unit's cells that are not forecast, with Vietnamese headers: dissolved or
+    merged before the base year, or with no history up to it."""
+    from .data import ABSENCE_LABELS
+
+    table = results.absent
+    by = by or results.unit_column
+    if len(table) and unit not in (None, PROVINCE) and by in table:
+        table = table[table[by] == unit]
+    if not len(table):
+        return pd.DataFrame(columns=["Mã chi bộ", "Chi bộ", "Xã", "Tình trạng", "Năm có số liệu"])
+    years = [f"{int(a)}–{int(b)}" if not (math.isnan(a) or math.isnan(b)) else "chưa có"
+             for a, b in zip(table["first_year"], table["last_year"])]
+    return pd.DataFrame({"Mã chi bộ": table["cell_id"], "Chi bộ": table["cell_name"], "Xã": table["commune"],
+                         "Tình trạng": [ABSENCE_LABELS[r] for r in table["reason"]], "Năm có số liệu": years})
+
+
+def show_absent(results: ForecastResults, *, unit: str | None = None, by: str | None = None) -> HTML:
+    """Chi bộ đã giải thể, sáp nhập (and cells with no history yet): listed, not forecast."""
+    table = absent_cells(results, unit=unit, by=by)
+    if table.empty:
+        return HTML("")
+    return _block("<h2>Chi bộ đã giải thể, sáp nhập hoặc chưa có số liệu</h2>",
+                  f"<p>{format_number(len(table))} chi bộ trong danh sách không được dự báo vì không có số liệu "
+                  f"năm gốc {results.base_year}: đã giải thể, sáp nhập vào chi bộ khác, hoặc chưa có số liệu.</p>",
+                  html_table(table))
 
 
 # ------------------------------------------------------------------ index page
@@ -858,14 +959,6 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
     """Which rates the forecast uses, how well the method scored when replaying the
     past, and the province cross-check against an exponential-smoothing model."""
     parts = []
-    if results.rates.source == "calibrated":
-        rates = ("<p><strong>Tỷ lệ sử dụng:</strong> hiệu chỉnh theo số liệu lịch sử đến năm "
-                 f"{results.base_year} (không dùng số liệu sau năm gốc): tỷ lệ giảm theo mô hình hồi quy nhị thức, "
-                 "số kết nạp theo mô hình Poisson có điều chỉnh theo thành tích riêng của từng chi bộ.</p>")
-    else:
-        rates = ("<p><strong>Tỷ lệ sử dụng:</strong> cố định theo kịch bản "
-                 f"({_esc(results.scenario.label)}).</p>")
-    parts.append(rates)
     scores = extras.backtest_scores
     if scores is None:
         parts.append(str(_missing(extras, "backtest", "kiểm định dự báo")))

@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 
 from . import config, engine
-from .data import Dataset
+from .data import PROVINCE, Dataset
 from .exceptions import ParameterError
 from .scenario import Rates, Scenario
 
 CELL_COLUMNS = ["cell_id", "district", "commune", "cell_name", "horizon", "expected_members",
                 "q10", "q50", "q90", "p_zero"] + [f"p_at_least_{k}" for k in config.THRESHOLDS]
 
-PROVINCE = "Toàn tỉnh"
 
 #: The statuses of a target (Vietnamese, as the programme's tracker says them).
 MET, LIKELY_MET, AT_RISK, MISSED, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
@@ -59,14 +58,18 @@ def target_status(probability: float | None, *, observed: bool) -> str:
 class ForecastResults:
     """Per-cell, per-unit and province results of one forecast.
 
-    Made by :func:`nq21model.forecast.forecast`. Tables are DataFrame properties;
-    ``summary()`` renders the key figures; ``plot_*`` draw on a given Axes.
+    Made by :func:`nq21model.forecast.forecast`. ``dataset`` holds the cells present
+    in the base year (the ones forecast), ``full`` the whole data (observed figures
+    count every cell of their year), ``absent`` the cells not forecast (dissolved, or
+    not yet in the data). Tables are DataFrame properties; ``summary()`` renders the
+    key figures; ``plot_*`` draw on a given Axes.
     """
 
     def __init__(self, dataset: Dataset, scenario: Scenario, rates: Rates, horizons: list[int], *,
-                 method: str = "exact", samples: dict[int, np.ndarray] | None = None,
-                 draws: int | None = None, seed: int | None = None):
+                 full: Dataset | None = None, method: str = "exact", samples: dict[int, np.ndarray] | None = None,
+                 draws: int | None = None, seed: int | None = None, notes: tuple[str, ...] = ()):
         self.dataset = dataset
+        self.full = full if full is not None else dataset
         self.scenario = scenario
         self.rates = rates
         self.base_year = rates.base_year
@@ -74,10 +77,28 @@ class ForecastResults:
         self.method = method
         self.draws = draws
         self.seed = seed
+        self.notes = list(notes)
         self._samples = samples
         self._parameters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._stats: dict[int, dict[str, np.ndarray]] = {}
         self._units: dict[str, pd.DataFrame] = {}
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
+
+    @property
+    def unit_column(self) -> str:
+        """The default grouping (district, or commune when the data has no district)."""
+        return self.dataset.default_unit
+
+    @property
+    def absent(self) -> pd.DataFrame:
+        """Cells of the cells table not forecast: ``reason`` dissolved (history ends
+        before the base year) or not_yet (no history up to it)."""
+        return self.dataset.absent if self.dataset.absent is not None else pd.DataFrame()
+
+    @property
+    def years(self) -> list[int]:
+        """Every year from the base year + 1 to the last horizon."""
+        return list(range(self.base_year + 1, max(self.horizons) + 1))
 
     # ------------------------------------------------------------------ engine
     def parameters(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,71 +108,93 @@ class ForecastResults:
                 self.rates.survival, self.rates.lam, horizon - self.base_year)
         return self._parameters[horizon]
 
-    @cached_property
-    def _cell_stats(self) -> dict[int, dict[str, np.ndarray]]:
-        out = {}
-        for horizon in self.horizons:
+    def stats(self, year: int) -> dict[str, np.ndarray]:
+        """Per-cell summary at ``year`` (see :func:`engine.summarise_cells`); with
+        parameter draws also P(≥ k) given each draw (``draws_at_least_k``)."""
+        if year not in self._stats:
             if self._samples is not None:
-                out[horizon] = _summarise_samples(self._samples[horizon - self.base_year])
+                self._stats[year] = _summarise_samples(self._samples[year - self.base_year])
             else:
-                p, mu = self.parameters(horizon)
-                out[horizon] = engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS)
-        return out
+                p, mu = self.parameters(year)
+                self._stats[year] = engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS,
+                                                           per_draw=self.rates.draws > 1)
+        return self._stats[year]
+
+    @property
+    def _cell_stats(self) -> dict[int, dict[str, np.ndarray]]:
+        return {h: self.stats(h) for h in self.horizons}
 
     # ------------------------------------------------------------------ tables
+    @property
+    def cell_columns(self) -> list[str]:
+        """Columns of :attr:`cells` (MODEL.md §3; ``district`` when the data has it)."""
+        return [c for c in CELL_COLUMNS if c != "district" or "district" in self.dataset.cells]
+
     @cached_property
     def cells(self) -> pd.DataFrame:
         """One row per cell and horizon: expected members, quantiles, P(0), P(≥ k)."""
-        base = self.dataset.cells[["cell_id", "district", "commune", "cell_name"]]
+        base = self.dataset.cells[[c for c in ("cell_id", "district", "commune", "cell_name")
+                                   if c in self.dataset.cells]]
         frames = []
-        for horizon, stats in self._cell_stats.items():
+        for horizon in self.horizons:
+            stats = self.stats(horizon)
             frame = base.copy()
             frame["horizon"] = horizon
             frame["expected_members"] = stats["expected"]
             for key in ("q10", "q50", "q90", "p_zero", *(f"p_at_least_{k}" for k in config.THRESHOLDS)):
                 frame[key] = stats[key]
             frames.append(frame)
-        return pd.concat(frames, ignore_index=True)[CELL_COLUMNS]
+        return pd.concat(frames, ignore_index=True)[self.cell_columns]
 
-    def units(self, by: str = "district") -> pd.DataFrame:
-        """One row per unit (value of ``by``) and target year or horizon.
-
-        Target years at or before the base year are ``observed`` from history; the
-        horizons are ``forecast``. Columns: ``unit, horizon, status, cells,
-        expected_members, members_q10, members_q90, share_at_least_k,
-        p_share_95_at_least_k`` (P(the share reaches 95 %), cells independent:
-        Poisson-binomial), ``expected_zero_cells, p_no_zero_cell`` and, where
-        history covers the year, ``observed_members, observed_share_at_least_k``.
-        """
+    def _groups(self, by: str | None) -> dict[str, np.ndarray]:
+        by = by or self.unit_column
         if by not in self.dataset.cells:
-            raise ParameterError(f"no column '{by}' in the cells table")
+            raise ParameterError(f"no column '{by}' in the cells table "
+                                 f"(columns: {', '.join(self.dataset.cells.columns)})")
+        return dict(self.dataset.cells.groupby(by, sort=False).indices)
+
+    def units(self, by: str | None = None) -> pd.DataFrame:
+        """One row per unit (value of ``by``, default :attr:`unit_column`) and target
+        year or horizon.
+
+        Target years at or before the base year are ``observed`` from history (every
+        cell of that year); the horizons are ``forecast``. Columns: ``unit, horizon,
+        status, cells, expected_members, members_q10, members_q90,
+        share_at_least_k, p_share_95_at_least_k`` (P(the share reaches 95 %): cells
+        independent given the parameters, mixed over parameter draws),
+        ``expected_zero_cells, p_no_zero_cell`` and, where history covers the year,
+        ``observed_members, observed_share_at_least_k``.
+        """
+        by = by or self.unit_column
         if by not in self._units:
-            groups = self.dataset.cells.groupby(by, sort=False).indices
-            self._units[by] = self._unit_rows({name: idx for name, idx in groups.items()})
+            self._units[by] = self._unit_rows(self._groups(by), by)
         return self._units[by].copy()
 
     @cached_property
     def province(self) -> pd.DataFrame:
         """The units table for the whole province (unit 'Toàn tỉnh')."""
-        return self._unit_rows({PROVINCE: np.arange(len(self.dataset.cells))})
+        return self._unit_rows({PROVINCE: np.arange(len(self.dataset.cells))}, None)
 
-    def _unit_rows(self, groups: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _observed_rows(self, unit: str, by: str | None, year: int) -> dict:
+        cells = self.full.cells
+        mask = np.ones(len(cells), bool) if by is None else cells[by].eq(unit).to_numpy()
+        counts = self.full.members_at(year).to_numpy()[mask]
+        return _observed(counts[~np.isnan(counts)].astype(np.int64))
+
+    def _unit_rows(self, groups: dict[str, np.ndarray], by: str | None) -> pd.DataFrame:
         rows = []
-        observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons))
-                          if y in self.dataset.years]
-        panel = self.dataset.panel("local_members")
-        seen_years = {y: panel[y].to_numpy() for y in observed_years}
+        observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons)) if y in self.full.years]
         reach = {h: self._reach(h, list(groups.values())) for h in self.horizons}
         bands = {h: self._bands(h, list(groups.values())) for h in self.horizons}
         for u, (unit, idx) in enumerate(groups.items()):
-            for year in sorted(set(y for y in config.TARGETS if y <= self.base_year) & set(observed_years)):
+            for year in [y for y in observed_years if y in config.TARGETS and y <= self.base_year]:
                 rows.append({"unit": unit, "horizon": year, "status": "observed",
-                             **_observed(seen_years[year][idx])})
+                             **self._observed_rows(unit, by, year)})
             for horizon in self.horizons:
                 row = {"unit": unit, "horizon": horizon, "status": "forecast",
                        **self._forecast_unit(horizon, idx, reach[horizon][u], bands[horizon][u])}
                 if horizon in observed_years:
-                    seen = _observed(seen_years[horizon][idx])
+                    seen = self._observed_rows(unit, by, horizon)
                     row["observed_members"] = seen["expected_members"]
                     for k in config.THRESHOLDS:
                         row[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
@@ -166,13 +209,17 @@ class ForecastResults:
             frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
         return frame
 
-    def _reach(self, horizon: int, groups: list[np.ndarray]) -> np.ndarray | None:
-        """P(share ≥ 95 %) per group and threshold (exact engine; Poisson-binomial)."""
+    def _reach(self, year: int, groups: list[np.ndarray]) -> np.ndarray | list:
+        """P(share ≥ 95 %) per group and threshold → (groups, thresholds): exact
+        Poisson-binomial given each parameter draw, averaged over the draws."""
         if self._samples is not None:
             return [None] * len(groups)
-        stats = self._cell_stats[horizon]
-        probs = np.stack([stats[f"p_at_least_{k}"] for k in config.THRESHOLDS])
-        return engine.prob_count_at_least_groups(probs, groups, config.TARGET_SHARE)
+        stats = self.stats(year)
+        out = np.empty((len(groups), len(config.THRESHOLDS)))
+        for j, k in enumerate(config.THRESHOLDS):
+            probs = stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])
+            out[:, j] = engine.share_reach_groups(probs, groups, config.TARGET_SHARE).mean(axis=1)
+        return out
 
     def _bands(self, horizon: int, groups: list[np.ndarray]):
         """The 80 % band of each group's total local members (exact engine)."""
@@ -182,7 +229,6 @@ class ForecastResults:
         return engine.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
 
     def _forecast_unit(self, horizon: int, idx: np.ndarray, reach=None, band=None) -> dict:
-        stats = self._cell_stats[horizon]
         n = idx.size
         row = {"cells": n}
         if self._samples is not None:
@@ -199,25 +245,55 @@ class ForecastResults:
             row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
             row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
             return row
+        stats = self.stats(horizon)
         row["expected_members"] = float(stats["expected"][idx].sum())
         row["members_q10"], row["members_q90"] = float(band[0]), float(band[1])
-        probs = np.stack([stats[f"p_at_least_{k}"][idx] for k in config.THRESHOLDS])
         for j, k in enumerate(config.THRESHOLDS):
-            row[f"share_at_least_{k}"] = float(probs[j].mean())
+            row[f"share_at_least_{k}"] = float(stats[f"p_at_least_{k}"][idx].mean())
             row[f"p_share_95_at_least_{k}"] = float(reach[j])
         row["expected_zero_cells"] = float(stats["p_zero"][idx].sum())
         row["p_no_zero_cell"] = float(np.prod(1.0 - stats["p_zero"][idx]))
         return row
 
+    def unit_paths(self, by: str | None = None) -> pd.DataFrame:
+        """The yearly path of every unit and of the province (MODEL.md §3,
+        ``--out-units``): ``unit, year, expected_members, members_q10, members_q90,
+        expected_admissions`` (village cells' admissions during the year),
+        ``share_at_least_k`` (expected shares) and ``p_share_95_k``."""
+        groups = {PROVINCE: np.arange(len(self.dataset.cells)), **self._groups(by)}
+        admissions = self.rates.admissions.mean(axis=0)                      # (n, Y)
+        rows = []
+        for year in self.years:
+            if self._samples is not None:
+                frame = pd.DataFrame([{"unit": u, **self._forecast_unit(year, idx)} for u, idx in groups.items()])
+                reach = frame[[f"p_share_95_at_least_{k}" for k in config.THRESHOLDS]].to_numpy()
+                bands = frame[["members_q10", "members_q90"]].to_numpy()
+            else:
+                reach = self._reach(year, list(groups.values()))
+                bands = self._bands(year, list(groups.values()))
+            stats = self.stats(year)
+            for u, (unit, idx) in enumerate(groups.items()):
+                row = {"unit": unit, "year": year, "expected_members": float(stats["expected"][idx].sum()),
+                       "members_q10": float(bands[u][0]), "members_q90": float(bands[u][1]),
+                       "expected_admissions": float(admissions[idx, year - self.base_year - 1].sum())}
+                for k in config.THRESHOLDS:
+                    row[f"share_at_least_{k}"] = float(stats[f"p_at_least_{k}"][idx].mean())
+                for j, k in enumerate(config.THRESHOLDS):
+                    row[f"p_share_95_{k}"] = float(reach[u][j])
+                rows.append(row)
+        return pd.DataFrame(rows)
+
     def path(self, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
-        """Yearly local members of a unit (or the province): history, then the
-        forecast's expectation and 80 % band. Columns ``year, observed, expected,
-        q10, q90``."""
+        """Yearly local members of a unit (or the province): history (every cell of
+        the year), then the forecast's expectation and 80 % band. Columns ``year,
+        observed, expected, q10, q90``."""
         idx = self._unit_index(by, unit)
-        history = self.dataset.panel("local_members").iloc[idx]
+        cells = self.full.cells
+        mask = np.ones(len(cells), bool) if unit is None or unit == PROVINCE else \
+            cells[by or self.unit_column].eq(unit).to_numpy()
+        history = self.full.panel("local_members").iloc[np.flatnonzero(mask)]
         rows = [{"year": int(y), "observed": float(history[y].sum())} for y in history.columns]
-        last = max(self.horizons)
-        for year in range(self.base_year + 1, last + 1):
+        for year in self.years:
             if self._samples is not None and (year - self.base_year) in self._samples:
                 total = self._samples[year - self.base_year][:, idx].sum(axis=1)
                 q10, q90 = np.quantile(total, config.BAND, method="inverted_cdf")
@@ -237,10 +313,12 @@ class ForecastResults:
     def _unit_index(self, by: str | None, unit: str | None) -> np.ndarray:
         if unit is None or unit == PROVINCE:
             return np.arange(len(self.dataset.cells))
-        by = by or "district"
+        by = by or self.unit_column
+        if by not in self.dataset.cells:
+            raise ParameterError(f"no column '{by}' in the cells table")
         mask = self.dataset.cells[by].eq(unit).to_numpy()
         if not mask.any():
-            choices = ", ".join(sorted(self.dataset.cells[by].unique()))
+            choices = ", ".join(sorted(self.dataset.cells[by].astype(str).unique()))
             raise ParameterError(f"no {by} named '{unit}' (choose from: {choices})")
         return np.flatnonzero(mask)
 
@@ -259,8 +337,8 @@ class ForecastResults:
         """Cells with P(≥ threshold at horizon) < ``level`` or no local member now.
 
         Defaults: the first horizon and its programme threshold (the lowest one).
-        Columns: ``cell_id, cell_name, commune, district, members_now,
-        expected_members, p_at_least``; sorted by risk.
+        Columns: ``cell_id, cell_name, commune, district`` (when present),
+        ``members_now, expected_members, p_at_least``; sorted by risk.
         """
         horizon, threshold = self._horizon_threshold(horizon, threshold)
         table = self.cells[self.cells["horizon"] == horizon].reset_index(drop=True)
@@ -269,8 +347,9 @@ class ForecastResults:
         table = table.iloc[idx]
         col = f"p_at_least_{threshold}"
         risky = table[(table[col] < level) | (table["members_now"] == 0)]
-        out = risky[["cell_id", "cell_name", "commune", "district", "members_now",
-                     "expected_members", col]].rename(columns={col: "p_at_least"})
+        cols = ["cell_id", "cell_name", "commune", *(["district"] if "district" in table else []),
+                "members_now", "expected_members", col]
+        out = risky[cols].rename(columns={col: "p_at_least"})
         return out.sort_values(["p_at_least", "members_now"]).reset_index(drop=True)
 
     def probability_classes(self, horizon: int | None = None, threshold: int | None = None, *,
@@ -284,7 +363,7 @@ class ForecastResults:
         return classes.value_counts().reindex(labels).fillna(0).astype(int)
 
     # ----------------------------------------------------------------- render
-    def summary(self, by: str = "district") -> pd.DataFrame:
+    def summary(self, by: str | None = None) -> pd.DataFrame:
         """Province and each unit: share ≥ 3/4/5 and P(share ≥ 95 %) per year."""
         table = pd.concat([self.province, self.units(by)], ignore_index=True)
         cols = ["unit", "horizon", "status", "cells", "expected_members"]
@@ -292,7 +371,7 @@ class ForecastResults:
             cols += [f"share_at_least_{k}", f"p_share_95_at_least_{k}"]
         return table[cols]
 
-    def print_summary(self, by: str = "district") -> None:
+    def print_summary(self, by: str | None = None) -> None:
         """Print :meth:`summary` as a plain text table."""
         print(format_summary(self.summary(by), self))
 
@@ -341,8 +420,12 @@ def format_summary(table: pd.DataFrame, results: "ForecastResults | None" = None
         head += f"  {'≥' + str(k):>6} {'P95':>4}"
     lines = []
     if results is not None:
-        lines.append(f"Base year {results.base_year}; scenario: {results.scenario.label}; method: {results.method}"
+        rates = ("calibrated rates with parameter uncertainty" if results.rates.draws > 1 else
+                 "calibrated rates (point estimates)" if results.rates.source == "calibrated" else "fixed rates")
+        lines.append(f"Base year {results.base_year}; scenario: {results.scenario.label}; {rates}; "
+                     f"method: {results.method}"
                      + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
+        lines += [f"Note: {note}" for note in results.notes]
         lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
     lines += [head, "-" * len(head)]
     for r in table.to_dict("records"):

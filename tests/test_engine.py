@@ -109,7 +109,7 @@ def test_forecast_follows_model_md_formulas():
     """R_y = r E[M_{y-1}], E[M_y] = (s + r) E[M_{y-1}], lam by population share."""
     ds = _dataset()
     r, a, base, horizon = 0.04, 0.02, 2025, 2030
-    res = forecast(ds, Scenario(admission_rate=r, attrition_rate=a), horizons=[horizon])
+    res = forecast(ds, Scenario.textbook(r, a), horizons=[horizon])
     s = 1 - a
     n0 = ds.members_at(base).to_numpy()
     pop = ds.cells["population"].to_numpy(float)
@@ -133,7 +133,7 @@ def test_members_allocation_gives_nothing_to_empty_cells():
     cells, history = make_tables(n_cells=40)
     history.loc[history["cell_id"] == "C001", ["local_members", "admitted", "exited", "transferred_in"]] = 0
     ds = Dataset(cells, history)
-    res = forecast(ds, Scenario(allocation="members"), horizons=[2030])
+    res = forecast(ds, Scenario.textbook(allocation="members"), horizons=[2030])
     empty = ds.members_at(2025).to_numpy() == 0
     assert empty.any()
     assert (res.cells.loc[empty, "expected_members"] == 0).all()
@@ -142,14 +142,14 @@ def test_members_allocation_gives_nothing_to_empty_cells():
 
 def test_admissions_per_year_as_a_number():
     ds = _dataset()
-    res = forecast(ds, Scenario(admissions_per_year=10, attrition_rate=0.0), horizons=[2027])
+    res = forecast(ds, Scenario.textbook(admissions_per_year=10, attrition_rate=0.0), horizons=[2027])
     n0 = ds.members_at(2025).sum()
     assert res.province.set_index("horizon").loc[2027, "expected_members"] == pytest.approx(n0 + 20)
 
 
 def test_exact_against_monte_carlo_within_4_standard_errors():
     ds = _dataset(n_cells=60, seed=2)
-    scen = Scenario(admission_rate=0.05, attrition_rate=0.03)
+    scen = Scenario.textbook(0.05, 0.03)
     exact = forecast(ds, scen, horizons=[2030]).cells
     mc = forecast(ds, scen, horizons=[2030], method="monte-carlo", draws=20_000, seed=11).cells
     for k in (3, 4, 5):
