@@ -15,7 +15,7 @@ STALE  := the lock is stale: run make lock
 # start much faster with it (each briefing is a new process).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: briefings forecast test bench chromium clean-outputs lock
+.PHONY: briefings forecast test bench chromium clean-outputs lock replay-fixture
 
 # .venv with uv in it (uv keeps itself, pip and setuptools when it syncs .venv).
 define bootstrap
@@ -39,6 +39,10 @@ uv.lock:
 lock:
 	$(bootstrap)
 	$(UV) lock --python $(PYTHON)
+
+# Refresh tests/fixtures/replay.json after a deliberate change of the model's numbers.
+replay-fixture: $(STAMP)
+	$(PY) tools/refresh_replay.py
 
 # The main job: one HTML briefing per district of the bundled data, in outputs/.
 briefings: $(STAMP)
