@@ -6,19 +6,43 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KERNEL := nq21model
 JOBS   ?=
+# uv installs exactly the versions of uv.lock (edit pyproject.toml, then `make lock`),
+# into .venv, with the interpreter of PYTHON: never one it downloads itself.
+UV_MIN := 0.13
+UV     := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv
+STALE  := the lock is stale: run make lock
 # Python here may be told not to write bytecode; the package and the notebook kernels
 # start much faster with it (each briefing is a new process).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: briefings forecast test bench chromium clean-outputs
+.PHONY: briefings forecast test bench chromium clean-outputs lock replay-fixture
 
-$(STAMP): pyproject.toml
-	@echo "Setting up $(VENV) (first run: about a minute)"
+# .venv with uv in it (uv keeps itself, pip and setuptools when it syncs .venv).
+define bootstrap
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check 'uv>=$(UV_MIN)'
+endef
+
+$(STAMP): pyproject.toml uv.lock
+	@echo "Setting up $(VENV) from uv.lock (first run: about half a minute)"
+	$(bootstrap)
+	@out=$$($(UV) lock --check --python $(PYTHON) 2>&1) || { \
+	  case "$$out" in *"needs to be updated"*) echo "$(STALE)" >&2 ;; *) echo "$$out" >&2 ;; esac; exit 1; }
+	$(UV) sync -q --locked --extra test --compile-bytecode --python $(PYTHON)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (nq21model)" >/dev/null
 	touch $(STAMP)
+
+uv.lock:
+	@echo "uv.lock is missing: run make lock" >&2; exit 1
+
+# Refresh uv.lock after editing the dependencies in pyproject.toml (then make test).
+lock:
+	$(bootstrap)
+	$(UV) lock --python $(PYTHON)
+
+# Refresh tests/fixtures/replay.json after a deliberate change of the model's numbers.
+replay-fixture: $(STAMP)
+	$(PY) tools/refresh_replay.py
 
 # The main job: one HTML briefing per district of the bundled data, in outputs/.
 briefings: $(STAMP)

@@ -604,6 +604,7 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
     from importlib.metadata import version
 
     from .files import atomic_path
+    from .provenance import provenance
 
     def rel(p):
         if p is None:
@@ -639,6 +640,7 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
                    "failed_notebook": rel(o.get("kept_notebook")), "error": o["error"]} for o in run.outcomes],
         "failures": [o["unit"] for o in run.failures],
         "outputs": {"index": rel(run.index), "at_risk_xlsx": rel(run.xlsx), "at_risk_cells": run.at_risk_cells},
+        "provenance": provenance({key: entry["path"] for key, entry in data.items()}),
     }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
