@@ -1,55 +1,33 @@
 """Admission quotas a cell can meet: the optimiser core, on arrays (issue 11).
 
-The model (MODEL.md §2 "Quotas")
---------------------------------
-Cell i, years y = B+1 … T (Y years): members ``n0_i`` at the base, yearly survival
-``s_iy``, a natural admission rate ``nat_iy`` (what the cell admits if nothing
-changes), transfers in ``tr_iy`` (not controllable). The capacity is
-``c_iy = L · nat_iy`` (lift L). A quota q is realised as Poisson with mean
-``r(q, c)`` — ``min(q, c)`` (``response="min"``) or ``c · (1 − exp(−q/c))``
-(``"exp"``, never above the min). Exactly (``engine.horizon_parameters``),
+Model (MODEL.md §2 "Quotas"). Cell i, years y = B+1 … T: members ``n0_i``, yearly
+survival ``s_iy``, natural admission rate ``nat_iy``, transfers in ``tr_iy``.
+Capacity ``c_iy = L · nat_iy``; a quota q is realised as Poisson(r(q, c)),
+``r = min(q, c)`` (``"min"``) or ``c · (1 − exp(−q/c))`` (``"exp"``, never above
+it). Exactly, with ``w_iy = Π_{t>y} s_it``,
 
-    N_i,T = Binomial(n0_i, Π_y s_iy) + Poisson(Σ_y (r(q_iy, c_iy) + tr_iy) · w_iy),
+    N_i,T = Binomial(n0_i, Π_y s_iy) + Poisson(Σ_y (r(q_iy, c_iy) + tr_iy) · w_iy).
 
-``w_iy = Π_{t>y} s_it``. The optimiser maximises ``Σ_i Σ_k ω_k P(N_i,T ≥ k)``
-plus ``tie_break ×`` the expected realised admissions (so budget beyond where it
-helps the threshold still goes where capacity remains), averaged over a small set
-of lifts (``lifts``, default ``{L/2, L, 3L/2}``: the plan must not lose when the
-true lift is lower than assumed; ``benchmarks/quotas.py`` gives the figures).
+Objective: ``Σ_i Σ_k ω_k P(N_i,T ≥ k) + tie_break · E[realised admissions]``,
+averaged over ``lifts`` (default ``L/2, L, 3L/2``: the plan must hold when the
+true lift is not the one assumed; figures in ``benchmarks/quotas.py``).
 
-The plan people can follow
---------------------------
-Each cell gets a period total ``Q_i`` spread evenly over the years (``Q_i // Y``
-a year, the ``Q_i mod Y`` remainders in distinct years), so a cell's quota moves
-by at most 1 from one year to the next. A cell asks at most ``ceil(c_iy)`` a year
-(the cap follows from the capacity). The floor as written: a cell whose
-population-proportional share of its unit's budget for the period is ≥ 2 gets at
-least 1. Each unit u (integer label ``0 … U−1`` per cell) has its own yearly
-budget ``B_uy``; with ``pool=True`` the province's yearly budget ``Σ_u B_uy`` is
-shared and the units that lose admissions to others are named
-(``QuotaPlan.unit_transfer``). Remainders are placed so that every year is
-within budget (the year with the most room first), which keeps a unit's yearly
-totals on the shape of its budgets (change ≤ max(1, 20 %) a year).
+Rules of a plan people can follow: each cell's period total ``Q_i`` is spread
+evenly (``Q_i // Y`` a year, the remainders in distinct years: steps ≤ 1); at
+most ``ceil(c_iy)`` a year; the floor as written (population share of the
+unit's period budget ≥ 2 → at least 1); each unit u within its yearly budget
+``B_uy`` (``pool=True``: the province's ``Σ_u B_uy``, and the units that lose to
+others are named); remainders go to the years with most room, so a unit's
+totals keep the shape of its budgets (change ≤ max(1, 20 %) a year, checked).
 
-The algorithm
--------------
-1. Value curve of each cell over its integer period total ``Q = floor … Qmax``
-   (vectorised, in chunks of cells with grids of similar length).
-2. ``P(≥ k)`` is S-shaped in the Poisson mean, so plain greedy stalls. Each
-   curve's upper concave hull is taken (next vertex = steepest chord), and the
-   hull segments of each budget group (unit, or the province when pooled) are
-   taken by slope, best first, while they fit: the Lagrangian solution of the
-   separable problem, exact on the hull.
-3. Exchange pass: per group and round, the best move of d units from one cell to
-   another (or from the unused budget), d = 1 … D, on the true curves — it
-   repairs the at most one split hull segment per group.
-4. Spread over the years as above; a pooled plan first splits each unit's total
-   over the years in proportion to the province's yearly budgets (rounded so
-   the yearly budgets hold), then the cells' totals within the unit.
-
-Memory is linear in cells (value grids of about ``Qmax`` points per cell);
-100,000 cells take a few seconds (``benchmarks/quotas.py``). ``tests/test_quotas.py``
-checks the optimum against ``scipy.optimize.milp`` on small cases.
+Algorithm: (1) each cell's value curve over Q = floor … Qmax, vectorised in
+chunks; (2) ``P(≥ k)`` is S-shaped, so greedy runs on each curve's upper concave
+hull: all hull segments of a budget group (unit, or province when pooled) by
+slope while they fit — the Lagrangian solution, exact on the hulls; (3) an
+exchange pass moves d = 1 … D units between cells (or from unused budget) on the
+true curves, repairing the split segment; (4) the spread over the years, budget
+a spread could not use going to the best cells. Memory is linear in cells;
+``tests/test_quotas.py`` checks against ``scipy.optimize.milp``.
 """
 from __future__ import annotations
 
@@ -65,7 +43,7 @@ __all__ = ["QuotaPlan", "optimise", "population_split", "evaluate_plan", "expect
 
 RESPONSES = ("min", "exp")
 #: Default tie-breaker: value of one expected realised admission, in cells.
-TIE_BREAK = 1e-4
+TIE_BREAK = 1e-2
 #: Grid points (cells × Q × years) per chunk when building value curves.
 _CHUNK = 2_000_000
 
@@ -370,26 +348,15 @@ def _top_up(quotas: np.ndarray, caps: np.ndarray, group: np.ndarray, hard: np.nd
 class QuotaPlan:
     """Optimised quotas and what they are expected to achieve.
 
-    Attributes
-    ----------
-    quotas : int (n, Y)
-    value : (n,)
-        Σ_k ω_k P(N_i,T ≥ k) under the plan's model at the nominal lift.
-    value_robust : (n,)
-        The same averaged over ``lifts`` (what was optimised, without tie-break).
-    realised : (n, Y)
-        Expected realised admissions at the nominal lift.
-    floors : int (n,), caps : int (n, Y)
-    unit_budget, unit_quota, unit_realised : (U, Y)
-        Each unit's own budget, the quotas its cells got, and what they are
-        expected to realise at the nominal lift.
-    unit_unplaced : int (U,)
-        Budget the unit could not place: its cells are at capacity (not pooled),
-        or the province moved it elsewhere (pooled; see ``unit_transfer``).
-    unit_unrealised : (U,)
-        Quota placed that the cells are not expected to realise (capacity short).
-    unit_transfer : int (U,)
-        Pooled: quotas received from (> 0) or lost to (< 0) other units.
+    ``quotas`` int (n, Y); ``value`` (n,) Σ_k ω_k P(N_i,T ≥ k) at the nominal
+    lift, ``value_robust`` averaged over ``lifts`` (what was optimised);
+    ``realised`` (n, Y) expected realised admissions at the nominal lift;
+    ``floors`` (n,), ``caps`` (n, Y). Per unit: ``unit_budget``, ``unit_quota``,
+    ``unit_realised`` (U, Y); ``unit_unplaced`` budget its cells cannot take
+    (capacity; pooled: 0, the province's is ``info["unplaced"]``);
+    ``unit_unrealised`` quota its cells are not expected to meet;
+    ``unit_transfer`` pooled, quotas gained (> 0) from or lost (< 0) to others.
+    ``info["share_by_lift"]``: expected share at each lift of ``lifts``.
     """
 
     quotas: np.ndarray
@@ -518,148 +485,117 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
 
     Parameters
     ----------
-    n0 : int (n,)
-        Local members at the base year.
+    n0 : int (n,)           local members at the base year
     survival : (n,) or (n, Y)
-        Yearly survival.
-    natural : (n, Y)
-        Natural admission rate (calibrated posterior mean), years B+1 … T.
+    natural : (n, Y)        natural admissions a year (calibrated posterior mean)
     transfers : (n,) or (n, Y)
-        Expected transfers in.
-    unit : int (n,)
-        Unit label 0 … U−1 of each cell.
-    budgets : int (U, Y)
-        Each unit's yearly budget.
-    population : (n,)
-        Residents (the floor rule).
+    unit : int (n,)         unit label 0 … U−1 of each cell
+    budgets : int (U, Y)    each unit's yearly budget
+    population : (n,)       residents (the floor rule)
     thresholds : int, iterable or dict {k: weight}
-    lift : float
-        Capacity ``lift · natural``; quotas are capped at ``ceil`` of it.
-    lifts : sequence of float, optional
-        Lifts the value is averaged over; default ``(lift/2, lift, 3·lift/2)``.
+    lift : float            capacity ``lift · natural``; quotas ≤ its ceiling
+    lifts : sequence, optional
+        Lifts the value is averaged over; default ``(lift/2, lift, 3·lift/2)``;
         ``(lift,)`` trusts the lift.
     response_kind : {"min", "exp"}
-    pool : bool
-        Share the province's yearly budget between units.
-    floor_rule : bool
-        At least 1 over the period for a cell whose population share is ≥ 2.
-    max_cell_step : int
-        Most change of a cell's quota between years (the even spread gives ≤ 1).
-    max_unit_change : float
-        Most relative change of a unit's yearly total (checked; at least 1 unit).
-    tie_break : float
-        Weight of one expected realised admission.
-    max_rounds : int
-        Rounds of the exchange pass.
-
-    Returns
-    -------
-    QuotaPlan
+    pool : bool             share the province's yearly budget between units
+    floor_rule : bool       ≥ 1 for a cell whose population share is ≥ 2
+    max_cell_step, max_unit_change
+        Rules checked in ``info["checks"]`` (the even spread keeps steps ≤ 1).
+    tie_break : float       value of one expected realised admission, in cells
+    max_rounds : int        rounds of the exchange pass
     """
     t0 = time.perf_counter()
     n0 = np.asarray(n0, dtype=np.int64)
     n = n0.size
     nat = np.asarray(natural, dtype=float)
-    if nat.ndim != 2 or nat.shape[0] != n:
-        raise ParameterError(f"natural must have shape ({n}, Y), got {nat.shape}")
+    if n == 0 or nat.ndim != 2 or nat.shape[0] != n:
+        raise ParameterError(f"natural must have shape ({n}, Y) with n ≥ 1, got {nat.shape}")
     Y = nat.shape[1]
     unit, budgets = _unit_arrays(unit, budgets, n)
     if budgets.shape[1] != Y:
         raise ParameterError(f"budgets must have {Y} years, got {budgets.shape[1]}")
-    if (nat < 0).any() or not np.isfinite(nat).all():
-        raise ParameterError("natural rates must be finite and ≥ 0")
-    if lift <= 0:
-        raise ParameterError(f"the lift must be > 0, got {lift}")
-    if max_cell_step < 1:
-        raise ParameterError("max_cell_step must be ≥ 1 (integer quotas move by whole units)")
+    if (nat < 0).any() or not np.isfinite(nat).all() or lift <= 0 or max_cell_step < 1:
+        raise ParameterError("natural rates must be finite and ≥ 0, the lift > 0, max_cell_step ≥ 1")
     tr = _per_year(transfers, n, Y, "transfers")
     lifts = tuple(float(x) for x in ((lift / 2, lift, 1.5 * lift) if lifts is None else lifts))
     ks, ws = _thresholds(thresholds)
     p, w = _discounts(survival, n, Y)
     blow = _binom_low(n0, p, int(ks.max()))
     U = budgets.shape[0]
-
     caps = np.ceil(lift * nat - 1e-9).astype(np.int64)
     lo = floors_as_written(budgets, unit, population) if floor_rule else np.zeros(n, np.int64)
-    hi = np.maximum(Y * caps.min(axis=1), lo)
-    G = hi - lo + 1
+    G = np.maximum(Y * caps.min(axis=1), lo) - lo + 1
 
     # 1. value curves and their hulls, in chunks of cells with grids of similar length
     order = np.argsort(G, kind="stable")
     off = np.zeros(n, np.int64)
     off[order] = np.r_[0, np.cumsum(G[order])[:-1]]
     vals = np.empty(int(G.sum()))
-    cell, s0, length, slope = [], [], [], []
-    start = 0
+    segs, start = [], 0
     while start < n:
         win = order[start:start + max(1, _CHUNK // Y)]
-        size = np.arange(1, win.size + 1) * G[win] * Y                   # G ascending: increasing
+        size = np.arange(1, win.size + 1) * G[win] * Y                      # G ascending
         idx = win[:max(1, int(np.searchsorted(size, _CHUNK, side="right")))]
-        stop = start + idx.size
         a, b = off[idx[0]], off[idx[0]] + G[idx].sum()
         vals[a:b] = _curves(G[idx], lo[idx], blow[idx], w[idx], nat[idx], tr[idx],
                             lifts, response_kind, ks, ws, tie_break)
         c_, s_, l_, k_ = _hull_segments(vals[a:b], G[idx])
-        cell.append(idx[c_]); s0.append(s_); length.append(l_); slope.append(k_)
-        start = stop
+        segs.append((idx[c_], s_, l_, k_))
+        start += idx.size
+    cell, s0, length, slope = (np.concatenate(x) for x in zip(*segs))
     t_curves = time.perf_counter() - t0
 
-    # 2. hull greedy per budget group
+    # 2. hull segments of each budget group by slope, while they fit
     group = np.zeros(n, np.int64) if pool else unit
-    gbudget = budgets.sum(axis=1) if not pool else np.array([budgets.sum()])
+    gbudget = np.array([budgets.sum()]) if pool else budgets.sum(axis=1)
     free = gbudget - np.bincount(group, weights=lo, minlength=gbudget.size).astype(np.int64)
-    if (free < 0).any():
-        raise ParameterError("the floors exceed the budget")                 # cannot happen by the rule
-    j = np.zeros(n, np.int64)
-    cell, s0, length, slope = (np.concatenate(x) for x in (cell, s0, length, slope))
     seq = np.lexsort((s0, cell, -slope, group[cell]))
     cell, length, gseg = cell[seq], length[seq], group[cell[seq]]
     cum = np.cumsum(length)
-    gstart = np.searchsorted(gseg, np.arange(gbudget.size))
-    before = np.r_[0, cum][gstart][gseg]
-    taken = (cum - before) <= free[gseg]
-    # a cell's segments come in slope order: stop a cell at its first segment not taken
-    first_skip = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first_skip, cell[~taken], np.flatnonzero(~taken))
-    taken &= np.arange(cell.size) < first_skip[cell]
-    np.add.at(j, cell[taken], length[taken])
-    free = free - np.bincount(gseg[taken], weights=length[taken], minlength=gbudget.size).astype(np.int64)
-    t_hull = time.perf_counter() - t0 - t_curves
+    before = np.r_[0, cum][np.searchsorted(gseg, np.arange(gbudget.size))][gseg]
+    taken = (cum - before) <= free[gseg]                                       # a prefix per group
+    j = np.bincount(cell[taken], weights=length[taken], minlength=n).astype(np.int64)
+    free -= np.bincount(gseg[taken], weights=length[taken], minlength=gbudget.size).astype(np.int64)
 
     # 3. exchange pass on the true curves
     D = int(min(max(int(length.max()) if length.size else 1, 2 * Y), max(1, int(G.max()) - 1)))
     moves, rounds = _exchange(vals, off, G, j, group, free, D, max_rounds)
     Q = lo + j
 
-    # 4. spread over the years; budget a spread left in a year goes to the best cells
+    # 4. spread over the years; budget a spread could not use goes to the best cells
     quotas, lowered = spread(Q, unit, budgets, pool=pool)
     topped = 0
     if lowered.any():
         def gain(totals):
             k = totals - lo
-            nxt = np.where(k + 1 < G, vals[off + np.minimum(k + 1, G - 1)] - vals[off + np.clip(k, 0, G - 1)], -np.inf)
-            return np.where(k >= 0, nxt, -np.inf)
+            up = vals[off + np.minimum(k + 1, G - 1)] - vals[off + np.clip(k, 0, G - 1)]
+            return np.where((k >= 0) & (k + 1 < G), up, -np.inf)
         topped = _top_up(quotas, caps, group, budgets.sum(axis=0, keepdims=True) if pool else budgets, gain)
 
     # 5. what the plan is expected to achieve
-    value, real = cell_values(quotas, n0, survival, nat, tr, lift=lift, thresholds=thresholds,
-                              response_kind=response_kind)
-    robust = np.mean([cell_values(quotas, n0, survival, nat, tr, lift=L, thresholds=thresholds,
-                                  response_kind=response_kind)[0] for L in lifts], axis=0)
-    uq = np.zeros((U, Y), np.int64)
+    def at(L):
+        return cell_values(quotas, n0, survival, nat, tr, lift=L, thresholds=thresholds,
+                           response_kind=response_kind)
+    value, real = at(lift)
+    by_lift = {L: at(L)[0] for L in lifts}
+    robust = np.mean([by_lift[L] for L in lifts], axis=0)
+    uq, ur = np.zeros((U, Y), np.int64), np.zeros((U, Y))
     np.add.at(uq, unit, quotas)
-    ur = np.zeros((U, Y))
     np.add.at(ur, unit, real)
-    transfer = uq.sum(axis=1) - budgets.sum(axis=1) if pool else np.zeros(U, np.int64)
-    info = {"seconds": time.perf_counter() - t0, "seconds_curves": t_curves, "seconds_hull": t_hull,
-            "grid_points": int(G.sum()), "segments": int(cell.size), "exchange_moves": moves,
-            "exchange_rounds": rounds, "lowered_by_spread": int(lowered.sum()), "topped_up": topped, "period_totals": Q,
+    info = {"seconds": time.perf_counter() - t0, "seconds_curves": t_curves, "grid_points": int(G.sum()),
+            "segments": int(cell.size), "exchange_moves": moves, "exchange_rounds": rounds,
+            "lowered_by_spread": int(lowered.sum()), "topped_up": topped, "period_totals": Q,
             "objective": float(value.sum()), "objective_robust": float(robust.sum()),
-            "response": response_kind, "thresholds": thresholds, "max_unit_change": max_unit_change}
+            "share_by_lift": {L: float(v.mean()) for L, v in by_lift.items()},
+            "unplaced": int(budgets.sum() - quotas.sum()), "response": response_kind,
+            "checks": check_plan(quotas, unit, budgets, floors=lo, caps=caps, pool=pool,
+                                 max_cell_step=max_cell_step, max_unit_change=max_unit_change)}
     return QuotaPlan(quotas=quotas, value=value, value_robust=robust, realised=real, floors=lo, caps=caps,
                      unit_budget=budgets, unit_quota=uq, unit_realised=ur,
-                     unit_unplaced=np.maximum(budgets.sum(axis=1) - uq.sum(axis=1), 0),
-                     unit_unrealised=uq.sum(axis=1) - ur.sum(axis=1), unit_transfer=transfer,
+                     unit_unplaced=np.zeros(U, np.int64) if pool else budgets.sum(axis=1) - uq.sum(axis=1),
+                     unit_unrealised=uq.sum(axis=1) - ur.sum(axis=1),
+                     unit_transfer=uq.sum(axis=1) - budgets.sum(axis=1) if pool else np.zeros(U, np.int64),
                      pooled=bool(pool), lift=float(lift), lifts=lifts, info=info)
 
 
