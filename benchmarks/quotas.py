@@ -10,13 +10,15 @@
 2. Scale: ``synth.generate_province(seed=1, n_cells=N)``, natural rates from its
    history (each cell's admissions 2021–2025 shrunk toward its district's rate per
    resident), one optimisation per district budget and one pooled: seconds and
-   peak RSS (the process's, so it includes the synthetic data).
+   peak RSS (the process's, so it includes the synthetic data) and the optimiser's
+   own peak allocation (tracemalloc, a second run).
 """
 from __future__ import annotations
 
 import argparse
 import resource
 import time
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -92,26 +94,32 @@ def bundled() -> None:
     ref = {L: ev(split, L) for L in LIFTS_TRUE}
     print(f"Bundled data: {n0.size} cells, base {base} → {horizon}, budget {', '.join(map(str, province))} a year "
           f"(3.5 %), k = 5; true response min(q, L_true · true natural)")
-    print(f"{'plan':<44}" + "".join(f"{'L=' + format(L, 'g'):>16}" for L in LIFTS_TRUE))
-    print(f"{'population split':<44}" + "".join(f"{100 * ref[L]:>15.2f}%" for L in LIFTS_TRUE))
+    print(f"{'plan (expected share with ≥ 5, points vs the split)':<50}"
+          + "".join(f"{'L_true=' + format(L, 'g'):>16}" for L in LIFTS_TRUE))
+    print(f"{'population split':<50}" + "".join(f"{100 * ref[L]:>15.2f}%" for L in LIFTS_TRUE))
 
     def row(label, q):
-        print(f"{label:<44}" + "".join(f"{100 * ev(q, L):>9.2f}% {100 * (ev(q, L) - ref[L]):+5.2f}"
+        print(f"{label:<50}" + "".join(f"{100 * ev(q, L):>9.2f}% {100 * (ev(q, L) - ref[L]):+5.2f}"
                                         for L in LIFTS_TRUE))
+        real = [qm.cell_values(q, n0, ts, tnat, ttr, lift=L)[1].sum() - split_real[L] for L in LIFTS_TRUE]
+        print(f"{'   realised admissions vs the split':<50}" + "".join(f"{r:>+16.0f}" for r in real))
 
+    split_real = {L: qm.cell_values(split, n0, ts, tnat, ttr, lift=L)[1].sum() for L in LIFTS_TRUE}
+    print(f"{'   realised admissions of the split':<50}" + "".join(f"{split_real[L]:>16.0f}" for L in LIFTS_TRUE))
     t0 = time.perf_counter()
     plan = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0)
     sec = time.perf_counter() - t0
-    row(f"optimised, estimated rates, lifts {plan.lifts}", plan.quotas)
-    for lifts in ((2.0,), (1.0, 2.0, 3.0)):
-        for kind in ("min", "exp"):
-            other = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0,
-                                lifts=lifts, response_kind=kind)
-            row(f"  variant: {kind}, lifts {lifts}", other.quotas)
+    row(f"optimised (default: min, lifts {plan.lifts}, tie-break {qm.TIE_BREAK:g})", plan.quotas)
+    for kind, lifts, tb in (("min", (2.0,), qm.TIE_BREAK), ("exp", (2.0,), qm.TIE_BREAK),
+                            ("exp", None, qm.TIE_BREAK), ("min", (2.0,), 1e-4), ("min", None, 1e-4)):
+        other = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0,
+                            lifts=lifts, response_kind=kind, tie_break=tb)
+        row(f"  variant: {kind}, lifts {other.lifts}, tie-break {tb:g}", other.quotas)
     pooled = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0, pool=True)
     row("optimised, pooled between districts", pooled.quotas)
-    for L in (2.0, 1.0, 3.0):
-        truth = qm.optimise(n0, ts, tnat, ttr, unit, budgets, population=pop, thresholds=5, lift=L, lifts=(L,))
+    for L in (2.0, 1.0, 3.0):          # the reference: the threshold alone (tie-break 1e-4), true rates
+        truth = qm.optimise(n0, ts, tnat, ttr, unit, budgets, population=pop, thresholds=5, lift=L, lifts=(L,),
+                            tie_break=1e-4)
         row(f"greedy that knew the truth (lift {L:g})", truth.quotas)
     print(f"\nOptimised in {sec:.3f} s; {plan.info['exchange_moves']} exchange moves; "
           f"cells with no quota {int((plan.quotas.sum(axis=1) == 0).sum())} "
@@ -144,11 +152,16 @@ def scale(n_cells: int) -> None:
         t0 = time.perf_counter()
         plan = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0, pool=pool)
         sec = time.perf_counter() - t0
+        tracemalloc.start()
+        qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5, lift=2.0, pool=pool)
+        traced = tracemalloc.get_traced_memory()[1] / 1e9
+        tracemalloc.stop()
         split = qm.population_split(budgets, unit, pop)
         gain = plan.value.mean() - qm.expected_share(split, n0, s, nat, tr, lift=2.0)
         print(f"  {'pooled' if pool else 'by district'}: {sec:.1f} s (curves {plan.info['seconds_curves']:.1f} s, "
               f"{plan.info['grid_points']} grid points, {plan.info['exchange_moves']} exchange moves in "
-              f"{plan.info['exchange_rounds']} rounds); peak RSS {peak_gb():.2f} GB; "
+              f"{plan.info['exchange_rounds']} rounds); peak RSS {peak_gb():.2f} GB, "
+              f"the optimiser's own peak {traced:.2f} GB (tracemalloc); "
               f"own-model gain over population split {100 * gain:+.2f} points; checks "
               f"{qm.check_plan(plan.quotas, unit, budgets, floors=plan.floors, caps=plan.caps, pool=pool)}")
 

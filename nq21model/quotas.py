@@ -309,7 +309,7 @@ def _top_up(quotas: np.ndarray, caps: np.ndarray, group: np.ndarray, hard: np.nd
     the cells that gain most from one more unit that year, keeping steps ≤ 1 and
     caps; ``gain(totals)`` → marginal value of one more unit per cell. In place;
     returns units added."""
-    n, Y = quotas.shape
+    Y = quotas.shape[1]
     added = 0
     for _ in range(Y):
         room = hard - np.array([np.bincount(group, weights=quotas[:, y], minlength=hard.shape[0])
