@@ -195,11 +195,9 @@ def calibrated_rates(dataset, base_year: int, last_year: int, *, admission_rate:
     from .calibrate import Calibration
 
     if calibration is None and context_dir:
-        from .extras import data_key, load_extras
+        from .extras import load_calibration_json
 
-        extras = load_extras(context_dir)
-        if extras.base_year == base_year and extras.key and extras.key[0] == data_key(dataset):
-            calibration = extras.calibration_json
+        calibration = load_calibration_json(context_dir, dataset, base_year)
     if isinstance(calibration, str):
         calibration = Calibration.from_json(calibration)
     if calibration is None:
