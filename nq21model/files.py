@@ -7,7 +7,9 @@ a carriage return is a formula to Excel and LibreOffice when they open a CSV, an
 openpyxl stores a string starting with ``=`` as a live formula. :func:`write_table`
 writes every XLSX text cell as a string (never a formula, quote-prefixed when it
 starts with one of those characters) and prefixes such a CSV cell with ``'``, as
-OWASP's CSV-injection guidance recommends (a number such as ``-3.5`` stays as it is).
+OWASP's CSV-injection guidance recommends (a number such as ``-3.5`` stays as it is);
+a carriage return inside a CSV cell becomes a (quoted) line feed, so that no cell
+starts a row of its own.
 """
 from __future__ import annotations
 
@@ -127,6 +129,13 @@ def neutralise(text: str) -> str:
     return text
 
 
+def _csv_text(text: str) -> str:
+    # Python's csv module (before 3.13) does not quote a CR when the line ends in LF
+    # alone, so a CR inside a cell would start a new row: it becomes a quoted LF
+    text = neutralise(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def _text_columns(frame: pd.DataFrame) -> list:
     return [i for i, dtype in enumerate(frame.dtypes)
             if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
@@ -172,7 +181,7 @@ def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path
             floats = frame.select_dtypes("float").columns
             if len(floats):  # 10 decimals: far below any figure shown, and a much faster write
                 frame = frame.assign(**{c: frame[c].round(10) for c in floats})
-            frame = _map_text(frame, neutralise)
+            frame = _map_text(frame, _csv_text)
             frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         else:
             _write_xlsx(tables, tmp, freeze_header=freeze_header, widths=widths)
