@@ -282,7 +282,10 @@ def _read_context(folder, *, key=None, key_check=None, field=None):
             and manifest.get("version") == CONTEXT_VERSION and isinstance(manifest.get("files"), dict)):
         raise ContextError(f"{path}: not a briefing context of this version")
     # ---- the key first: nothing else is parsed for another run
-    saved_key = _Decoder({}).decode(manifest.get("key"))
+    try:  # plain values only (tuples, strings, numbers): no table, array or object
+        saved_key = _Decoder({}, plain=True).decode(manifest.get("key"))
+    except Exception as exc:
+        raise ContextError(f"{path}: unreadable key ({type(exc).__name__}: {exc})") from None
     if key is not None and saved_key != key:
         raise ContextError(f"{folder}: made for another run (data, base year, grouping or scenario)")
     if key_check is not None and not key_check(saved_key):
@@ -449,8 +452,9 @@ class _Decoder:
     """JSON documents → values: plain values, arrays, tables and the classes of
     :func:`_classes` only; anything else is a ContextError."""
 
-    def __init__(self, tables: dict[str, bytes]):
+    def __init__(self, tables: dict[str, bytes], *, plain: bool = False):
         self._tables = tables
+        self._plain = plain  # only plain values: None, bool, str, numbers, lists, tuples, dicts
         self._objects: dict[int, object] = {}
         self._classes = None
 
@@ -463,6 +467,8 @@ class _Decoder:
             raise ContextError(f"unexpected JSON value {type(doc).__name__}")
         tag = next((k for k in doc if k.startswith("$")), None)
         body = doc.get(tag)
+        if self._plain and tag not in ("$float", "$scalar", "$tuple", "$dict"):
+            raise ContextError(f"unexpected value tag {tag!r} in a key")
         if tag == "$float":
             return _NON_FINITE[body]
         if tag == "$scalar":

@@ -338,6 +338,12 @@ def test_context_with_a_wrong_hash_or_key_is_ignored(small_results, tmp_path):
         load_extras(context, key=key[:-1] + ("other",))
     with pytest.raises(ContextError, match="SHA-256"):
         load_extras(context, key=key)
+    # a key that would build anything but plain values is refused as it is read
+    manifest = json.loads((context / "manifest.json").read_text(encoding="utf-8"))
+    manifest["key"] = {"$object": "Dataset", "id": 0, "fields": {}}
+    (context / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ContextError, match="unreadable key"):
+        load_extras(context, key=key)
     # a manifest naming a file outside the folder, or a class not on the list
     save_extras(extras, context)
     manifest = json.loads((context / "manifest.json").read_text(encoding="utf-8"))
