@@ -319,8 +319,14 @@ def test_context_with_a_wrong_hash_or_key_is_ignored(small_results, tmp_path):
     key = extras_key(small_results, "district")
     extras = compute_extras(small_results, by="district")
     context = tmp_path / "_context"
+    extras.calibration_json = '{"kind": "nq21model.calibration"}'
     save_extras(extras, context)
     assert load_extras(context, key=key).problems == extras.problems
+    from nq21model.extras import load_calibration_json
+
+    base = small_results.base_year
+    assert load_calibration_json(context, small_results.dataset, base) == extras.calibration_json
+    assert load_calibration_json(context, small_results.dataset, base - 1) is None  # another base year
     # a table altered after saving (still valid JSON): refused, and the briefing recomputes
     manifest = json.loads((context / "manifest.json").read_text(encoding="utf-8"))
     table = next(name for name in manifest["files"] if name.startswith("table-"))
