@@ -1117,9 +1117,11 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str =
     Each workbook has a sheet "Chỉ tiêu" (one row per cell, a column per year) and a
     sheet "Ghi chú" (base year, horizon, budget, floor, cap; "Dữ liệu mô phỏng" when
     the data are synthetic). Returns {unit: path}; file names are the unit's name
-    made file-safe, e.g. ``chi_tieu_ket_nap_Tam_Duong.xlsx``.
+    made file-safe, distinct for every unit (:func:`fmt.unit_file_names`), e.g.
+    ``chi_tieu_ket_nap_tam-duong.xlsx``; all are written, or none.
     """
-    from .files import write_table
+    from .files import write_tables
+    from .fmt import unit_file_names
 
     a = allocation
     cells = a.dataset.cells
@@ -1132,20 +1134,11 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str =
                                       ", ".join(f"{y}: {b}" for y, b in zip(a.years, a.budgets)),
                                       str(a.floor), str(a.cap),
                                       "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật"]})
-    paths = {}
-    for unit in sorted(cells[by].unique()):
-        mask = (cells[by] == unit).to_numpy()
-        path = out_dir / f"chi_tieu_ket_nap_{_file_safe(unit)}.xlsx"
-        paths[unit] = write_table({"Chỉ tiêu": quota_sheet(a, mask), "Ghi chú": notes}, path)
+    names = unit_file_names(cells[by].unique())
+    paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in sorted(names)}
+    write_tables({paths[unit]: {"Chỉ tiêu": quota_sheet(a, (cells[by] == unit).to_numpy()), "Ghi chú": notes}
+                  for unit in paths})
     return paths
-
-
-def _file_safe(name: str) -> str:
-    import unicodedata
-
-    text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "unit"
 
 
 def optimised_quotas(dataset: Dataset, scenario, base_year: int, horizon: int) -> pd.DataFrame:

@@ -13,11 +13,18 @@ the output folder::
     <unit_column>/<slug>.failed.ipynb   a unit that failed: its notebook with the error
     index.html                    the province summary with a link to every briefing
     at_risk.xlsx                  at-risk cells, a sheet per unit (and a notes sheet)
-    manifest.json                 parameters, data sha256, versions, durations, failures
+    chi_tieu/                     the quota workbook of every unit
+    _context/                     the province-wide parts the notebooks load (JSON)
+    manifest.json                 parameters, data sha256, versions, durations, failures,
+                                  and every unit's files
 
-Each unit's files are made in a staging folder and renamed into place only when
-the unit succeeded, so a failed run never deletes or half-writes what an earlier
-run made. A failed unit does not stop the others.
+Everything is made in a staging folder inside the output folder. Each unit's files
+are renamed into place only when the unit succeeded, and a failed unit does not
+stop the others. The province-wide files (``_context/``, ``chi_tieu/``,
+``at_risk.xlsx``, ``index.html``, ``manifest.json``) replace the earlier ones only
+at the end of a batch that made at least one briefing: a batch that fails (no
+briefing made, or stopped by an error) leaves every earlier output as it was.
+File names come from :func:`fmt.unit_file_names` (distinct for every unit).
 """
 from __future__ import annotations
 
@@ -26,18 +33,17 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
-import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, config
-from .fmt import slugify
 from .exceptions import ParameterError
+from .files import replace_folder, staging_folder
+from .fmt import slugify, unit_file_names  # noqa: F401 (slugify: re-exported)
 
 NOTEBOOK = config.NOTEBOOKS_DIR / "briefing.ipynb"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -46,38 +52,25 @@ TEMPLATE_NAME = "nq21model_offline"
 REMOVE_TAG = "remove_cell"
 #: Longest a single notebook cell may run (seconds).
 CELL_TIMEOUT = 600
+#: The batch's own files in the output folder (replaced together, the manifest last).
+BATCH_FILES = ("at_risk.xlsx", "index.html", "manifest.json")
 
 
 # ------------------------------------------------------------------------- names
 
 
 def unit_slugs(units) -> dict[str, str]:
-    """A distinct slug per unit (a numeric suffix on collisions), stable for a given set."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for unit in sorted(units):
-        base = slugify(unit)
-        slug, n = base, 2
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        taken.add(slug)
-        out[unit] = slug
-    return out
+    """A distinct slug per unit (a numeric suffix on collisions), stable for a given
+    set: :func:`fmt.unit_file_names`, which the quota workbooks use too."""
+    return unit_file_names(units)
 
 
 def sheet_names(units) -> dict[str, str]:
-    """A distinct Excel sheet name per unit (≤ 31 characters, no []:*?/\\)."""
-    out: dict[str, str] = {}
-    taken = {"ghi chú"}
-    for unit in units:
-        base = re.sub(r"[\[\]:*?/\\]", "-", str(unit))[:31] or "sheet"
-        name, n = base, 2
-        while name.casefold() in taken:
-            suffix = f" ({n})"
-            name, n = base[: 31 - len(suffix)] + suffix, n + 1
-        taken.add(name.casefold())
-        out[unit] = name
-    return out
+    """A distinct Excel sheet name per unit (≤ 31 characters, no []:*?/\\), none
+    "Ghi chú" (the notes sheet)."""
+    from .files import sheet_names as _sheet_names
+
+    return _sheet_names(units, reserved=("Ghi chú",))
 
 
 def sha256(path: str | Path) -> str:
@@ -185,6 +178,7 @@ class BriefingRun:
     jobs: int = 1
     quota_books: dict = field(default_factory=dict)  # unit -> quota workbook (chi_tieu/)
     extras: object | None = None  # the province-wide parts (extras.BriefingExtras)
+    kept_earlier: bool = False  # no briefing made: the earlier batch files were kept
 
     @property
     def failures(self) -> list[dict]:
@@ -204,6 +198,10 @@ class BriefingRun:
             return str(path)
 
         folder = self.out_dir / self.unit_column
+        if self.kept_earlier:
+            return (f"Made 0 of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "
+                    f"by {self.unit_column}: nothing replaced in {rel(self.out_dir)} (the earlier "
+                    + ", ".join(BATCH_FILES) + ", _context/ and chi_tieu/ are kept).")
         rows = []
         if self.made:
             plural = "s" if len(self.made) != 1 else ""
@@ -338,26 +336,29 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated" else None)
     calibration = natural.info.get("calibration") if natural is not None else None
     extras.calibration_json = calibration.to_json() if calibration is not None else None
-    context = out_dir / "_context"
-    save_extras(extras, context)
-    params["context_dir"] = str(context)
-    quota_books = {}
-    if extras.allocation is not None:
-        from .allocate import write_quota_workbooks
-
-        quota_books = write_quota_workbooks(extras.allocation, out_dir / "chi_tieu", by=by)
     # ---- run
     run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)))
-    run.quota_books = quota_books
     run.extras = extras
     folder = out_dir / by
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    staging = staging_folder(out_dir)
     try:
+        # the province-wide files are staged, and put in place only when the batch succeeds
+        context = staging / "_context"
+        save_extras(extras, context)
+        params["context_dir"] = str(context)
+        quota_books = {}
+        if extras.allocation is not None:
+            from .allocate import write_quota_workbooks
+
+            quota_books = write_quota_workbooks(extras.allocation, staging / "chi_tieu", by=by)
+        run.quota_books = {unit: out_dir / "chi_tieu" / path.name for unit, path in quota_books.items()}
+        units_dir = staging / "units"
+        units_dir.mkdir()
         tasks = [{"unit": u, "notebook": str(notebook), "kernel": kernel, "cwd": str(notebook.parent),
                   "parameters": {"unit": u, **params},
-                  "notebook_out": str(staging / f"{slugs[u]}.ipynb"),
-                  "html_out": str(staging / f"{slugs[u]}.html"),
+                  "notebook_out": str(units_dir / f"{slugs[u]}.ipynb"),
+                  "html_out": str(units_dir / f"{slugs[u]}.html"),
                   "title": f"{report.title_text(results, unit=u, by=by)[0]}"} for u in units]
         def place(outcome: dict) -> None:
             """Move a finished unit's files into place (success) or keep its failed notebook."""
@@ -377,15 +378,25 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         outcomes = _execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
                             on_done=place)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
-        # ---- index, Excel, manifest (from the same forecast the notebooks make)
-        run.xlsx = out_dir / "at_risk.xlsx"
-        run.at_risk_cells = write_at_risk_xlsx(results, run.xlsx, by=by, units=names)
-        run.index = out_dir / "index.html"
-        write_index(results, run.index, by=by, slugs=slugs, run=run)
+        # ---- index, Excel, manifest (from the same forecast the notebooks make), staged too
+        batch = staging / "batch"
+        batch.mkdir()
+        params["context_dir"] = str(out_dir / "_context")  # where the manifest will find it
+        run.xlsx, run.index, run.manifest = (out_dir / name for name in BATCH_FILES)
+        run.at_risk_cells = write_at_risk_xlsx(results, batch / run.xlsx.name, by=by, units=names)
+        write_index(results, batch / run.index.name, by=by, slugs=slugs, run=run)
         run.seconds = round(time.perf_counter() - started, 2)
-        run.manifest = out_dir / "manifest.json"
-        write_manifest(run.manifest, results=results, params=params, run=run, units=units, slugs=slugs,
-                       notebook=notebook, kernel=kernel, command=command)
+        write_manifest(batch / run.manifest.name, results=results, params=params, run=run, units=units,
+                       slugs=slugs, notebook=notebook, kernel=kernel, command=command, names=names)
+        # ---- the batch succeeded when it made a briefing: its province-wide files replace the earlier ones
+        if run.made:
+            replace_folder(context, out_dir / "_context")
+            if quota_books:
+                replace_folder(staging / "chi_tieu", out_dir / "chi_tieu")
+            for name in BATCH_FILES:  # the manifest last
+                os.replace(batch / name, out_dir / name)
+        else:
+            run.kept_earlier = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return run
@@ -436,7 +447,7 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
     import pandas as pd
 
     from . import report
-    from .files import atomic_path
+    from .files import write_table
 
     horizon, threshold = report.focus(results)
     notes = [("Nội dung", "Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, mỗi đơn vị một trang."),
@@ -455,22 +466,8 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
         table = report.at_risk_cells(results, unit=unit, by=by)
         total += len(table)
         sheets[names[unit]] = table
-    with atomic_path(path) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, frame in sheets.items():
-                frame.to_excel(writer, sheet_name=name, index=False)
-                sheet = writer.sheets[name]
-                sheet.freeze_panes = "A2"
-                for i, col in enumerate(frame.columns):
-                    longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
-                    sheet.column_dimensions[_column_letter(i)].width = min(90, longest + 2)
+    write_table(sheets, path, freeze_header=True, widths=(0, 90))
     return total
-
-
-def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index + 1)
 
 
 def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: BriefingRun) -> Path:
@@ -599,8 +596,10 @@ def _targets_section(run: BriefingRun) -> str:
 
 
 def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units, slugs, notebook: Path,
-                   kernel: str, command) -> Path:
-    """The run's record: parameters, data hashes, versions, durations, failures."""
+                   kernel: str, command, names=None) -> Path:
+    """The run's record: parameters, data hashes, versions, durations, failures, and
+    the files of every unit of ``names`` (default ``units``): briefing, notebook,
+    quota workbook, sheet of at_risk.xlsx."""
     from importlib.metadata import version
 
     from .files import atomic_path
@@ -639,9 +638,25 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
                    "html": rel(o["html"]), "notebook": rel(o["notebook"]),
                    "failed_notebook": rel(o.get("kept_notebook")), "error": o["error"]} for o in run.outcomes],
         "failures": [o["unit"] for o in run.failures],
+        "files": _unit_files(run, names if names is not None else units, slugs, rel),
         "outputs": {"index": rel(run.index), "at_risk_xlsx": rel(run.xlsx), "at_risk_cells": run.at_risk_cells},
         "provenance": provenance({key: entry["path"] for key, entry in data.items()}),
     }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _unit_files(run: BriefingRun, names, slugs, rel) -> dict:
+    """Each unit's files (those that exist after the run; ``None`` for one that does not)."""
+    sheets = sheet_names(names)
+    folder = run.out_dir / run.unit_column
+    out = {}
+    for unit in names:
+        html, notebook = folder / f"{slugs[unit]}.html", folder / f"{slugs[unit]}.ipynb"
+        book = run.quota_books.get(unit)
+        out[unit] = {"slug": slugs[unit], "html": rel(html) if html.exists() else None,
+                     "notebook": rel(notebook) if notebook.exists() else None,
+                     "quota_workbook": rel(book) if book is not None else None,
+                     "at_risk_sheet": sheets[unit]}
+    return out

@@ -557,20 +557,13 @@ TEMPLATE_HELP = [
 def write_template(path: str | Path) -> Path:
     """Write the Excel template for the organisation's staff: sheets "Chi bộ" and
     "Lịch sử" with the Vietnamese headers and one example row, and "Hướng dẫn"."""
-    from .files import atomic_path
+    from .exceptions import ParameterError
+    from .files import write_table
 
+    if Path(path).suffix.lower() != ".xlsx":
+        raise ParameterError(f"{path}: the template is written as .xlsx")
     cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Nà Tăm", "Tam Đường", "bản", 520]],
                          columns=[c.alias for c in CELL_COLUMNS if c.required])
     history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
     guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            cells.to_excel(writer, sheet_name="Chi bộ", index=False)
-            history.to_excel(writer, sheet_name="Lịch sử", index=False)
-            guide.to_excel(writer, sheet_name="Hướng dẫn", index=False)
-            for sheet in writer.sheets.values():
-                for column in sheet.columns:
-                    width = max(len(str(cell.value or "")) for cell in column)
-                    sheet.column_dimensions[column[0].column_letter].width = min(80, max(12, width + 2))
-    return path
+    return write_table({"Chi bộ": cells, "Lịch sử": history, "Hướng dẫn": guide}, path, widths=(12, 80))

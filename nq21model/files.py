@@ -1,10 +1,24 @@
-"""Atomic writes: a file appears whole or not at all, and what was there survives a
-failed run."""
+"""Output files: atomic writes (a file or folder appears whole or not at all, and what
+was there survives a failed run) and the one writer of every output table, whose
+cells a spreadsheet never runs as formulas.
+
+Spreadsheet safety: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or
+a carriage return is a formula to Excel and LibreOffice when they open a CSV, and
+openpyxl stores a string starting with ``=`` as a live formula. :func:`write_table`
+writes every XLSX text cell as a string (never a formula, quote-prefixed when it
+starts with one of those characters) and prefixes such a CSV cell with ``'``, as
+OWASP's CSV-injection guidance recommends (a number such as ``-3.5`` stays as it is);
+a carriage return inside a CSV cell becomes a (quoted) line feed, so that no cell
+starts a row of its own.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +26,42 @@ import pandas as pd
 from .exceptions import ParameterError
 
 TABLE_SUFFIXES = (".csv", ".xlsx")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+#: First characters that make a spreadsheet read a cell as a formula (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+#: Characters an XLSX file cannot hold (openpyxl refuses them).
+_ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_UMASK_LOCK = threading.Lock()
+
+
+# ---------------------------------------------------------------- file modes
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (``/proc/self/status``); where
+    that file is missing, set and restored at once under a lock."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a new output file: what ``open()`` would give (0o666 less the umask)."""
+    return 0o666 & ~current_umask()
+
+
+def folder_mode() -> int:
+    """Mode of a new output folder: what ``mkdir`` would give (0o777 less the umask)."""
+    return 0o777 & ~current_umask()
+
+
+# ------------------------------------------------------------- atomic writes
 
 
 def check_table_path(path: str | Path) -> Path:
@@ -33,17 +81,96 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
-def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write one table (CSV or XLSX) or several (XLSX, a sheet each; CSV: the first).
+def staging_folder(beside: str | Path) -> Path:
+    """A new empty folder in the folder ``beside`` (created if need be), on the same
+    file system as what it will replace; the caller removes it."""
+    beside = Path(beside)
+    beside.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=beside))
 
-    Sheet names are cut to Excel's 31 characters; CSV floats are rounded to 10 decimals.
+
+def replace_folder(staged: str | Path, target: str | Path) -> Path:
+    """Put the folder ``staged`` in the place of ``target`` (two renames on the same
+    file system; the old ``target`` is removed only once the new one is in place,
+    and put back if the swap fails)."""
+    staged, target = Path(staged), Path(target)
+    os.chmod(staged, folder_mode())  # mkdtemp makes 0700
+    if not (target.exists() or target.is_symlink()):
+        os.replace(staged, target)
+        return target
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        os.replace(target, old / target.name)
+        try:
+            os.replace(staged, target)
+        except BaseException:
+            os.replace(old / target.name, target)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+# ----------------------------------------------------------------- the writer
+
+
+def neutralise(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: ``'`` before a leading ``=``, ``+``,
+    ``-``, ``@``, tab or CR (not before a number such as ``-3.5``)."""
+    if text and text[0] in FORMULA_STARTS and not (text[0] in "+-" and _NUMBER.fullmatch(text)):
+        return "'" + text
+    return text
+
+
+def _csv_text(text: str) -> str:
+    # Python's csv module (before 3.13) does not quote a CR when the line ends in LF
+    # alone, so a CR inside a cell would start a new row: it becomes a quoted LF
+    text = neutralise(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    return [i for i, dtype in enumerate(frame.dtypes)
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+                    or pd.api.types.is_datetime64_any_dtype(dtype)
+                    or pd.api.types.is_timedelta64_dtype(dtype))]
+
+
+def _map_text(frame: pd.DataFrame, fix) -> pd.DataFrame:
+    """``frame`` with ``fix`` applied to every string cell and string column label."""
+    columns = [fix(c) if isinstance(c, str) else c for c in frame.columns]
+    text = _text_columns(frame)
+    if not text and columns == list(frame.columns):
+        return frame
+    frame = frame.copy()
+    for i in text:
+        values = frame.iloc[:, i].astype(object).to_numpy()
+        frame.isetitem(i, pd.Series([fix(v) if isinstance(v, str) else v for v in values],
+                                    index=frame.index, dtype=object))
+    frame.columns = columns
+    return frame
+
+
+def _xlsx_text(value: str) -> str:
+    return _ILLEGAL_XLSX.sub("\ufffd", value)
+
+
+def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path, *,
+                freeze_header: bool = False, widths: tuple[int, int] | None = None) -> Path:
+    """Write one table (CSV or XLSX) or several (XLSX, a sheet each; CSV: the first),
+    atomically, with no cell a spreadsheet would run as a formula (module docstring).
+
+    Sheet names are made valid for Excel (no ``[]:*?/\\``, at most 31 characters,
+    distinct ignoring case); CSV floats are rounded to 10 decimals. XLSX only:
+    ``freeze_header`` freezes the first row; ``widths`` (lowest, highest) sizes
+    each column to its header and first 200 values.
     """
     path = check_table_path(path)
     if isinstance(tables, pd.DataFrame):
@@ -54,15 +181,75 @@ def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path
             floats = frame.select_dtypes("float").columns
             if len(floats):  # 10 decimals: far below any figure shown, and a much faster write
                 frame = frame.assign(**{c: frame[c].round(10) for c in floats})
+            frame = _map_text(frame, _csv_text)
             frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         else:
-            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-                for name, frame in tables.items():
-                    frame.to_excel(writer, sheet_name=_sheet_name(name), index=False)
+            _write_xlsx(tables, tmp, freeze_header=freeze_header, widths=widths)
     return path
 
 
-def _sheet_name(name: str) -> str:
-    for bad in "[]:*?/\\":
-        name = name.replace(bad, "-")
-    return name[:31] or "sheet"
+def _write_xlsx(tables: dict, path: Path, *, freeze_header: bool, widths) -> None:
+    from openpyxl.utils import get_column_letter
+
+    names = sheet_names(tables)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for key, frame in tables.items():
+            frame = _map_text(frame, _xlsx_text)
+            frame.to_excel(writer, sheet_name=names[key], index=False)
+            sheet = writer.sheets[names[key]]
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if isinstance(cell.value, str):
+                        cell.data_type = "s"  # a string, never a formula
+                        if cell.value[:1] in FORMULA_STARTS:
+                            cell.quotePrefix = True  # and still text when edited in Excel
+            if freeze_header:
+                sheet.freeze_panes = "A2"
+            if widths is not None:
+                low, high = widths
+                for i, col in enumerate(frame.columns):
+                    longest = max([len(str(col))] + [len(str(v)) for v in frame.iloc[:, i].head(200)])
+                    sheet.column_dimensions[get_column_letter(i + 1)].width = min(high, max(low, longest + 2))
+
+
+def sheet_names(keys, *, reserved=()) -> dict:
+    """A valid, distinct Excel sheet name for each key: no ``[]:*?/\\``, no leading
+    or trailing apostrophe, at most 31 characters, distinct ignoring case and from
+    the ``reserved`` names."""
+    out, taken = {}, {"history", *(str(r).casefold() for r in reserved)}  # Excel reserves "History"
+    for key in keys:
+        base = re.sub(r"[\[\]:*?/\\]", "-", _xlsx_text(str(key))).strip("'")[:31] or "sheet"
+        name, n = base, 2
+        while name.casefold() in taken:
+            suffix = f" ({n})"
+            name, n = base[: 31 - len(suffix)] + suffix, n + 1
+        taken.add(name.casefold())
+        out[key] = name
+    return out
+
+
+def write_tables(outputs: dict, *, freeze_header: bool = False, widths: tuple[int, int] | None = None) -> dict:
+    """Write several table files ``{path: tables}`` (see :func:`write_table`) all or
+    none: each is made in a staging folder beside it, and they are renamed into
+    place only once every one is written. ParameterError if two paths would be the
+    same file (also ignoring case, as on Windows or macOS). Returns {path: path}."""
+    paths = [check_table_path(p) for p in outputs]
+    seen: dict[str, Path] = {}
+    for p in paths:
+        other = seen.setdefault(str(p.resolve()).casefold(), p)
+        if other is not p:
+            raise ParameterError(f"two outputs would be the same file: {other} and {p}")
+    folders: dict[Path, Path] = {}
+    try:
+        staged = {}
+        for path, tables in zip(paths, outputs.values()):
+            if path.parent not in folders:
+                folders[path.parent] = staging_folder(path.parent)
+            staged[path] = write_table(tables, folders[path.parent] / path.name,
+                                       freeze_header=freeze_header, widths=widths)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    return {path: path for path in paths}

@@ -38,3 +38,34 @@ def slugify(name: str) -> str:
     text = unicodedata.normalize("NFD", str(name).replace("Đ", "D").replace("đ", "d"))
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unit"
+
+
+#: Names Windows keeps for devices: no file may be called so, whatever its extension.
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+#: Longest slug (a file name must stay under 255 bytes with its prefix and suffix).
+_SLUG_MAX = 80
+
+
+def unit_file_names(units) -> dict[str, str]:
+    """A distinct file-name part (:func:`slugify`) for each unit of a run.
+
+    Names that slugify alike — differing only by tone marks ("Xã Nà Tăm" / "Xã Nà
+    Tâm"), by case ("Bản A" / "bản a") or by punctuation ("Nà-Tăm" / "Nà Tăm") —
+    get "-2", "-3"… in the order of their exact text, so that no unit's file
+    overwrites another's; the result depends only on the set of names. Slugs are
+    lower case (distinct on case-insensitive file systems too), at most 80
+    characters, never a Windows device name. Briefings and quota workbooks both
+    name their files with it; their manifests map each unit to its files.
+    """
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for unit in sorted(set(units), key=str):
+        base = slugify(unit)[:_SLUG_MAX].strip("-") or "unit"
+        if base in _RESERVED:
+            base = f"{base}-unit"
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug)
+        out[unit] = slug
+    return out

@@ -185,17 +185,11 @@ def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
     if not can_calibrate(dataset, base_year):
         return None
     if context_dir:
-        from .extras import data_key, load_extras
+        from .extras import load_calibration_json
 
-        from .exceptions import ParameterError
-
-        try:
-            extras = load_extras(context_dir)
-        except ParameterError:
-            extras = None
-        if extras is not None and extras.base_year == base_year and extras.key and \
-                extras.key[0] == data_key(dataset) and extras.calibration_json:
-            return Calibration.from_json(extras.calibration_json)
+        saved = load_calibration_json(context_dir, dataset, base_year)
+        if saved is not None:
+            return Calibration.from_json(saved)
     return Calibration().fit(dataset, base_year)
 
 
