@@ -82,7 +82,7 @@ def province_rates(dataset: Dataset, base_year: int) -> tuple[float, float]:
     return inflow / prev, exits / prev
 
 
-def _oracle_parameters(dataset: Dataset, base_year: int, horizon: int, draws: int = 200):
+def _oracle_parameters(dataset: Dataset, base_year: int, horizon: int, draws: int = 200, cells=None):
     """Oracles from the generator's truth: ``({"oracle": (p, mu), "oracle_latent": (p, mu)}, note)``
     or ``({}, why not)``.
 
@@ -101,7 +101,7 @@ def _oracle_parameters(dataset: Dataset, base_year: int, horizon: int, draws: in
 
     from .synth import generate_province
 
-    ids = dataset.cells["cell_id"].astype(str)
+    ids = pd.Series(cells if cells is not None else dataset.cells["cell_id"]).astype(str)
     sp = generate_province(int(info["seed"]))            # the Lai Châu layout (write_bundle)
     if not ids.isin(sp.cells["cell_id"]).all() and info.get("cells"):
         sp = generate_province(int(info["seed"]), n_cells=int(info["cells"]))   # national layout
@@ -128,8 +128,10 @@ def _oracle_parameters(dataset: Dataset, base_year: int, horizon: int, draws: in
     mu_tr = (trans * later).sum(axis=1)
     out = {"oracle_latent": (p[None, :], (u * mu_adm + mu_tr)[None, :])}
     shape = float(sp.params["propensity_shape"])
-    observed = dataset.panel("admitted")[past].to_numpy(float).sum(axis=1)
-    expected = (table("admission_mean", past) / u[:, None]).sum(axis=1)
+    observed = dataset.panel("admitted").reindex(ids)[past].to_numpy(float)
+    alive = ~np.isnan(observed)
+    observed = np.nansum(observed, axis=1)
+    expected = np.where(alive, table("admission_mean", past) / u[:, None], 0.0).sum(axis=1)
     levels = (np.arange(draws) + 0.5) / draws
     u_post = stats.gamma.ppf(levels[:, None], shape + observed[None, :], scale=1.0 / (shape + expected[None, :]))
     out["oracle"] = (np.broadcast_to(p, u_post.shape), u_post * mu_adm + mu_tr)
@@ -321,18 +323,24 @@ def backtest(dataset: Dataset, base_year: int | None = None, horizon: int | None
     dataset.check_base_year(horizon)
     cal = Calibration(draws=draws, seed=seed, uncertainty=uncertainty).fit(dataset, base_year)
     steps = horizon - base_year
-    n0 = dataset.members_at(base_year).to_numpy(np.int64)
-    actual = dataset.members_at(horizon).to_numpy(np.int64)
+    active = dataset.at_base(base_year)
+    # scored: the cells present in the base year that still exist at the horizon
+    seen = active.members_at(horizon).notna().to_numpy()
+    cells = active.cells["cell_id"].to_numpy()[seen]
+    n0 = active.members_at(base_year).to_numpy(np.int64)[seen]
+    actual = active.members_at(horizon).to_numpy()[seen].astype(np.int64)
     r, a = province_rates(dataset, base_year)
     notes = []
+    if not seen.all():
+        notes.append(f"{int((~seen).sum())} cells dissolved between {base_year} and {horizon} are not scored")
 
     params = {}
-    rates = cal.rates(dataset, horizon)
-    params["calibrated"] = engine.horizon_parameters(rates.survival, rates.lam, steps)
+    rates = cal.rates(active, horizon)
+    params["calibrated"] = tuple(x[:, seen] for x in engine.horizon_parameters(rates.survival, rates.lam, steps))
     sheet = n0 * (1.0 + r - a) ** steps
-    glob = fixed_rates(dataset, Scenario(admission_rate=min(r, 1.0), attrition_rate=a), base_year, horizon)
-    params["global"] = engine.horizon_parameters(glob.survival, glob.lam, steps)
-    oracles, note = _oracle_parameters(dataset, base_year, horizon, draws=draws)
+    glob = fixed_rates(dataset, Scenario.textbook(min(r, 1.0), a), base_year, horizon)
+    params["global"] = tuple(x[:, seen] for x in engine.horizon_parameters(glob.survival, glob.lam, steps))
+    oracles, note = _oracle_parameters(active, base_year, horizon, draws=draws, cells=cells)
     params.update(oracles)
     if not oracles and dataset.synthetic:
         notes.append(note)
@@ -369,8 +377,7 @@ def backtest(dataset: Dataset, base_year: int | None = None, horizon: int | None
         scores["brier_vs_oracle"] = np.nan
     reliability = pd.concat(rel, ignore_index=True)[["method", "k", "bin", "lower", "upper", "forecasts",
                                                      "mean_forecast", "observed_frequency"]]
-    cells = pd.DataFrame({"cell_id": dataset.cells["cell_id"].to_numpy(), "members_base": n0,
-                          "members_actual": actual})
+    cells = pd.DataFrame({"cell_id": cells, "members_base": n0, "members_actual": actual})
     for method in order:
         cells[f"{method}_expected"] = per[method]["expected"]
         for k in thresholds:
@@ -422,13 +429,14 @@ def ets_crosscheck(dataset: Dataset, base_year: int | None = None, horizon: int 
     horizon = int(horizon)
     if horizon <= base_year:
         raise ParameterError(f"horizon {horizon} must be after the base year {base_year}")
+    active = dataset.at_base(base_year)
     if rates is None:
-        rates = Calibration(draws=draws, seed=seed).fit(dataset, base_year).rates(dataset, horizon)
+        rates = Calibration(draws=draws, seed=seed).fit(dataset, base_year).rates(active, horizon)
     totals = dataset.panel("local_members").sum(axis=0)
     totals = totals[totals.index <= base_year]
     years = list(range(base_year + 1, horizon + 1))
     out = _ets_forecast(totals, years)
-    n0 = dataset.members_at(base_year).to_numpy(np.int64)
+    n0 = active.members_at(base_year).to_numpy(np.int64)
     exp, lo, hi = [], [], []
     for year in years:
         p, mu = engine.horizon_parameters(rates.survival, rates.lam, year - base_year)

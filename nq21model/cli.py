@@ -335,35 +335,21 @@ def cmd_allocate(args) -> int:
     if args.out is not None:
         check_table_path(args.out)
     dataset = load_data(args)
-    kwargs = {} if args.attrition_rate is None else {"attrition_rate": args.attrition_rate}
-    if args.calibrated:
-        from .calibrate import Calibration
-        from .exceptions import ParameterError
-
-        if args.attrition_rate is not None:
-            raise ParameterError("--attrition-rate does not go with --calibrated (attrition is fitted per cell)")
-        base_year = dataset.last_year if args.base_year is None else args.base_year
-        from .forecast import default_horizons
-
-        horizon = args.horizon or default_horizons(base_year)[-1]
-        if horizon <= base_year:
-            raise ParameterError(f"horizon {horizon} is at or before the base year {base_year}")
-        cal = Calibration(uncertainty=False).fit(dataset, base_year)
-        kwargs = {"survival": cal.rates(dataset, horizon, uncertainty=False)}
-        print(f"Survival per cell: calibrated on history up to {base_year} (never after it).")
-    allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon,
-                          thresholds=args.threshold, admissions_per_year=args.admissions_per_year,
-                          admission_rate=args.admission_rate, floor=args.floor, cap=args.cap,
-                          achievement=args.achievement, **kwargs)
+    allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon, thresholds=args.threshold,
+                          admissions_per_year=args.admissions_per_year, admission_rate=args.admission_rate,
+                          admission_base=args.admission_base, unit=args.unit, pool=args.pool,
+                          max_lift=args.max_lift, floor=None if args.no_floor else args.floor, cap=args.cap)
     if args.out is not None:
-        write_table({"quotas": allocation.table, "summary": allocation.summary(args.unit)}, args.out)
+        write_table({"quotas": allocation.table, "summary": allocation.summary(),
+                     "sensitivity": allocation.sensitivity()}, args.out)
     if args.workbooks is not None:
-        paths = write_quota_workbooks(allocation, args.workbooks, by=args.unit)
-    allocation.print_summary(args.unit)
+        paths = write_quota_workbooks(allocation, args.workbooks)
+    allocation.print_summary()
     if args.out is not None:
         print(f"\nWrote {len(allocation.table)} quota rows (cell × year) to {args.out}")
     if args.workbooks is not None:
         print(f"Wrote {len(paths)} quota workbooks to {args.workbooks}")
+    write_adjustments(dataset, args.out)
     return 0
 
 
@@ -430,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the table (XLSX: also the province sheet)")
     p.set_defaults(func=cmd_targets)
 
-    p = sub.add_parser("allocate", help="admission quotas per cell that maximise the cells reaching the target")
+    p = sub.add_parser("allocate", help="admission quotas per cell that cells can meet and that lift the most "
+                                        "cells to the target, handed down province → unit → cell")
     _add_data_args(p)
     g = p.add_argument_group("allocation")
     g.add_argument("--horizon", type=int, metavar="Y", help="target year (default the last target year, 2030)")
@@ -438,20 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local members a cell needs at the horizon, repeatable (equal weights; "
                         "default the highest target threshold: 5 for 2030, 3 for 2025)")
     budget = g.add_mutually_exclusive_group()
-    budget.add_argument("--admissions-per-year", type=float, metavar="N", help="province quota a year as a number")
+    budget.add_argument("--admissions-per-year", type=float, metavar="N",
+                        help="the village cells' admissions a year to hand out, as a number")
     budget.add_argument("--admission-rate", type=float, metavar="R",
-                        help="province quota a year as a share of local members (default 0.035)")
-    g.add_argument("--attrition-rate", type=float, metavar="A", help="yearly attrition (default 0.02)")
-    g.add_argument("--calibrated", action="store_true",
-                   help="survival per cell from the calibrated fit on history up to the base year")
-    g.add_argument("--floor", type=float, default=0.25, metavar="F",
-                   help="each cell keeps at least F of its population-proportional share (default 0.25)")
-    g.add_argument("--cap", type=int, metavar="C",
-                   help="most quota per cell and year (default the largest yearly admissions of any cell in history)")
-    g.add_argument("--achievement", type=float, default=1.0, metavar="A",
-                   help="realised admissions for a quota q are Poisson(q * A) (default 1)")
-    p.add_argument("--unit", default=None, help="cells column to summarise by (default district or commune)")
-    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the quota table (cell × year)")
+                        help="the programme's rate of all party members (default 0.035); village cells get "
+                             "their historical share of it")
+    g.add_argument("--admission-base", choices=("all", "local"), default=None,
+                   help="base of --admission-rate (default all members when there is a totals table)")
+    g.add_argument("--max-lift", type=float, default=2.0, metavar="L",
+                   help="a cell admits at most L times its calibrated rate, whatever its quota (default 2)")
+    g.add_argument("--pool", action="store_true",
+                   help="let the province move admissions between units (default: each unit keeps its budget)")
+    g.add_argument("--floor", type=float, default=2.0, metavar="F",
+                   help="a cell whose population share of the period is at least F admissions gets at least 1 "
+                        "(default 2)")
+    g.add_argument("--no-floor", action="store_true", help="no floor")
+    g.add_argument("--cap", type=int, metavar="C", help="most quota per cell and year (default: its capacity)")
+    p.add_argument("--unit", default=None, metavar="COLUMN",
+                   help="cells column the budget is handed down by (default district, or commune)")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx",
+                   help="write the quota table (cell × year; XLSX: also the summary and the sensitivity)")
     p.add_argument("--workbooks", type=Path, metavar="DIR", help="also write one XLSX quota list per unit")
     p.set_defaults(func=cmd_allocate)
 

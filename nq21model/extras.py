@@ -102,7 +102,7 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
     """One part of the extras: (fields of :class:`BriefingExtras`, problems);
     ``units``: the units whose indicator paths to prepare (part "targets")."""
 
-    dataset, base = results.dataset, results.base_year
+    dataset, base = results.full, results.base_year
     holder = BriefingExtras(by=by, base_year=base)
     fields = {}
     if part == "targets":
@@ -119,17 +119,15 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
                                for unit in units}
     elif part == "quotas":
         from .allocate import allocate
-
         from .forecast import default_horizons
 
-        horizon = default_horizons(base)[-1]
         sc = results.scenario
-        budget = ({"admissions_per_year": sc.admissions_per_year} if sc.admissions_per_year is not None
-                  else {"admission_rate": sc.admission_rate})
-        survival = results.rates if results.rates.source == "calibrated" else None
+        natural = results.rates.info.get("natural") or (results.rates if sc.kind == "continue" else None)
+        budget = {"admissions_per_year": sc.admissions_per_year} if sc.kind == "number" else \
+            {"admission_rate": sc.rate, "admission_base": sc.admission_base} if sc.kind == "rate" else {}
         fields["allocation"] = _attempt(holder, "quotas", lambda: allocate(
-            dataset, base_year=base, horizon=horizon, attrition_rate=sc.attrition_rate,
-            survival=survival, **budget))
+            results.full, base_year=base, horizon=default_horizons(base)[-1], unit=by,
+            rates=natural if natural is not None and natural.source == "calibrated" else None, **budget))
     elif part == "backtest":
         from .backtest import backtest, backtest_scores_table
 
@@ -159,7 +157,7 @@ def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, 
 
     province = unit in (None, PROVINCE)
     return indicator_paths(tracker, by=None if province else by, unit=PROVINCE if province else unit,
-                           base_year=results.base_year, scenario=results.scenario)
+                           base_year=results.base_year, results=results)
 
 
 def compute_extras(results: ForecastResults, *, by: str = "district", progress=None,
@@ -327,10 +325,11 @@ def _classes() -> dict:
     """The only classes a context may build (dataclasses, by their init fields)."""
     from .allocate import Allocation
     from .data import Dataset
+    from .quotas import QuotaPlan
     from .targets import TrackerData
 
     return {"BriefingExtras": BriefingExtras, "TrackerData": TrackerData, "Allocation": Allocation,
-            "Dataset": Dataset}
+            "Dataset": Dataset, "QuotaPlan": QuotaPlan}
 
 
 def _dumps(doc, indent=None) -> str:

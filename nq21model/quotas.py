@@ -198,14 +198,14 @@ def _unit_arrays(unit, budgets, n: int) -> tuple[np.ndarray, np.ndarray]:
     return unit, np.round(budgets).astype(np.int64)
 
 
-def floors_as_written(budgets, unit, population) -> np.ndarray:
+def floors_as_written(budgets, unit, population, share: float = 2.0) -> np.ndarray:
     """1 for every cell whose population share of its unit's budget for the
-    period is ≥ 2 admissions, else 0 → int (n,)."""
+    period is ≥ ``share`` admissions (default 2), else 0 → int (n,)."""
     pop = np.asarray(population, dtype=float)
     unit, budgets = _unit_arrays(unit, budgets, pop.size)
     unit_pop = np.bincount(unit, weights=pop, minlength=budgets.shape[0])
-    share = pop / np.maximum(unit_pop[unit], 1e-300) * budgets.sum(axis=1)[unit]
-    return (share >= 2.0 - 1e-9).astype(np.int64)
+    share_of_cell = pop / np.maximum(unit_pop[unit], 1e-300) * budgets.sum(axis=1)[unit]
+    return (share_of_cell >= share - 1e-9).astype(np.int64)
 
 
 def population_split(budgets, unit, population) -> np.ndarray:
@@ -478,7 +478,8 @@ def _exchange(vals, off, G, j, group, free, D: int, max_rounds: int, tol: float 
 
 def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thresholds=5,
              lift: float = 2.0, lifts=None, response_kind: str = "min", pool: bool = False,
-             floor_rule: bool = True, max_cell_step: int = 1, max_unit_change: float = 0.2,
+             floor_rule: bool = True, floor_share: float = 2.0, cap: int | None = None,
+             max_cell_step: int = 1, max_unit_change: float = 0.2,
              tie_break: float = TIE_BREAK, max_rounds: int = 200) -> QuotaPlan:
     """Integer quotas per cell and year that maximise the expected number of cells
     at the threshold(s) under the capacity response, within each unit's budget.
@@ -499,7 +500,9 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
         ``(lift,)`` trusts the lift.
     response_kind : {"min", "exp"}
     pool : bool             share the province's yearly budget between units
-    floor_rule : bool       ≥ 1 for a cell whose population share is ≥ 2
+    floor_rule : bool       ≥ 1 for a cell whose population share is ≥ ``floor_share``
+    floor_share : float     the population share (admissions over the period) of the floor rule
+    cap : int, optional     most quota a cell and year, whatever its capacity
     max_cell_step, max_unit_change
         Rules checked in ``info["checks"]`` (the even spread keeps steps ≤ 1).
     tie_break : float       value of one expected realised admission, in cells
@@ -524,7 +527,11 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
     blow = _binom_low(n0, p, int(ks.max()))
     U = budgets.shape[0]
     caps = np.ceil(lift * nat - 1e-9).astype(np.int64)
-    lo = floors_as_written(budgets, unit, population) if floor_rule else np.zeros(n, np.int64)
+    if cap is not None:
+        caps = np.minimum(caps, int(cap))
+    lo = floors_as_written(budgets, unit, population, floor_share) if floor_rule else np.zeros(n, np.int64)
+    if cap is not None:
+        lo = np.minimum(lo, Y * int(cap))
     G = np.maximum(Y * caps.min(axis=1), lo) - lo + 1
 
     # 1. value curves and their hulls, in chunks of cells with grids of similar length

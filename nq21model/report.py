@@ -914,9 +914,46 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
     return fig
 
 
-def show_quotas(extras, *, unit: str | None = None, by: str = "district") -> HTML:
-    """Đề xuất chỉ tiêu kết nạp: the gain of optimised quotas over the population
-    split, and the cells whose quota changes most."""
+def format_p(value: float) -> str:
+    """A cell's probability with two decimals, never a false certainty: 0.9995 → '> 0,99',
+    0.003 → '< 0,01'."""
+    if value > 0.99:
+        return "> " + format_decimal2(0.99)
+    if 0 < value < 0.01:
+        return "< " + format_decimal2(0.01)
+    return format_decimal2(value)
+
+
+def quota_intro(a, unit: str | None, by: str | None) -> str:
+    """The quota section's first paragraph: budget, rules and what the plan is
+    expected to achieve (each number from the allocation)."""
+    mask = a.unit_mask(by, unit)
+    years = a.years
+    own = int(a.quotas[mask].sum())
+    sens = a.sensitivity(mask).set_index("lift")
+    at = sens.loc[a.lift]
+    floor_cells = int(a.plan.floors[mask].sum())
+    where = "toàn tỉnh" if unit in (None, PROVINCE) else _esc(unit)
+    text = (f"Chỉ tiêu kết nạp giao cho các chi bộ thôn, bản, tổ dân phố của {where} trong {years[0]}–{years[-1]}: "
+            f"{format_number(own)} đảng viên ({_esc(a.budget_note)}). Chỉ tiêu của mỗi chi bộ không vượt quá khả năng "
+            f"kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp mấy năm qua đã ước lượng), ưu tiên các chi "
+            f"bộ có thể đạt từ {a.threshold} đảng viên tại chỗ vào năm {a.horizon}; {format_number(floor_cells)} chi bộ "
+            "có phần chia theo dân số từ 2 đảng viên trở lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu của mỗi "
+            "chi bộ thay đổi không quá 1 đảng viên giữa hai năm liền nhau. "
+            f"Nếu các chi bộ kết nạp được đến mức giả định, tỷ lệ chi bộ đạt dự kiến là "
+            f"{format_percent(at['share_optimised'], 1)}, so với {format_percent(at['share_proportional'], 1)} khi chia "
+            f"theo dân số, với khoảng {format_number(at['realised_optimised'])} đảng viên được kết nạp thực tế.")
+    transfers = [(a.unit_names[u], int(-a.plan.unit_transfer[u])) for u in a.plan.losing_units]
+    if transfers:
+        text += " Đơn vị nhường bớt chỉ tiêu cho đơn vị khác: " + "; ".join(
+            f"{_esc(name)} ({format_number(n)})" for name, n in transfers) + "."
+    return text
+
+
+def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HTML:
+    """Đề xuất chỉ tiêu kết nạp: the rules, the gain over the population split at
+    lifts 1, 2, 3 with the admissions actually expected, and the cells whose quota
+    changes most."""
     from .allocate import quota_changes, quota_gain_table
 
     if extras.allocation is None:
@@ -927,26 +964,26 @@ def show_quotas(extras, *, unit: str | None = None, by: str = "district") -> HTM
     for col in shown.columns:
         if col.startswith("Tỷ lệ"):
             shown[col] = [format_percent(v, 1) for v in gain[col]]
+        elif col.startswith("Kết nạp"):
+            shown[col] = [format_number(v) for v in gain[col]]
     shown["Chênh lệch"] = [f"{'+' if v >= 0 else ''}{format_number(100 * v, 1)} điểm %" for v in gain["Chênh lệch"]]
-    shown["Số chi bộ đạt thêm"] = [format_number(v, 1) for v in gain["Số chi bộ đạt thêm"]]
-    shown["Tổng chỉ tiêu"] = [format_number(v) for v in gain["Tổng chỉ tiêu"]]
     changes = quota_changes(a, unit, n=15, by=by)
     ch = changes.copy()
     for col in ch.columns:
         if col.startswith("Khả năng"):
-            ch[col] = [format_decimal2(v) for v in changes[col]]
+            ch[col] = [format_p(v) for v in changes[col]]
         elif col not in ("Mã chi bộ", "Chi bộ", "Xã"):
-            ch[col] = [format_number(v, 1) for v in changes[col]]
-    years = sorted(set(a.table["year"]))
-    intro = (f"Cùng tổng số kết nạp của toàn tỉnh ({format_number(a.table['quota'].sum())} đảng viên trong "
-             f"{years[0]}–{years[-1]}), chỉ tiêu được giao ưu tiên các chi bộ có ít đảng viên tại chỗ để số chi bộ "
-             f"đạt từ {a.threshold} đảng viên tại chỗ trở lên vào năm {years[-1]} là lớn nhất; mỗi chi bộ vẫn giữ "
-             "ít nhất một phần chỉ tiêu theo dân số. Danh sách chỉ tiêu từng chi bộ, từng năm có trong tệp Excel "
-             "của đơn vị (thư mục chi_tieu).")
-    return _block(f"<p>{intro}</p>",
-                  html_table(shown, numeric=tuple(c for c in shown.columns if c not in ("Đơn vị", "Ngưỡng"))),
-                  "<p><strong>Các chi bộ có chỉ tiêu thay đổi nhiều nhất so với chia theo dân số</strong></p>",
-                  html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã"))))
+            ch[col] = [format_number(v) for v in changes[col]]
+    return _block(f"<p>{quota_intro(a, unit, by)}</p>",
+                  "<p><strong>Độ nhạy:</strong> khả năng kết nạp thật của các chi bộ chưa biết chắc; bảng so sánh "
+                  "chỉ tiêu đề xuất với cách chia theo dân số khi chi bộ kết nạp được bằng, gấp 2 hoặc gấp 3 lần "
+                  "mức mấy năm qua.</p>",
+                  html_table(shown, numeric=tuple(c for c in shown.columns if c != "Khả năng kết nạp của chi bộ")),
+                  "<p><strong>Các chi bộ có chỉ tiêu khác nhiều nhất so với chia theo dân số</strong> (tổng cả giai "
+                  "đoạn)</p>",
+                  html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã"))),
+                  '<p class="nq21-note">Danh sách chỉ tiêu từng chi bộ, từng năm có trong tệp Excel của đơn vị '
+                  "(thư mục chi_tieu).</p>")
 
 
 def show_backtest(results: ForecastResults, extras) -> HTML:

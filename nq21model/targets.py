@@ -38,17 +38,14 @@ forecast otherwise:
 
 * membership indicators (``2d_*``, ``no_empty_cell``) by the exact engine
   (:func:`nq21model.forecast.forecast`, MODEL.md §2), ``method = "exact"``;
-* share indicators by a binomial GLM of the yearly counts on the year (statsmodels,
-  logit link, Pearson scale ≥ 1 for the overdispersion of roles that persist from
-  year to year), ``method = "binomial_glm"``. The interval and the probability of
-  reaching the target are those of the *realised* share of the unit's current
-  number of trials: binomial noise mixed over the normal uncertainty of the
-  linear predictor (Gauss–Hermite quadrature; deterministic). A series that never
-  varies (e.g. 100 % every year) cannot be fitted; it is carried forward,
-  ``method = "constant"``;
+* share indicators by a line on the logit scale with a yearly shock of its own
+  (:func:`nq21model.trends.fit_share_trend`), ``method = "logit_trend"``. The
+  interval and the probability of reaching the target are those of the *realised*
+  share of the unit's current number of trials. A series that never varies (e.g.
+  100 % every year) is carried forward, ``method = "constant"``;
 * counts since 2021 (``2b``, ``2b_owner``, ``owner_per_district``) by a Poisson GLM
-  of the yearly counts on the year, ``method = "poisson_glm"`` (interval: Poisson
-  noise around the fitted trend).
+  of the yearly counts on the year with a gamma year effect
+  (:func:`nq21model.trends.count_future`), ``method = "poisson_glm"``.
 
 ``low``/``high`` are an 80 % band (the engine's q10–q90). ``status``:
 
@@ -76,6 +73,7 @@ from .tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_orga
                              load_unit_counts)
 from .exceptions import ParameterError
 from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, target_status
+from .trends import count_future, fit_share_trend, predict_share
 
 __all__ = [
     "Indicator", "INDICATORS", "TrackerData", "load_tracker_data", "track_targets",
@@ -175,7 +173,7 @@ INDICATORS: dict[str, Indicator] = {i.code: i for i in (
 #: Method codes and their Vietnamese labels.
 METHOD_LABELS = {
     "observed": "số liệu thực tế", "exact": "mô hình chính xác (nhị thức + Poisson)",
-    "binomial_glm": "hồi quy nhị thức theo năm", "poisson_glm": "hồi quy Poisson theo năm",
+    "logit_trend": "xu hướng theo năm, có biến động từng năm", "poisson_glm": "hồi quy Poisson theo năm",
     "constant": "giữ nguyên mức hiện tại", "none": "",
 }
 
@@ -272,8 +270,6 @@ def _row(code, unit, year, value=np.nan, low=np.nan, high=np.nan, p=None, method
 # ------------------------------------------------------------- share projection
 
 
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(41)
-_GH_W = _GH_W / _GH_W.sum()
 
 
 def _needed(target: float, n: int, strict: bool) -> int:
@@ -309,67 +305,14 @@ def project_share(series: pd.DataFrame, years, *, base_year: int, indicator: Ind
         if s.empty or year < s["year"].min():
             rows.append(_row(indicator.code, unit, year))
             continue
-        fit = fit or _fit_share(s, trend=indicator.trend)
+        fit = fit or fit_share_trend(s, trend=indicator.trend)
         if fit is None:
             rows.append(_row(indicator.code, unit, year))
             continue
-        value, low, high, p = _predict_share(fit, year, indicator, year)
+        needed = _needed(indicator.targets[year], max(1, fit["n"]), indicator.strict)
+        value, low, high, p = predict_share(fit, year, needed)
         rows.append(_row(indicator.code, unit, year, value, low, high, p, fit["method"]))
     return rows
-
-
-def _fit_share(s: pd.DataFrame, trend: bool = True) -> dict | None:
-    """Binomial GLM of successes on (year − last year); None if under 3 years.
-
-    ``trend=False`` (or a series that never varies) carries the last share forward.
-    """
-    succ = s["successes"].to_numpy(dtype=float)
-    trials = s["trials"].to_numpy(dtype=float)
-    if len(s) == 0 or (trend and len(s) < 3):
-        return None
-    last = int(s["year"].iloc[-1])
-    n_last = int(trials[-1])
-    if not trend or (succ == trials).all() or (succ == 0).all():
-        return {"method": "constant", "share": float(succ[-1] / trials[-1]), "n": n_last}
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-
-    x = s["year"].to_numpy(dtype=float) - last
-    exog = np.column_stack([np.ones_like(x), x])
-    endog = np.column_stack([succ, trials - succ])
-    model = GLM(endog, exog, family=families.Binomial())
-    first = model.fit()
-    scale = max(1.0, float(first.pearson_chi2 / first.df_resid)) if first.df_resid > 0 else 1.0
-    result = model.fit(scale=scale)
-    return {"method": "binomial_glm", "params": np.asarray(result.params),
-            "cov": np.asarray(result.cov_params()), "last": last, "n": n_last, "scale": scale}
-
-
-def _predict_share(fit: dict, year: int, indicator: Indicator, target_year: int):
-    """(expected share, q10, q90, P(target met)) of the realised share in ``year``."""
-    from scipy import stats
-
-    n = max(1, fit["n"])
-    needed = _needed(indicator.targets[target_year], n, indicator.strict)
-    if fit["method"] == "constant":
-        v = fit["share"]
-        return v, v, v, float(indicator.met(v, target_year))
-    x = np.array([1.0, year - fit["last"]])
-    eta = float(x @ fit["params"])
-    se = float(np.sqrt(max(0.0, x @ fit["cov"] @ x)))
-    probs = 1.0 / (1.0 + np.exp(-(eta + se * _GH_X)))
-    # the mixture's pmf on a window that holds its mass (all of 0..n for small n)
-    live = probs[_GH_W > 1e-14]
-    spread = 8.0 * math.sqrt(n / 4.0) + 2.0
-    start = max(0, int(math.floor(n * live.min() - spread)))
-    stop = min(n, int(math.ceil(n * live.max() + spread)))
-    k = np.arange(start, stop + 1)
-    pmf = (_GH_W[:, None] * stats.binom.pmf(k[None, :], n, probs[:, None])).sum(axis=0)
-    cdf = np.cumsum(pmf)
-    lo, hi = ((start + int(np.searchsorted(cdf, q - 1e-12))) / n for q in BAND)
-    value = float((_GH_W * probs).sum())
-    p = float(min(1.0, (_GH_W * stats.binom.sf(needed - 1, n, probs)).sum())) if needed <= n else 0.0
-    return value, lo, min(hi, 1.0), p
 
 
 # ------------------------------------------------------------- count projection
@@ -383,8 +326,6 @@ def project_count(series: pd.DataFrame, years, *, base_year: int, indicator: Ind
     observed part plus a Poisson GLM projection of the later years; "không có
     dữ liệu" with fewer than 3 years or a gap since ``start``.
     """
-    from scipy import stats
-
     s = series[series["year"] <= base_year].sort_values("year")
     rows = []
     for year in years:
@@ -400,33 +341,13 @@ def project_count(series: pd.DataFrame, years, *, base_year: int, indicator: Ind
         if last is None or len(s) < 3 or not set(range(start, last + 1)) <= have:
             rows.append(_row(indicator.code, unit, year))
             continue
-        mu, method = _poisson_future(s, range(last + 1, year + 1))
-        low = cum + stats.poisson.ppf(BAND[0], mu) if mu > 0 else cum
-        high = cum + stats.poisson.ppf(BAND[1], mu) if mu > 0 else cum
-        p = float(stats.poisson.sf(math.ceil(target - cum) - 1, mu)) if mu > 0 else float(cum >= target)
+        mu, dist, method = count_future(s, range(last + 1, year + 1))
+        low, high = (cum + dist.ppf(BAND[0]), cum + dist.ppf(BAND[1])) if dist is not None else (cum, cum)
+        p = float(dist.sf(math.ceil(target - cum) - 1)) if dist is not None else float(cum >= target)
         if cum >= target:
             p = 1.0
         rows.append(_row(indicator.code, unit, year, cum + mu, low, high, p, method))
     return rows
-
-
-def _poisson_future(s: pd.DataFrame, future) -> tuple[float, str]:
-    """Sum of the Poisson GLM's means over ``future`` years (log-linear in year)."""
-    counts = s["count"].to_numpy(dtype=float)
-    if (counts == 0).all():
-        return 0.0, "constant"
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
-
-    last = int(s["year"].max())
-    x = s["year"].to_numpy(dtype=float) - last
-    with warnings.catch_warnings():  # a constant series is fitted exactly: not a problem here
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        result = GLM(counts, np.column_stack([np.ones_like(x), x]), family=families.Poisson()).fit()
-    fx = np.asarray(list(future), dtype=float) - last
-    mu = np.exp(result.params[0] + result.params[1] * fx)
-    return float(mu.sum()), "poisson_glm"
 
 
 # ------------------------------------------------------------ indicator counts
@@ -588,45 +509,59 @@ def _groups(dataset: Dataset, by: str | None) -> dict[str, np.ndarray]:
     return groups
 
 
-def _membership_rows(results, dataset: Dataset, groups, base_year: int) -> list[dict]:
+def _mixed_pmf(draws: np.ndarray) -> np.ndarray:
+    """pmf of the number of successes among independent cells given each parameter
+    draw, averaged over the draws: ``draws`` (D, n) → (n + 1,)."""
+    return engine.poisson_binomial_pmf(np.atleast_2d(draws)).mean(axis=0)
+
+
+def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str | None) -> list[dict]:
+    """Indicators 2d and "no empty cell": observed years count every cell of the year
+    (``dataset``); forecast years the cells of ``results`` (present in the base year),
+    with the share's distribution mixed over parameter draws."""
     rows = []
     panel = dataset.panel("local_members")
     is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
-    stats_by_h = {h: results.cells[results.cells["horizon"] == h].reset_index(drop=True)
-                  for h in results.horizons}
+    forecast_cells = results.dataset.cells
+    forecast_ban = forecast_cells["cell_type"].eq("ban").to_numpy()
     for unit, idx in groups.items():
+        fidx = np.arange(len(forecast_cells)) if unit == PROVINCE else \
+            np.flatnonzero(forecast_cells[by].eq(unit).to_numpy())
         for code in ("2d_3", "2d_4", "2d_5", "no_empty_cell"):
             ind = INDICATORS[code]
             for year in sorted(ind.targets):
-                sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
-                if sel.size == 0:
-                    rows.append(_row(code, unit, year))
-                    continue
                 if year <= base_year:
-                    if year not in panel.columns:
+                    sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
+                    counts = panel[year].to_numpy()[sel] if year in panel.columns else np.array([])
+                    counts = counts[~np.isnan(counts)]
+                    if counts.size == 0:
                         rows.append(_row(code, unit, year))
                         continue
-                    counts = panel[year].to_numpy()[sel]
                     value = float((counts == 0).sum()) if code == "no_empty_cell" else float(
                         (counts >= int(code[-1])).mean())
                     rows.append(_row(code, unit, year, value, value, value, float(ind.met(value, year)),
                                      "observed", observed=True))
                     continue
-                table = stats_by_h[year]
+                sel = fidx[forecast_ban[fidx]] if code == "no_empty_cell" else fidx
+                if sel.size == 0:
+                    rows.append(_row(code, unit, year))
+                    continue
+                stats = results.stats(year)
                 if code == "no_empty_cell":
-                    probs = table["p_zero"].to_numpy()[sel]
-                    pmf = engine.poisson_binomial_pmf(probs)
+                    pmf = _mixed_pmf(stats.get("draws_zero", stats["p_zero"][None, :])[:, sel])
                     cdf = np.cumsum(pmf)
                     lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) for q in BAND)
-                    rows.append(_row(code, unit, year, probs.sum(), lo, hi, float(pmf[0]), "exact"))
+                    rows.append(_row(code, unit, year, float(stats["p_zero"][sel].sum()), lo, hi, float(pmf[0]),
+                                     "exact"))
                 else:
-                    probs = table[f"p_at_least_{code[-1]}"].to_numpy()[sel]
-                    pmf = engine.poisson_binomial_pmf(probs)
+                    k = int(code[-1])
+                    pmf = _mixed_pmf(stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])[:, sel])
                     cdf = np.cumsum(pmf)
-                    n = probs.size
+                    n = sel.size
                     lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / n for q in BAND)
-                    p = engine.prob_count_at_least(probs, ind.targets[year])
-                    rows.append(_row(code, unit, year, probs.mean(), lo, hi, p, "exact"))
+                    p = float(min(1.0, pmf[engine.cells_needed(ind.targets[year], n):].sum()))
+                    rows.append(_row(code, unit, year, float(stats[f"p_at_least_{k}"][sel].mean()), lo, hi, p,
+                                     "exact"))
     return rows
 
 
@@ -718,7 +653,7 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
                            if y > base_year})
         results = forecast(dataset, scenario, base_year=base_year, horizons=horizons or None)
     rows: list[dict] = []
-    membership = _membership_rows(results, dataset, groups, base_year)
+    membership = _membership_rows(results, dataset, groups, base_year, by)
     for code, ind in INDICATORS.items():
         years = sorted(ind.targets)
         units = [PROVINCE] if ind.province_only else list(groups)
@@ -751,15 +686,15 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
 
 def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None = None,
                     unit: str = PROVINCE, base_year: int | None = None, scenario=None,
-                    last_year: int | None = None) -> pd.DataFrame:
+                    last_year: int | None = None, results=None) -> pd.DataFrame:
     """Yearly history and projection of every indicator for one unit (for charts).
 
     Columns ``indicator, year, observed, expected, low, high, target`` (target only
     in the indicator's target years). Projections run from the base year to
-    ``last_year`` (default the last target year, 2030) by the tracker's methods.
+    ``last_year`` (default the last target year, 2030) by the tracker's methods;
+    the membership indicators from ``results`` (a forecast covering those years)
+    or a forecast of ``scenario`` made here.
     """
-    from scipy import stats
-
     from .forecast import forecast
 
     if data is None or isinstance(data, Dataset):
@@ -782,24 +717,34 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
                      "expected": float(expected), "low": float(low), "high": float(high),
                      "target": float(target)})
 
-    # membership: yearly history, yearly exact forecast
+    # membership: yearly history (every cell of the year), yearly exact forecast (mixed over draws)
     panel = dataset.panel("local_members")
     is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
-    results = forecast(dataset, scenario, base_year=base_year, horizons=future) if future else None
+    if future and (results is None or not set(future) <= set(results.years)):
+        results = forecast(dataset, scenario, base_year=base_year, horizons=future)
+    fcells = results.dataset.cells if future else dataset.cells
+    fidx = np.arange(len(fcells)) if unit == PROVINCE else np.flatnonzero(fcells[by].eq(unit).to_numpy())
+    fban = fcells["cell_type"].eq("ban").to_numpy()
     for code in ("2d_3", "2d_4", "2d_5", "no_empty_cell"):
         sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
         if sel.size == 0:
             continue
         for year in [y for y in dataset.years if y <= base_year]:
             counts = panel[year].to_numpy()[sel]
-            add(code, year, observed=(counts == 0).sum() if code == "no_empty_cell" else (counts >= int(code[-1])).mean())
+            counts = counts[~np.isnan(counts)]
+            if counts.size:
+                add(code, year, observed=(counts == 0).sum() if code == "no_empty_cell"
+                    else (counts >= int(code[-1])).mean())
+        fsel = fidx[fban[fidx]] if code == "no_empty_cell" else fidx
         for year in future:
-            table = results.cells[results.cells["horizon"] == year].reset_index(drop=True)
-            probs = table["p_zero" if code == "no_empty_cell" else f"p_at_least_{code[-1]}"].to_numpy()[sel]
-            cdf = np.cumsum(engine.poisson_binomial_pmf(probs))
-            scale = 1.0 if code == "no_empty_cell" else probs.size
+            stats = results.stats(year)
+            key = "zero" if code == "no_empty_cell" else f"at_least_{code[-1]}"
+            marginal = stats["p_zero" if code == "no_empty_cell" else f"p_{key}"][fsel]
+            cdf = np.cumsum(_mixed_pmf(stats.get(f"draws_{key}", marginal[None, :])[:, fsel]
+                                       if f"draws_{key}" in stats else marginal[None, :]))
+            scale = 1.0 if code == "no_empty_cell" else max(1, fsel.size)
             lo, hi = (np.searchsorted(cdf, q - 1e-12) / scale for q in BAND)
-            add(code, year, expected=probs.sum() / scale, low=lo, high=hi)
+            add(code, year, expected=marginal.sum() / scale, low=lo, high=hi)
     # shares: yearly observed, GLM projection
     for code, ind in INDICATORS.items():
         if ind.kind != "share":
@@ -811,13 +756,12 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
         part = part.sort_values("year")
         for _, r in part.iterrows():
             add(code, r["year"], observed=r["successes"] / r["trials"])
-        fit = _fit_share(part, trend=ind.trend) if len(part) else None
+        fit = fit_share_trend(part, trend=ind.trend) if len(part) else None
         if fit is None:
             continue
         start = int(part["year"].max())
         for year in range(start + 1, last_year + 1):
-            ty = year if year in ind.targets else max(ind.targets)
-            value, lo, hi, _ = _predict_share(fit, year, ind, ty)
+            value, lo, hi, _ = predict_share(fit, year)
             add(code, year, expected=value, low=lo, high=hi)
     # counts since 2021, cumulative
     for code in ("2b", "2b_owner", "owner_per_district"):
@@ -837,9 +781,9 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
             add(code, r["year"], observed=cum)
         start = int(part["year"].max())
         for year in range(start + 1, min(last_year, max(INDICATORS[code].targets)) + 1):
-            mu, _ = _poisson_future(part, range(start + 1, year + 1))
-            add(code, year, expected=cum + mu, low=cum + stats.poisson.ppf(BAND[0], mu) if mu else cum,
-                high=cum + stats.poisson.ppf(BAND[1], mu) if mu else cum)
+            mu, dist, _ = count_future(part, range(start + 1, year + 1))
+            add(code, year, expected=cum + mu, low=cum + dist.ppf(BAND[0]) if dist else cum,
+                high=cum + dist.ppf(BAND[1]) if dist else cum)
     frame = pd.DataFrame(rows, columns=["indicator", "year", "observed", "expected", "low", "high", "target"])
     frame.attrs.update(unit=unit, base_year=base_year, synthetic=dataset.synthetic)
     return frame

@@ -271,34 +271,23 @@ def test_within_one_percent_of_milp(seed):
 
 
 def test_bundled_acceptance_against_the_synthetic_truth():
-    """Estimated rates in, the true response out: never below the population split
-    at lifts 1–3, at least 2.5 points above it at lift 2."""
-    from nq21model import calibrate, scenario, synth
-    from nq21model.data import load_dataset
+    """allocate() on estimated rates, scored under the true response: never below the
+    population split at lifts 1–3, at least 2.5 points above it at lift 2."""
+    from nq21model import synth
+    from nq21model.allocate import allocate
 
-    ds = load_dataset()
-    rates = calibrate.Calibration(uncertainty=False).fit(ds).rates(ds, 2030)
-    nat, tr, s = rates.info["admissions"][0], rates.info["transfers"][0], rates.survival[0]
-    n0 = ds.members_at(2025).to_numpy(np.int64)
-    pop = ds.cells["population"].to_numpy(float)
-    shares = scenario.allocation_shares(ds, "population", 2025)
-    province = np.floor(scenario.province_admissions(n0, s, shares, 5, rate=0.035) + 1e-9).astype(int)
-    _, unit = np.unique(ds.cells["district"].to_numpy(), return_inverse=True)
-    upop = np.bincount(unit, weights=pop)
-    budgets = np.stack([qm._largest_remainder(upop / upop.sum() * b, np.zeros(upop.size, int), np.array([b]))
-                        for b in province], axis=1)
+    a = allocate()
     truth = synth.generate_province(seed=21).truth
     truth = truth[truth["year"].between(2026, 2030)]
 
     def arr(col):
-        return truth.pivot(index="cell_id", columns="year", values=col).reindex(ds.cells["cell_id"]).to_numpy()
+        return truth.pivot(index="cell_id", columns="year", values=col).reindex(a.dataset.cells["cell_id"]).to_numpy()
 
     tnat, ttr, ts = arr("admission_mean"), arr("transfer_mean"), arr("survival")
-    plan = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, thresholds=5)
-    split = qm.population_split(budgets, unit, pop)
-    gains = {L: qm.evaluate_plan(plan.quotas, n0, ts, tnat, ttr, L, 5, 5)
-             - qm.evaluate_plan(split, n0, ts, tnat, ttr, L, 5, 5) for L in (1.0, 1.5, 2.0, 3.0)}
+    gains = {L: qm.evaluate_plan(a.quotas, a.n0, ts, tnat, ttr, L, 5, 5)
+             - qm.evaluate_plan(a.proportional, a.n0, ts, tnat, ttr, L, 5, 5) for L in (1.0, 1.5, 2.0, 3.0)}
     assert min(gains.values()) > 0, gains
     assert gains[2.0] >= 0.025, gains
+    plan = a.plan
     checks = plan.info["checks"]
     assert checks == {k: 0 for k in checks}
