@@ -722,8 +722,8 @@ _PROGRAMME_PARAMS = {
     # counts per district: all members = village members x ratio (2018), the rest in
     # the district's other organisations
     "members_ratio": {
-        "Thành phố Lai Châu": 2.75, "Tam Đường": 1.8, "Phong Thổ": 1.75, "Sìn Hồ": 1.7,
-        "Mường Tè": 1.85, "Nậm Nhùn": 2.2, "Than Uyên": 1.7, "Tân Uyên": 1.75,
+        "Thành phố Lai Châu": 2.98, "Tam Đường": 1.91, "Phong Thổ": 1.85, "Sìn Hồ": 1.79,
+        "Mường Tè": 1.96, "Nậm Nhùn": 2.36, "Than Uyên": 1.79, "Tân Uyên": 1.85,
     },
     # admissions a year in the district's other organisations, a share of their members
     "other_admission_rate": {

@@ -97,7 +97,7 @@ def hostile_dir(tmp_path_factory):
     communes = [c for c in cells["commune"].unique() if not cells.loc[cells["commune"] == c, "district"]
                 .isin(list(DISTRICTS)).any()][: len(COMMUNE_NAMES)]
     renames = {"district": DISTRICTS, "commune": dict(zip(communes, COMMUNE_NAMES))}
-    for name in ("cells.csv", "organisations.csv", "unit_counts.csv"):
+    for name in ("cells.csv", "organisations.csv", "totals.csv"):
         table = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
         for column in ("district", "commune", "unit"):
             if column in table.columns:

@@ -19,7 +19,7 @@ from nq21model.synth import (
 )
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "raw"
-PROGRAMME_FILES = ("roles.csv", "organisations.csv", "organisation_years.csv", "unit_counts.csv")
+PROGRAMME_FILES = ("roles.csv", "organisations.csv", "organisation_years.csv", "totals.csv")
 
 DISTRICTS = {
     "Thành phố Lai Châu", "Tam Đường", "Phong Thổ", "Sìn Hồ",
@@ -192,7 +192,7 @@ def test_write_bundle_reproduces_committed_files(tmp_path):
     for name in ("cells.csv", "history.csv", "SYNTHETIC.json", *PROGRAMME_FILES):
         assert (tmp_path / name).read_bytes() == (RAW / name).read_bytes(), name
     assert set(paths) == {"cells", "history", "marker", "roles", "organisations",
-                          "organisation_years", "unit_counts"}
+                          "organisation_years", "totals"}
 
 
 def test_committed_files_match_generator(sp):
@@ -299,3 +299,10 @@ def test_programme_unit_counts(sp, programme):
     total = u.groupby("year")["members"].sum()
     assert 30_000 <= total[2025] <= 33_000                # 31,578 at the 2025 congress
     assert (u.groupby("year")["admitted"].sum().loc[2023:] >= 1000).all()   # the programme push
+    # a district's whole organisation holds its village cells: never fewer members or admissions
+    village = sp.history.merge(sp.cells[["cell_id", "district"]], on="cell_id").groupby(
+        ["district", "year"])[["local_members", "admitted"]].sum()
+    both = u.set_index(["unit", "year"]).join(village, how="inner", rsuffix="_village")
+    assert len(both) == len(u)
+    assert (both["members"] >= both["local_members"]).all()
+    assert (both["admitted"] >= both["admitted_village"]).all()
