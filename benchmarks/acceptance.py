@@ -77,6 +77,8 @@ def world_scores(seed: int, **options) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--drift", type=float, nargs="+", default=[0.15, 0.08],
+                        help="sd of the yearly random-walk steps of the worlds' rates (log scale)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     result = backtest(load_dataset(), 2020, 2025, crosscheck=False)
@@ -89,12 +91,15 @@ def main(argv=None) -> None:
     print(f"  PIT coverage of the 80 % intervals: {s.loc[('calibrated', 3), 'pit_coverage_80']:.1%}")
     print("\nSecond generator (tests/worlds.py: drifting rates, cell mixture, NB admissions, founded/dissolved "
           "cells, no transfers), base 2020 → 2025:")
-    for seed in args.seeds:
-        w = world_scores(seed)
-        ratios = ", ".join(f"k={k}: {w[k]['ratio']:.3f}" for k in (3, 4, 5))
-        better = ", ".join(f"{w[k]['vs_sheet']:.0%}" for k in (3, 4, 5))
-        print(f"  seed {seed} ({w['cells']} cells, backtest {w['seconds']:.1f} s): Brier ÷ oracle {ratios}; "
-              f"better than the spreadsheet by {better}; PIT coverage {w['pit']:.1%} (oracle's {w['pit_oracle']:.1%})")
+    for drift in args.drift:
+        print(f" drift sd {drift} a year:")
+        for seed in args.seeds:
+            w = world_scores(seed, drift_sd=drift)
+            ratios = ", ".join(f"k={k}: {w[k]['ratio']:.3f}" for k in (3, 4, 5))
+            better = ", ".join(f"{w[k]['vs_sheet']:.0%}" for k in (3, 4, 5))
+            print(f"  seed {seed} ({w['cells']} cells, backtest {w['seconds']:.1f} s): Brier ÷ oracle {ratios}; "
+                  f"better than the spreadsheet by {better}; PIT coverage {w['pit']:.1%} "
+                  f"(oracle's {w['pit_oracle']:.1%})")
 
 
 if __name__ == "__main__":
