@@ -286,6 +286,37 @@ def _glm(totals: np.ndarray, X: np.ndarray, offset: np.ndarray, names: list[str]
     return result
 
 
+class _Constant:
+    """A rate with no covariate, in closed form (what a GLM cannot fit is still a rate)."""
+
+    def __init__(self, events: float, exposure: float):
+        rate = max(events, 0.5) / max(exposure, 1e-300)
+        self.params = pd.Series([math.log(rate)], index=["const"])
+        self._cov = np.array([[1.0 / max(events, 0.5)]])
+
+    def cov_params(self):
+        return self._cov
+
+    def summary(self):
+        return "constant rate (too few cells or events for the GLM)"
+
+
+def _stable_glm(totals, X, offset, columns):
+    """The GLM, dropping columns from the end while it fails or runs off to infinity;
+    with none left, the constant rate in closed form."""
+    while True:
+        try:
+            result = _glm(totals, X[:, :len(columns)], offset, columns)
+            params, cov = result.params.to_numpy(), np.asarray(result.cov_params())
+            if np.isfinite(params).all() and np.isfinite(cov).all() and np.abs(params[1:]).max(initial=0) < 15:
+                return result, columns
+        except (np.linalg.LinAlgError, ValueError):
+            pass
+        if len(columns) == 1:
+            return _Constant(float(totals.sum()), float(np.exp(offset).sum())), columns
+        columns = columns[:-1]
+
+
 def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarray, year: np.ndarray,
               cells: pd.DataFrame, area: np.ndarray, area_names: list, fit_years: list[int]) -> Flow:
     """One flow's model from its cell-years (``cell``/``year``: indices into ``cells``
@@ -321,12 +352,20 @@ def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarr
         flow.future = LocalLevel.fit(year_events, year_events)
         return flow
     fitted = cell_exposure > 0
+    # a design the fitted cells can carry: full rank, fewer columns than cells
+    while len(columns) > 1 and (fitted.sum() <= len(columns)
+                                or np.linalg.matrix_rank(X[fitted]) < len(columns)):
+        columns = columns[:-1]
+        X = X[:, :-1]
+    flow.columns = columns
     v = np.ones(T)
     for _ in range(8):
         cell_exp_v = np.bincount(cell, weights=exposure * v[year], minlength=n)
-        result = _glm(cell_events[fitted], X[fitted], np.log(cell_exp_v[fitted]), columns)
+        result, columns = _stable_glm(cell_events[fitted], X[fitted], np.log(cell_exp_v[fitted]), columns)
+        X = X[:, :len(columns)]
+        flow.columns = columns
         beta = result.params.to_numpy()
-        rate = np.exp(X @ beta)
+        rate = np.exp(np.clip(X @ beta, -30.0, 30.0))
         expected_year = np.bincount(year, weights=exposure * rate[cell], minlength=T)
         years = RandomEffect.fit(fit_years, year_events, expected_year, PRIOR_SCALE["year"])
         new_v = years.means()
