@@ -33,9 +33,12 @@ event is a small multiplier, never an infinite coefficient; a cell with a thin
 record is pulled toward its peers. The year effects and β are fitted in turn until
 they agree.
 
-**Future years.** Each future year's effect is the mean log effect of the last three
-fitted years (the current level), plus the level's own uncertainty, plus a new
-year's shock from the fitted spread: year-level uncertainty is never zero.
+**Future years** (:class:`LocalLevel`). The fitted years' log effects are a level
+that may drift plus each year's own shock; the future walks on from the level of
+the base year: year-level uncertainty is never zero, and it grows with the horizon
+when the level drifts. **Cell-years** may vary more than Poisson around their rate
+(κ, by moments); each draw gives every cell-year its own gamma multiplier of that
+variance, so each cell's distribution is as wide as its history shows.
 
 **Parameter uncertainty** (on by default): each of ``draws`` parameter sets draws β
 from its robust covariance, the spread of year effects from its posterior, the
@@ -62,8 +65,6 @@ __all__ = ["Calibration", "calibrate", "MIN_YEARS", "FLOWS", "can_calibrate"]
 
 #: Years of history before the base year that a calibration needs.
 MIN_YEARS = 3
-#: Fitted years whose mean year effect stands for the future.
-RECENT_YEARS = 3
 #: Flows fitted, in order, and the history column each counts.
 FLOWS = {"exits": "exited", "admissions": "admitted", "transfers": "transferred_in"}
 #: Scale of the half-normal prior on the spread (sd of the multipliers) of each
@@ -73,6 +74,11 @@ _MAX_ATTRITION = 0.95
 #: A drawn linear predictor stays within this of the point estimate (log scale).
 MAX_DRAW_DEVIATION = 2.5
 _ALPHA_FLOOR = 1e-6
+#: Scales of the half-normal priors of a year's own shock (σ_ε) and of the drift of
+#: the level (σ_η), log scale: years move rates by some 10–20 %, levels drift slowly.
+LEVEL_PRIOR = {"eps": 0.15, "eta": 0.15}
+_EPS_GRID = np.linspace(0.0, 0.8, 33)
+_ETA_GRID = np.linspace(0.0, 0.5, 26)
 #: Grid of the spread sqrt(α) of a random effect.
 _SPREAD_GRID = np.concatenate([[0.0], np.geomspace(0.005, 3.0, 160)])
 
@@ -157,6 +163,68 @@ class RandomEffect:
         return rng.gamma(r + obs[None, :], 1.0 / (r + exp[None, :]))
 
 
+@dataclass
+class LocalLevel:
+    """The future of a flow's year effects: a local-level model of the fitted years'
+    log effects ``z_t = log((O_t + ½) / (E_t + ½))`` (sampling variance ``1/(O_t + ½)``),
+
+        z_t = ℓ_t + ε_t,   ℓ_t = ℓ_{t−1} + η_t,   ε ~ N(0, σ_ε²),  η ~ N(0, σ_η²),
+
+    so a year may be a shock of its own (ε) and the level may drift (η). Half-normal
+    priors on σ_ε and σ_η (:data:`LEVEL_PRIOR`); their posterior on a grid from the
+    Kalman filter's likelihood; the filtered level at the base year given each grid
+    point. A future year's log effect is that level walked forward plus its own shock:
+    its uncertainty grows with the horizon when the level drifts. JSON-serialisable."""
+
+    z: list
+    sigma_eps: list
+    sigma_eta: list
+    weights: list
+    level: list            # filtered level at the last fitted year, per grid point
+    level_var: list
+
+    @classmethod
+    def fit(cls, observed, expected) -> "LocalLevel":
+        o, e = np.asarray(observed, float), np.asarray(expected, float)
+        z = np.log((o + 0.5) / (e + 0.5))
+        m = 1.0 / (o + 0.5)
+        se, sh = np.meshgrid(_EPS_GRID, _ETA_GRID, indexing="ij")
+        se, sh = se.ravel(), sh.ravel()
+        a, P = np.full(se.size, z[0]), np.full(se.size, 1e4)
+        loglik = np.zeros(se.size)
+        for t in range(z.size):
+            if t:
+                P = P + sh ** 2
+            F = P + se ** 2 + m[t]
+            v = z[t] - a
+            if t:   # the first year only sets the level (diffuse start)
+                loglik -= 0.5 * (np.log(F) + v * v / F)
+            K = P / F
+            a, P = a + K * v, P * (1 - K)
+        log_post = loglik - 0.5 * (se / LEVEL_PRIOR["eps"]) ** 2 - 0.5 * (sh / LEVEL_PRIOR["eta"]) ** 2
+        w = np.exp(log_post - log_post.max())
+        return cls(z.tolist(), se.tolist(), sh.tolist(), (w / w.sum()).tolist(), a.tolist(), P.tolist())
+
+    @property
+    def point(self) -> float:
+        """Posterior mean of the future log effect."""
+        return float(np.dot(self.weights, self.level))
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """Posterior mean of σ_ε and σ_η."""
+        w = np.asarray(self.weights)
+        return float(np.dot(w, self.sigma_eps)), float(np.dot(w, self.sigma_eta))
+
+    def future(self, rng, draws: int, steps: int) -> np.ndarray:
+        """(draws, steps) log year effects of the years after the base year."""
+        g = rng.choice(len(self.weights), size=draws, p=np.asarray(self.weights))
+        se, sh = np.asarray(self.sigma_eps)[g], np.asarray(self.sigma_eta)[g]
+        level = np.asarray(self.level)[g] + np.sqrt(np.asarray(self.level_var)[g]) * rng.standard_normal(draws)
+        walk = level[:, None] + np.cumsum(sh[:, None] * rng.standard_normal((draws, steps)), axis=1)
+        return walk + se[:, None] * rng.standard_normal((draws, steps)) - 0.5 * (se ** 2)[:, None]
+
+
 # ------------------------------------------------------------------- one flow
 
 
@@ -175,8 +243,8 @@ class Flow:
     years: RandomEffect
     areas: RandomEffect
     cells: RandomEffect
-    future_level: float    # log year effect of the future (mean of the last fitted years)
-    level_years: int       # fitted years averaged for it
+    future: LocalLevel     # the future of the year effects
+    overdispersion: float  # κ: a cell-year's count varies as μ + κμ² around its rate
     glm_summary: str = ""
 
     def design(self, cells: pd.DataFrame) -> np.ndarray:
@@ -198,6 +266,7 @@ class Flow:
         data = dict(data)
         for key in ("years", "areas", "cells"):
             data[key] = RandomEffect(**data[key])
+        data["future"] = LocalLevel(**data["future"])
         return cls(**data)
 
 
@@ -238,7 +307,7 @@ def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarr
         columns.append("log_population")
     flow = Flow(name=name, events=float(count.sum()), columns=columns, levels=levels, pooled=pooled,
                 log_pop_center=center, params=[], cov=[], years=None, areas=None, cells=None,
-                future_level=0.0, level_years=min(RECENT_YEARS, T))
+                future=None, overdispersion=0.0)
     X = flow.design(cells)
     year_exposure = np.bincount(year, weights=exposure, minlength=T)
     year_events = np.bincount(year, weights=count, minlength=T)
@@ -249,6 +318,7 @@ def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarr
         flow.areas = RandomEffect.fit(area_names, np.zeros(len(area_names)), np.zeros(len(area_names)),
                                       PRIOR_SCALE["area"])
         flow.cells = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_events * 0, PRIOR_SCALE["cell"])
+        flow.future = LocalLevel.fit(year_events, year_events)
         return flow
     fitted = cell_exposure > 0
     v = np.ones(T)
@@ -272,11 +342,13 @@ def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarr
     w = areas.means()
     cells_re = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_expected * w[area],
                                 PRIOR_SCALE["cell"])
-    log_v = np.log(years.means())
     flow.params = beta.tolist()
     flow.cov = np.asarray(result.cov_params()).tolist()
     flow.years, flow.areas, flow.cells = years, areas, cells_re
-    flow.future_level = float(log_v[-flow.level_years:].mean())
+    flow.future = LocalLevel.fit(year_events, np.bincount(year, weights=exposure * rate[cell], minlength=T))
+    # what a cell-year's count varies by beyond Poisson, around its fitted rate
+    mu = exposure * rate[cell] * v[year] * w[area][cell] * cells_re.means()[cell]
+    flow.overdispersion = float(max(0.0, ((count - mu) ** 2 - count).sum() / max((mu ** 2).sum(), 1e-300)))
     flow.glm_summary = str(result.summary())
     return flow
 
@@ -420,8 +492,10 @@ class Calibration:
             parts.append(f.glm_summary)
             years = ", ".join(f"{y}: {m:.3f}" for y, m in zip(f.years.groups, f.years.means()))
             parts.append(f"Year effects (posterior multipliers): {years}")
-            parts.append(f"Future level: {math.exp(f.future_level):.3f} (mean log effect of the last "
-                         f"{f.level_years} fitted years)")
+            eps, eta = f.future.spread
+            parts.append(f"Future: level {math.exp(f.future.point):.3f} (local-level model of the year effects; "
+                         f"a year's own shock sd {eps:.3f}, drift of the level sd {eta:.3f} a year); "
+                         f"cell-year overdispersion κ = {f.overdispersion:.3f}")
             parts.append("Spread of the random effects, posterior mean sd of the multipliers: "
                          f"years {math.sqrt(f.years.alpha_mean):.3f}, areas {math.sqrt(f.areas.alpha_mean):.3f}, "
                          f"cells {math.sqrt(f.cells.alpha_mean):.3f}")
@@ -512,24 +586,23 @@ class Calibration:
         areas = pd.Index(flow.areas.groups).get_indexer(cells.get(self.area_column_, pd.Series("", index=cells.index))
                                                          .astype(str))
         cell_index = pd.Index(flow.cells.groups).get_indexer(cells["cell_id"])
-        years = flow.years
         if not uncertainty:
             w = np.append(flow.areas.means(), 1.0)[areas]
             u = np.append(flow.cells.means(), 1.0)[cell_index]
-            rate = np.exp(point + flow.future_level) * w * u
+            rate = np.exp(point + flow.future.point) * w * u
             return np.repeat(rate[None, :, None], steps, axis=2)
         cov = np.asarray(flow.cov)
         cov = np.where(np.isfinite(cov), cov, 0.0)
         betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
         eta = np.clip(betas @ X.T, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)   # (D, n)
-        # the future: the recent level, its uncertainty, and each year's own shock
-        alpha_y = years.draw_alpha(rng, D)
-        sd = np.sqrt(np.log1p(alpha_y))                    # sd of a log-gamma multiplier
-        level = flow.future_level + sd * rng.standard_normal(D) / math.sqrt(flow.level_years)
-        log_v = level[:, None] + sd[:, None] * rng.standard_normal((D, steps)) - 0.5 * sd[:, None] ** 2
+        log_v = flow.future.future(rng, D, steps)                                        # (D, steps)
         w = flow.areas.sample(rng, areas, flow.areas.draw_alpha(rng, D))
         u = flow.cells.sample(rng, cell_index, np.full(D, flow.cells.alpha_mean))
-        return np.exp(eta + np.log(w) + np.log(u))[:, :, None] * np.exp(log_v)[:, None, :]
+        out = np.exp(eta + np.log(w) + np.log(u))[:, :, None] * np.exp(log_v)[:, None, :]
+        if flow.overdispersion > 0:   # each cell-year's own extra-Poisson variation
+            k = 1.0 / flow.overdispersion
+            out *= rng.gamma(k, 1.0 / k, size=out.shape)
+        return out
 
 
 def calibrate(dataset: Dataset, base_year: int | None = None, **options) -> Calibration:

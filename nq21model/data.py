@@ -39,7 +39,7 @@ CELL_COLUMNS = (
     Column("cell_name", "Tên chi bộ", "text"),
     Column("commune", "Xã", "text", extra_aliases=("Xã, phường", "Xã/phường", "Phường")),
     Column("district", "Huyện", "text", required=False, extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
-    Column("cell_type", "Loại", "choice", extra_aliases=("Loại chi bộ",), choices=CELL_TYPES,
+    Column("cell_type", "Loại", "choice", extra_aliases=("Loại chi bộ",), choices=CELL_TYPES, choice_what="cell type",
            choice_help="thon, ban or to_dan_pho (thôn, bản, tổ dân phố; also khu phố, tiểu khu, xóm)"),
     Column("population", "Dân số", "int", minimum=1),
     Column("commune_2025", "Xã mới", "text", required=False,
@@ -539,11 +539,14 @@ def load_lai_chau() -> Dataset:
 TEMPLATE_HELP = [
     ("Mã chi bộ", "Mã ổn định, không trùng, dùng chung cho hai bảng (ví dụ LC-TDU-001)."),
     ("Tên chi bộ", "Ví dụ: Chi bộ bản Nà Tăm."),
-    ("Xã", "Xã, phường, thị trấn (trước hoặc sau sắp xếp năm 2025)."),
-    ("Huyện", "Huyện, thành phố — đơn vị mặc định của báo cáo."),
-    ("Loại", "thôn, bản hoặc tổ dân phố."),
-    ("Dân số", "Số nhân khẩu của thôn, bản, tổ dân phố (số nguyên > 0)."),
-    ("Năm", "Mỗi chi bộ một dòng cho mỗi năm, các năm liên tục, không bỏ năm."),
+    ("Xã", "Xã, phường, thị trấn (trước hoặc sau sắp xếp năm 2025). Có thể thêm cột \"Xã mới\" ghi xã, "
+           "phường sau sắp xếp để báo cáo theo đơn vị mới."),
+    ("Huyện", "Huyện, thành phố trước 01/7/2025 (không bắt buộc): có cột này thì báo cáo theo huyện; tệp lập "
+              "sau khi bỏ cấp huyện thì xóa cột, báo cáo theo xã."),
+    ("Loại", "thôn, bản hoặc tổ dân phố (khu phố, tiểu khu được tính là tổ dân phố)."),
+    ("Dân số", "Số nhân khẩu của thôn, bản, tổ dân phố (số nguyên > 0; \"2.000\" đọc là hai nghìn)."),
+    ("Năm", "Mỗi chi bộ một dòng cho mỗi năm, các năm liên tục, không bỏ năm. Chi bộ mới thành lập bắt đầu từ "
+            "năm thành lập; chi bộ đã giải thể, sáp nhập dừng ở năm cuối cùng."),
     ("Đảng viên tại chỗ", "Số đảng viên tại chỗ cuối năm; KHÔNG tính cán bộ, công chức xã cử đến sinh hoạt."),
     ("Kết nạp", "Số đảng viên kết nạp trong năm."),
     ("Giảm", "Số đảng viên giảm trong năm (từ trần, xóa tên, khai trừ, chuyển đi, miễn sinh hoạt)."),
@@ -562,8 +565,9 @@ def write_template(path: str | Path) -> Path:
 
     if Path(path).suffix.lower() != ".xlsx":
         raise ParameterError(f"{path}: the template is written as .xlsx")
-    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Nà Tăm", "Tam Đường", "bản", 520]],
-                         columns=[c.alias for c in CELL_COLUMNS if c.required])
+    shown = ("cell_id", "cell_name", "commune", "district", "cell_type", "population")
+    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Bản Bo", "Tam Đường", "bản", 520]],
+                         columns=[c.alias for name in shown for c in CELL_COLUMNS if c.name == name])
     history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
     guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
     return write_table({"Chi bộ": cells, "Lịch sử": history, "Hướng dẫn": guide}, path, widths=(12, 80))

@@ -67,6 +67,7 @@ class Column:
     #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
     choices: dict | None = None
     choice_help: str = ""
+    choice_what: str = "value"
 
 
 _TRUE = {"1", "true", "yes", "co", "x", "dung"}
@@ -204,9 +205,12 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
                                                      f"(first: '{found[canonical]}')"))
         else:
             found[canonical] = header
+    known = {c.name for c in columns}
+    others = [h for h in found if h not in known]
+    hint = (f"; row 1 has other headers: {', '.join(repr(h) for h in others)}" if others else "")
     for col in columns:
         if col.required and col.name not in found:
-            problems.append(Violation(name, None, f"{col.name} [{col.alias}]", "required column is missing"))
+            problems.append(Violation(name, None, f"{col.name} [{col.alias}]", "required column is missing" + hint))
     return found, problems
 
 
@@ -279,7 +283,7 @@ def _parse_value(raw, col: Column):
     if col.kind == "choice":
         key = "" if _is_blank(raw) else _fold(raw)
         if key not in col.choices:
-            return None, f"unknown value '{'' if _is_blank(raw) else raw}'; expected {col.choice_help}"
+            return None, f"unknown {col.choice_what} '{'' if _is_blank(raw) else raw}'; expected {col.choice_help}"
         return col.choices[key], ""
     if col.kind == "bool_or_blank" and _is_blank(raw):
         return pd.NA, ""  # not applicable / not reported

@@ -41,18 +41,22 @@ def test_acceptance_on_the_bundled_data(replay):
 
 
 def test_scores_are_what_they_say(bundled, replay):
-    actual = bundled.members_at(2025).to_numpy()
     cells = replay.cells
+    # scored: the cells present in 2020 that still exist in 2025
+    span = bundled.spans.loc[cells["cell_id"]]
+    assert (span["first_year"] <= 2020).all() and (span["last_year"] >= 2025).all()
+    assert len(cells) == ((bundled.spans["first_year"] <= 2020) & (bundled.spans["last_year"] >= 2025)).sum()
+    actual = bundled.members_at(2025).loc[cells["cell_id"]].to_numpy()
     for k in (3, 4, 5):
         p = cells[f"calibrated_p{k}"].to_numpy()
         brier = np.mean((p - (actual >= k)) ** 2)
         assert _scores(replay, "calibrated").loc[k, "brier"] == pytest.approx(brier)
         assert set(np.unique(cells[f"spreadsheet_p{k}"])) <= {0.0, 1.0}
     r, a = province_rates(bundled, 2020)
-    n0 = bundled.members_at(2020).to_numpy()
+    n0 = bundled.members_at(2020).loc[cells["cell_id"]].to_numpy()
     np.testing.assert_allclose(cells["spreadsheet_expected"], n0 * (1 + r - a) ** 5)
     rel = replay.reliability.query("method == 'calibrated' and k == 3")
-    assert len(rel) == 10 and rel["forecasts"].sum() == len(bundled.cells)
+    assert len(rel) == 10 and rel["forecasts"].sum() == len(cells)
     assert "Brier" in replay.summary() and "Dữ liệu mô phỏng" in replay.summary()
 
 

@@ -67,9 +67,10 @@ def test_notebook_parameters_are_documented():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and "parameters" in nb.cells[1].metadata.get("tags", [])
     assert params["unit"]["inferred_type_name"] == "str" and params["unit"]["default"] == '"Tam Đường"'
-    assert params["unit_column"]["default"] == '"district"'
-    expected = {"unit", "unit_column", "cells_path", "history_path", "base_year", "horizons", "admission_rate",
-                "attrition_rate", "allocation", "quotas_path", "method", "scenario_rates"}
+    assert params["unit_column"]["default"] == '""'          # the data's own grouping
+    expected = {"unit", "unit_column", "cells_path", "history_path", "totals_path", "base_year", "horizons",
+                "admission_rate", "admission_base", "fixed_rates", "attrition_rate", "allocation", "quotas_path",
+                "max_lift", "method", "scenario_rates", "reconcile"}
     assert expected <= set(params)
     for name, info in params.items():
         assert info["inferred_type_name"] != "None", name
@@ -108,7 +109,8 @@ def test_batch_makes_every_output(batch, data_dir):
     for key in ("cells", "history"):
         digest = hashlib.sha256((data_dir / f"{key}.csv").read_bytes()).hexdigest()
         assert manifest["data"][key]["sha256"] == digest
-    assert manifest["parameters"]["admission_rate"] == 0.035 and manifest["data"]["synthetic"] is True
+    assert manifest["parameters"]["admission_rate"] is None and manifest["data"]["synthetic"] is True
+    assert manifest["parameters"]["unit_column"] == "district"
     assert manifest["package"]["version"]
 
     import openpyxl

@@ -34,9 +34,10 @@ def test_scenario_flags(tmp_path, small_files):
     cp, hp = small_files
     low = tmp_path / "low.csv"
     high = tmp_path / "high.csv"
-    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.02", "--out", low, check=True)
-    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.06",
-            "--allocation", "members", "--attrition-rate", "0.01", "--out", high, check=True)
+    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.02", "--admission-base", "local",
+            "--out", low, check=True)
+    run_cli("forecast", "--cells", cp, "--history", hp, "--admission-rate", "0.06", "--admission-base", "local",
+            "--allocation", "members", "--fixed-rates", "--attrition-rate", "0.01", "--out", high, check=True)
     assert pd.read_csv(high)["expected_members"].sum() > pd.read_csv(low)["expected_members"].sum()
     mc = run_cli("forecast", "--cells", cp, "--history", hp, "--method", "monte-carlo",
                  "--draws", "2000", "--seed", "3", "--horizon", "2027", check=True)
@@ -51,7 +52,7 @@ def test_quotas_file(tmp_path, small_files):
     qp = tmp_path / "quotas.csv"
     quotas.to_csv(qp, index=False)
     out = tmp_path / "f.csv"
-    run_cli("forecast", "--cells", cp, "--history", hp, "--quotas", qp, "--attrition-rate", "0",
+    run_cli("forecast", "--cells", cp, "--history", hp, "--quotas", qp, "--fixed-rates", "--attrition-rate", "0",
             "--out", out, check=True)
     table = pd.read_csv(out)
     history = pd.read_csv(hp)
@@ -63,7 +64,8 @@ def test_quotas_file(tmp_path, small_files):
     (["--horizon", "2024"], "horizon 2024 is at or before the base year 2025"),
     (["--base-year", "2031"], "base year 2031 is outside the history (2018–2025)"),
     (["--admission-rate", "1.5"], "admission rate must be in [0, 1]"),
-    (["--attrition-rate", "-0.1"], "attrition rate must be in [0, 1)"),
+    (["--fixed-rates", "--attrition-rate", "-0.1"], "attrition rate must be in [0, 1)"),
+    (["--attrition-rate", "0.02"], "--attrition-rate goes with --fixed-rates"),
     (["--out", "result.txt"], "must end in .csv or .xlsx"),
     (["--allocation", "quota"], "allocation 'quota' needs a quotas table"),
 ])

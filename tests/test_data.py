@@ -127,7 +127,8 @@ CATALOGUE = {
     "missing column": (_cells_case(lambda c: c.drop(columns="population")),
                        ["cells.csv", "population [Dân số]", "required column is missing"]),
     "unknown header": (_cells_case(lambda c: c.rename(columns={"population": "Dân sô'"})),
-                       ["cells.csv", "row 1", "column 'Dân sô''", "unknown header"]),
+                       ["cells.csv", "population [Dân số]", "required column is missing",
+                        "row 1 has other headers: \"Dân sô'\""]),
     "duplicate cell_id": (_cells_case(lambda c: _set(c, 3, "cell_id", "C001")),
                           ["cells.csv", "row 5", "column 'cell_id'", "duplicate cell_id 'C001' (first at row 3)"]),
     "empty cell_id": (_cells_case(lambda c: _set(c, 0, "cell_id", "")),
@@ -150,8 +151,6 @@ CATALOGUE = {
                         ["history.csv", "row 7", "column 'local_members'", "cell 'C000' 2023", "≠"]),
     "duplicate cell-year": (_history_case(lambda h: pd.concat([h, h.iloc[[2]]], ignore_index=True)),
                             ["column 'year'", "a second row for cell 'C000' in 2020"]),
-    "cell without history": (_history_case(lambda h: h[h["cell_id"] != "C004"]),
-                             ["history.csv", "cell 'C004' of the cells.csv file has no history"]),
     "empty year": (_history_case(lambda h: _set(h, 0, "year", "")),
                    ["row 2", "column 'year'", "expected a whole number, found ''"]),
 }
@@ -177,7 +176,7 @@ def test_identity_message_says_the_numbers(tmp_path):
 
 def test_every_violation_of_a_file_at_once(tmp_path):
     cells, history = make_tables()
-    cells = _set(_set(_set(cells, 0, "population", -5), 1, "cell_type", "xóm"), 2, "population", "x")
+    cells = _set(_set(_set(cells, 0, "population", -5), 1, "cell_type", "làng"), 2, "population", "x")
     message = errors_of(tmp_path, cells, history)
     assert message.startswith("3 problems in the input:")
     assert "row 2" in message and "row 3" in message and "row 4" in message
@@ -283,7 +282,7 @@ def test_ids_that_lost_their_leading_zeros(tmp_path):
     history["cell_id"] = history["cell_id"].str[1:].astype(int).astype(str)  # '000' -> '0', '001' -> '1'
     message = errors_of(tmp_path, cells, history)
     assert "did Excel drop the leading zeros of '001'?" in message
-    assert message.startswith(f"{len(history) + len(cells)} problems")
+    assert message.startswith(f"{len(history)} problems")
     assert "more of the same kinds" in message and message.count("\n  - ") == 30
 
 
@@ -305,8 +304,21 @@ def test_cells_with_different_year_spans(tmp_path):
     assert ds.years == list(range(2018, 2026))
     panel = ds.panel("local_members")
     assert panel.shape == (2, 8) and panel.loc["C000", 2025] != panel.loc["C000", 2025]  # NaN
-    with pytest.raises(DataError, match="1 cells have no history in base year 2025: C000"):
-        forecast(ds)
+    # C000 ended in 2019 (dissolved): listed, not forecast; C001 is forecast from 2025
+    res = forecast(ds, Scenario.textbook())
+    assert list(res.cells["cell_id"]) == ["C001"]
+    assert res.absent[["cell_id", "reason"]].values.tolist() == [["C000", "dissolved"]]
+    # from base 2020 neither C000 (gone) nor C001 (not yet) … no cell has a row: a clear error
+    with pytest.raises(DataError, match="no cell has history in base year 2020"):
+        forecast(ds, Scenario.textbook(), base_year=2020)
+
+
+def test_a_cell_with_no_history_is_listed_not_refused(tmp_path):
+    cells, history = make_tables()
+    ds = load_dataset(*write(tmp_path, cells, history[history["cell_id"] != "C004"]))
+    res = forecast(ds, Scenario.textbook())
+    assert "C004" not in set(res.cells["cell_id"])
+    assert res.absent.set_index("cell_id").loc["C004", "reason"] == "not_yet"
 
 
 def test_a_bad_year_is_reported_once(tmp_path):

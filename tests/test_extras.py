@@ -51,9 +51,11 @@ def test_sections_show_the_tested_numbers(bundled):
     gain = quota_gain_table(extras.allocation, by="district", unit="Sìn Hồ")
     from nq21model.fmt import format_percent
 
-    assert format_percent(gain["Tỷ lệ dự kiến - chỉ tiêu tối ưu"].iloc[0], 1) in quotas
+    for value in gain["Tỷ lệ chi bộ đạt - chỉ tiêu đề xuất"]:
+        assert format_percent(value, 1) in quotas
+    assert "gấp 2 lần mức mấy năm qua (giả định của đề xuất)" in quotas
     backtest = str(report.show_backtest(results, extras))
-    assert "Kiểm định" in backtest and "ETS" in backtest and "cố định theo kịch bản" in backtest
+    assert "Kiểm định" in backtest and "ETS" in backtest
     fig = report.show_targets_chart(extras, results, unit="Sìn Hồ", by="district")
     assert len(fig.axes) >= 10 and fig._repr_png_().startswith(b"\x89PNG")
 
@@ -69,25 +71,27 @@ def test_parts_that_cannot_be_computed_are_named_not_fatal():
     assert "không có dữ liệu" in targets.lower()
 
 
-def test_calibrated_briefing_states_its_rates_and_rescales_scenarios():
-    results = report.run_forecast(calibrated=True, admission_rate=None, horizons=[2030])
+def test_the_default_briefing_is_calibrated_and_compares_programme_rates():
+    results = report.run_forecast(horizons=[2030])
     assert results.rates.source == "calibrated" and results.rates.draws > 1
-    assert "calibration_json" in results.rates.info
+    assert results.scenario.kind == "continue"
     method = str(report.show_method(results))
     assert "ước lượng từ số liệu lịch sử" in method
     table = report.compare_scenarios(results, unit="Sìn Hồ", rates=(0.03, 0.04))
+    assert table["current"].tolist() == [True, False, False]
     low, high = (table[table["admission_rate"] == r]["expected_members"].iloc[0] for r in (0.03, 0.04))
     assert low < high
-    assert not table["current"].any()  # admissions as calibrated are not one of the rates
-    rescaled = report.run_forecast(calibrated=True, admission_rate=0.04, horizons=[2030])
+    # the same calibration under a programme rate, as a briefing of its own would make it
+    rescaled = report.run_forecast(admission_rate=0.04, horizons=[2030])
     unit = rescaled.units("district").set_index(["unit", "horizon"]).loc[("Sìn Hồ", 2030)]
     assert unit["expected_members"] == pytest.approx(high, rel=1e-9)
+    assert "3% tổng số đảng viên toàn tỉnh ≈" in table.loc[1, "scenario"]
 
 
 def test_stale_context_is_not_reused(bundled, tmp_path):
     _, extras = bundled
     save_extras(extras, tmp_path / "ctx")
-    other = forecast(scenario=Scenario(admission_rate=0.05))
+    other = forecast(scenario=Scenario(admission_rate=0.05))   # budget: 5 % of all members
     fresh = briefing_extras(other, by="district", context_dir=str(tmp_path / "ctx"))
     assert fresh is not None and fresh.key != extras.key  # recomputed for the other scenario
     assert fresh.allocation.table["quota"].sum() > extras.allocation.table["quota"].sum()

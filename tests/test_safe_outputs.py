@@ -122,7 +122,7 @@ def hostile(hostile_dir):
     dataset = load_dataset(hostile_dir / "cells.csv", hostile_dir / "history.csv")
     assert set(DISTRICTS.values()) <= set(dataset.cells["district"])
     assert set(COMMUNE_NAMES) <= set(dataset.cells["commune"])
-    return forecast(dataset, horizons=[2030]), allocate(dataset, horizon=2030, bound=False)
+    return forecast(dataset, horizons=[2030]), allocate(dataset, horizon=2030)
 
 
 # ------------------------------------------------------------ the writer

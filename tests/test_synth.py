@@ -60,7 +60,8 @@ def test_different_seed_differs(sp):
 # ---------------------------------------------------------------- shape
 def test_cells_schema(sp):
     c = sp.cells
-    assert list(c.columns) == CELLS_COLUMNS
+    assert list(c.columns) == CELLS_COLUMNS[:4] + ["commune_2025"] + CELLS_COLUMNS[4:]
+    assert c["commune_2025"].nunique() == 38 and c["commune_2025"].notna().all()
     assert c["cell_id"].is_unique
     assert c["cell_id"].str.fullmatch(r"[A-Z]{3}-\d{2}-\d{3}").all()
     assert set(c["cell_type"]) == {"thon", "ban", "to_dan_pho"}
@@ -81,8 +82,14 @@ def test_history_schema(sp):
         assert (h[col] >= 0).all(), col
     assert set(h["cell_id"]) == set(sp.cells["cell_id"])
     counts = h.groupby("cell_id")["year"].agg(["min", "max", "size"])
-    assert (counts["min"] == 2015).all() and (counts["max"] == 2025).all()
-    assert (counts["size"] == 11).all()
+    assert (counts["size"] == counts["max"] - counts["min"] + 1).all()          # consecutive years
+    p = sp.params
+    dissolved = counts[counts["max"] < 2025]
+    founded = counts[counts["min"] > 2015]
+    assert len(dissolved) == p["dissolved_cells"] and len(founded) == p["founded_cells"]
+    first, last = p["change_years"]
+    assert dissolved["max"].between(first - 1, last - 1).all() and founded["min"].between(first, last).all()
+    assert ((counts["min"] == 2015) & (counts["max"] == 2025)).sum() == len(counts) - len(dissolved) - len(founded)
     assert h.equals(h.sort_values(["cell_id", "year"]).reset_index(drop=True))
     assert h["assigned_members"].max() <= 3
 
@@ -90,7 +97,7 @@ def test_history_schema(sp):
 def test_identity_holds_after_first_year(sp):
     h = sp.history
     prev = h.groupby("cell_id")["local_members"].shift(1)
-    later = h["year"] > 2015
+    later = prev.notna()                      # every row after a cell's first
     assert (h["year"].diff()[later] == 1).all()
     expected = prev + h["admitted"] + h["transferred_in"] - h["exited"]
     assert (expected[later] == h.loc[later, "local_members"]).all()
@@ -101,14 +108,16 @@ def test_identity_holds_after_first_year(sp):
 def test_truth_shape(sp):
     t = sp.truth
     assert {"cell_id", "year", "survival", "admission_mean", "propensity"} <= set(t.columns)
-    assert len(t) == len(sp.cells) * 20
+    span = sp.history.groupby("cell_id")["year"].agg(["min", "max"])
+    alive = np.where(span["max"] < 2025, span["max"] - 2015, 2035 - np.maximum(span["min"], 2016) + 1)
+    assert len(t) == int(alive.sum())
     assert t["year"].min() == 2016 and t["year"].max() == 2035
     assert t["survival"].between(0.9, 1.0).all()
     assert (t["admission_mean"] > 0).all()
     # after 2025 the 2025 effects are kept
-    wide = t.pivot(index="cell_id", columns="year", values="admission_mean")
+    wide = t.pivot(index="cell_id", columns="year", values="admission_mean").dropna()
     np.testing.assert_allclose(wide[2035], wide[2025])
-    wide_s = t.pivot(index="cell_id", columns="year", values="survival")
+    wide_s = t.pivot(index="cell_id", columns="year", values="survival").dropna()
     np.testing.assert_allclose(wide_s[2030], wide_s[2025])
 
 
@@ -166,7 +175,10 @@ def test_truth_consistent_with_history(sp):
     realised_adm = h.loc[t.index, "admitted"].sum()
     assert abs(realised_adm / expected_adm - 1) < 0.05
     expected_tin = t["transfer_mean"].sum()
-    realised_tin = h.loc[t.index, "transferred_in"].sum()
+    # members of dissolved cells move into a neighbour: transfers the truth does not draw
+    last = sp.history.groupby("cell_id").tail(1)
+    moved = last.loc[last["year"] < 2025, "local_members"].sum()
+    realised_tin = h.loc[t.index, "transferred_in"].sum() - moved
     assert abs(realised_tin / expected_tin - 1) < 0.15
 
 
@@ -198,7 +210,7 @@ def test_write_bundle_reproduces_committed_files(tmp_path):
 def test_committed_files_match_generator(sp):
     cells = pd.read_csv(RAW / "cells.csv")
     history = pd.read_csv(RAW / "history.csv")
-    assert list(cells.columns) == CELLS_COLUMNS
+    assert list(cells.columns) == list(sp.cells.columns)
     assert list(history.columns) == HISTORY_COLUMNS
     assert (history.dtypes[HISTORY_COLUMNS[1:]] == "int64").all()
     np.testing.assert_array_equal(history["local_members"], sp.history["local_members"])
@@ -262,7 +274,8 @@ def test_programme_roles(sp, programme):
 
     r = programme.roles
     assert list(r.columns) == ROLE_COLUMNS
-    assert len(r) == len(sp.cells) * 6 and set(r["year"]) == set(range(2020, 2026))
+    alive = sp.history[sp.history["year"] >= 2020]
+    assert len(r) == len(alive) and set(r["year"]) == set(range(2020, 2026))
     # a secretary is a party member: secretary is head => the head is a member
     assert (r["village_head_is_member"] >= r["secretary_is_village_head"]).all()
     assert (r["front_head_is_member"] >= r["secretary_is_front_head"]).all()
@@ -300,8 +313,8 @@ def test_programme_unit_counts(sp, programme):
     assert 30_000 <= total[2025] <= 33_000                # 31,578 at the 2025 congress
     assert (u.groupby("year")["admitted"].sum().loc[2023:] >= 1000).all()   # the programme push
     # a district's whole organisation holds its village cells: never fewer members or admissions
-    village = sp.history.merge(sp.cells[["cell_id", "district"]], on="cell_id").groupby(
-        ["district", "year"])[["local_members", "admitted"]].sum()
+    village = sp.history.merge(sp.cells[["cell_id", "district"]], on="cell_id").rename(
+        columns={"district": "unit"}).groupby(["unit", "year"])[["local_members", "admitted"]].sum()
     both = u.set_index(["unit", "year"]).join(village, how="inner", rsuffix="_village")
     assert len(both) == len(u)
     assert (both["members"] >= both["local_members"]).all()
