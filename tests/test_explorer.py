@@ -596,7 +596,7 @@ def test_axis_hints_cover_every_admission_rate(dataset, level, unit):
             renderer.render_rgba(view)
     assert renderer.full_draws == 1  # the axes did not move with the sliders
     assert app.axis_hints(state.with_(attrition_rate=0.04)) == hints  # calibrated: no attrition
-    assert app.axis_hints(state.with_(rates="fixed")) != hints
+    assert app.axis_hints(state.with_(rates="fixed", compare_rates="fixed")) != hints
 
 
 def test_blitted_redraw_equals_a_full_draw(app):
