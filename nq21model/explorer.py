@@ -94,8 +94,8 @@ PROGRAMME_BAND = (0.03, 0.04)
 
 #: Parameter draws of the explorer's calibrated rates: 40 keep a slider move within
 #: the redraw goals (benchmarks/explorer.py); forecasts and briefings use
-#: :data:`REPORT_DRAWS`. On the bundled data the difference is within what another
-#: seed gives: shares ±0.001, P(share ≥ 95 %) ±0.03.
+#: :data:`REPORT_DRAWS`. On the bundled data, between seeds, shares move by ±0.002
+#: and P(share ≥ 95 %) by up to ±0.05 with 40 draws (±0.01 with 100).
 EXPLORER_DRAWS = 40
 #: Parameter draws of a calibration by default (``Calibration(draws=100)``).
 REPORT_DRAWS = 100
@@ -997,7 +997,7 @@ class ExplorerView:
         if res.rates.source == "calibrated":
             first = res.full.first_year
             draws = res.rates.draws
-            fewer = (f"; bản tin và lệnh forecast dùng {REPORT_DRAWS}, xác suất đạt 95% có thể chênh khoảng ±0,03"
+            fewer = (f"; bản tin và lệnh forecast dùng {REPORT_DRAWS}, xác suất đạt 95% có thể chênh đến ±0,05"
                      if draws < REPORT_DRAWS else "")
             return (f"Tỷ lệ hiệu chỉnh theo lịch sử {first}–{self.base_year}, có tính bất định của tham số "
                     f"({format_number(draws)} bộ tham số{fewer})")
