@@ -3,9 +3,12 @@
 One JupyterLab server for the module (127.0.0.1, a token, temporary HOME and
 JUPYTER_* folders, the news prompt disabled, root_dir a temporary copy of the
 notebook whose export folder is a temporary folder). The test runs all cells
-through the menu, moves the admission slider, picks the province, exports the
-cell table and checks that the shown share changes and that no error appears.
-A screenshot is kept in tests/artifacts/ (git-ignored).
+through the menu, checks that no code is shown (the cells' sources are collapsed)
+and that scenario A continues the calibrated trend with its rate slider greyed out,
+switches A to the programme's rate, moves the admission slider, picks the
+province, exports the cell table and checks that the shown share changes and that
+no error appears. Screenshots (the explorer; the page as a user first sees it) are kept in
+tests/artifacts/ (git-ignored).
 """
 from __future__ import annotations
 
@@ -59,6 +62,9 @@ def lab(tmp_path_factory):
     exports.mkdir()
     notebook = load_notebook_node(str(ROOT / "notebooks" / "explore.ipynb"))
     notebook = parameterize_notebook(notebook, {"out_dir": str(exports)}, kernel_name="nq21model")
+    for cell in notebook.cells:  # papermill's own cell, collapsed as the notebook's are
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["jupyter"] = {"source_hidden": True}
     nbformat.write(notebook, root / "explore.ipynb")
 
     env = dict(os.environ)
@@ -155,7 +161,21 @@ def test_explorer_in_jupyterlab(lab, browser):
         src_before = figure.get_attribute("src")
         assert re.fullmatch(r"\d+,\d%|\d+%", before), before
 
+        # The code is collapsed: no editor of a code cell is visible, the controls are.
+        assert page.locator(".jp-CodeCell .jp-InputArea-editor:visible").count() == 0
+        expect(page.locator(".nq21-rates")).to_contain_text("giữ nguyên xu hướng hiện nay")
+        expect(page.locator(".nq21-rates-b")).to_contain_text("3% tổng số đảng viên ≈")
+        expect(page.locator(".nq21-admission .widget-readout")).to_have_attribute("contenteditable", "false")
+
+        # Scenario A: the programme's rate of all members instead of the trend.
+        page.locator(".nq21-ctl-admissions select").select_option(label="Theo tỷ lệ kết nạp")
+        expect(page.locator(".nq21-rates")).to_contain_text("3,5% tổng số đảng viên ≈", timeout=30_000)
+        _wait_idle(page)
+        before = share.inner_text()
+        src_before = figure.get_attribute("src")
+
         # Move the admission slider of scenario A: 3.5 % → 4.0 % (five steps of 0.1 %).
+        expect(page.locator(".nq21-admission .widget-readout")).to_have_attribute("contenteditable", "true")
         handle = page.locator(".nq21-admission .noUi-handle")
         handle.focus()
         for _ in range(5):
@@ -163,6 +183,7 @@ def test_explorer_in_jupyterlab(lab, browser):
         expect(page.locator(".nq21-admission .widget-readout")).to_have_text("4.0%")
         expect(share).not_to_have_text(before, timeout=30_000)
         expect(page.locator(".nq21-rates")).to_contain_text("Kết nạp A 4%/năm")
+        expect(page.locator(".nq21-rates")).to_contain_text("4% tổng số đảng viên ≈")
         _wait_idle(page)
         assert figure.get_attribute("src") != src_before
         after = share.inner_text()
@@ -186,5 +207,7 @@ def test_explorer_in_jupyterlab(lab, browser):
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator(".jp-OutputArea-output:has(.nq21-banner)").screenshot(path=str(ARTIFACTS / "explorer.png"))
+        page.locator(".jp-Cell").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "explorer_page.png"))  # what a user sees first: the controls
     finally:
         page.close()
