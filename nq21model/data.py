@@ -428,19 +428,22 @@ class Dataset:
         Empty when there is no totals table or no such column."""
         if self.totals is None or column not in self.totals:
             return pd.Series(dtype=float)
-        table = self.totals.dropna(subset=[column])
-        folded = table["unit"].map(_fold)
-        if unit is not None:
-            part = table[table["unit"] == unit]
-            return part.set_index("year")[column].astype(float).sort_index()
-        own = table[folded.isin(PROVINCE_UNITS)]
-        if len(own):
-            return own.set_index("year")[column].astype(float).sort_index()
-        units = set(self.cells[self.default_unit])
-        part = table[table["unit"].isin(units)]
-        complete = part.groupby("year")["unit"].nunique() == len(units)
-        sums = part.groupby("year")[column].sum().astype(float)
-        return sums[complete[complete].index].sort_index()
+        cache = self.__dict__.setdefault("_totals", {})
+        if column not in cache:
+            table = self.totals.dropna(subset=[column])
+            wide = table.pivot_table(index="year", columns="unit", values=column, aggfunc="sum").astype(float)
+            own = [u for u in wide.columns if _fold(u) in PROVINCE_UNITS]
+            if own:
+                province = wide[own[0]].dropna()
+            else:
+                units = [u for u in set(self.cells[self.default_unit]) if u in wide.columns]
+                complete = len(units) == self.cells[self.default_unit].nunique()
+                province = wide[units].dropna().sum(axis=1) if complete and units else pd.Series(dtype=float)
+            cache[column] = (wide, province.sort_index())
+        wide, province = cache[column]
+        if unit is None:
+            return province
+        return wide[unit].dropna().sort_index() if unit in wide.columns else pd.Series(dtype=float)
 
     def check_totals(self) -> list[str]:
         """Where village cells admitted more than their whole unit (or have more local

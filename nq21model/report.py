@@ -685,7 +685,7 @@ def at_risk_cells(results: ForecastResults, *, unit: str | None = None, by: str 
         "Mã chi bộ": table["cell_id"],
         "Chi bộ": table["cell_name"],
         "Xã": table["commune"],
-        "Huyện": table["district"],
+        **({"Huyện": table["district"]} if "district" in table else {}),
         f"Đảng viên tại chỗ {results.base_year}": table["members_now"].astype(int),
         f"Dự kiến {horizon}": table["expected_members"].round(1),
         f"Xác suất ≥ {threshold} ({horizon})": table["p_at_least"].round(2),
@@ -702,7 +702,7 @@ def show_at_risk(results: ForecastResults, *, unit: str | None = None, by: str =
             "tại chỗ kỳ vọng. Danh sách đầy đủ của mọi đơn vị có trong tệp Excel kèm theo.")
     if table.empty:
         return _block(f'<p><strong>Không có chi bộ nào thuộc diện nguy cơ.</strong></p><p class="nq21-note">{rule}</p>')
-    if by == "district":
+    if by == "district" and "Huyện" in table:
         table = table.drop(columns="Huyện")
     shown = table.copy()
     num_cols = [c for c in shown.columns if c.startswith(("Đảng viên", "Dự kiến", "Xác suất"))]
