@@ -170,6 +170,10 @@ INDICATORS: dict[str, Indicator] = {i.code: i for i in (
        "Huyện kết nạp được chủ doanh nghiệp", {2025: 1}, kind="count", percent=False),
 )}
 
+#: Indicators of organisations that a commune has one of (its party committee): a
+#: share of one is not an indicator of the commune, so commune tables leave them out.
+COMMUNE_EXCLUDED = ("1_org", "4a", "4b")
+
 #: Method codes and their Vietnamese labels.
 METHOD_LABELS = {
     "observed": "số liệu thực tế", "exact": "mô hình chính xác (nhị thức + Poisson)",
@@ -654,13 +658,15 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
         results = forecast(dataset, scenario, base_year=base_year, horizons=horizons or None)
     rows: list[dict] = []
     membership = _membership_rows(results, dataset, groups, base_year, by)
+    commune_level = by is not None and by != "district"
     for code, ind in INDICATORS.items():
         years = sorted(ind.targets)
         units = [PROVINCE] if ind.province_only else list(groups)
         if ind.kind == "membership":
             rows += [r for r in membership if r["indicator"] == code]
         elif code == "owner_per_district":
-            rows += _owner_rows(data, groups, by, base_year)
+            rows += [r for r in _owner_rows(data, groups, by, base_year)
+                     if not commune_level or r["unit"] == PROVINCE]
         else:
             if ind.kind == "count":
                 series, project = count_series(code, data, by), project_count
@@ -668,6 +674,8 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
                 series, project = share_counts(code, data, by), project_share
             for unit in units:
                 part = None if series is None else series[series["unit"] == unit]
+                if commune_level and unit != PROVINCE and (code in COMMUNE_EXCLUDED or part is None or part.empty):
+                    continue  # not an indicator of a commune (one organisation, or counted by district)
                 if part is None or part.empty:
                     rows += [_row(code, unit, y) for y in years]
                 else:
