@@ -420,6 +420,17 @@ class Dataset:
             rows = new_position[self.cell_rows[keep]]
         return replace(self, cells=cells, history=history, cell_rows=rows, absent=absent)
 
+    def subset(self, mask: np.ndarray) -> "Dataset":
+        """The cells of ``mask`` (cells order) with their history; ``absent`` keeps the
+        absent cells of the same unit when given as ``absent=`` by the caller."""
+        mask = np.asarray(mask, bool)
+        cells = self.cells.loc[mask].reset_index(drop=True)
+        keep = self.history["cell_id"].isin(cells["cell_id"]).to_numpy()
+        rows = None
+        if self.cell_rows is not None and len(self.cell_rows) == len(keep):
+            rows = (np.cumsum(mask) - 1)[self.cell_rows[keep]]
+        return replace(self, cells=cells, history=self.history.loc[keep].reset_index(drop=True), cell_rows=rows)
+
     # ---------------------------------------------------------------- totals
     def unit_totals(self, column: str, unit: str | None = None) -> pd.Series:
         """A column of the totals table by year, for one unit or the province

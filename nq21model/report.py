@@ -173,8 +173,9 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: s
     base = dataset.last_year if base_year is None else int(base_year)
     dataset.check_base_year(base)
     calibration = None if fixed_rates else briefing_calibration(dataset, base, context_dir)
-    return forecast(dataset, scenario, base_year=base, horizons=horizons or None, calibration=calibration,
-                    method=method, draws=draws, seed=seed)
+    results = forecast(dataset, scenario, base_year=base, horizons=horizons or None, calibration=calibration,
+                       method=method, draws=draws, seed=seed)
+    return results if unit is None else results.subset(unit_column, unit)
 
 
 def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
@@ -189,7 +190,12 @@ def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
 
         saved = load_calibration_json(context_dir, dataset, base_year)
         if saved is not None:
-            return Calibration.from_json(saved)
+            from .exceptions import ParameterError
+
+            try:
+                return Calibration.from_json(saved)
+            except ParameterError:  # made by another version: fit again
+                pass
     return Calibration().fit(dataset, base_year)
 
 
@@ -320,13 +326,16 @@ def admissions(results: ForecastResults, *, unit: str | None = None, by: str | N
 
 def scenario_people(results: ForecastResults) -> dict:
     """What the scenario's admissions mean in people in the first forecast year:
-    ``year``, ``village`` (the village cells' expected admissions), and with a
-    programme rate on all members ``rate``, ``members`` (all members at the end of
-    the base year, carried forward) and ``province`` (admissions of the whole
+    ``year``, ``village`` (the village cells' expected admissions, every cell of the
+    province), ``unit`` (those of the results' own cells when they are one unit's,
+    else None), and with a programme rate on all members ``rate``, ``members`` (all
+    members at the end of the base year) and ``province`` (admissions of the whole
     province)."""
     info = results.rates.info
     year = results.base_year + 1
-    out = {"year": year, "village": float(results.rates.admissions[:, :, 0].sum(axis=1).mean()),
+    own = float(results.rates.admissions[:, :, 0].sum(axis=1).mean())
+    village = float(info["village_admissions"][0]) if "village_admissions" in info else own
+    out = {"year": year, "village": village, "unit": own if results.subset_of is not None else None,
            "province": None, "rate": None, "members": None}
     base = info.get("programme_base")
     if base is not None and results.scenario.rate is not None:
@@ -554,14 +563,16 @@ def scenario_label(results: ForecastResults) -> str:
     ≈ 1.040 người/năm, trong đó chi bộ thôn, bản ≈ 660' (the first forecast year)."""
     people = scenario_people(results)
     village = format_number(round(people["village"], -1) if people["village"] >= 100 else people["village"])
+    unit = "" if people["unit"] is None else \
+        f"; {results.subset_of[1]} ≈ {format_number(people['unit'], 0 if people['unit'] >= 10 else 1)}"
     sc = results.scenario
     if sc.kind == "continue":
-        return f"Giữ nguyên xu hướng hiện nay: chi bộ thôn, bản kết nạp ≈ {village} người/năm"
+        return f"Giữ nguyên xu hướng hiện nay: chi bộ thôn, bản toàn tỉnh kết nạp ≈ {village} người/năm{unit}"
     if people["province"] is not None:
         province = format_number(round(people["province"], -1))
         return (f"Kết nạp {format_percent(people['rate'], 1)} tổng số đảng viên toàn tỉnh ≈ {province} người/năm, "
-                f"trong đó chi bộ thôn, bản ≈ {village}")
-    return f"{sc.label[0].upper()}{sc.label[1:]} (chi bộ thôn, bản ≈ {village} người/năm)"
+                f"trong đó chi bộ thôn, bản ≈ {village}{unit}")
+    return f"{sc.label[0].upper()}{sc.label[1:]} (chi bộ thôn, bản ≈ {village} người/năm{unit})"
 
 
 def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str | None = None,
@@ -606,8 +617,9 @@ def _rerun(results: ForecastResults, scenario, natural) -> ForecastResults:
     from .scenario import scenario_rates
 
     rates = scenario_rates(results.full, scenario, results.base_year, max(results.horizons), natural=natural)
-    return forecast(results.full, scenario, base_year=results.base_year, horizons=results.horizons, rates=rates,
-                    method=results.method, draws=results.draws or 10_000, seed=results.seed)
+    res = forecast(results.full, scenario, base_year=results.base_year, horizons=results.horizons, rates=rates,
+                   method=results.method, draws=results.draws or 10_000, seed=results.seed)
+    return res if results.subset_of is None else res.subset(*results.subset_of)
 
 
 def _scenario_frame(res: ForecastResults, unit, by, current: bool) -> pd.DataFrame:

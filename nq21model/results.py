@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -83,6 +84,30 @@ class ForecastResults:
         self._stats: dict[int, dict[str, np.ndarray]] = {}
         self._units: dict[str, pd.DataFrame] = {}
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
+        #: (column, unit) when these are one unit's results (:meth:`subset`).
+        self.subset_of: tuple[str, str] | None = None
+
+    def subset(self, by: str | None, unit: str) -> "ForecastResults":
+        """The results of one unit's cells alone (what a unit's briefing shows): the
+        same rates, the engine run on these cells only. ``full`` stays the whole data
+        (observed figures), ``absent`` the unit's absent cells."""
+        by = by or self.unit_column
+        idx = self._unit_index(by, unit)
+        mask = np.zeros(len(self.dataset.cells), bool)
+        mask[idx] = True
+        sub = self.dataset.subset(mask)
+        if self.dataset.absent is not None and by in self.dataset.absent:
+            sub = replace(sub, absent=self.dataset.absent[self.dataset.absent[by] == unit].reset_index(drop=True))
+        info = dict(self.rates.info)
+        for key in ("admissions", "transfers"):
+            if key in info:
+                info[key] = info[key][:, idx]
+        rates = replace(self.rates, survival=self.rates.survival[:, idx], lam=self.rates.lam[:, idx], info=info)
+        samples = None if self._samples is None else {k: v[:, idx] for k, v in self._samples.items()}
+        out = ForecastResults(sub, self.scenario, rates, self.horizons, full=self.full, method=self.method,
+                              samples=samples, draws=self.draws, seed=self.seed, notes=tuple(self.notes))
+        out.subset_of = (by, unit)
+        return out
 
     @property
     def unit_column(self) -> str:

@@ -319,7 +319,8 @@ def scenario_rates(dataset: Dataset, scenario: Scenario, base_year: int, last_ye
     adm = np.broadcast_to(adm, (D, n, steps))
     transfers = np.broadcast_to(transfers, (D, n, steps))
     info.update({"admissions": adm, "transfers": transfers, "draws": D,
-                 "uncertainty": source == "calibrated" and D > 1})
+                 "uncertainty": source == "calibrated" and D > 1,
+                 "village_admissions": adm.sum(axis=1).mean(axis=0)})  # (Y,) expected, every cell
     if natural is not None:
         info["natural"] = natural
     return Rates(base_year=base_year, survival=np.broadcast_to(survival, (D, n)).copy(), lam=adm + transfers,

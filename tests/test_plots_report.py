@@ -200,7 +200,7 @@ def test_compare_scenarios(results, small_dir):
     table = report.compare_scenarios(results, unit=UNIT)
     assert np.isnan(table.loc[0, "admission_rate"]) and table["admission_rate"].tolist()[1:] == [0.03, 0.035, 0.04]
     assert table["current"].tolist() == [True, False, False, False]
-    assert table.loc[0, "scenario"].startswith("Giữ nguyên xu hướng hiện nay: chi bộ thôn, bản kết nạp ≈ ")
+    assert table.loc[0, "scenario"].startswith("Giữ nguyên xu hướng hiện nay: chi bộ thôn, bản toàn tỉnh kết nạp ≈ ")
     # no totals table in these files: the rates are of local members, and the label says so
     assert table.loc[2, "scenario"].startswith("Kết nạp 3,5% số đảng viên tại chỗ/năm")
     assert table.loc[1:, "expected_members"].is_monotonic_increasing
@@ -307,3 +307,19 @@ def test_key_figures_cover_a_horizon_that_is_not_a_target_year(small_dir):
     assert list(rows["threshold"]) == [4, 5] and (rows["status"] == "forecast").all()
     province = res.province.set_index("horizon").loc[2027]
     assert rows["value"].tolist() == [province["share_at_least_4"], province["share_at_least_5"]]
+
+
+def test_a_units_briefing_runs_the_engine_on_its_cells_only(small_dir):
+    """run_forecast(unit=…) gives the unit's results: the same numbers as the whole
+    province's forecast for that unit, and the scenario labels keep the province's
+    admissions beside the unit's own."""
+    paths = {"cells_path": str(small_dir / "cells.csv"), "history_path": str(small_dir / "history.csv")}
+    whole = report.run_forecast(**paths)
+    mine = report.run_forecast(**paths, unit=UNIT)
+    assert mine.subset_of == ("district", UNIT) and set(mine.dataset.cells["district"]) == {UNIT}
+    a = whole.units("district").query("unit == @UNIT").reset_index(drop=True)
+    b = mine.units("district").reset_index(drop=True)
+    np.testing.assert_allclose(a.select_dtypes("number").to_numpy(), b.select_dtypes("number").to_numpy())
+    people = report.scenario_people(mine)
+    assert people["village"] == pytest.approx(report.scenario_people(whole)["village"])
+    assert people["unit"] < people["village"] and f"; {UNIT} ≈" in report.scenario_label(mine)
