@@ -91,11 +91,12 @@ def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[floa
     w = fit["weights"][keep]
     mean = fit["beta"][keep] @ x
     sd = np.sqrt(np.einsum("i,kij,j->k", x, fit["cov"][keep], x) + fit["sigma"][keep] ** 2)
-    # the mixture over σ and the Gauss–Hermite nodes of each normal
+    # the mixture over σ and the Gauss–Hermite nodes of each normal, in at most
+    # _COMPONENTS classes of adjacent probabilities (their weighted mean: a band's
+    # error far below one trial), then binomial noise of the unit's trials
     weight = (w[:, None] * _GH_W[None, :]).ravel()
     probs = 1.0 / (1.0 + np.exp(-(mean[:, None] + sd[:, None] * _GH_X[None, :]).ravel()))
-    live = weight > 1e-12
-    weight, probs = weight[live] / weight[live].sum(), probs[live]
+    weight, probs = _classes(weight / weight.sum(), probs)
     spread = 8.0 * math.sqrt(n / 4.0) + 2.0
     start = max(0, int(math.floor(n * probs.min() - spread)))
     stop = min(n, int(math.ceil(n * probs.max() + spread)))
@@ -107,6 +108,25 @@ def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[floa
     if needed is not None:
         p = float(min(1.0, (weight * stats.binom.sf(needed - 1, n, probs)).sum())) if needed <= n else 0.0
     return float((weight * probs).sum()), lo, min(hi, 1.0), p
+
+
+_COMPONENTS = 96
+
+
+def _classes(weight: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mixture's components merged into at most :data:`_COMPONENTS` classes of
+    adjacent probabilities of about equal weight (weighted mean probability)."""
+    keep = weight > 1e-12
+    weight, probs = weight[keep], probs[keep]
+    if probs.size <= _COMPONENTS:
+        return weight, probs
+    order = np.argsort(probs)
+    weight, probs = weight[order], probs[order]
+    cls = np.minimum(((np.cumsum(weight) - weight / 2) * _COMPONENTS).astype(np.int64), _COMPONENTS - 1)
+    total = np.bincount(cls, weights=weight, minlength=_COMPONENTS)
+    mean = np.bincount(cls, weights=weight * probs, minlength=_COMPONENTS) / np.maximum(total, 1e-300)
+    used = total > 0
+    return total[used], mean[used]
 
 
 def count_future(series: pd.DataFrame, future):
