@@ -201,9 +201,12 @@ class ForecastResults:
         return self._unit_rows({PROVINCE: np.arange(len(self.dataset.cells))}, None)
 
     def _observed_rows(self, unit: str, by: str | None, year: int) -> dict:
-        cells = self.full.cells
-        mask = np.ones(len(cells), bool) if by is None else cells[by].eq(unit).to_numpy()
-        counts = self.full.members_at(year).to_numpy()[mask]
+        cache = self.__dict__.setdefault("_full_groups", {})
+        if by not in cache:
+            cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
+                dict(self.full.cells.groupby(by, sort=False).indices)
+        idx = cache[by].get(None if by is None else unit, np.array([], np.int64))
+        counts = self.full.members_at(year).to_numpy()[idx]
         return _observed(counts[~np.isnan(counts)].astype(np.int64))
 
     def _unit_rows(self, groups: dict[str, np.ndarray], by: str | None) -> pd.DataFrame:
