@@ -291,3 +291,27 @@ def test_bundled_acceptance_against_the_synthetic_truth():
     plan = a.plan
     checks = plan.info["checks"]
     assert checks == {k: 0 for k in checks}
+
+
+def test_capacity_world_acceptance(tmp_path):
+    """A world of another model family whose cells answer quotas up to a hidden
+    capacity (tests/worlds.py): allocate() plans from its own estimates; realised
+    through the hidden true rate × L, the plan is never below the population split
+    and gains ≥ 2.5 points at L = 2."""
+    from worlds import capacity_world, write_world
+
+    from nq21model.allocate import allocate
+    from nq21model.data import load_dataset
+
+    cw = capacity_world(n_cells=400, seed=2)
+    paths = write_world(cw.world, tmp_path)
+    a = allocate(load_dataset(paths["cells"], paths["history"]))
+    ids = a.dataset.cells["cell_id"]
+    natural = np.repeat(cw.natural.reindex(ids).to_numpy()[:, None], 5, axis=1)
+    rates = cw.world.rates
+    survival = 1.0 - rates[rates["year"] == rates["year"].max()].set_index("cell_id")["exit_prob"].reindex(ids)
+    gains = {L: qm.evaluate_plan(a.quotas, a.n0, survival.to_numpy(), natural, 0 * natural, L, 5, 5)
+             - qm.evaluate_plan(a.proportional, a.n0, survival.to_numpy(), natural, 0 * natural, L, 5, 5)
+             for L in (1.0, 1.5, 2.0, 3.0)}
+    assert min(gains.values()) > 0, gains
+    assert gains[2.0] >= 0.025, gains
