@@ -1,6 +1,7 @@
 """The command line as a user runs it: a subprocess, real files."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -131,3 +132,32 @@ def test_outputs_are_ordinary_files(tmp_path, small_files):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_out_units_writes_the_yearly_path_of_every_unit(tmp_path, small_files):
+    cp, hp = small_files
+    out = tmp_path / "units.csv"
+    run_cli("forecast", "--cells", cp, "--history", hp, "--out-units", out, check=True)
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["unit", "year", "expected_members", "members_q10", "members_q90",
+                                   "expected_admissions", "share_at_least_3", "share_at_least_4",
+                                   "share_at_least_5", "p_share_95_3", "p_share_95_4", "p_share_95_5"]
+    assert set(table["unit"]) == {"Toàn tỉnh", "Tam Đường", "Sìn Hồ"}
+    assert sorted(set(table["year"])) == list(range(2026, 2031))
+    prov = table[table["unit"] == "Toàn tỉnh"].set_index("year")
+    units = table[table["unit"] != "Toàn tỉnh"].groupby("year")
+    np.testing.assert_allclose(units["expected_members"].sum(), prov["expected_members"])
+    np.testing.assert_allclose(units["expected_admissions"].sum(), prov["expected_admissions"])
+    assert (table["members_q10"] <= table["expected_members"]).all()
+    assert (table["expected_members"] <= table["members_q90"]).all()
+
+
+def test_a_file_without_district_runs_by_commune(tmp_path, small_files):
+    cp, hp = small_files
+    cells = pd.read_csv(cp).drop(columns="district")
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    proc = run_cli("forecast", "--cells", tmp_path / "cells.csv", "--history", hp, "--out", tmp_path / "f.csv",
+                   check=True)
+    assert "Xã 0" in proc.stdout and "district" not in pd.read_csv(tmp_path / "f.csv").columns
+    proc = run_cli("allocate", "--cells", tmp_path / "cells.csv", "--history", hp, check=True)
+    assert "handed down by commune" in proc.stdout

@@ -7,7 +7,7 @@ import unicodedata
 import pandas as pd
 import pytest
 
-from conftest import make_tables
+from conftest import make_tables, run_cli
 from nq21model.data import load_dataset, load_quotas
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
@@ -327,3 +327,65 @@ def test_a_bad_year_is_reported_once(tmp_path):
     message = errors_of(tmp_path, cells, history)
     assert "row 5, column 'year': expected a whole number, found '2020.5'" in message
     assert "years jump" not in message and message.count("C000") == 0
+
+
+def test_thousands_points_are_read_the_vietnamese_way(tmp_path):
+    cells, history = make_tables()
+    cells = cells.astype({"population": object})
+    cells.loc[0, "population"] = "2.000"
+    cells.loc[1, "population"] = "1.234.567"
+    cells.loc[2, "population"] = "3 500"
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert ds.cells["population"].tolist()[:3] == [2000, 1234567, 3500]
+    cells.loc[3, "population"] = "2,000"
+    with pytest.raises(DataError, match="'2,000' is ambiguous"):
+        load_dataset(*write(tmp_path, cells, history))
+
+
+def test_cell_types_by_other_names(tmp_path):
+    cells, history = make_tables()
+    cells = cells.astype({"cell_type": object})
+    cells.loc[:3, "cell_type"] = ["khu phố", "Tiểu khu", "xóm", "TDP"]
+    ds = load_dataset(*write(tmp_path, cells, history))
+    assert ds.cells["cell_type"].tolist()[:4] == ["to_dan_pho", "to_dan_pho", "thon", "to_dan_pho"]
+
+
+def test_reconcile_trusts_local_members_and_lists_every_adjusted_row(tmp_path):
+    cells, history = make_tables()
+    history = history.copy()
+    history.loc[5, "local_members"] += 2      # two members the flows do not explain
+    history.loc[20, "local_members"] -= 1     # one fewer
+    cp, hp = write(tmp_path, cells, history)
+    with pytest.raises(DataError, match="--reconcile"):
+        load_dataset(cp, hp)
+    ds = load_dataset(cp, hp, reconcile=True)
+    adjusted = ds.adjustments.set_index("row")
+    assert len(adjusted) >= 2
+    up, down = adjusted.loc[7], adjusted.loc[22]                      # Excel rows (header = 1)
+    assert up["column"] == "transferred_in" and up["adjusted"] - up["value"] == 2
+    assert down["column"] == "exited" and down["adjusted"] - down["value"] == 1
+    h = ds.history
+    prev = h.groupby("cell_id")["local_members"].shift()
+    ok = prev.notna()
+    assert ((prev + h["admitted"] + h["transferred_in"] - h["exited"])[ok] == h["local_members"][ok]).all()
+    out = tmp_path / "f.csv"
+    proc = run_cli("forecast", "--cells", cp, "--history", hp, "--reconcile", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    listed = tmp_path / "f-reconciled.csv"
+    assert str(listed) in proc.stdout and len(pd.read_csv(listed)) == len(ds.adjustments)
+
+
+def test_village_cells_admitting_more_than_their_unit_is_a_warning(tmp_path):
+    cells, history = make_tables()
+    village = history.merge(cells[["cell_id", "district"]]).groupby(["district", "year"])[
+        ["local_members", "admitted"]].sum().reset_index()
+    totals = pd.DataFrame({"unit": village["district"], "year": village["year"],
+                           "members": village["local_members"] * 2, "admitted": village["admitted"] + 5})
+    totals.loc[3, "admitted"] = 0
+    cp, hp = write(tmp_path, cells, history)
+    totals.to_csv(tmp_path / "totals.csv", index=False)
+    from nq21model.exceptions import DataWarning
+
+    with pytest.warns(DataWarning, match=rf"{totals.loc[3, 'unit']} {totals.loc[3, 'year']}: village cells admitted"):
+        ds = load_dataset(cp, hp)
+    assert ds.totals is not None and ds.sources["totals"].endswith("totals.csv")
