@@ -412,13 +412,15 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
     return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
 
 
-def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str | None = None) -> dict[str, Path]:
+def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str | None = None,
+                          units=None) -> dict[str, Path]:
     """One XLSX per unit of ``by`` with its quota list, all written or none.
 
     Sheets "Chỉ tiêu" (one row per cell, a column per year) and "Ghi chú" (base
     year, horizon, the unit's own budget, the rules; "Dữ liệu mô phỏng" when the data
-    are synthetic). Returns {unit: path}; names from :func:`fmt.unit_file_names`,
-    e.g. ``chi_tieu_ket_nap_tam-duong.xlsx``.
+    are synthetic). ``units``: only these units' lists (default every unit). Returns
+    {unit: path}; names from :func:`fmt.unit_file_names`, e.g.
+    ``chi_tieu_ket_nap_tam-duong.xlsx``.
     """
     from .files import write_tables
     from .fmt import unit_file_names
@@ -430,7 +432,8 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
         raise ParameterError(f"no column '{by}' in the cells table")
     out_dir = Path(out_dir)
     names = unit_file_names(cells[by].unique())
-    paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in sorted(names)}
+    wanted = sorted(names) if units is None else [u for u in sorted(names) if u in set(units)]
+    paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in wanted}
     books = {}
     for unit, path in paths.items():
         mask = (cells[by] == unit).to_numpy()

@@ -44,6 +44,7 @@ from . import __version__, config
 from .exceptions import ParameterError
 from .files import replace_folder, staging_folder
 from .fmt import slugify, unit_file_names  # noqa: F401 (slugify: re-exported)
+from .runner import CELL_TIMEOUT, execute, execute_unit  # noqa: F401 (re-exported)
 
 NOTEBOOK = config.NOTEBOOKS_DIR / "briefing.ipynb"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -51,7 +52,6 @@ TEMPLATE_NAME = "nq21model_offline"
 #: Tag of notebook cells left out of the HTML (the notebook's own title cell).
 REMOVE_TAG = "remove_cell"
 #: Longest a single notebook cell may run (seconds).
-CELL_TIMEOUT = 600
 #: The batch's own files in the output folder (replaced together, the manifest last).
 BATCH_FILES = ("at_risk.xlsx", "index.html", "manifest.json")
 
@@ -97,14 +97,6 @@ def check_kernel(name: str) -> None:
 # ------------------------------------------------------------------------ worker
 
 
-def _worker_init(log_path: str) -> None:
-    """Send a worker's and its kernels' console noise to a log file, not the terminal."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
     """Convert an executed notebook to offline HTML: code hidden, images embedded,
     no script or style from the network; the ``remove_cell`` cells left out."""
@@ -129,37 +121,6 @@ def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str)
     return Path(html_path)
 
 
-def execute_unit(task: dict) -> dict:
-    """Run the notebook for one unit into the staging folder, then make its HTML.
-
-    Never raises: returns ``{"unit", "status": "ok"|"failed", "seconds", "error",
-    "notebook", "html"}`` (staged paths).
-    """
-    import papermill as pm
-
-    start = time.perf_counter()
-    out = {"unit": task["unit"], "status": "failed", "error": None,
-           "notebook": task["notebook_out"], "html": None}
-    try:
-        pm.execute_notebook(task["notebook"], task["notebook_out"], parameters=task["parameters"],
-                            kernel_name=task["kernel"], cwd=task["cwd"], progress_bar=False,
-                            log_output=False, execution_timeout=CELL_TIMEOUT)
-    except pm.PapermillExecutionError as exc:
-        out["error"] = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
-    except Exception as exc:  # kernel did not start, died, timed out …
-        out["error"] = f"{type(exc).__name__}: {exc}"
-    else:
-        try:
-            export_html(task["notebook_out"], task["html_out"], title=task["title"])
-            out["status"], out["html"] = "ok", task["html_out"]
-        except Exception as exc:
-            out["error"] = f"HTML conversion failed: {type(exc).__name__}: {exc}"
-    if not Path(task["notebook_out"]).exists():
-        out["notebook"] = None
-    out["seconds"] = round(time.perf_counter() - start, 2)
-    return out
-
-
 # ---------------------------------------------------------------------- the run
 
 
@@ -177,6 +138,7 @@ class BriefingRun:
     seconds: float = 0.0
     jobs: int = 1
     quota_books: dict = field(default_factory=dict)  # unit -> quota workbook (chi_tieu/)
+    scheduler: str | None = None                       # the Dask cluster the units ran on, if any
     extras: object | None = None  # the province-wide parts (extras.BriefingExtras)
     kept_earlier: bool = False  # no briefing made: the earlier batch files were kept
 
@@ -271,7 +233,7 @@ def notebook_parameters(*, unit_column: str = "", cells=None, history=None, tota
 def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None = None,
                   out_dir: str | Path | None = None, notebook: str | Path | None = None,
                   kernel: str = config.KERNEL_NAME, progress: bool = True,
-                  command: list[str] | None = None, dataset=None) -> BriefingRun:
+                  command: list[str] | None = None, dataset=None, scheduler: str | None = None) -> BriefingRun:
     """Make the briefings of every unit (or of ``only``) and the index, Excel and manifest.
 
     Parameters
@@ -291,6 +253,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         Jupyter kernel (default ``nq21model``).
     dataset : Dataset, optional
         The data of ``parameters``' paths, when the caller loaded them already.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of an existing Dask cluster to run the units on
+        (:mod:`nq21model.runner`); default the local process pool.
 
     Raises DataError / ParameterError before anything runs or is written.
     """
@@ -337,7 +302,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     calibration = natural.info.get("calibration") if natural is not None else None
     extras.calibration_json = calibration.to_json() if calibration is not None else None
     # ---- run
-    run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)))
+    run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)), scheduler=scheduler)
     run.extras = extras
     folder = out_dir / by
     folder.mkdir(parents=True, exist_ok=True)
@@ -351,7 +316,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         if extras.allocation is not None:
             from .allocate import write_quota_workbooks
 
-            quota_books = write_quota_workbooks(extras.allocation, staging / "chi_tieu", by=by)
+            if only and (out_dir / "chi_tieu").is_dir():   # keep the other units' lists of an earlier run
+                shutil.copytree(out_dir / "chi_tieu", staging / "chi_tieu")
+            quota_books = write_quota_workbooks(extras.allocation, staging / "chi_tieu", by=by, units=units)
         run.quota_books = {unit: out_dir / "chi_tieu" / path.name for unit, path in quota_books.items()}
         units_dir = staging / "units"
         units_dir.mkdir()
@@ -375,8 +342,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
 
-        outcomes = _execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
-                            on_done=place)
+        outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
+                           on_done=place, scheduler=scheduler, context_dir=str(context))
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
         # ---- index, Excel, manifest (from the same forecast the notebooks make), staged too
         batch = staging / "batch"
@@ -400,42 +367,6 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return run
-
-
-def _execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None) -> list[dict]:
-    """Run the tasks in a process pool of ``jobs`` workers with a progress bar;
-    ``on_done(outcome)`` is called as each unit finishes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    outcomes = []
-    context = multiprocessing.get_context("spawn")
-    with tqdm(total=len(tasks), desc="Briefings", unit="unit", file=sys.stderr, disable=not progress,
-              dynamic_ncols=True) as bar, \
-            ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
-                                initargs=(log_path,)) as pool:
-        futures = {pool.submit(execute_unit, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker process itself died
-                    outcome = {"unit": task["unit"], "status": "failed", "seconds": None, "html": None,
-                               "error": f"worker failed: {type(exc).__name__}: {exc}",
-                               "notebook": task["notebook_out"] if Path(task["notebook_out"]).exists() else None}
-                if on_done is not None:
-                    on_done(outcome)
-                outcomes.append(outcome)
-                bar.set_postfix_str(f"{outcome['unit']} {'✓' if outcome['status'] == 'ok' else '✗'}")
-                bar.update(1)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return outcomes
 
 
 # ------------------------------------------------------------------ side files
@@ -634,9 +565,11 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
         "unit_column": run.unit_column,
         "jobs": run.jobs,
         "seconds": run.seconds,
+        "scheduler": run.scheduler,
         "units": [{"unit": o["unit"], "slug": slugs[o["unit"]], "status": o["status"], "seconds": o["seconds"],
                    "html": rel(o["html"]), "notebook": rel(o["notebook"]),
-                   "failed_notebook": rel(o.get("kept_notebook")), "error": o["error"]} for o in run.outcomes],
+                   "failed_notebook": rel(o.get("kept_notebook")), "error": o["error"],
+                   "worker": o.get("worker")} for o in run.outcomes],
         "failures": [o["unit"] for o in run.failures],
         "files": _unit_files(run, names if names is not None else units, slugs, rel),
         "outputs": {"index": rel(run.index), "at_risk_xlsx": rel(run.xlsx), "at_risk_cells": run.at_risk_cells},

@@ -311,7 +311,7 @@ def cmd_briefings(args) -> int:
                                  method=args.method, draws=args.draws, seed=args.seed, reconcile=args.reconcile)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,
                         kernel=args.kernel, progress=not args.quiet, command=["nq21model", *sys.argv[1:]],
-                        dataset=dataset)
+                        dataset=dataset, scheduler=args.scheduler)
     print(run.report())
     write_adjustments(dataset, args.out / "index.html")
     if run.failures:
@@ -456,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "there is none; e.g. commune_2025)")
     p.add_argument("--only", action="append", metavar="NAME", help="brief only this unit, repeatable")
     p.add_argument("--jobs", type=int, metavar="N", help="notebooks run at once (default: number of cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the units on an existing Dask cluster (pip install -e '.[dask]'; every worker needs "
+                        "the project's environment and the data files at the same paths)")
     p.add_argument("--out", type=Path, default=config.OUTPUTS_DIR, metavar="DIR", help="folder (default outputs/)")
     p.add_argument("--notebook", type=Path, metavar="F", help="notebook to run (default notebooks/briefing.ipynb)")
     p.add_argument("--kernel", default=config.KERNEL_NAME, help=f"Jupyter kernel (default {config.KERNEL_NAME})")

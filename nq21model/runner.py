@@ -1,0 +1,256 @@
+"""Running the briefing notebook for many units: a local process pool whose workers
+each keep one warm kernel, or an existing Dask cluster.
+
+A unit's run (:func:`execute_unit`) injects the parameters as papermill does
+(``papermill.parameterize.parameterize_notebook``: the tagged ``parameters`` cell,
+then an ``injected-parameters`` cell) and executes the notebook with nbclient in the
+worker's kernel, started once and reused for every unit the worker runs: the
+kernel's start and the package's imports are paid once per worker, not once per
+unit. The notebook sets every name it uses, so a unit never sees the one before.
+A failed unit restarts its worker's kernel. One notebook by hand is still
+``papermill -k nq21model notebooks/briefing.ipynb out.ipynb -r unit "Sìn Hồ"``.
+
+On a Dask cluster (``scheduler="tcp://HOST:PORT"``, the optional ``distributed``
+package) each unit is a task: the province-wide context is scattered to the workers
+once, every worker runs its units in its own warm kernel into a folder of its own,
+and the executed notebook and the HTML come back as bytes, so the workers need the
+project's environment and the data files at the same paths, not a shared disk.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: Seconds a single notebook cell may run.
+CELL_TIMEOUT = 600
+
+_KERNELS: dict = {}
+
+
+def _shutdown_kernels() -> None:
+    for km in list(_KERNELS.values()):
+        try:
+            km.shutdown_kernel(now=True)
+        except Exception:  # already gone
+            pass
+    _KERNELS.clear()
+
+
+atexit.register(_shutdown_kernels)
+
+
+def _warm_kernel(name: str, cwd: str):
+    """This process's kernel ``name`` (started on first use, and again if it died)."""
+    from jupyter_client.manager import KernelManager
+
+    km = _KERNELS.get((name, cwd))
+    if km is None or not km.is_alive():
+        km = KernelManager(kernel_name=name)
+        km.start_kernel(cwd=cwd)
+        _KERNELS[(name, cwd)] = km
+    return km
+
+
+def _drop_kernel(name: str, cwd: str) -> None:
+    km = _KERNELS.pop((name, cwd), None)
+    if km is not None:
+        try:
+            km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+
+
+def execute_unit(task: dict) -> dict:
+    """Run the notebook for one unit, then make its HTML.
+
+    ``task``: ``unit, notebook, kernel, cwd, parameters, notebook_out, html_out,
+    title`` (and ``warm``: reuse the worker's kernel, default True). Never raises:
+    returns ``{"unit", "status": "ok"|"failed", "seconds", "error", "notebook",
+    "html"}``.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from .briefings import export_html
+
+    start = time.perf_counter()
+    out = {"unit": task["unit"], "status": "failed", "error": None, "notebook": task["notebook_out"],
+           "html": None}
+    nb = load_notebook_node(task["notebook"])  # as papermill reads it: every cell with its tags
+    warm = task.get("warm", True)
+    try:
+        nb = parameterize_notebook(nb, task["parameters"], kernel_name=task["kernel"])
+        km = _warm_kernel(task["kernel"], task["cwd"]) if warm else None
+        client = NotebookClient(nb, km=km, kernel_name=task["kernel"], timeout=CELL_TIMEOUT,
+                                resources={"metadata": {"path": task["cwd"]}})
+        client.execute()
+    except CellExecutionError as exc:
+        failed = next((c for c in nb.cells if c.get("cell_type") == "code" and any(
+            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        where = f" (cell {failed.get('execution_count')})" if failed is not None else ""
+        out["error"] = f"{exc.ename}: {exc.evalue}{where}"
+        _drop_kernel(task["kernel"], task["cwd"])
+    except Exception as exc:  # kernel did not start, died, timed out …
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        _drop_kernel(task["kernel"], task["cwd"])
+    else:
+        out["status"] = "ok"
+    try:
+        nbformat.write(nb, task["notebook_out"])
+    except OSError as exc:
+        out["status"], out["error"], out["notebook"] = "failed", f"notebook not written: {exc}", None
+    if out["status"] == "ok":
+        try:
+            export_html(task["notebook_out"], task["html_out"], title=task["title"])
+            out["html"] = task["html_out"]
+        except Exception as exc:
+            out["status"], out["error"] = "failed", f"HTML conversion failed: {type(exc).__name__}: {exc}"
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def _worker_init(log_path: str) -> None:
+    """Send a worker's and its kernels' console noise to a log file, not the terminal."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None,
+            scheduler: str | None = None, context_dir: str | None = None) -> list[dict]:
+    """Run the tasks — in a local pool of ``jobs`` workers, or on the Dask cluster at
+    ``scheduler`` — with a progress bar; ``on_done(outcome)`` as each unit finishes."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(tasks), desc="Briefings", unit="unit", file=sys.stderr, disable=not progress,
+              dynamic_ncols=True) as bar:
+        def done(outcome: dict) -> None:
+            if on_done is not None:
+                on_done(outcome)
+            bar.set_postfix_str(f"{outcome['unit']} {'✓' if outcome['status'] == 'ok' else '✗'}")
+            bar.update(1)
+
+        if scheduler:
+            return _execute_dask(tasks, scheduler, context_dir, done)
+        return _execute_local(tasks, jobs, log_path, done)
+
+
+def _failed(task: dict, exc: BaseException, what: str = "worker failed") -> dict:
+    return {"unit": task["unit"], "status": "failed", "seconds": None, "html": None,
+            "error": f"{what}: {type(exc).__name__}: {exc}",
+            "notebook": task["notebook_out"] if Path(task["notebook_out"]).exists() else None}
+
+
+def _execute_local(tasks, jobs, log_path, done) -> list[dict]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    outcomes = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
+                             initargs=(log_path,)) as pool:
+        futures = {pool.submit(execute_unit, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker process itself died
+                    outcome = _failed(futures[future], exc)
+                done(outcome)
+                outcomes.append(outcome)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return outcomes
+
+
+# ----------------------------------------------------------------------- Dask
+
+
+def _read_folder(folder: str | None) -> dict[str, bytes]:
+    if not folder or not Path(folder).is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+
+_CONTEXTS: dict[str, str] = {}
+
+
+def execute_unit_remote(task: dict, context: dict[str, bytes]) -> dict:
+    """:func:`execute_unit` on a Dask worker: the context written once into a folder
+    of the worker's own, the notebook run in the worker's warm kernel into a
+    temporary folder, and its notebook and HTML returned as bytes with the
+    worker's address."""
+    digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(context.items()))).hexdigest()
+    if context and digest not in _CONTEXTS:
+        folder = Path(tempfile.mkdtemp(prefix="nq21-context-"))
+        for name, data in context.items():
+            (folder / name).write_bytes(data)
+        _CONTEXTS[digest] = str(folder)
+    work = Path(tempfile.mkdtemp(prefix="nq21-unit-"))
+    try:
+        local = dict(task, notebook_out=str(work / "unit.ipynb"), html_out=str(work / "unit.html"),
+                     parameters=dict(task["parameters"], context_dir=_CONTEXTS.get(digest, "")))
+        outcome = execute_unit(local)
+        for key in ("notebook", "html"):
+            path = outcome.get(key)
+            outcome[f"{key}_bytes"] = Path(path).read_bytes() if path and Path(path).exists() else None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    try:
+        from distributed import get_worker
+
+        outcome["worker"] = get_worker().address
+    except Exception:
+        outcome["worker"] = None
+    return outcome
+
+
+def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        from .exceptions import ParameterError
+
+        raise ParameterError("--scheduler needs the optional package 'distributed': "
+                             "pip install -e '.[dask]'") from None
+    outcomes = []
+    try:
+        client = Client(scheduler, timeout=30)
+    except OSError as exc:
+        from .exceptions import ParameterError
+
+        raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
+    try:
+        context = client.scatter(_read_folder(context_dir), broadcast=True)
+        futures = {client.submit(execute_unit_remote, task, context, pure=False,
+                                 key=f"nq21-{task['unit']}-{time.time_ns()}"): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a worker died or lost the task
+                outcome = _failed(task, exc, "Dask worker failed")
+            for key, path in (("notebook", task["notebook_out"]), ("html", task["html_out"])):
+                data = outcome.pop(f"{key}_bytes", None)
+                if data is not None:
+                    Path(path).write_bytes(data)
+                    outcome[key] = path
+                else:
+                    outcome[key] = None
+            done(outcome)
+            outcomes.append(outcome)
+    finally:
+        client.close()
+    return outcomes
