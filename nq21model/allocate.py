@@ -213,15 +213,20 @@ def province_budget(dataset: Dataset, base_year: int, horizon: int, *, admission
     members."""
     from .scenario import Scenario, scenario_rates
 
-    if admission_rate is None and admissions_per_year is None:
+    default = admission_rate is None and admissions_per_year is None
+    if default:
         admission_rate = config.ADMISSION_RATE
-    base = admission_base or ("all" if dataset.totals is not None else "local")
+    # an explicit rate is the programme's (all members: refused without totals); the
+    # default budget falls back to local members, and says so
+    base = admission_base or ("all" if dataset.totals is not None or not default else "local")
     scenario = Scenario(admission_rate=admission_rate, admissions_per_year=admissions_per_year,
                         admission_base=base, fixed_rates=natural is None,
                         allocation="population" if natural is None else None)
     rates = scenario_rates(dataset, scenario, base_year, horizon, natural=natural)
     budget = rates.admissions.sum(axis=1).mean(axis=0)
-    return budget, scenario.label
+    note = scenario.label + (" (không có bảng tổng số đảng viên: tỷ lệ trên số đảng viên tại chỗ)"
+                             if default and base == "local" and admission_base is None else "")
+    return budget, note
 
 
 def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,

@@ -402,9 +402,9 @@ class Calibration:
     ----------
     draws : int
         Parameter draws mixed over when ``uncertainty`` (default 100).
-    uncertainty : bool
-        Carry parameter uncertainty into the rates (default True); False gives
-        point estimates (D = 1).
+    uncertainty : {True, "years", False}
+        Carry parameter uncertainty into the rates (default True); ``"years"``: point
+        estimates with the future years' effects drawn; False: point estimates (D = 1).
     seed : int
         Seed of the parameter draws (``numpy.random.default_rng``).
 
@@ -418,11 +418,13 @@ class Calibration:
     ``dispersion_``, ``year_effects_``, ``area_effects_``, ``cell_effects_``.
     """
 
-    def __init__(self, draws: int = 100, uncertainty: bool = True, seed: int = 0):
+    def __init__(self, draws: int = 100, uncertainty: bool | str = True, seed: int = 0):
         if draws < 1:
             raise ParameterError(f"draws must be ≥ 1, got {draws}")
         self.draws = int(draws)
-        self.uncertainty = bool(uncertainty)
+        if uncertainty not in (True, False, "years"):
+            raise ParameterError(f"uncertainty must be True, False or 'years', got {uncertainty!r}")
+        self.uncertainty = uncertainty
         self.seed = int(seed)
 
     # ----------------------------------------------------------------- fit
@@ -590,7 +592,10 @@ class Calibration:
 
         ``Rates`` with D = draws: survival, and Poisson means of admissions plus
         transfers in; ``info["admissions"]`` and ``info["transfers"]`` (D, n, Y) hold
-        the two parts (a scenario rescales the first).
+        the two parts (a scenario rescales the first). ``uncertainty``: True (every
+        parameter drawn), ``"years"`` (point estimates, but the future years' effects
+        drawn: a year to come is never certain) or False (point estimates, D = 1: for
+        planning, e.g. quotas).
         """
         self._check_fitted()
         base = self.base_year_
@@ -598,6 +603,8 @@ class Calibration:
         if steps < 1:
             raise ParameterError(f"last year {last_year} must be after the base year {base}")
         uncertainty = self.uncertainty if uncertainty is None else uncertainty
+        if uncertainty not in (True, False, "years"):
+            raise ParameterError(f"uncertainty must be True, False or 'years', got {uncertainty!r}")
         D = (self.draws if draws is None else int(draws)) if uncertainty else 1
         rng = np.random.default_rng(self.seed if seed is None else seed)
         cells = dataset.cells.reset_index(drop=True)
@@ -625,11 +632,15 @@ class Calibration:
         areas = pd.Index(flow.areas.groups).get_indexer(cells.get(self.area_column_, pd.Series("", index=cells.index))
                                                          .astype(str))
         cell_index = pd.Index(flow.cells.groups).get_indexer(cells["cell_id"])
-        if not uncertainty:
+        if uncertainty is not True:
             w = np.append(flow.areas.means(), 1.0)[areas]
             u = np.append(flow.cells.means(), 1.0)[cell_index]
-            rate = np.exp(point + flow.future.point) * w * u
-            return np.repeat(rate[None, :, None], steps, axis=2)
+            if not uncertainty:
+                rate = np.exp(point + flow.future.point) * w * u
+                return np.repeat(rate[None, :, None], steps, axis=2)
+            # "years": every parameter at its point estimate, the future years still uncertain
+            log_v = flow.future.future(rng, D, steps)
+            return (np.exp(point) * w * u)[None, :, None] * np.exp(log_v)[:, None, :]
         cov = np.asarray(flow.cov)
         cov = np.where(np.isfinite(cov), cov, 0.0)
         betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")

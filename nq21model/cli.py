@@ -63,7 +63,8 @@ def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True) -> 
                    help="use the parameters saved by 'nq21model calibrate --out F.json' (same data and base "
                         "year) instead of fitting again")
     g.add_argument("--no-parameter-uncertainty", dest="parameter_uncertainty", action="store_false",
-                   help="calibrated point estimates only (default: mix over parameter draws)")
+                   help="calibrated point estimates, only the years to come drawn (default: mix over "
+                        "parameter draws)")
 
 
 def _sheet(value):
@@ -114,7 +115,8 @@ def calibration_from_args(args, dataset, base_year):
 
     if getattr(args, "fixed_rates", False):
         return None
-    uncertainty = getattr(args, "parameter_uncertainty", True)
+    # without parameter uncertainty the years to come are still uncertain (MODEL.md §2)
+    uncertainty = True if getattr(args, "parameter_uncertainty", True) else "years"
     if getattr(args, "calibration", None) is not None:
         if not args.calibration.exists():
             raise ParameterError(f"{args.calibration}: file not found")

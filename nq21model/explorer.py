@@ -512,8 +512,9 @@ class Explorer:
                             fixed_rates=fixed,
                             attrition_rate=float(f["attrition_rate"]) if fixed else config.ATTRITION_RATE,
                             allocation="population" if allocation == "quota" else allocation)
-        if allocation == "quota":
-            scenario = scenario.with_(allocation="quota", quotas=self._quotas_for(state, scenario))
+        if allocation == "quota":   # the quotas for the slider's budget are the admissions
+            scenario = scenario.with_(allocation="quota", quotas=self._quotas_for(state, scenario),
+                                      admission_rate=None, admissions_per_year=None)
         if short:
             from .calibrate import MIN_YEARS
             from .forecast import SHORT_HISTORY_NOTE

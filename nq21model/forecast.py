@@ -76,7 +76,13 @@ def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *
             scenario = short_history_scenario(dataset, scenario)
             notes.append(SHORT_HISTORY_NOTE.format(years=MIN_YEARS, base=base_year, label=scenario.label))
             warnings.warn(notes[-1], DataWarning, stacklevel=2)
-        rates = scenario_rates(dataset, scenario, base_year, horizons[-1], calibration=calibration)
+        natural = None
+        if not scenario.fixed_rates:
+            from .calibrate import Calibration
+
+            calibration = calibration or Calibration().fit(dataset, base_year)
+            natural = calibration.rates(active, horizons[-1])
+        rates = scenario_rates(dataset, scenario, base_year, horizons[-1], natural=natural)
     elif rates.base_year != base_year or rates.lam.shape[-1] < horizons[-1] - base_year \
             or rates.lam.shape[1] != len(active.cells):
         raise ParameterError("the rates do not cover the base year, cells and horizons asked for")

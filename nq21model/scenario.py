@@ -96,6 +96,14 @@ class Scenario:
             raise ParameterError("allocation 'quota' needs a quotas table (--quotas FILE)")
         if not 0.0 < self.max_lift <= 100.0:
             raise ParameterError(f"the lift must be in (0, 100], got {self.max_lift}")
+        if self.quotas is not None and (self.admission_rate is not None or self.admissions_per_year is not None):
+            raise ParameterError("quotas are the admissions of every cell and year: leave out --admission-rate "
+                                 "and --admissions-per-year with --quotas")
+        if self.allocation in ("population", "members") and not self.fixed_rates and \
+                self.admission_rate is None and self.admissions_per_year is None:
+            raise ParameterError("--allocation splits a total of admissions: give --admission-rate R or "
+                                 "--admissions-per-year N (to continue as now, each cell keeps its own "
+                                 "calibrated rate)")
 
     @classmethod
     def textbook(cls, admission_rate: float = config.ADMISSION_RATE, attrition_rate: float = config.ATTRITION_RATE,
@@ -276,13 +284,13 @@ def quota_matrix(quotas: pd.DataFrame, dataset: Dataset, years) -> np.ndarray:
 
 
 def scenario_rates(dataset: Dataset, scenario: Scenario, base_year: int, last_year: int, *,
-                   calibration=None, natural: Rates | None = None) -> Rates:
+                   natural: Rates | None = None) -> Rates:
     """The scenario's rates for the cells present in ``base_year``, years
     ``base_year + 1 … last_year``.
 
-    ``dataset`` is the whole data (dissolved cells' history informs the calibration);
-    the rates are for ``dataset.at_base(base_year)``. ``calibration`` (a fitted
-    :class:`~nq21model.calibrate.Calibration`) or ``natural`` (its rates) save a fit.
+    ``dataset`` is the whole data; the rates are for ``dataset.at_base(base_year)``.
+    ``natural``: the calibrated rates of those cells (``Calibration.rates``), which
+    every scenario but the textbook one (``fixed_rates``) starts from.
     """
     active = dataset.at_base(base_year)
     steps = last_year - base_year
@@ -293,10 +301,8 @@ def scenario_rates(dataset: Dataset, scenario: Scenario, base_year: int, last_ye
         source = "fixed"
     else:
         if natural is None:
-            from .calibrate import Calibration
-
-            calibration = calibration or Calibration().fit(dataset, base_year)
-            natural = calibration.rates(active, last_year)
+            raise ParameterError("calibrated scenarios start from the calibrated rates: pass natural= "
+                                 "(Calibration().fit(dataset, base_year).rates(dataset.at_base(base_year), last_year))")
         survival, base_adm = natural.survival, natural.admissions[:, :, :steps]
         transfers = natural.info.get("transfers", np.zeros_like(base_adm))[:, :, :steps]
         source = "calibrated"

@@ -168,3 +168,11 @@ def test_cli_bad_input_exits_2_and_writes_nothing(small_files, tmp_path, args, m
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cells.csv", "history.csv"]
+
+
+def test_an_explicit_rate_needs_the_totals_table():
+    ds = _dataset()
+    with pytest.raises(ParameterError, match="ALL party members"):
+        allocate(ds, admission_rate=0.03)
+    a = allocate(ds)   # the default budget falls back to local members, and says so
+    assert "không có bảng tổng số" in a.budget_note

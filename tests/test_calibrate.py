@@ -221,3 +221,14 @@ def test_cli_short_history_falls_back_to_fixed_rates(tmp_path, small_files):
     assert "fixed rates" in proc.stdout and "tỷ lệ cố định" in proc.stderr
     proc = run_cli("forecast", "--cells", cp, "--history", hp, "--attrition-rate", "0.02")
     assert proc.returncode == 2 and "--attrition-rate goes with --fixed-rates" in proc.stderr
+
+
+def test_point_estimates_still_leave_the_years_to_come_uncertain(active, bundled):
+    cal = Calibration(draws=30, uncertainty="years").fit(bundled, 2025)
+    rates = cal.rates(active, 2030)
+    total = rates.admissions.sum(axis=1)                      # (draws, years)
+    assert rates.draws == 30 and (total.std(axis=0) > 0).all()
+    # every cell keeps its point estimate: the draws differ by a common year factor only
+    ratio = rates.admissions[:, :, 0] / rates.admissions[:, :, 0].mean(axis=0)
+    np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-9)
+    assert Calibration(uncertainty=False).fit(bundled, 2025).rates(active, 2030).draws == 1
