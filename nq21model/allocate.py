@@ -240,16 +240,8 @@ def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,
     weight, how = None, "theo dân số"
     members = {u: dataset.unit_totals("members", u) for u in names} if dataset.totals is not None else {}
     if members and all(base_year in m.index for m in members.values()):
-        village = dataset.panel("admitted")
-        unit_of = dataset.cells[by].astype(str).to_numpy()
-        weight = []
-        for u in names:
-            admitted = dataset.unit_totals("admitted", u)
-            recent = [y for y in admitted.index if dataset.first_year < y <= base_year][-3:]
-            own = village.loc[unit_of == u, recent].to_numpy()
-            phi = float(np.nansum(own) / admitted[recent].sum()) if recent and admitted[recent].sum() > 0 else 0.0
-            weight.append(members[u][base_year] * phi)
-        weight = np.array(weight)
+        weight = np.array([members[u][base_year] * np.nan_to_num(dataset.village_share(base_year, u, by)[0])
+                           for u in names])
         how = "theo tỷ lệ kết nạp của Chương trình (số đảng viên của đơn vị, phần của chi bộ thôn, bản)"
     if weight is None or weight.sum() <= 0:
         weight = np.bincount(codes, weights=active.cells["population"].to_numpy(float), minlength=len(names))

@@ -456,6 +456,22 @@ class Dataset:
             return province
         return wide[unit].dropna().sort_index() if unit in wide.columns else pd.Series(dtype=float)
 
+    def village_share(self, base_year: int, unit: str | None = None, by: str | None = None,
+                      years: int = 3) -> tuple[float, tuple]:
+        """φ, the village cells' share of all admissions (the totals table) over the
+        last ``years`` years up to ``base_year`` that both record, for the province or
+        for ``unit`` (a value of ``by``, default the data's grouping) → (φ, the years);
+        NaN when the totals do not say."""
+        admitted = self.unit_totals("admitted", unit)
+        panel = self.panel("admitted")
+        if unit is not None:
+            panel = panel[(self.cells[by or self.default_unit] == unit).to_numpy()]
+        village = panel.sum(axis=0)
+        common = [y for y in admitted.index if self.first_year < y <= base_year and y in village.index][-years:]
+        if not common or admitted[common].sum() <= 0:
+            return float("nan"), ()
+        return min(1.0, float(village[common].sum() / admitted[common].sum())), tuple(int(y) for y in common)
+
     def check_totals(self) -> list[str]:
         """Where village cells admitted more than their whole unit (or have more local
         members than it has members): one line per unit and year (a warning, not an

@@ -235,17 +235,15 @@ def programme_base(dataset: Dataset, base_year: int) -> ProgrammeBase:
     if members.empty or admitted.empty:
         raise ParameterError(f"{source}: {what}; it has no members and admitted for the province (a "
                              f"'Toàn tỉnh' row, or every {dataset.default_unit}) up to {base_year}")
-    village = dataset.panel("admitted").sum(axis=0)
-    common = [y for y in admitted.index if y in village.index and dataset.first_year < y][-PROGRAMME_YEARS:]
-    if not common or admitted[common].sum() <= 0:
+    phi, common = dataset.village_share(base_year, years=PROGRAMME_YEARS)
+    if not common:
         raise ParameterError(f"{source}: no year up to {base_year} with admissions both in the totals and in "
                              "the history, so the village cells' share of admissions is unknown")
-    phi = float(village[common].sum() / admitted[common].sum())
     recent = members.iloc[-(PROGRAMME_YEARS + 1):]
     growth = float((recent.iloc[-1] / recent.iloc[0]) ** (1.0 / max(1, len(recent) - 1)) - 1.0) \
         if len(recent) > 1 and recent.iloc[0] > 0 else 0.0
     return ProgrammeBase(year=int(members.index[-1]), members=float(members.iloc[-1]), growth=growth,
-                         phi=min(phi, 1.0), years=tuple(int(y) for y in common))
+                         phi=phi, years=common)
 
 
 # --------------------------------------------------------------------- the rates

@@ -472,11 +472,20 @@ def share_counts(code: str, data: TrackerData, by: str | None = None) -> pd.Data
 
 def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,
                        all_units: bool = False) -> pd.DataFrame:
-    """Province = sum over units in the years every unit reports; unit rows kept
-    only when the grouping is the one the counts are by (or all, ``all_units``)."""
-    n_units = frame["unit"].nunique()
-    full = frame.groupby("year")["unit"].transform("nunique").eq(n_units)
-    province = frame[full].groupby("year", as_index=False)[["successes", "trials"]].sum()
+    """Province = its own row of the totals table ("Toàn tỉnh") when there is one, else
+    the sum over units in the years every unit reports; unit rows kept only when the
+    grouping is the one the counts are by (or all, ``all_units``)."""
+    from .data import PROVINCE_UNITS
+    from .tables import _fold
+
+    own = frame["unit"].map(_fold).isin(PROVINCE_UNITS)
+    if own.any():
+        province = frame[own].groupby("year", as_index=False)[["successes", "trials"]].sum()
+        frame = frame[~own]
+    else:
+        n_units = frame["unit"].nunique()
+        full = frame.groupby("year")["unit"].transform("nunique").eq(n_units)
+        province = frame[full].groupby("year", as_index=False)[["successes", "trials"]].sum()
     province.insert(0, "unit", PROVINCE)
     parts = [province]
     if all_units:

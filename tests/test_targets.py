@@ -562,3 +562,17 @@ def test_cli_targets_bad_input(tmp_path, small_dir):
 def test_small_shares_keep_two_decimals_so_a_miss_never_reads_as_the_target():
     assert T._fmt_value("2a", 0.0296) == "2,96%"
     assert T._fmt_value("3a", 0.316) == "31,6%"
+
+
+def test_a_province_row_of_the_totals_is_the_province_not_one_more_unit(small):
+    from dataclasses import replace
+
+    counts = small.unit_counts
+    own = counts.groupby("year", as_index=False).sum(numeric_only=True).assign(unit="Toàn tỉnh")
+    with_row = replace(small, unit_counts=pd.concat([counts, own], ignore_index=True))
+    for code in ("2b", "1_member"):
+        plain = T.count_series(code, small) if code == "2b" else T.share_counts(code, small)
+        other = T.count_series(code, with_row) if code == "2b" else T.share_counts(code, with_row)
+        a = plain[plain["unit"] == PROVINCE].reset_index(drop=True)
+        b = other[other["unit"] == PROVINCE].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)
