@@ -154,12 +154,11 @@ def formats_of(frame: pd.DataFrame, *, office: bool = False, overrides: dict | N
 
 def _shown(values: pd.Series, fmt: str | None) -> int:
     """About how many characters the widest value of a column takes on screen."""
-    values = values.dropna()
-    if values.empty:
-        return 0
-    if fmt is None or not pd.api.types.is_numeric_dtype(values.dtype):
-        return int(values.astype(str).str.len().max())
-    numbers = values.to_numpy(dtype=float)
+    array = values.to_numpy()
+    if fmt is None or array.dtype.kind not in "iuf":
+        lengths = [len(str(v)) for v in array if v is not None and not (isinstance(v, float) and v != v)]
+        return max(lengths, default=0)
+    numbers = array.astype(float)
     numbers = numbers[np.isfinite(numbers)]
     if not numbers.size:
         return 0
