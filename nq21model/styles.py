@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from copy import copy
 import textwrap
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -202,6 +203,7 @@ def style_sheet(ws, frame: pd.DataFrame, *, office: bool, synthetic: bool,
     last = get_column_letter(max(k, 1))
     formats = formats_of(frame, office=office, overrides=overrides)
     bold = Font(name=_FONT, bold=True)
+    right = Alignment(horizontal="right")
     thin = Side(style="thin", color="808080")
     # ---- the title row (office)
     if office:
@@ -230,12 +232,21 @@ def style_sheet(ws, frame: pd.DataFrame, *, office: bool, synthetic: bool,
         ws.column_dimensions[get_column_letter(j + 1)].width = width
         lines = max(lines, header_lines(name, width))
         if fmt is not None:
+            number = text = None  # the first cell styled, the others copy its style (faster)
             for (cell,) in ws.iter_rows(min_row=head + 1, max_row=head + n + (1 if totals else 0),
                                         min_col=j + 1, max_col=j + 1):
                 if isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
-                    cell.number_format = fmt
+                    if number is None:
+                        cell.number_format = fmt
+                        number = cell._style
+                    else:
+                        cell._style = copy(number)
                 elif isinstance(cell.value, str):  # "> 0,99" beside the numbers
-                    cell.alignment = Alignment(horizontal="right")
+                    if text is None:
+                        cell.alignment = right
+                        text = cell._style
+                    else:
+                        cell._style = copy(text)
         else:
             if _shown(frame.iloc[:, j], None) > width - 2:
                 wrapped.append(j)
