@@ -1,6 +1,8 @@
 """Output files: atomic writes (a file or folder appears whole or not at all, and what
 was there survives a failed run) and the one writer of every output table, whose
-cells a spreadsheet never runs as formulas.
+cells a spreadsheet never runs as formulas (and whose XLSX look — number formats,
+widths, frozen header, the synthetic-data mark, title and totals rows — is
+:mod:`nq21model.styles`).
 
 Spreadsheet safety: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or
 a carriage return is a formula to Excel and LibreOffice when they open a CSV, and
