@@ -35,7 +35,7 @@ from .exceptions import ParameterError
 from .quotas import QuotaPlan, cell_values, optimise, population_split
 
 __all__ = ["Allocation", "allocate", "province_budget", "unit_budgets", "quota_gain_table", "quota_changes",
-           "quota_sheet", "write_quota_workbooks", "optimised_quotas", "SENSITIVITY_LIFTS"]
+           "quota_sheet", "quota_notes", "write_quota_workbooks", "optimised_quotas", "SENSITIVITY_LIFTS"]
 
 #: Lifts at which a plan and the population split are scored side by side.
 SENSITIVITY_LIFTS = (1.0, 2.0, 3.0)
@@ -395,7 +395,8 @@ def quota_changes(allocation: Allocation, unit: str | None = None, n: int = 15, 
 
 
 def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
-    """The quota list to hand out: one row per cell, one column per year (Vietnamese)."""
+    """The quota list to hand out: one row per cell, one column per year (Vietnamese;
+    the chance unrounded: the writer shows it as the briefing does, "> 0,99")."""
     a = allocation
     cells = a.dataset.cells.reset_index(drop=True)
     frame = pd.DataFrame({"Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"]})
@@ -405,22 +406,58 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
     for j, y in enumerate(a.years):
         frame[f"Chỉ tiêu {y}"] = a.quotas[:, j]
     frame[f"Tổng {a.years[0]}–{a.years[-1]}"] = a.quotas.sum(axis=1)
-    frame[f"Khả năng đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = np.round(a.p_optimised[a.threshold], 3)
+    frame[f"Khả năng đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = a.p_optimised[a.threshold]
     return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
+
+
+#: What a unit of each cells column is called in a quota workbook's title.
+UNIT_WORDS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn",
+              "commune_2025": "xã, phường (từ 1/7/2025)"}
+
+
+def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) -> pd.DataFrame:
+    """The "Ghi chú" sheet of a unit's quota workbook: ``Mục, Giá trị`` rows — the
+    unit, years, threshold, the unit's own quotas (a year and the period; never the
+    province's), how they were handed down, the rules, the data."""
+    a = allocation
+    quotas = a.quotas[mask].sum(axis=0)
+    rows = [("Đơn vị", f"{unit} ({UNIT_WORDS.get(by, by)})"), ("Năm gốc", str(a.base_year)),
+            ("Năm mục tiêu", str(a.horizon)), ("Ngưỡng", f"≥ {a.threshold} đảng viên"),
+            ("Chỉ tiêu của đơn vị theo năm", ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, quotas))),
+            (f"Tổng chỉ tiêu của đơn vị {a.years[0]}–{a.years[-1]}", f"{int(quotas.sum())} đảng viên, "
+             f"{int(mask.sum())} chi bộ")]
+    if by == a.unit_column:
+        u = a.unit_names.index(unit)
+        rows.append(("Cách giao cho đơn vị", "số kết nạp của toàn tỉnh chia cho các đơn vị "
+                     + (a.info.get("shared") or "theo dân số")))
+        transfer = int(a.plan.unit_transfer[u])
+        if transfer:
+            rows.append(("Điều chỉnh giữa các đơn vị", (f"nhận thêm {transfer}" if transfer > 0 else
+                                                        f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
+    rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
+                            f"({a.lift:g} lần mức mấy năm qua); chi bộ có phần theo dân số từ 2 "
+                            "đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+             ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} nếu "
+                              "thực hiện đủ chỉ tiêu; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
+             ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
+    return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
 
 
 def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str | None = None,
                           units=None) -> dict[str, Path]:
     """One XLSX per unit of ``by`` with its quota list, all written or none.
 
-    Sheets "Chỉ tiêu" (one row per cell, a column per year) and "Ghi chú" (base
-    year, horizon, the unit's own budget, the rules; "Dữ liệu mô phỏng" when the data
-    are synthetic). ``units``: only these units' lists (default every unit). Returns
-    {unit: path}; names from :func:`fmt.unit_file_names`, e.g.
+    Sheets "Chỉ tiêu" (a title row, one row per cell, a column per year, a bold
+    "Tổng cộng" row under the members and the quotas) and "Ghi chú"
+    (:func:`quota_notes`: the unit's own budget, the rules); "Dữ liệu mô phỏng" on
+    every sheet when the data are synthetic (styles: :mod:`nq21model.styles`).
+    ``units``: only these units' lists (default every unit). Returns {unit: path};
+    names from :func:`fmt.unit_file_names`, e.g.
     ``chi_tieu_ket_nap_tam-duong.xlsx``.
     """
     from .files import write_tables
     from .fmt import unit_file_names
+    from .styles import Sheet
 
     a = allocation
     by = by or a.unit_column
@@ -431,21 +468,16 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
     names = unit_file_names(cells[by].unique())
     wanted = sorted(names) if units is None else [u for u in sorted(names) if u in set(units)]
     paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in wanted}
+    period = f"{a.years[0]}–{a.years[-1]}"
     books = {}
     for unit, path in paths.items():
         mask = (cells[by] == unit).to_numpy()
-        quotas = a.quotas[mask].sum(axis=0)
-        notes = pd.DataFrame({"Mục": ["Đơn vị", "Năm gốc", "Năm mục tiêu", "Ngưỡng", "Chỉ tiêu của đơn vị theo năm",
-                                      "Nguyên tắc", "Dữ liệu"],
-                              "Giá trị": [str(unit), str(a.base_year), str(a.horizon), f"≥ {a.threshold} đảng viên",
-                                          ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, quotas)),
-                                          "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
-                                          f"({a.lift:g} lần mức mấy năm qua); chi bộ có phần theo dân số từ 2 "
-                                          "đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi "
-                                          "không quá 1",
-                                          "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật"]})
-        books[path] = {"Chỉ tiêu": quota_sheet(a, mask), "Ghi chú": notes}
-    write_tables(books)
+        sheet = quota_sheet(a, mask)
+        added = [f"Đảng viên tại chỗ {a.base_year}", *(f"Chỉ tiêu {y}" for y in a.years), f"Tổng {period}"]
+        books[path] = {
+            "Chỉ tiêu": Sheet(sheet, title=f"Đề xuất chỉ tiêu kết nạp đảng viên {period} — {unit}", totals=added),
+            "Ghi chú": Sheet(quota_notes(a, unit, mask, by), title=f"Ghi chú — {unit}")}
+    write_tables(books, office=True, synthetic=bool(a.dataset.synthetic))
     return paths
 
 

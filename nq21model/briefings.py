@@ -373,12 +373,16 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
 
 
 def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
-    """At-risk cells of every unit, a sheet each (header frozen, columns sized),
-    after a notes sheet; returns the number of at-risk cells."""
+    """At-risk cells of every unit, a sheet each after a notes sheet, as an office
+    workbook (:mod:`nq21model.styles`: a title row naming the unit and the count,
+    header frozen, columns sized, "Dữ liệu mô phỏng" on every sheet when the data
+    are synthetic); returns the number of at-risk cells."""
     import pandas as pd
 
     from . import report
     from .files import write_table
+    from .fmt import format_number
+    from .styles import Sheet
 
     horizon, threshold = report.focus(results)
     notes = [("Nội dung", "Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, mỗi đơn vị một trang."),
@@ -390,14 +394,17 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
              ("Lập lúc", _dt.datetime.now().strftime("%d/%m/%Y %H:%M") + f" bằng nq21model {__version__}")]
     if results.dataset.synthetic:
         notes.insert(0, ("CẢNH BÁO", report.banner_text(results.dataset)))
-    sheets = {"Ghi chú": pd.DataFrame(notes, columns=["Mục", "Nội dung"])}
+    sheets = {"Ghi chú": Sheet(pd.DataFrame(notes, columns=["Mục", "Nội dung"]),
+                               title=f"Chi bộ có nguy cơ không đạt chỉ tiêu năm {horizon} — ghi chú")}
     names = sheet_names(units)
     total = 0
     for unit in units:
         table = report.at_risk_cells(results, unit=unit, by=by)
         total += len(table)
-        sheets[names[unit]] = table
-    write_table(sheets, path, freeze_header=True, widths=(0, 90))
+        count = (f"{format_number(len(table))} chi bộ có nguy cơ" if len(table)
+                 else "không có chi bộ nào thuộc diện nguy cơ")
+        sheets[names[unit]] = Sheet(table, title=f"{unit}: {count} (năm {horizon}, ngưỡng {threshold} đảng viên)")
+    write_table(sheets, path, office=True, synthetic=bool(results.dataset.synthetic), widths=(6, 90))
     return total
 
 

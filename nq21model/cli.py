@@ -199,9 +199,9 @@ def cmd_forecast(args) -> int:
     unit = args.unit or results.unit_column
     if args.out is not None:
         write_table({"cells": results.cells, "units": results.units(unit),
-                     "province": results.province}, args.out)  # CSV: the first table
+                     "province": results.province}, args.out, synthetic=dataset.synthetic)  # CSV: the first table
     if args.out_units is not None:
-        write_table(results.unit_paths(unit), args.out_units)
+        write_table(results.unit_paths(unit), args.out_units, synthetic=dataset.synthetic)
     results.print_summary(unit)
     print(scenario_people_line(results))
     if len(results.absent):
@@ -261,7 +261,7 @@ def cmd_backtest(args) -> int:
         tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
         if result.crosscheck is not None:
             tables["province_crosscheck"] = result.crosscheck
-        write_table(tables, args.out)  # CSV: the scores
+        write_table(tables, args.out, synthetic=dataset.synthetic)  # CSV: the scores
         print(f"\nWrote the scores to {args.out}")
     return 0
 
@@ -287,7 +287,8 @@ def cmd_targets(args) -> int:
     scenario = scenario_from_args(args, dataset)
     table = track_targets(data, by=args.unit, base_year=args.base_year, scenario=scenario)
     if args.out is not None:
-        write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out)  # CSV: the first
+        write_table({"targets": table, "Toàn tỉnh": province_table(table)}, args.out,  # CSV: the first
+                    synthetic=dataset.synthetic)
     print(format_targets(table))
     if args.out is not None:
         print(f"\nWrote {len(table)} rows to {args.out}")
@@ -343,7 +344,7 @@ def cmd_allocate(args) -> int:
                           max_lift=args.max_lift, floor=None if args.no_floor else args.floor, cap=args.cap)
     if args.out is not None:
         write_table({"quotas": allocation.table, "summary": allocation.summary(),
-                     "sensitivity": allocation.sensitivity()}, args.out)
+                     "sensitivity": allocation.sensitivity()}, args.out, synthetic=dataset.synthetic)
     if args.workbooks is not None:
         paths = write_quota_workbooks(allocation, args.workbooks)
     allocation.print_summary()

@@ -57,6 +57,7 @@ from .exceptions import DataError, ParameterError
 from .fmt import format_number, format_percent, format_probability, slugify
 from .results import PROVINCE, ForecastResults, risk_threshold
 from .scenario import ALLOCATIONS, Rates, Scenario, programme_base, scenario_rates
+from .styles import Sheet, chance_value
 
 __all__ = [
     "LEVELS", "ADMISSIONS", "RATE_MODELS", "ALLOCATION_CHOICES", "ADMISSION_RANGE", "ATTRITION_RANGE",
@@ -1208,7 +1209,9 @@ class ExplorerView:
 
     def write_cell_table(self, path: str | Path | None = None) -> Path:
         """Write the current cell table (scenario A) to XLSX, atomically, with
-        Vietnamese headers and rounded values (:func:`export_tables`).
+        Vietnamese headers and rounded values (:func:`export_tables`), as an office
+        workbook (:mod:`nq21model.styles`: title rows, "Dữ liệu mô phỏng" on every
+        sheet when the data are synthetic, probabilities as the briefing shows them).
 
         Default path: :meth:`default_path`. Returns the path written.
         """
@@ -1217,7 +1220,7 @@ class ExplorerView:
         path = Path(path) if path is not None else self.default_path()
         if path.suffix.lower() != ".xlsx":
             raise ParameterError(f"{path}: the cell table is written as .xlsx")
-        return write_table(export_tables(self), path, freeze_header=True, widths=(8, 60))
+        return write_table(export_tables(self), path, office=True, synthetic=self.synthetic, widths=(8, 60))
 
     def parameters_table(self) -> pd.DataFrame:
         """The view's parameters and key figures as ``Mục, Giá trị`` rows (Vietnamese;
@@ -1241,7 +1244,7 @@ class ExplorerView:
             rows += [(f"Kịch bản {name}: ghi chú", note) for note in self.notes(which)]
         for r in self.shares("a").itertuples():
             rows.append((f"A: tỷ lệ chi bộ ≥ {r.threshold} đảng viên năm {self.horizon}", format_percent(r.share)))
-            rows.append((f"A: xác suất tỷ lệ ≥ {r.threshold} đạt 95%", round(float(r.p_share_95), 2)))
+            rows.append((f"A: xác suất tỷ lệ ≥ {r.threshold} đạt 95%", chance_value(float(r.p_share_95))))
         return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
 
 
@@ -1253,13 +1256,15 @@ EXPORT_HEADERS = {"cell_id": "Mã chi bộ", "district": "Huyện", "commune_202
                   **{f"p_at_least_{k}": f"Xác suất ≥ {k} đảng viên" for k in config.THRESHOLDS}}
 
 
-def export_tables(view: ExplorerView) -> dict[str, pd.DataFrame]:
-    """The sheets of the explorer's XLSX export, Vietnamese headers, values rounded
-    (expected members 1 decimal, probabilities 3):
+def export_tables(view: ExplorerView) -> dict[str, Sheet]:
+    """The sheets of the explorer's XLSX export (:class:`nq21model.styles.Sheet`:
+    a frame and its title), Vietnamese headers, expected members to 1 decimal
+    (probabilities as they are: the writer shows them with 2 decimals, or "> 0,99" /
+    "< 0,01", as the briefing does):
 
     * "Chi bộ" — every cell of the unit at the horizon (scenario A) with the members
       at the base year (and the post-2025 commune when the data has it);
-    * "Có nguy cơ" — the at-risk cells (probabilities 2 decimals);
+    * "Có nguy cơ" — the at-risk cells;
     * "Không dự báo" — the unit's cells dissolved before the base year or not yet in
       the data (only when there are some);
     * "Kịch bản" — both scenarios, what they mean in people, the key figures.
@@ -1270,8 +1275,6 @@ def export_tables(view: ExplorerView) -> dict[str, pd.DataFrame]:
         table.insert(list(table.columns).index("commune"), "commune_2025", cells["commune_2025"].to_numpy())
     members = f"members_{view.base_year}"
     table = table.assign(expected_members=table["expected_members"].round(1))
-    for col in ["p_zero", *(f"p_at_least_{k}" for k in config.THRESHOLDS)]:
-        table[col] = table[col].round(3)
     table = table.rename(columns={**EXPORT_HEADERS, members: f"Đảng viên tại chỗ {view.base_year}"})
     risk = view.at_risk("a")
     at_risk = pd.DataFrame({"Mã chi bộ": risk["cell_id"], "Tên chi bộ": risk["cell_name"], "Xã": risk["commune"]})
@@ -1279,8 +1282,12 @@ def export_tables(view: ExplorerView) -> dict[str, pd.DataFrame]:
         at_risk["Huyện"] = risk["district"]
     at_risk[f"Đảng viên tại chỗ {view.base_year}"] = risk["members_now"].astype(int)
     at_risk[f"Dự kiến {view.horizon}"] = risk["expected_members"].round(1)
-    at_risk[f"Xác suất ≥ {view.threshold} ({view.horizon})"] = risk["p_at_least"].round(2)
-    sheets = {"Chi bộ": table, "Có nguy cơ": at_risk}
+    at_risk[f"Xác suất ≥ {view.threshold} ({view.horizon})"] = risk["p_at_least"]
+    where = view.unit if view.state.level == "province" else f"{view.level_label}: {view.unit}"
+    scenario = view.results.scenario.label
+    sheets = {"Chi bộ": Sheet(table, title=f"Dự báo từng chi bộ năm {view.horizon} — {where} (kịch bản A: {scenario})"),
+              "Có nguy cơ": Sheet(at_risk, title=f"Chi bộ có nguy cơ không đạt {view.threshold} đảng viên tại chỗ "
+                                                 f"năm {view.horizon} — {where} (kịch bản A)")}
     absent = view.absent
     if len(absent):
         gone = pd.DataFrame({"Mã chi bộ": absent["cell_id"], "Tên chi bộ": absent["cell_name"]})
@@ -1290,8 +1297,9 @@ def export_tables(view: ExplorerView) -> dict[str, pd.DataFrame]:
         gone["Tình trạng"] = absent["reason"].map(ABSENCE_LABELS)
         gone["Năm có số liệu"] = [f"{int(a)}–{int(b)}" if pd.notna(a) else "" for a, b in
                                   zip(absent["first_year"], absent["last_year"])]
-        sheets["Không dự báo"] = gone
-    sheets["Kịch bản"] = view.parameters_table()
+        sheets["Không dự báo"] = Sheet(gone, title=f"Chi bộ không dự báo (giải thể, sáp nhập hoặc chưa có số liệu) — "
+                                                   f"{where}")
+    sheets["Kịch bản"] = Sheet(view.parameters_table(), title=f"Kịch bản và các số liệu chính — {where}")
     return sheets
 
 

@@ -1,6 +1,8 @@
 """Output files: atomic writes (a file or folder appears whole or not at all, and what
 was there survives a failed run) and the one writer of every output table, whose
-cells a spreadsheet never runs as formulas.
+cells a spreadsheet never runs as formulas (and whose XLSX look — number formats,
+widths, frozen header, the synthetic-data mark, title and totals rows — is
+:mod:`nq21model.styles`).
 
 Spreadsheet safety: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or
 a carriage return is a formula to Excel and LibreOffice when they open a CSV, and
@@ -21,6 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .exceptions import ParameterError
@@ -162,54 +165,76 @@ def _xlsx_text(value: str) -> str:
     return _ILLEGAL_XLSX.sub("\ufffd", value)
 
 
-def write_table(tables: pd.DataFrame | dict[str, pd.DataFrame], path: str | Path, *,
-                freeze_header: bool = False, widths: tuple[int, int] | None = None) -> Path:
+def write_table(tables: pd.DataFrame | dict, path: str | Path, *, office: bool = False,
+                synthetic: bool = False, formats: dict | None = None, freeze_header: bool = True,
+                widths: tuple[int, int] | None = None) -> Path:
     """Write one table (CSV or XLSX) or several (XLSX, a sheet each; CSV: the first),
     atomically, with no cell a spreadsheet would run as a formula (module docstring).
 
-    Sheet names are made valid for Excel (no ``[]:*?/\\``, at most 31 characters,
-    distinct ignoring case); CSV floats are rounded to 10 decimals. XLSX only:
-    ``freeze_header`` freezes the first row; ``widths`` (lowest, highest) sizes
-    each column to its header and first 200 values.
+    A table is a DataFrame or a :class:`nq21model.styles.Sheet` (a frame with its
+    title and the columns of its totals row). Sheet names are made valid for Excel
+    (no ``[]:*?/\\``, at most 31 characters, distinct ignoring case); CSV floats are
+    rounded to 10 decimals, and a CSV is written as it always was (the options
+    below are for XLSX).
+
+    XLSX (:mod:`nq21model.styles`): number formats from the column names (``formats``
+    {column: format} over them), columns sized to their content within ``widths``
+    (lowest, highest; default 6–50), the header row frozen (``freeze_header``) and
+    filtered, A4 landscape one page wide; ``synthetic`` marks every sheet "Dữ liệu
+    mô phỏng" (printed page header, red tab; the title row of an office sheet);
+    ``office`` adds a title row above the header, the totals rows of the sheets that
+    ask for one, and writes probabilities the briefing's way ("> 0,99").
     """
+    from .styles import Sheet
+
     path = check_table_path(path)
-    if isinstance(tables, pd.DataFrame):
+    if not isinstance(tables, dict):
         tables = {"data": tables}
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             frame = next(iter(tables.values()))
+            frame = frame.frame if isinstance(frame, Sheet) else frame
             floats = frame.select_dtypes("float").columns
             if len(floats):  # 10 decimals: far below any figure shown, and a much faster write
                 frame = frame.assign(**{c: frame[c].round(10) for c in floats})
             frame = _map_text(frame, _csv_text)
             frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         else:
-            _write_xlsx(tables, tmp, freeze_header=freeze_header, widths=widths)
+            _write_xlsx(tables, tmp, office=office, synthetic=synthetic, formats=formats,
+                        freeze_header=freeze_header, widths=widths)
     return path
 
 
-def _write_xlsx(tables: dict, path: Path, *, freeze_header: bool, widths) -> None:
-    from openpyxl.utils import get_column_letter
+def _write_xlsx(tables: dict, path: Path, *, office: bool, synthetic: bool, formats, freeze_header: bool,
+                widths) -> None:
+    from . import styles
 
     names = sheet_names(tables)
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for key, frame in tables.items():
+        for key, table in tables.items():
+            sheet = table if isinstance(table, styles.Sheet) else styles.Sheet(table)
+            frame = styles.office_frame(sheet.frame) if office else sheet.frame
             frame = _map_text(frame, _xlsx_text)
-            frame.to_excel(writer, sheet_name=names[key], index=False)
-            sheet = writer.sheets[names[key]]
-            for row in sheet.iter_rows():
+            frame.to_excel(writer, sheet_name=names[key], index=False, startrow=1 if office else 0)
+            ws = writer.sheets[names[key]]
+            totals = list(sheet.totals) if office else []
+            if office:
+                title = sheet.title if sheet.title is not None else str(key)
+                ws.cell(row=1, column=1, value=_xlsx_text(styles.title_text(title, synthetic)))
+            if totals:
+                row = styles.totals_row(sheet.frame, totals, _xlsx_text(sheet.label))
+                for j, value in enumerate(row.iloc[0], start=1):
+                    if value is not None and not (isinstance(value, float) and np.isnan(value)):
+                        ws.cell(row=len(frame) + 3, column=j, value=value.item() if hasattr(value, "item")
+                                else value)
+            for row in ws.iter_rows():
                 for cell in row:
                     if isinstance(cell.value, str):
                         cell.data_type = "s"  # a string, never a formula
                         if cell.value[:1] in FORMULA_STARTS:
                             cell.quotePrefix = True  # and still text when edited in Excel
-            if freeze_header:
-                sheet.freeze_panes = "A2"
-            if widths is not None:
-                low, high = widths
-                for i, col in enumerate(frame.columns):
-                    longest = max([len(str(col))] + [len(str(v)) for v in frame.iloc[:, i].head(200)])
-                    sheet.column_dimensions[get_column_letter(i + 1)].width = min(high, max(low, longest + 2))
+            styles.style_sheet(ws, frame, office=office, synthetic=synthetic, totals=totals,
+                               overrides=formats, widths=widths or styles.DEFAULT_WIDTHS, freeze=freeze_header)
 
 
 def sheet_names(keys, *, reserved=()) -> dict:
@@ -228,11 +253,12 @@ def sheet_names(keys, *, reserved=()) -> dict:
     return out
 
 
-def write_tables(outputs: dict, *, freeze_header: bool = False, widths: tuple[int, int] | None = None) -> dict:
-    """Write several table files ``{path: tables}`` (see :func:`write_table`) all or
-    none: each is made in a staging folder beside it, and they are renamed into
-    place only once every one is written. ParameterError if two paths would be the
-    same file (also ignoring case, as on Windows or macOS). Returns {path: path}."""
+def write_tables(outputs: dict, **options) -> dict:
+    """Write several table files ``{path: tables}`` (see :func:`write_table`, whose
+    ``options`` apply to each) all or none: each is made in a staging folder beside
+    it, and they are renamed into place only once every one is written.
+    ParameterError if two paths would be the same file (also ignoring case, as on
+    Windows or macOS). Returns {path: path}."""
     paths = [check_table_path(p) for p in outputs]
     seen: dict[str, Path] = {}
     for p in paths:
@@ -245,8 +271,7 @@ def write_tables(outputs: dict, *, freeze_header: bool = False, widths: tuple[in
         for path, tables in zip(paths, outputs.values()):
             if path.parent not in folders:
                 folders[path.parent] = staging_folder(path.parent)
-            staged[path] = write_table(tables, folders[path.parent] / path.name,
-                                       freeze_header=freeze_header, widths=widths)
+            staged[path] = write_table(tables, folders[path.parent] / path.name, **options)
         for path, tmp in staged.items():
             os.replace(tmp, path)
     finally:

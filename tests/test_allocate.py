@@ -114,12 +114,19 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
         quota_changes(plan, "Không có", n=5)
     paths = write_quota_workbooks(plan, tmp_path / "wb")
     assert set(paths) == set(plan.dataset.cells["district"])
-    sheet = pd.read_excel(paths["Mường Tè"], sheet_name="Chỉ tiêu")
-    assert len(sheet) == mask.sum()
-    assert sheet[[f"Chỉ tiêu {y}" for y in range(2026, 2031)]].to_numpy().sum() == plan.quotas[mask].sum()
-    notes = pd.read_excel(paths["Mường Tè"], sheet_name="Ghi chú").set_index("Mục")["Giá trị"]
+    sheet = pd.read_excel(paths["Mường Tè"], sheet_name="Chỉ tiêu", header=1)  # under the title row
+    sheet, total = sheet.iloc[:-1], sheet.iloc[-1]
+    assert len(sheet) == mask.sum() and total["Mã chi bộ"] == "Tổng cộng"
+    years = [f"Chỉ tiêu {y}" for y in range(2026, 2031)]
+    assert sheet[years].to_numpy().sum() == plan.quotas[mask].sum()
+    assert list(total[years]) == list(plan.quotas[mask].sum(axis=0)) and total["Tổng 2026–2030"] == plan.quotas[mask].sum()
+    assert total["Đảng viên tại chỗ 2025"] == plan.n0[mask].sum()
+    notes = pd.read_excel(paths["Mường Tè"], sheet_name="Ghi chú", header=1).set_index("Mục")["Giá trị"]
     own = plan.quotas[mask].sum(axis=0)
     assert notes["Chỉ tiêu của đơn vị theo năm"] == ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), own))
+    assert notes["Tổng chỉ tiêu của đơn vị 2026–2030"].startswith(f"{own.sum()} đảng viên")
+    province = ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), plan.budgets.sum(axis=0)))
+    assert province not in notes.to_numpy()  # the unit's own budget, not the province's
     assert notes["Dữ liệu"] == "Dữ liệu mô phỏng"
 
 

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -15,8 +16,8 @@ from conftest import ROOT, make_tables
 from nq21model import config
 from nq21model.data import Dataset, load_dataset
 from nq21model.exceptions import ParameterError
-from nq21model.explorer import (EXPLORER_DRAWS, LEVELS, Explorer, ExplorerState, default_threshold, fan_path,
-                                rate_band_html, slugify, threshold_options)
+from nq21model.explorer import (EXPLORER_DRAWS, EXPORT_HEADERS, LEVELS, Explorer, ExplorerState, default_threshold,
+                                fan_path, rate_band_html, slugify, threshold_options)
 from nq21model.fmt import format_number, format_percent, format_probability
 from nq21model.forecast import forecast
 from nq21model.results import CELL_COLUMNS, PROVINCE, ForecastResults
@@ -316,7 +317,7 @@ def test_a_data_set_without_district(no_district, tmp_path):
     assert "không có bảng tổng số đảng viên" in view.people("a")
     assert app.rate_description("b") == "B: kết nạp/năm (% đảng viên tại chỗ)"
     assert "nq21-rate-band" not in view.rates_html("a")  # no programme band to compare a local rate with
-    sheets = pd.read_excel(view.write_cell_table(tmp_path / "x.xlsx"), sheet_name=None)
+    sheets = pd.read_excel(view.write_cell_table(tmp_path / "x.xlsx"), sheet_name=None, header=1)
     assert "Huyện" not in sheets["Chi bộ"] and "Xã mới (sau 1/7/2025)" in sheets["Chi bộ"]
     with pytest.raises(ParameterError, match="level must be one of province, commune_2025, commune"):
         app.run(state.with_(level="district", unit="Mường Tè"))
@@ -452,10 +453,13 @@ def decimals_at_most(values, digits):
     return np.array_equal(values, np.round(values, digits))
 
 
+EXPORT_COLUMNS = {header: column for column, header in EXPORT_HEADERS.items()}
+
+
 def test_write_cell_table_has_vietnamese_headers_and_rounded_values(app, tmp_path, dataset):
     view = app.run(ExplorerState(level="district", unit="Nậm Nhùn", admissions="rate", admission_rate=0.031))
     path = view.write_cell_table(tmp_path / "out.xlsx")
-    sheets = pd.read_excel(path, sheet_name=None)
+    sheets = pd.read_excel(path, sheet_name=None, header=1)  # under the title row
     assert list(sheets) == ["Chi bộ", "Có nguy cơ", "Không dự báo", "Kịch bản"]
     table = sheets["Chi bộ"]
     present = dataset.at_base(2025).cells
@@ -464,15 +468,19 @@ def test_write_cell_table_has_vietnamese_headers_and_rounded_values(app, tmp_pat
                                    "Đảng viên tại chỗ dự kiến (kỳ vọng)", "Phân vị 10%", "Trung vị", "Phân vị 90%",
                                    "Xác suất không còn đảng viên", "Xác suất ≥ 3 đảng viên", "Xác suất ≥ 4 đảng viên",
                                    "Xác suất ≥ 5 đảng viên", "Đảng viên tại chỗ 2025"]
-    np.testing.assert_allclose(table["Xác suất ≥ 4 đảng viên"], view.cell_table()["p_at_least_4"], atol=5e-4)
     assert decimals_at_most(table["Đảng viên tại chỗ dự kiến (kỳ vọng)"], 1)
-    for col in [c for c in table if c.startswith("Xác suất")]:
-        assert decimals_at_most(table[col], 3)
+    for col in [c for c in table if c.startswith("Xác suất")]:  # as the briefing shows them: never 1 or 0.999
+        p = view.cell_table()[EXPORT_COLUMNS[col]].to_numpy()
+        shown = table[col].to_numpy()
+        assert (shown[p > 0.99] == "> 0,99").all() and (shown[(p > 0) & (p < 0.01)] == "< 0,01").all()
+        middle = ((p >= 0.01) & (p <= 0.99)) | (p == 0)
+        np.testing.assert_allclose(shown[middle].astype(float), np.round(p[middle], 2))
     risk = sheets["Có nguy cơ"]
     assert len(risk) == len(view.at_risk())
     assert list(risk.columns) == ["Mã chi bộ", "Tên chi bộ", "Xã", "Huyện", "Đảng viên tại chỗ 2025", "Dự kiến 2030",
                                   "Xác suất ≥ 4 (2030)"]
     assert decimals_at_most(risk["Xác suất ≥ 4 (2030)"], 2) and decimals_at_most(risk["Dự kiến 2030"], 1)
+    np.testing.assert_allclose(risk["Xác suất ≥ 4 (2030)"], view.at_risk()["p_at_least"].round(2))
     gone = sheets["Không dự báo"]
     assert set(gone["Tình trạng"]) == {"đã giải thể, sáp nhập"} and len(gone) == len(view.absent) > 0
     params = sheets["Kịch bản"].set_index("Mục")["Giá trị"]
@@ -483,6 +491,12 @@ def test_write_cell_table_has_vietnamese_headers_and_rounded_values(app, tmp_pat
     assert params["Kịch bản B: kết nạp"] == "Theo tỷ lệ kết nạp"
     numbers = pd.to_numeric(params, errors="coerce").dropna()
     assert decimals_at_most(numbers, 2)
+    chances = pd.to_numeric(params[params.index.str.contains("xác suất")], errors="coerce")
+    assert not ((chances > 0.99) | ((chances > 0) & (chances < 0.01))).any()  # "> 0,99" there, as text
+    book = openpyxl.load_workbook(path)
+    for ws in book.worksheets:  # the synthetic mark on every sheet, on screen and in print
+        assert ws["A1"].value.startswith("Dữ liệu mô phỏng") and "Dữ liệu mô phỏng" in ws.oddHeader.center.text
+        assert ws.freeze_panes == "A3"
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
 
 
