@@ -50,7 +50,7 @@ def main() -> None:
     t = time.perf_counter()
     result = backtest(ds, 2020, 2025)
     elapsed = time.perf_counter() - t
-    print(f"Bundled data (seed 21), base 2020 → 2025, {len(ds.cells)} cells; backtest {elapsed:.1f} s")
+    print(f"Bundled data (seed 21), base 2020 → 2025, {len(result.cells)} cells scored; backtest {elapsed:.1f} s")
     print("Targets: Brier ≤ 1.10 × oracle, ≥ 40 % better than the spreadsheet, 80 % intervals cover 75–85 % "
           "(randomised PIT)")
     print(acceptance(result))

@@ -74,10 +74,11 @@ def bundled() -> None:
     from nq21model import calibrate, scenario, synth
     from nq21model.data import load_dataset
 
-    ds = load_dataset()
+    full = load_dataset()
     base, horizon = 2025, 2030
+    ds = full.at_base(base)              # the cells present in the base year
     Y = horizon - base
-    rates = calibrate.Calibration(uncertainty=False).fit(ds).rates(ds, horizon)
+    rates = calibrate.Calibration(uncertainty=False).fit(full).rates(ds, horizon)
     nat, tr, s = rates.info["admissions"][0], rates.info["transfers"][0], rates.survival[0]
     n0 = ds.members_at(base).to_numpy(np.int64)
     pop = ds.cells["population"].to_numpy(float)
