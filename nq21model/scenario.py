@@ -217,13 +217,15 @@ class ProgrammeBase:
         return self.members * (1.0 + self.growth) ** (year - self.year)
 
 
-def programme_base(dataset: Dataset, base_year: int) -> ProgrammeBase:
-    """The programme's base of admission rates from the totals table (MODEL.md §2);
-    ParameterError saying what is missing."""
+def programme_base(dataset: Dataset, base_year: int, unit: str | None = None, by: str | None = None
+                   ) -> ProgrammeBase:
+    """The programme's base of admission rates from the totals table (MODEL.md §2),
+    for the province or for ``unit`` (a value of ``by``, default the data's grouping,
+    that the totals table has); ParameterError saying what is missing."""
     from pathlib import Path
 
-    members = dataset.unit_totals("members")
-    admitted = dataset.unit_totals("admitted")
+    members = dataset.unit_totals("members", unit)
+    admitted = dataset.unit_totals("admitted", unit)
     members = members[members.index <= base_year]
     admitted = admitted[admitted.index <= base_year]
     what = ("the programme's admission rate is a share of ALL party members (MODEL.md §2), so it needs a "
@@ -235,7 +237,7 @@ def programme_base(dataset: Dataset, base_year: int) -> ProgrammeBase:
     if members.empty or admitted.empty:
         raise ParameterError(f"{source}: {what}; it has no members and admitted for the province (a "
                              f"'Toàn tỉnh' row, or every {dataset.default_unit}) up to {base_year}")
-    phi, common = dataset.village_share(base_year, years=PROGRAMME_YEARS)
+    phi, common = dataset.village_share(base_year, unit, by, years=PROGRAMME_YEARS)
     if not common:
         raise ParameterError(f"{source}: no year up to {base_year} with admissions both in the totals and in "
                              "the history, so the village cells' share of admissions is unknown")

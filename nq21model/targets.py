@@ -178,6 +178,7 @@ COMMUNE_EXCLUDED = ("1_org", "4a", "4b")
 METHOD_LABELS = {
     "observed": "số liệu thực tế", "exact": "mô hình chính xác (nhị thức + Poisson)",
     "logit_trend": "xu hướng theo năm, có biến động từng năm", "poisson_glm": "hồi quy Poisson theo năm",
+    "scenario": "theo giả định của kịch bản",
     "constant": "giữ nguyên mức hiện tại", "none": "",
 }
 
@@ -689,6 +690,7 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
                     rows += [_row(code, unit, y) for y in years]
                 else:
                     rows += project(part, years, base_year=base_year, indicator=ind, unit=unit)
+    rows = _admission_rows(rows, results, dataset, by, base_year)
     table = pd.DataFrame(rows, columns=COLUMNS)
     order = {u: i for i, u in enumerate(groups)}
     table["_i"] = table["indicator"].map({c: i for i, c in enumerate(INDICATORS)})
@@ -696,6 +698,49 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
     table = table.sort_values(["_i", "_u", "year"], kind="stable").drop(columns=["_i", "_u"])
     table.attrs.update(base_year=base_year, synthetic=dataset.synthetic, by=by)
     return table.reset_index(drop=True)
+
+
+def _admission_rows(rows: list[dict], results, dataset: Dataset, by: str | None, base_year: int) -> list[dict]:
+    """Indicator 2a after the base year from the forecast's own admissions (one number,
+    one meaning: the same admissions as the briefing's): the village cells' expected
+    admissions of the year over their share φ of all admissions, over all members at
+    the end of the year before (:func:`scenario.programme_base`). Continue: the band and
+    the probability from the model's Poisson mixture; a scenario that fixes the
+    admissions: its rate, marked as assumed."""
+    from .scenario import programme_base
+
+    ind = INDICATORS["2a"]
+    cells = results.dataset.cells
+    out = []
+    for row in rows:
+        year = int(row["year"])
+        if row["indicator"] != "2a" or row["method"] == "none" or year <= base_year \
+                or year - base_year > results.rates.lam.shape[-1]:
+            out.append(row)
+            continue
+        unit = row["unit"]
+        try:
+            base = programme_base(dataset, base_year, None if unit == PROVINCE else unit, by)
+        except ParameterError:
+            out.append(row)
+            continue
+        idx = np.arange(len(cells)) if unit == PROVINCE else np.flatnonzero(cells[by].eq(unit).to_numpy())
+        scale = base.phi * base.members_at(year - 1)
+        if results.scenario.kind != "continue":
+            value = float(results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1).mean()) / scale
+            out.append(_row("2a", unit, year, value, value, value, float(ind.met(value, year)), "scenario"))
+            continue
+        lam = results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1)          # (D,)
+        size = int(lam.max() + 10 * np.sqrt(lam.max()) + 30)
+        from scipy import stats
+
+        pmf = stats.poisson.pmf(np.arange(size)[None, :], lam[:, None]).mean(axis=0)
+        cdf = np.cumsum(pmf)
+        lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / scale for q in BAND)
+        needed = math.ceil(ind.targets[max(ind.targets)] * scale - 1e-9)
+        out.append(_row("2a", unit, year, float(lam.mean()) / scale, lo, hi, float(1 - cdf[needed - 1])
+                        if needed > 0 else 1.0, "exact"))
+    return out
 
 
 # --------------------------------------------------------------------- paths

@@ -576,3 +576,17 @@ def test_a_province_row_of_the_totals_is_the_province_not_one_more_unit(small):
         a = plain[plain["unit"] == PROVINCE].reset_index(drop=True)
         b = other[other["unit"] == PROVINCE].reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_admission_rate_after_the_base_year_is_the_forecasts_own(bundled):
+    """One number, one meaning: 2a in 2030 is the forecast's village admissions over
+    their share φ of all admissions, over all members the year before."""
+    from nq21model.scenario import programme_base
+
+    res = forecast(bundled.dataset, horizons=[2025 + 5])
+    table = T.track_targets(bundled, results=res)
+    row = table[(table["indicator"] == "2a") & (table["unit"] == PROVINCE) & (table["year"] == 2030)].iloc[0]
+    base = programme_base(bundled.dataset, 2025)
+    expected = res.rates.admissions[:, :, -1].sum(axis=1).mean() / (base.phi * base.members_at(2029))
+    assert row["value"] == pytest.approx(expected) and row["method"] == "exact"
+    assert row["low"] < row["value"] < row["high"]
