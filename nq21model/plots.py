@@ -214,7 +214,7 @@ def plot_unit_shares(table, *, threshold: int, horizon: int, title_unit: str,
     table : DataFrame
         ``unit, share`` (one row per commune, say), drawn in the given order.
     """
-    ax = _axes(ax, figsize=(8.0, max(2.5, 0.28 * len(table) + 1.2)))
+    ax = _axes(ax, figsize=(8.0, max(2.4, 0.2 * len(table) + 1.2)))
     values = table["share"].to_numpy(dtype=float)
     colours = [GREEN if v >= target_share else (AMBER if v >= target_share - 0.05 else RED) for v in values]
     ax.barh(table["unit"].astype(str), values, color=colours)

@@ -9,7 +9,8 @@ import pandas as pd
 
 from . import __version__, config
 from .fmt import format_number, format_percent
-from .report_base import LIGHTS, HTML, _block, _esc, banner_text, data_date, html_table, missing_html
+from .report_base import (LIGHTS, HTML, _block, _esc, band_text, banner_text, data_date, html_table,
+                          missing_html)
 from .report_forecast import scenario_people
 from .results import PROVINCE, ForecastResults
 
@@ -102,8 +103,8 @@ METHOD_WORDS = {
 
 def target_methods(extras, *, unit: str | None = None) -> pd.DataFrame:
     """How each forecast indicator of the unit is made: ``method`` (code),
-    ``words`` (:data:`METHOD_WORDS`) and ``indicators`` (their names, in the
-    programme's order), one row per method used in a forecast year."""
+    ``words`` (:data:`METHOD_WORDS`) and ``indicators`` (their short names, in
+    the programme's order), one row per method used in a forecast year."""
     from .targets import INDICATORS
 
     table = extras.targets
@@ -113,7 +114,7 @@ def target_methods(extras, *, unit: str | None = None) -> pd.DataFrame:
         codes = list(dict.fromkeys(part.loc[part["method"] == method, "indicator"]))
         if codes:
             rows.append({"method": method, "words": METHOD_WORDS[method],
-                         "indicators": [INDICATORS[c].name for c in codes]})
+                         "indicators": [INDICATORS[c].short for c in codes]})
     return pd.DataFrame(rows, columns=["method", "words", "indicators"])
 
 
@@ -122,7 +123,7 @@ def show_target_methods(extras, *, unit: str | None = None) -> HTML:
     if extras.targets is None:
         return HTML("")
     table = target_methods(extras, unit=unit)
-    items = "".join(f"<li><strong>{_esc(', '.join(r['indicators']))}:</strong> {_esc(r['words'])}.</li>"
+    items = "".join(f"<li><strong>{_esc('; '.join(r['indicators']))}:</strong> {_esc(r['words'])}.</li>"
                     for _, r in table.iterrows())
     return _block("<h3>Cách tính các chỉ tiêu dự báo</h3>",
                   f"<p>Chỉ tiêu đến năm {extras.base_year} lấy theo số liệu thực tế. Sau năm đó:</p>",
@@ -191,10 +192,9 @@ def show_crosscheck(results: ForecastResults, extras) -> HTML:
     shown = pd.DataFrame({
         "Năm": table["year"].astype(str),
         "Mô hình của báo cáo (dự báo)": [format_number(v) for v in table["expected"]],
-        "Khoảng 80%": [f"{format_number(lo)}–{format_number(hi)}" for lo, hi in zip(table["q10"], table["q90"])],
+        "Khoảng 80%": [band_text(lo, hi) for lo, hi in zip(table["q10"], table["q90"])],
         "Mô hình khác: san bằng mũ (ETS)": [format_number(v) for v in table["ets_forecast"]],
-        "ETS khoảng 80%": [f"{format_number(lo)}–{format_number(hi)}"
-                           for lo, hi in zip(table["ets_q10"], table["ets_q90"])],
+        "ETS khoảng 80%": [band_text(lo, hi) for lo, hi in zip(table["ets_q10"], table["ets_q90"])],
         "Chênh lệch (ETS − báo cáo)": [("+" if v >= 0 else "") + format_number(v) for v in table["difference"]],
     })
     widths = (table["ets_q90"] - table["ets_q10"]).to_numpy()

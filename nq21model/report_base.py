@@ -62,7 +62,7 @@ CSS = """<style>
 .nq21 .nq21-light {font-weight: 600; white-space: nowrap;}
 .nq21 .nq21-dot {font-size: 1.1em; line-height: 1;}
 .nq21 .nq21-note {color: #444; font-size: 12.5px; margin: 0.2em 0 0.8em;}
-.nq21-banner {background: #c62828; color: #fff; padding: 8px 14px; border-radius: 4px;
+.nq21-banner {background: #c62828; color: #fff; padding: 8px 14px; border-radius: 4px; line-height: 1.45;
   font-family: "DejaVu Sans", Arial, sans-serif; font-size: 14px; margin: 0 0 0.8em;
   -webkit-print-color-adjust: exact; print-color-adjust: exact;}
 .nq21-banner strong {font-size: 17px; letter-spacing: 0.02em; margin-right: 0.3em;}
@@ -267,6 +267,11 @@ def format_p(value: float) -> str:
     return format_decimal2(value)
 
 
+def band_text(low: float, high: float, digits: int = 0) -> str:
+    """An 80 % band as a table shows it, never broken over two lines: '1.609–1.771'."""
+    return f"{format_number(low, digits)}\u2060–\u2060{format_number(high, digits)}"
+
+
 def format_people(value: float) -> str:
     """A number of people in a sentence: rounded to tens from 100 on ('≈ 1.040'), else whole."""
     if value is None or math.isnan(value):
@@ -348,5 +353,5 @@ __all__ = ["SCENARIO_RATES", "ADMISSION_TARGET_RATE", "LIGHTS", "UNIT_LABELS", "
            "HTML", "new_figure", "html_table", "unit_order", "focus", "unit_name", "traffic_light",
            "light_legend", "light_html", "status_html", "format_chance", "format_decimal2", "format_p",
            "format_people", "banner_text", "banner_html", "PRINT_MARK", "show_banner", "data_date",
-           "title_text", "show_title", "missing_html", "PROVINCE", "MET", "LIKELY_MET", "AT_RISK", "MISSED",
+           "title_text", "show_title", "missing_html", "band_text", "PROVINCE", "MET", "LIKELY_MET", "AT_RISK", "MISSED",
            "NO_DATA", "ForecastResults"]

@@ -236,7 +236,7 @@ def fan_chart_alt(path_frame: pd.DataFrame, *, base_year: int, unit: str) -> str
 
 def show_fan_chart(results: ForecastResults, *, unit: str | None = None, by: str = "district"):
     """Figure: local members of the unit, history then the 80 % band."""
-    fig, ax = new_figure(8.0, 3.6)
+    fig, ax = new_figure(8.0, 3.3)
     results.plot_fan_chart(by=by, unit=unit, ax=ax)
     fig.alt = fan_chart_alt(results.path(by, unit), base_year=results.base_year, unit=unit or PROVINCE)
     return fig
@@ -255,7 +255,7 @@ def show_probability_classes(results: ForecastResults, *, unit: str | None = Non
 
     horizon, threshold = focus(results)
     classes = results.probability_classes(horizon, threshold, by=by, unit=unit)
-    fig, ax = new_figure(8.0, 3.2)
+    fig, ax = new_figure(8.0, 2.9)
     plot_probability_classes(classes, horizon=horizon, threshold=threshold, title_unit=unit or PROVINCE, ax=ax)
     fig.alt = classes_alt(classes, horizon=horizon, threshold=threshold, unit=unit or PROVINCE)
     return fig
@@ -299,7 +299,7 @@ def show_commune_shares(results: ForecastResults, *, unit: str | None = None, by
         return HTML("")
     horizon, threshold = focus(results)
     table = commune_shares(results, unit=unit, by=by)
-    fig, ax = new_figure(8.0, max(2.4, 0.26 * len(table) + 1.3))
+    fig, ax = new_figure(8.0, max(2.4, 0.2 * len(table) + 1.2))
     plot_unit_shares(table, threshold=threshold, horizon=horizon, title_unit=unit or PROVINCE, ax=ax)
     fig.alt = commune_shares_alt(table, horizon=horizon, threshold=threshold, unit=unit or PROVINCE)
     return fig

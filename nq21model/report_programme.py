@@ -55,6 +55,8 @@ def targets_by_year(table: pd.DataFrame, *, base_year: int) -> pd.DataFrame:
             values = [part.at[n, col] if n in part.index else "" for n in names]
             if col == "Mục tiêu":  # "≥ 95%" stays on one line
                 values = [v.replace("≥ ", "≥\u00a0").replace("> ", ">\u00a0") for v in values]
+            if col == "Khoảng 80%":  # so does a band
+                values = [v.replace(" – ", "\u2060–\u2060") for v in values]
             out[(head, label)] = values
     return pd.DataFrame(out)
 
@@ -108,7 +110,7 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
         paths = indicator_paths_for(extras.tracker, results, unit=unit, by=by)
     ncols = 4
     rows = math.ceil(paths["indicator"].nunique() / ncols)
-    fig = _figure_class()(figsize=(10, 2.15 * rows + 0.5), layout="constrained")
+    fig = _figure_class()(figsize=(10, 1.95 * rows + 0.5), layout="constrained")
     plot_targets(paths, fig=fig, ncols=ncols)
     fig.alt = targets_chart_alt(paths, unit=unit or PROVINCE)
     return fig

@@ -7,7 +7,7 @@ import pandas as pd
 
 from . import config
 from .fmt import format_number, format_percent
-from .report_base import SCENARIO_RATES, HTML, _block, format_chance, html_table, new_figure
+from .report_base import SCENARIO_RATES, HTML, _block, band_text, format_chance, html_table, new_figure
 from .report_forecast import _unit_table, admissions, scenario_people
 from .results import PROVINCE, ForecastResults, target_thresholds
 
@@ -103,8 +103,7 @@ def show_scenarios(table: pd.DataFrame) -> HTML:
         h = int(r["horizon"])
         col["Chi bộ thôn, bản kết nạp năm đầu (kỳ vọng)"] = format_number(r["admissions"], 0)
         col[f"Đảng viên tại chỗ năm {h} (khoảng 80%)"] = (
-            f"{format_number(r['expected_members'])} ({format_number(r['members_q10'])}–"
-            f"{format_number(r['members_q90'])})")
+            f"{format_number(r['expected_members'])} ({band_text(r['members_q10'], r['members_q90'])})")
         for k in target_thresholds(h):
             col[f"Tỷ lệ chi bộ ≥ {k} ĐV năm {h}"] = format_percent(r[f"share_at_least_{k}"], 1)
             col[f"Xác suất đạt {format_percent(config.TARGET_SHARE, 0)} (≥ {k} ĐV, {h})"] = \

@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import config, engine
 from .fmt import format_number, format_percent
-from .report_base import HTML, STATUS_LIGHTS, _block, _esc, focus, light_html, unit_name
+from .report_base import HTML, STATUS_LIGHTS, _block, _esc, focus, light_html, unit_name, unit_order
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
 from .results import PROVINCE, ForecastResults, risk_threshold
 
@@ -375,12 +375,13 @@ def list_places(results: ForecastResults, extras=None, *, unit: str | None = Non
     from .files import sheet_names
     from .fmt import unit_file_names
 
-    names = results.full.cells[by].astype(str).unique()
-    sheet = sheet_names(names, reserved=("Ghi chú",))[unit]
+    names = unit_order(results.full.cells[by].astype(str).unique())  # as the batch names its sheets
+    sheet = sheet_names(names, reserved=("Ghi chú",)).get(unit, unit)
     text = f"mục «Chi bộ có nguy cơ không đạt chỉ tiêu» bên dưới, trang «{sheet}» của tệp at_risk.xlsx"
     a = getattr(extras, "allocation", None)
-    if a is not None:
-        slug = unit_file_names(a.dataset.cells[by].unique())[unit]
+    slug = unit_file_names(a.dataset.cells[by].unique()).get(unit) if a is not None and by in a.dataset.cells \
+        else None
+    if slug:
         text += f", và chỉ tiêu kết nạp đề xuất cho từng chi bộ trong tệp chi_tieu/chi_tieu_ket_nap_{slug}.xlsx"
     return text
 
@@ -388,7 +389,8 @@ def list_places(results: ForecastResults, extras=None, *, unit: str | None = Non
 def show_conclusion(results: ForecastResults, extras=None, *, unit: str | None = None, by: str | None = None,
                     index: bool = False) -> HTML:
     """The conclusion box: each 2025 and 2030 target with its verdict and number,
-    the cells that need action and where their list is, and the recommendations."""
+    the cells that need action and where their list is, the recommendations, and the
+    forecast's notes (e.g. a short history forecast with fixed rates)."""
     by = by or results.unit_column
     verdicts = programme_verdicts(results, extras, unit=unit, by=by)
     parts = ["<h2>Kết luận</h2>"]
@@ -403,6 +405,7 @@ def show_conclusion(results: ForecastResults, extras=None, *, unit: str | None =
     recs = recommendations(results, extras, unit=unit, by=by)
     if recs:
         parts.append("<p><strong>Đề xuất:</strong></p><ol>" + "".join(f"<li>{_esc(r)}</li>" for r in recs) + "</ol>")
+    parts += [f"<p><strong>Lưu ý:</strong> {_esc(note)}</p>" for note in results.notes]
     parts.append('<p class="nq21-note">Cách tính và độ tin cậy: xem Phụ lục kỹ thuật ở cuối '
                  + ("từng báo cáo" if index else "báo cáo") + ".</p>")
     return _block('<section class="nq21-summary" aria-label="Kết luận">' + "".join(parts) + "</section>")

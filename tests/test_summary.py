@@ -233,3 +233,18 @@ def test_conclusion_box_holds_verdicts_actions_and_recommendations(results, extr
     assert "Phụ lục kỹ thuật" in html
     index = report.show_conclusion(results, extras, by="district", index=True).html
     assert "mỗi đơn vị một trang" in index and "toàn tỉnh" in index
+
+
+def test_conclusion_of_a_short_history_says_so(tmp_path):
+    """Three years of history: fixed rates, no tracker or quotas; the box still
+    speaks, and carries the forecast's note."""
+    from nq21model.data import Dataset
+    from nq21model.forecast import forecast
+
+    cells, history = make_tables(n_cells=20, years=range(2023, 2026))
+    res = forecast(Dataset(cells, history))
+    assert res.notes
+    html = report.show_conclusion(res, None, unit=UNIT, by="district").html
+    for note in res.notes:
+        assert report._esc(note) in html
+    assert "<h2>Kết luận</h2>" in html and "Đề xuất" in html
