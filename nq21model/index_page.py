@@ -115,17 +115,50 @@ def targets_table(run, units: list[str]) -> pd.DataFrame | None:
     return shown
 
 
+#: Most units the index shows as columns of the targets table; with more (communes),
+#: each unit is a row with its number of targets per status.
+MATRIX_MAX_UNITS = 12
+
+
+def status_counts(targets: pd.DataFrame, units: list[str], *, base_year: int) -> pd.DataFrame:
+    """For each unit (in ``units``' order), how many of its programme targets of each
+    year have each status: columns ``("", "Đơn vị")`` then ``(year heading, status)``
+    for the statuses that occur (observed years: đạt, không đạt; forecast years:
+    có khả năng đạt, nguy cơ không đạt, không đạt; "không có dữ liệu" when it occurs)."""
+    from .report_programme import year_heading
+
+    order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.MISSED, report.NO_DATA]
+    part = targets[targets["unit"].isin(units)]
+    out = {("", "Đơn vị"): list(units)}
+    for year in sorted(part["year"].unique()):
+        mine = part[part["year"] == year]
+        counts = mine.groupby(["unit", "status"]).size()
+        for status in [s for s in order if s in set(mine["status"])]:
+            out[(year_heading(int(year), base_year), status)] = [int(counts.get((u, status), 0)) for u in units]
+    return pd.DataFrame(out)
+
+
 def targets_section(run, units: list[str]) -> str:
-    """The index's table of every programme target, by unit."""
-    shown = targets_table(run, units)
+    """The index's table of every programme target: the province and, as columns,
+    each unit's status; with more than :data:`MATRIX_MAX_UNITS` units, the province's
+    table and a table of each unit's number of targets per status."""
+    shown = targets_table(run, units if len(units) <= MATRIX_MAX_UNITS else [])
     if shown is None:
         return ""
     raw = (report.PROVINCE, *[u for u in units if u in shown])
-    return ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
-            + report.html_table(shown, numeric=("Năm", report.PROVINCE), raw=raw, cls="nq21-matrix")
-            + f'<p class="nq21-note">Năm {run.extras.base_year} trở về trước: số liệu thực tế; sau đó: dự báo. Cột '
-              "của từng đơn vị là đánh giá của đơn vị đó (– : chỉ tiêu chỉ đặt cho toàn tỉnh). Đèn "
-              + report.light_legend() + "</p>")
+    html_out = ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
+                + report.html_table(shown, numeric=("Năm", report.PROVINCE), raw=raw, cls="nq21-matrix"))
+    note = (f"Năm {run.extras.base_year} trở về trước: số liệu thực tế; sau đó: dự báo. Đèn " + report.light_legend())
+    if len(units) <= MATRIX_MAX_UNITS:
+        return html_out + (f'<p class="nq21-note">{note} Cột của từng đơn vị là đánh giá của đơn vị đó (– : chỉ tiêu '
+                           "chỉ đặt cho toàn tỉnh).</p>")
+    counts = status_counts(run.extras.targets, units, base_year=run.extras.base_year)
+    heads = [c[0] for c in counts.columns[1:]]
+    groups = [("", 1)] + [(head, heads.count(head)) for head in dict.fromkeys(heads)]
+    return (html_out + f'<p class="nq21-note">{note}</p>'
+            + "<h3>Số chỉ tiêu theo đánh giá, từng đơn vị</h3>"
+            + report.html_table(counts, numeric=tuple(counts.columns[1:]), groups=groups, cls="nq21-counts")
+            + '<p class="nq21-note">Đánh giá từng chỉ tiêu của mỗi đơn vị: xem báo cáo của đơn vị đó.</p>')
 
 
 def index_html(results, *, by: str, slugs: dict[str, str], run) -> str:

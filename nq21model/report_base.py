@@ -66,12 +66,12 @@ CSS = """<style>
   font-family: "DejaVu Sans", Arial, sans-serif; font-size: 14px; margin: 0 0 0.8em;
   -webkit-print-color-adjust: exact; print-color-adjust: exact;}
 .nq21-banner strong {font-size: 17px; letter-spacing: 0.02em; margin-right: 0.3em;}
-.nq21 h1 {font-size: 1.6em; margin: 0.2em 0 0.3em; color: #1f4e79; line-height: 1.25;}
+.nq21 h1 {font-size: 1.6em; margin: 0.2em 0 0.3em; color: #1f4e79; line-height: 1.25; font-weight: 600;}
 .nq21 h3 {font-size: 1.05em; color: #1f4e79; margin: 1em 0 0.3em;}
 .nq21 .nq21-sub {font-size: 13.5px; color: #333; margin: 0.1em 0;}
 .nq21-summary {border: 2px solid #1f4e79; border-radius: 6px; background: #f4f8fc; padding: 10px 16px 8px;
   margin: 0.8em 0 1.2em;}
-.nq21-summary h2 {margin: 0 0 0.4em; font-size: 1.3em; color: #1f4e79; border: none; padding: 0;}
+.nq21-summary h2 {margin: 0 0 0.4em; font-size: 1.3em; color: #1f4e79; border: none; padding: 0; font-weight: 600;}
 .nq21-summary h3 {margin: 0.6em 0 0.2em;}
 .nq21-summary ul {margin: 0.2em 0 0.4em; padding-left: 1.3em;}
 .nq21-summary li {margin: 0.15em 0;}

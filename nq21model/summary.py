@@ -56,7 +56,7 @@ def _share_text(code: str, value: float) -> str:
 
 def verdict_number(code: str, value: float, *, observed: bool) -> str:
     """The one number behind a verdict, in words: '94,1%', 'dự báo 91,1%', 'còn 2
-    chi bộ', 'dự báo còn khoảng 2,6 chi bộ (kỳ vọng)', 'không có số liệu'."""
+    chi bộ', 'dự báo còn khoảng 2,6 chi bộ' (the expected number), 'không có số liệu'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "không có số liệu"
     if code.startswith("no_empty"):
@@ -64,7 +64,7 @@ def verdict_number(code: str, value: float, *, observed: bool) -> str:
             return "không còn chi bộ nào" if value == 0 else f"còn {format_number(value)} chi bộ"
         if value < 0.05:
             return "dự báo gần như không còn chi bộ nào"
-        return f"dự báo còn khoảng {format_number(value, 1)} chi bộ (kỳ vọng)"
+        return f"dự báo còn khoảng {format_number(value, 1)} chi bộ"
     text = _share_text(code, value)
     return text if observed else f"dự báo {text}"
 

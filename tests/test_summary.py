@@ -80,7 +80,7 @@ def test_verdict_numbers_in_words():
     assert summary.verdict_number("2a", 0.03522, observed=True) == "3,52%"
     assert summary.verdict_number("no_empty_cell", 2.0, observed=True) == "còn 2 chi bộ"
     assert summary.verdict_number("no_empty_cell", 0.0, observed=True) == "không còn chi bộ nào"
-    assert summary.verdict_number("no_empty_cell", 2.59, observed=False) == "dự báo còn khoảng 2,6 chi bộ (kỳ vọng)"
+    assert summary.verdict_number("no_empty_cell", 2.59, observed=False) == "dự báo còn khoảng 2,6 chi bộ"
     assert summary.verdict_number("no_empty_cell", 0.01, observed=False) == "dự báo gần như không còn chi bộ nào"
     assert summary.verdict_number("2d_3", float("nan"), observed=True) == "không có số liệu"
     assert summary.target_text("2a", 2030) == "3–4% tổng số đảng viên"
@@ -241,8 +241,11 @@ def test_conclusion_of_a_short_history_says_so(tmp_path):
     from nq21model.data import Dataset
     from nq21model.forecast import forecast
 
+    from nq21model.exceptions import DataWarning
+
     cells, history = make_tables(n_cells=20, years=range(2023, 2026))
-    res = forecast(Dataset(cells, history))
+    with pytest.warns(DataWarning, match="Lịch sử chưa đủ"):
+        res = forecast(Dataset(cells, history))
     assert res.notes
     html = report.show_conclusion(res, None, unit=UNIT, by="district").html
     for note in res.notes:
