@@ -87,8 +87,11 @@ def show_method(results: ForecastResults) -> HTML:
     ]
     if results.dataset.synthetic:
         items.append(f'<li><strong style="color:{LIGHTS["red"]}">{_esc(banner_text(results.dataset))}</strong></li>')
-    return _block("<h3>Giả định và phương pháp</h3>", "<ul>" + "".join(items) + "</ul>")
+    return _block("<h3>Giả định và phương pháp</h3>", "<ul>" + "".join(items) + "</ul>", cls=APPENDIX)
 
+
+#: Class of the appendix's blocks (smaller type in print).
+APPENDIX = "nq21-appendix"
 
 #: How the tracker forecasts each kind of indicator, in words (appendix).
 METHOD_WORDS = {
@@ -127,7 +130,7 @@ def show_target_methods(extras, *, unit: str | None = None) -> HTML:
                     for _, r in table.iterrows())
     return _block("<h3>Cách tính các chỉ tiêu dự báo</h3>",
                   f"<p>Chỉ tiêu đến năm {extras.base_year} lấy theo số liệu thực tế. Sau năm đó:</p>",
-                  f"<ul>{items}</ul>")
+                  f"<ul>{items}</ul>", cls=APPENDIX)
 
 
 def backtest_heading(results: ForecastResults) -> str:
@@ -144,7 +147,8 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
     scores against the spreadsheet rule), said of the model the page uses."""
     scores = extras.backtest_scores
     if scores is None:
-        return _block("<h3>Kiểm định dự báo</h3>", str(missing_html(extras.problems, "backtest", "kiểm định dự báo")))
+        return _block("<h3>Kiểm định dự báo</h3>", str(missing_html(extras.problems, "backtest", "kiểm định dự báo")),
+                      cls=APPENDIX)
     b, h = int(scores["base_year"].iloc[0]), int(scores["horizon"].iloc[0])
     mine = "Mô hình của báo cáo" if results.rates.source == "calibrated" else "Mô hình hiệu chỉnh"
     table = pd.DataFrame({
@@ -161,7 +165,7 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
                   "<em>cách tính bảng tính</em> là N·(1 + r − a)^t so với ngưỡng, với tỷ lệ kết nạp r và giảm a "
                   "chung của toàn tỉnh. Độ phủ: tỷ lệ chi bộ có số thực tế nằm trong khoảng 80% (lý tưởng là "
                   "80%).</p>",
-                  html_table(table, numeric=tuple(table.columns[1:])))
+                  html_table(table, numeric=tuple(table.columns[1:])), cls=APPENDIX)
 
 
 def crosscheck_table(results: ForecastResults, extras) -> pd.DataFrame:
@@ -188,7 +192,7 @@ def show_crosscheck(results: ForecastResults, extras) -> HTML:
     table = crosscheck_table(results, extras)
     if table.empty:
         return _block("<h3>Đối chiếu với mô hình khác</h3>",
-                      str(missing_html(extras.problems, "crosscheck", "đối chiếu tổng số toàn tỉnh")))
+                      str(missing_html(extras.problems, "crosscheck", "đối chiếu tổng số toàn tỉnh")), cls=APPENDIX)
     shown = pd.DataFrame({
         "Năm": table["year"].astype(str),
         "Mô hình của báo cáo (dự báo)": [format_number(v) for v in table["expected"]],
@@ -199,14 +203,13 @@ def show_crosscheck(results: ForecastResults, extras) -> HTML:
     })
     widths = (table["ets_q90"] - table["ets_q10"]).to_numpy()
     flat = len(widths) > 1 and widths[-1] < 1.2 * widths[0]
-    note = ("Chỉ để đối chiếu: ETS là một mô hình chuỗi thời gian khác, chạy trên tổng số đảng viên tại chỗ toàn tỉnh "
-            "hằng năm, không dùng số liệu từng chi bộ; con số của báo cáo là cột «Mô hình của báo cáo». Hai mô hình "
-            "gần nhau thì dự báo tổng số đáng tin hơn.")
+    note = ("Chỉ để đối chiếu: ETS là một mô hình chuỗi thời gian khác, chạy trên tổng số toàn tỉnh hằng năm, không "
+            "dùng số liệu từng chi bộ; con số của báo cáo là cột «Mô hình của báo cáo».")
     if flat:
         note += (" Khoảng 80% của ETS gần như không rộng ra theo năm vì mô hình chọn một đường xu hướng cố định "
                  "và không tính sai số của chính đường đó: khoảng thật rộng hơn.")
     return _block("<h3>Đối chiếu tổng số toàn tỉnh với một mô hình khác</h3>",
-                  html_table(shown, numeric=tuple(shown.columns)), f'<p class="nq21-note">{note}</p>')
+                  html_table(shown, numeric=tuple(shown.columns)), f'<p class="nq21-note">{note}</p>', cls=APPENDIX)
 
 
 __all__ = ["method_items", "show_method", "METHOD_WORDS", "target_methods", "show_target_methods",

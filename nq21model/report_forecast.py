@@ -15,7 +15,7 @@ import pandas as pd
 from . import config
 from .fmt import format_number, format_percent
 from .report_base import (ADMISSION_TARGET_RATE, HTML, _block, _esc, focus, format_chance, format_decimal2,
-                          html_table, light_html, light_legend, new_figure, traffic_light, unit_order)
+                          html_table, light_html, new_figure, traffic_light, unit_order)
 from .results import PROVINCE, ForecastResults, target_thresholds
 
 
@@ -207,11 +207,11 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
             f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}; không còn chi bộ thôn, bản, tổ dân phố nào "
             "không có đảng viên tại chỗ; số kết nạp của chi bộ thôn, bản trong năm đạt phần của họ trong "
             f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Kết nạp: số người, trong ngoặc là tỷ lệ "
-            "so với tổng số đảng viên. Đèn: " + light_legend())
+            "so với tổng số đảng viên.")
     return _block("<h3>Xác suất đạt chỉ tiêu về đảng viên tại chỗ và kết nạp</h3>",
                   html_table(shown, numeric=("Năm", "Kết quả", "Thực tế đã xảy ra", "Xác suất đạt"),
                              raw=("Đánh giá",), cls="nq21-lead"),
-                  f'<p class="nq21-note">{note}</p>')
+                  f'<p class="nq21-note">{note}</p>', cls="nq21-appendix")
 
 
 # ------------------------------------------------------------------------ charts

@@ -155,7 +155,7 @@ def quota_intro(a, unit: str | None, by: str | None) -> str:
 
 
 #: Cells listed in the briefing whose quota differs most from the population split.
-QUOTA_CHANGES_SHOWN = 10
+QUOTA_CHANGES_SHOWN = 8
 
 
 def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HTML:
