@@ -25,9 +25,10 @@ import pandas as pd
 
 from . import config, engine
 from .fmt import format_number, format_percent
-from .report_base import HTML, STATUS_LIGHTS, _block, _esc, focus, light_html, unit_name, unit_order
+from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chance, light_html, unit_name,
+                          unit_order)
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
-from .results import PROVINCE, ForecastResults, risk_threshold
+from .results import PROVINCE, ForecastResults, risk_threshold, target_thresholds
 
 #: The programme's targets the conclusion speaks of: (tracker indicator, year), in order.
 CONCLUSION_TARGETS = (("2d_3", 2025), ("no_empty_cell", 2025), ("2a", 2025),
@@ -233,7 +234,8 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     multiplied by one factor m — the cells keep their shares, as in the programme
     scenarios — and m is the smallest (to ``tolerance``) with P(share of cells with
     ≥ ``threshold`` local members at ``horizon`` ≥ 95 %) ≥ ``level``. Defaults: the
-    last horizon and its risk threshold (2030: 4), ``level`` the "có khả năng đạt"
+    last horizon; the first of its thresholds (2030: 4, then 5) whose target is not
+    yet likely, or the highest when all are; ``level`` the "có khả năng đạt"
     probability (0.8).
 
     Returns ``horizon, threshold, level, current`` (village admissions of the unit
@@ -245,7 +247,6 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     """
     by = by or results.unit_column
     horizon = int(horizon or max(results.horizons))
-    threshold = int(threshold or risk_threshold(horizon))
     idx = results._unit_index(by, unit)
     steps = horizon - results.base_year
     rates = results.rates
@@ -256,6 +257,11 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     n0 = results.n0[idx]
     adm = admissions(results, unit=unit, by=by)
     current = adm["expected"]
+
+    if threshold is None:  # the first of the year's thresholds not yet likely (all likely: the highest)
+        ladder = [k for k in target_thresholds(horizon) if k >= risk_threshold(horizon)] or [risk_threshold(horizon)]
+        threshold = next((k for k in ladder if _reach(n0, p, mu_admitted, mu_other, 1.0, k) < level), ladder[-1])
+    threshold = int(threshold)
 
     def reach(m):
         return _reach(n0, p, mu_admitted, mu_other, m, threshold)
@@ -288,7 +294,7 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
     current = _people(need["current"])
     if need["factor"] == 1.0:
         return (f"Giữ mức kết nạp {now} của chi bộ thôn, bản ở {unit_name(unit)} (≈ {current} người/năm) là đủ để "
-                f"{target} có khả năng đạt (xác suất {format_percent(need['p_now'], 0)}); cần duy trì, không để giảm.")
+                f"{target} có khả năng đạt (xác suất {format_chance(need['p_now'])}); cần duy trì, không để giảm.")
     if math.isnan(need["factor"]):
         return (f"Chỉ tăng đều số kết nạp ở mọi chi bộ thì {target} khó đạt ở {unit_name(unit)}, kể cả khi gấp "
                 f"{format_number(MAX_FACTOR)} lần mức {now} (≈ {current} người/năm): cần tạo nguồn, giao chỉ tiêu "

@@ -175,6 +175,14 @@ def test_admissions_needed_against_a_direct_computation(results):
     assert math.isnan(need["needed_rate"])  # no totals table: no share of all members
 
 
+def test_admissions_needed_aims_at_the_first_target_not_yet_likely(results):
+    units = results.units("district").set_index(["unit", "horizon"])
+    for unit in (UNIT, "Tam Đường"):
+        p4, p5 = (units.loc[(unit, 2030), f"p_share_95_at_least_{k}"] for k in (4, 5))
+        expected = 4 if p4 < config.STATUS_LIKELY else (5 if p5 < config.STATUS_LIKELY else 5)
+        assert summary.admissions_needed(results, unit=unit)["threshold"] == expected
+
+
 def test_admissions_needed_when_already_likely_or_out_of_reach(results):
     easy = summary.admissions_needed(results, unit=UNIT, threshold=1)
     assert easy["factor"] == 1.0 and easy["needed"] == easy["current"]
