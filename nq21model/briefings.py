@@ -99,7 +99,8 @@ def check_kernel(name: str) -> None:
 
 def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
     """Convert an executed notebook to offline HTML: code hidden, images embedded,
-    no script or style from the network; the ``remove_cell`` cells left out."""
+    no script or style from the network; the ``remove_cell`` cells and the kernel's
+    warnings (stderr, kept in the notebook) left out."""
     import nbformat
     from nbconvert import HTMLExporter
     from traitlets.config import Config
@@ -114,6 +115,11 @@ def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str)
     exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME,
                             extra_template_basedirs=[str(TEMPLATES_DIR)])
     nb = nbformat.read(str(notebook_path), as_version=4)
+    # warnings a kernel printed are for the log (the .ipynb keeps them), not for the reader
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     # code cells that show nothing (parameters, imports, the model run) would leave gaps
     nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
@@ -409,128 +415,17 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
 
 
 def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run: BriefingRun) -> Path:
-    """The index page: banner, the province and each unit against the targets, a
-    link to each briefing, the Excel list and the manifest; failures named."""
-    import html
-
-    import pandas as pd
-
-    from . import report
+    """The index page (:mod:`nq21model.index_page`): banner, the conclusion for the
+    province, the province and each unit against the targets with a link to each
+    briefing, every programme target by unit, the Excel lists and the manifest;
+    failures named."""
     from .files import atomic_path
-    from .fmt import format_number, format_percent
+    from .index_page import index_html
 
-    overview = report.unit_overview(results, by=by)
-    in_run = {o["unit"]: o for o in run.outcomes}
-    year_k = [(int(c.split("_")[1]), int(c.split("_")[2])) for c in overview.columns if c.startswith("share_")]
-    names, notes = [], []
-    for unit in overview["unit"]:
-        if unit == report.PROVINCE:
-            names.append(f"<strong>{html.escape(unit)}</strong>")
-            notes.append("")
-            continue
-        href = html.escape(f"{by}/{slugs[unit]}.html")
-        exists = (run.out_dir / by / f"{slugs[unit]}.html").exists()
-        outcome = in_run.get(unit)
-        names.append(f'<a href="{href}">{html.escape(unit)}</a>' if exists else html.escape(unit))
-        if outcome is not None and outcome["status"] != "ok":
-            notes.append('<span style="color:#c62828;font-weight:600">lỗi khi lập lần này</span>'
-                         + (" (đang hiện bản trước)" if exists else ""))
-        elif outcome is None:
-            notes.append("báo cáo của lần chạy trước" if exists else "chưa lập báo cáo")
-        else:
-            notes.append("")
-    shown = pd.DataFrame({"Đơn vị": names})
-    shown["Số chi bộ"] = [format_number(v) for v in overview["cells"]]
-    shown[f"Đảng viên tại chỗ {results.base_year}"] = [format_number(v) for v in overview["members_now"]]
-    numeric = ["Số chi bộ", f"Đảng viên tại chỗ {results.base_year}"]
-    raw = ["Đơn vị"]
-    for year, k in year_k:
-        observed = year <= results.base_year
-        label = f"≥ {k} ĐV năm {year}" + (" (thực tế)" if observed else " (dự báo)")
-        shown[label] = [format_percent(v, 1) for v in overview[f"share_{year}_{k}"]]
-        numeric.append(label)
-        if observed:
-            shown[f"Đạt {format_percent(config.TARGET_SHARE, 0)} năm {year}?"] = [
-                report.light_html(*report.traffic_light(p, observed=True)) for p in overview[f"p_{year}_{k}"]]
-            raw.append(f"Đạt {format_percent(config.TARGET_SHARE, 0)} năm {year}?")
-        else:
-            plabel = f"Xác suất đạt (≥ {k} ĐV, {year})"
-            shown[plabel] = [report.light_html(report.traffic_light(p)[0], report.format_chance(p))
-                             for p in overview[f"p_{year}_{k}"]]
-            raw.append(plabel)
-    zero = f"Chi bộ chưa có ĐV tại chỗ ({results.base_year})"
-    shown[zero] = [format_number(v) for v in overview["zero_now"]]
-    shown["Chi bộ nguy cơ"] = [format_number(v) for v in overview["at_risk"]]
-    numeric += [zero, "Chi bộ nguy cơ"]
-    if any(notes):
-        shown["Ghi chú"] = notes
-        raw.append("Ghi chú")
-    title = f"Dự báo đảng viên tại chỗ theo {report.UNIT_LABELS.get(by, by)}"
-    sub = (f"Số liệu đến hết năm {results.dataset.last_year} · Năm gốc dự báo {results.base_year} · "
-           f"Kịch bản: {results.scenario.label}")
-    failures = ""
-    if run.failures:
-        items = "".join(f"<li>{html.escape(o['unit'])}: {html.escape(str(o['error']))}</li>" for o in run.failures)
-        failures = (f'<h2>Đơn vị lập báo cáo bị lỗi</h2><ul style="color:#c62828">{items}</ul>'
-                    '<p class="nq21-note">Báo cáo của lần chạy trước (nếu có) được giữ nguyên; notebook lỗi '
-                    f"nằm trong thư mục {html.escape(by)}/ với đuôi .failed.ipynb.</p>")
-    made = _dt.datetime.now().strftime("%d/%m/%Y %H:%M")
-    body = (str(report.show_banner(results))
-            + '<div class="nq21">'
-            + f"<h1>{html.escape(title)}</h1><p class=\"nq21-sub\">{html.escape(sub)}</p>"
-            + f'<p class="nq21-sub">Tài liệu phục vụ Ban Thường vụ Tỉnh ủy · lập lúc {made} bằng nq21model '
-              f"{html.escape(__version__)}</p>"
-            + "<h2>Kết quả so với chỉ tiêu</h2>"
-            + report.html_table(shown, numeric=tuple(numeric), raw=tuple(raw))
-            + '<p class="nq21-note">Bấm tên đơn vị để mở báo cáo. Tỷ lệ chi bộ có từ k đảng viên tại chỗ trở lên '
-              f"(mục tiêu {format_percent(config.TARGET_SHARE, 0)}); năm không muộn hơn năm gốc là số liệu thực tế. Xác suất đạt: "
-              "xác suất để tỷ lệ đạt mục tiêu. Đèn " + report.light_legend() + " Chi bộ nguy cơ: "
-              "xác suất đạt chỉ tiêu của chi bộ dưới 0,5 hoặc chưa có đảng viên tại chỗ (danh sách trong tệp "
-              "Excel).</p>"
-            + _targets_section(run)
-            + failures
-            + "<h2>Tệp kèm theo</h2><ul>"
-            + f'<li><a href="at_risk.xlsx">at_risk.xlsx</a>: danh sách {format_number(run.at_risk_cells)} chi bộ '
-              "có nguy cơ, mỗi đơn vị một trang (Excel)</li>"
-            + (f'<li><a href="chi_tieu/">chi_tieu/</a>: đề xuất chỉ tiêu kết nạp, mỗi đơn vị một tệp Excel '
-               f"({format_number(len(run.quota_books))} tệp)</li>" if run.quota_books else "")
-            + '<li><a href="manifest.json">manifest.json</a>: tham số, mã băm dữ liệu, phiên bản, thời gian '
-              "chạy</li></ul></div>")
-    page = (f'<!DOCTYPE html>\n<html lang="vi">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
-            f"<title>{html.escape(title)}</title>\n"
-            "<style>body {margin: 0; background: #fff;} main {max-width: 1200px; margin: 0 auto; "
-            "padding: 16px 24px 40px;} .nq21 h2 {color: #1f4e79; border-bottom: 2px solid #1f4e79; "
-            "padding-bottom: 4px; margin-top: 1.4em; font-family: 'DejaVu Sans', Arial, sans-serif;}"
-            " .nq21 a {color: #1f5fa8; font-weight: 600;} .nq21 td:first-child {white-space: nowrap;}</style>\n"
-            f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    page = index_html(results, by=by, slugs=slugs, run=run)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
-
-
-def _targets_section(run: BriefingRun) -> str:
-    """The province table of every programme target (status per unit), for the index."""
-    from . import report
-
-    extras = run.extras
-    if extras is None or extras.targets is None:
-        return ""
-    from .targets import province_table
-
-    table = province_table(extras.targets)
-    status_cols = [c for c in table.columns if c not in ("Chỉ tiêu", "Năm", "Mục tiêu", report.PROVINCE)]
-    shown = table.copy()
-    for col in status_cols:
-        shown[col] = [report.light_html(report.STATUS_LIGHTS[v], v) if v in report.STATUS_LIGHTS
-                      else report._esc(v)
-                      for v in table[col]]
-    return ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
-            + '<div style="overflow-x:auto">'
-            + report.html_table(shown, numeric=("Năm", "Mục tiêu", report.PROVINCE), raw=tuple(status_cols))
-            + "</div>"
-            + '<p class="nq21-note">Đến năm gốc: số liệu thực tế; sau đó: dự báo. Cột của từng đơn vị là đánh giá '
-              "của đơn vị đó (– : chỉ tiêu chỉ đặt cho toàn tỉnh).</p>")
 
 
 def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units, slugs, notebook: Path,

@@ -18,6 +18,14 @@ BLUE, GREY = "#1f5fa8", "#555555"
 CLASS_COLOURS = (RED, AMBER, "#8bc34a", GREEN)
 
 
+#: Smallest span of a share axis, in shares (10 percentage points): a fraction of a
+#: point is not drawn as a collapse.
+MIN_SHARE_SPAN = 0.10
+
+#: Tick steps of a share axis (times a power of ten): 1, 2, 5 or 10 points, never 2,5.
+SHARE_STEPS = (1, 2, 5, 10)
+
+
 def _axes(ax, figsize=(8.0, 4.2)):
     if ax is not None:
         return ax
@@ -27,16 +35,51 @@ def _axes(ax, figsize=(8.0, 4.2)):
     return ax
 
 
-def _number_axis(axis, digits: int = 0) -> None:
-    from matplotlib.ticker import FuncFormatter
+def _number_axis(axis, digits: int = 0, integer: bool = True) -> None:
+    """Numbers the Vietnamese way (1.000); with ``integer``, ticks on whole numbers only
+    (so that no label rounds a tick at 2,5 to '2')."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    if integer:
+        axis.set_major_locator(MaxNLocator(integer=True, steps=list(SHARE_STEPS)))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: format_number(v, digits)))
 
 
-def _percent_axis(axis) -> None:
-    from matplotlib.ticker import FuncFormatter
+def percent_label(value: float) -> str:
+    """A tick's true value as a Vietnamese percentage, with as many decimals as it
+    has: 0.9 → '90%', 0.925 → '92,5%', 0.0125 → '1,25%' (never 82,5 % shown as '83%')."""
+    for digits in (0, 1, 2):
+        if abs(100 * value - round(100 * value, digits)) < 1e-7:
+            return format_percent(value, digits)
+    return format_percent(value, 3)
 
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: format_percent(v, 0)))
+
+def share_limits(values, *, include=(), min_span: float = MIN_SHARE_SPAN, margin: float = 0.0,
+                 upper: float = 1.0) -> tuple[float, float]:
+    """``(low, high)`` of a share axis: the finite ``values`` and ``include`` (a target
+    line), ``margin`` more below and above, at least ``min_span`` wide, within
+    [0, ``upper``] (so 99,3–100 % is drawn on 90–100 %, not as a collapse)."""
+    import math
+
+    data = [float(v) for v in [*values, *include] if v is not None and math.isfinite(float(v))]
+    if not data:
+        return 0.0, upper
+    low, high = max(0.0, min(data) - margin), min(upper, max(data) + margin)
+    if high - low < min_span:
+        high = min(upper, max(high, low + min_span))
+        low = max(0.0, high - min_span)
+    return low, high
+
+
+def percent_axis(axis, low: float, high: float, *, nbins: int = 6) -> None:
+    """Ticks of a share axis on round percents (steps of 1, 2, 5, 10… points) between
+    ``low`` and ``high`` and within 0–100 %, labelled with their true value."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+    ticks = MaxNLocator(nbins=nbins, steps=list(SHARE_STEPS)).tick_values(low, high)
+    ticks = [float(t) for t in ticks if low - 1e-9 <= t <= high + 1e-9 and -1e-9 <= t <= 1.0 + 1e-9]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: percent_label(v)))
 
 
 def _year_axis(axis) -> None:
@@ -44,6 +87,12 @@ def _year_axis(axis) -> None:
 
     axis.set_major_locator(MaxNLocator(integer=True))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{int(round(v))}"))
+
+
+def _wrap(label: str, width: int = 48) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
 
 
 def plot_fan_chart(path_frame, *, base_year: int, title_unit: str, ax=None):
@@ -133,11 +182,9 @@ def plot_scenarios(table, *, title_unit: str, target_share: float = config.TARGE
     width = 0.8 / max(len(scenarios), 1)
     x = np.arange(len(keys))
     palette = ["#9ecae1", "#4292c6", "#08519c", "#08306b", "#6baed6"]
-    low = 1.0
     for i, name in enumerate(scenarios):
         rows = table[table["scenario"] == name].set_index(["horizon", "threshold"])
         values = [float(rows.loc[key, "share"]) for key in keys]
-        low = min(low, *values)
         bars = ax.bar(x + (i - (len(scenarios) - 1) / 2) * width, values, width * 0.95,
                       color=palette[i % len(palette)], label=name)
         for bar, value in zip(bars, values):
@@ -145,13 +192,16 @@ def plot_scenarios(table, *, title_unit: str, target_share: float = config.TARGE
                         xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
     ax.axhline(target_share, color=RED, ls="--", lw=1.2, label=f"Mục tiêu {format_percent(target_share, 0)}")
     ax.set_xticks(x, [f"≥ {k} ĐV, năm {h}" for h, k in keys])
-    ax.set_ylim(max(0.0, min(low, target_share) - 0.08), 1.0)
-    _percent_axis(ax.yaxis)
+    low, high = share_limits(table["share"], include=(target_share,), margin=0.04)
+    ax.set_ylim(low, high + 0.04 * (high - low))
+    percent_axis(ax.yaxis, low, high)
     ax.set_title(f"Tỷ lệ chi bộ đạt số đảng viên tại chỗ theo kịch bản kết nạp — {title_unit}", fontsize=11)
     ax.set_xlabel("Chỉ tiêu (số đảng viên tại chỗ của chi bộ, năm)")
     ax.set_ylabel("Tỷ lệ chi bộ (kỳ vọng)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(scenarios) + 1, frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [_wrap(label) for label in labels], fontsize=8, loc="upper center",
+              bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     return ax
 
 
@@ -164,7 +214,7 @@ def plot_unit_shares(table, *, threshold: int, horizon: int, title_unit: str,
     table : DataFrame
         ``unit, share`` (one row per commune, say), drawn in the given order.
     """
-    ax = _axes(ax, figsize=(8.0, max(2.5, 0.28 * len(table) + 1.2)))
+    ax = _axes(ax, figsize=(8.0, max(2.4, 0.2 * len(table) + 1.2)))
     values = table["share"].to_numpy(dtype=float)
     colours = [GREEN if v >= target_share else (AMBER if v >= target_share - 0.05 else RED) for v in values]
     ax.barh(table["unit"].astype(str), values, color=colours)
@@ -173,11 +223,9 @@ def plot_unit_shares(table, *, threshold: int, horizon: int, title_unit: str,
                     va="center", fontsize=8)
     ax.axvline(target_share, color=RED, ls="--", lw=1.2)
     ax.invert_yaxis()
-    low = max(0.0, min(float(values.min(initial=1.0)), target_share) - 0.1)
-    ax.set_xlim(low, 1.07)
-    ax.set_xticks([t for t in ax.get_xticks() if low - 1e-9 <= t <= 1.0 + 1e-9])
-    ax.set_xlim(low, 1.07)
-    _percent_axis(ax.xaxis)
+    low, high = share_limits(values, include=(target_share,), margin=0.03)
+    ax.set_xlim(low, high + 0.12 * (high - low))  # room for the labels at the bars' ends
+    percent_axis(ax.xaxis, low, high)
     ax.set_title(f"Tỷ lệ chi bộ có ≥ {threshold} đảng viên tại chỗ năm {horizon} theo xã — {title_unit}",
                  fontsize=11)
     ax.set_xlabel(f"Tỷ lệ chi bộ có ≥ {threshold} đảng viên tại chỗ (kỳ vọng); "

@@ -16,7 +16,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .fmt import format_number, format_percent
+from .fmt import format_number
+from .plots import percent_axis, share_limits
 from .results import PROVINCE
 from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA
 
@@ -24,12 +25,6 @@ from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA
 STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MISSED: "#d7191c",
                   NO_DATA: "#d9d9d9"}
 SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
-
-
-def _percent_formatter():
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda v, _pos: format_percent(v, 2))
 
 
 def _number_formatter():
@@ -103,19 +98,21 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
         ax.hlines(t["target"], previous, t["year"], colors="#d7191c", linestyles=":", lw=1.4)
         ax.plot([t["year"]], [t["target"]], "D", color="#d7191c", ms=4)
         previous = t["year"]
-    ax.set_title("\n".join(textwrap.wrap(ind.short, 30)), fontsize=9)
-    ax.tick_params(labelsize=7)
+    ax.set_title("\n".join(textwrap.wrap(ind.short, 30)), fontsize=9.5)
+    ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
-    if ind.percent:
-        ax.yaxis.set_major_formatter(_percent_formatter())
-    else:
-        from matplotlib.ticker import MaxNLocator
-
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(_number_formatter())
-    ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
     from matplotlib.ticker import MaxNLocator
 
+    if ind.percent:
+        values = pd.concat([part[c] for c in ("observed", "expected", "low", "high")])
+        low, high = share_limits(values, include=targets["target"], margin=0.01)
+        pad = 0.04 * (high - low)
+        ax.set_ylim(low - pad, high + pad)
+        percent_axis(ax.yaxis, low, high, nbins=5)
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        ax.yaxis.set_major_formatter(_number_formatter())
+    ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
 
 

@@ -130,6 +130,16 @@ def test_batch_makes_every_output(batch, data_dir):
                     "Giả định và phương pháp"):
         assert heading in page
     assert "không đủ để kiểm định" in page  # eight years of history: no five-year replay, and it says so
+    # the conclusion first, the technical appendix last
+    assert page.index("Kết luận") < page.index("Các chỉ tiêu định lượng") < page.rindex("Phụ lục kỹ thuật")
+    assert "Cách tính</th>" not in page  # no method column in the targets table
+    # the index: its conclusion, and the units in one order in every table
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.index("Kết luận") < index.index("Chi bộ đạt số đảng viên tại chỗ, theo đơn vị")
+    overview, matrix = index.split("Các chỉ tiêu của Chương trình hành động")[:2]
+    assert all(f">{u}</a>" in overview for u in UNITS)
+    assert sorted(UNITS, key=lambda u: overview.index(f">{u}</a>")) == \
+        sorted(UNITS, key=lambda u: matrix.index(f"<th>{u}</th>"))
 
 
 def _open(page, path):
@@ -164,6 +174,9 @@ def test_html_opens_offline_in_chromium(batch):
                 assert page.locator("table.nq21-table").count() >= 2  # key figures, scenarios
                 text = page.inner_text("body")
                 assert "report.show_" not in text  # code hidden
+                assert "Warning" not in text  # kernel warnings stay in the notebook
+                alts = page.evaluate("Array.from(document.images).map(i => i.getAttribute('alt') || '')")
+                assert all(a.startswith("Biểu đồ") for a in alts), alts
                 page.close()
             page = browser.new_page()
             bad, _ = _open(page, out / "index.html")

@@ -11,6 +11,7 @@ from nq21model.data import Dataset
 from nq21model.extras import briefing_extras, compute_extras, load_extras, save_extras
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
+from nq21model.fmt import format_number
 from nq21model.targets import unit_table
 
 
@@ -55,9 +56,66 @@ def test_sections_show_the_tested_numbers(bundled):
         assert format_percent(value, 1) in quotas
     assert "gấp 2 lần mức mấy năm qua (giả định của đề xuất)" in quotas
     backtest = str(report.show_backtest(results, extras))
-    assert "Kiểm định" in backtest and "ETS" in backtest
+    assert "Kiểm định mô hình của báo cáo này" in backtest  # the calibrated model, as the forecast
+    for v in extras.backtest_scores["brier_calibrated"]:
+        assert format_number(v, 4) in backtest
     fig = report.show_targets_chart(extras, results, unit="Sìn Hồ", by="district")
     assert len(fig.axes) >= 10 and fig._repr_png_().startswith(b"\x89PNG")
+    assert fig.alt.startswith("Biểu đồ nhỏ nhiều ô") and "Sìn Hồ" in fig.alt
+
+
+def test_targets_table_puts_the_years_side_by_side_in_plain_words(bundled):
+    results, extras = bundled
+    table = unit_table(extras.targets, "Sìn Hồ")
+    wide = report.targets_by_year(table, base_year=results.base_year)
+    assert list(wide[("", "Chỉ tiêu")]) == list(dict.fromkeys(table["Chỉ tiêu"]))
+    assert [c for c in wide.columns if c[0]] == [
+        ("Năm 2025 — số liệu thực tế", "Mục tiêu"), ("Năm 2025 — số liệu thực tế", "Kết quả"),
+        ("Năm 2025 — số liệu thực tế", "Đánh giá"), ("Năm 2030 — dự báo", "Mục tiêu"),
+        ("Năm 2030 — dự báo", "Dự báo"), ("Năm 2030 — dự báo", "Khoảng 80%"), ("Năm 2030 — dự báo", "Đánh giá")]
+    for _, r in table.iterrows():
+        row = wide[wide[("", "Chỉ tiêu")] == r["Chỉ tiêu"]].iloc[0]
+        head = report.year_heading(int(r["Năm"]), results.base_year)
+        assert row[(head, "Kết quả" if int(r["Năm"]) <= results.base_year else "Dự báo")] == r["Kết quả"]
+        assert row[(head, "Đánh giá")] == r["Đánh giá"]
+    html = str(report.show_targets(extras, unit="Sìn Hồ"))
+    assert "Cách tính" not in html.split("</table>")[0]  # no method column: the appendix says how
+    assert "Năm 2025 — số liệu thực tế" in html and "Năm 2030 — dự báo" in html
+    methods = report.target_methods(extras, unit="Sìn Hồ")
+    assert set(methods["method"]) <= set(report.METHOD_WORDS) and "exact" in set(methods["method"])
+    appendix = str(report.show_target_methods(extras, unit="Sìn Hồ"))
+    assert "Chi bộ có ≥ 4 đảng viên tại chỗ" in appendix
+
+
+def test_crosscheck_labels_the_other_model_and_shows_this_pages_numbers(bundled):
+    results, extras = bundled
+    table = report.crosscheck_table(results, extras)
+    path = results.path(None, None).set_index("year")
+    assert list(table["year"]) == list(range(results.base_year + 1, max(results.horizons) + 1))
+    for _, r in table.iterrows():
+        assert r["expected"] == path.loc[r["year"], "expected"]  # the page's own province forecast
+        assert (r["q10"], r["q90"]) == (path.loc[r["year"], "q10"], path.loc[r["year"], "q90"])
+    ets = extras.crosscheck.set_index("year")
+    assert list(table["ets_forecast"]) == list(ets.loc[table["year"], "ets_forecast"])
+    html = str(report.show_crosscheck(results, extras))
+    assert "Mô hình khác: san bằng mũ (ETS)" in html and "Mô hình của báo cáo" in html
+    last = table.iloc[-1]
+    assert format_number(last["expected"]) in html and format_number(last["ets_forecast"]) in html
+
+
+def test_conclusion_of_a_bundled_district(bundled):
+    results, extras = bundled
+    table = report.programme_verdicts(results, extras, unit="Mường Tè", by="district")
+    assert list(zip(table["code"], table["year"])) == list(report.CONCLUSION_TARGETS)
+    assert (table["status"] != "không có dữ liệu").all()
+    admissions = table[(table["code"] == "2a") & (table["year"] == 2025)].iloc[0]
+    key = report.key_figures(results, unit="Mường Tè")
+    seen = key[(key["kind"] == "admissions") & (key["status"] == "observed")].iloc[0]
+    assert admissions["value"] == pytest.approx(seen["rate"])  # one number: the tracker's and the key figures'
+    need = report.admissions_needed(results, unit="Mường Tè")
+    assert need["needed_rate"] == pytest.approx(need["needed"] / (need["current"] / key.iloc[-1]["rate"]))
+    html = str(report.show_conclusion(results, extras, unit="Mường Tè", by="district"))
+    assert "chi_tieu/chi_tieu_ket_nap_muong-te.xlsx" in html and "trang «Mường Tè» của tệp at_risk.xlsx" in html
 
 
 def test_parts_that_cannot_be_computed_are_named_not_fatal():
@@ -67,6 +125,8 @@ def test_parts_that_cannot_be_computed_are_named_not_fatal():
     assert "backtest" in extras.problems and extras.backtest_scores is None
     html = str(report.show_backtest(results, extras))
     assert "Không có dữ liệu" in html and "không đủ để kiểm định" in html
+    fixed = forecast(Dataset(cells, history), Scenario.textbook())
+    assert "báo cáo này dùng tỷ lệ cố định" in report.backtest_heading(fixed)
     targets = str(report.show_targets(extras, unit="Tam Đường"))
     assert "không có dữ liệu" in targets.lower()
 

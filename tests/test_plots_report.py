@@ -323,3 +323,88 @@ def test_a_units_briefing_runs_the_engine_on_its_cells_only(small_dir):
     people = report.scenario_people(mine)
     assert people["village"] == pytest.approx(report.scenario_people(whole)["village"])
     assert people["unit"] < people["village"] and f"; {UNIT} ≈" in report.scenario_label(mine)
+
+
+# ------------------------------------------------------------- axes and alt text
+
+
+def test_percent_labels_tell_the_true_value():
+    assert plots.percent_label(0.9) == "90%"
+    assert plots.percent_label(0.825) == "82,5%"   # never '83%' on a gridline at 82,5 %
+    assert plots.percent_label(0.0125) == "1,25%"
+    assert plots.percent_label(1.0) == "100%"
+
+
+def test_share_axis_keeps_a_minimum_span():
+    assert plots.share_limits([0.993, 1.0]) == pytest.approx((0.9, 1.0))
+    assert plots.share_limits([0.02, 0.03]) == pytest.approx((0.02, 0.12))
+    low, high = plots.share_limits([0.5, 0.97], include=(0.95,))
+    assert (low, high) == pytest.approx((0.5, 0.97))
+    assert plots.share_limits([float("nan")]) == (0.0, 1.0)
+
+
+def _tick_labels(axis, low, high):
+    ticks = [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+    labels = [axis.get_major_formatter()(t, i) for i, t in enumerate(ticks)]
+    return ticks, labels
+
+
+def test_share_charts_tick_on_round_percents(results):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    table = pd.DataFrame({"unit": ["Xã A", "Xã B", "Xã C"], "share": [0.993, 0.998, 1.0]})
+    ax = plots.plot_unit_shares(table, threshold=4, horizon=2030, title_unit=UNIT, ax=Figure().add_subplot())
+    low, high = ax.get_xlim()
+    assert high - low >= 0.10                                   # 99,3 % is not drawn as a collapse
+    ticks, labels = _tick_labels(ax.xaxis, 0, 1)
+    assert ticks and all(abs(100 * t - round(100 * t)) < 1e-9 for t in ticks)   # whole percents
+    assert labels == [plots.percent_label(t) for t in ticks] and all(t <= 1.0 for t in ticks)
+    shares = report.scenario_shares(report.compare_scenarios(results, unit=UNIT))
+    ax = plots.plot_scenarios(shares, title_unit=UNIT, ax=Figure().add_subplot())
+    low, high = ax.get_ylim()
+    assert high - low >= 0.10 and low <= shares["share"].min() and low <= config.TARGET_SHARE <= high
+    ticks, labels = _tick_labels(ax.yaxis, low, high)
+    assert all(abs(100 * t - round(100 * t)) < 1e-9 for t in ticks)
+    assert labels == [format_percent(t, 0) for t in ticks]
+
+
+def test_indicator_panels_do_not_dramatise_a_fraction_of_a_point():
+    import pandas as pd
+
+    from nq21model import plots_targets
+
+    years = list(range(2018, 2026))
+    paths = pd.DataFrame({"indicator": "2c", "year": years,
+                          "observed": [1.0, 1.0, 0.993, 0.993, 1.0, 1.0, 1.0, 1.0],
+                          "expected": float("nan"), "low": float("nan"), "high": float("nan"),
+                          "target": [float("nan")] * 7 + [1.0]})
+    fig = plots_targets.plot_targets(paths)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert high - low >= 0.10
+    ticks, labels = _tick_labels(ax.yaxis, low, high)
+    assert labels == [plots.percent_label(t) for t in ticks] and max(ticks) <= 1.0
+
+
+def test_figures_carry_vietnamese_alt_text(results):
+    scenarios = report.compare_scenarios(results, unit=UNIT)
+    figures = {"fan": report.show_fan_chart(results, unit=UNIT),
+               "classes": report.show_probability_classes(results, unit=UNIT),
+               "communes": report.show_commune_shares(results, unit=UNIT),
+               "scenarios": report.show_scenarios_chart(scenarios, unit=UNIT)}
+    path = results.path("district", UNIT)
+    last = path.iloc[-1]
+    assert figures["fan"].alt == report.fan_chart_alt(path, base_year=results.base_year, unit=UNIT)
+    assert f"dự báo năm {int(last['year'])} khoảng" in figures["fan"].alt
+    classes = results.probability_classes(2030, 4, by="district", unit=UNIT)
+    for label, n in classes.items():
+        assert f"{label}: {n} chi bộ" in figures["classes"].alt
+    for fig in figures.values():
+        assert fig.alt.startswith("Biểu đồ") and UNIT in fig.alt
+        data, meta = fig._repr_mimebundle_()
+        assert data["image/png"].startswith(b"\x89PNG") and meta["image/png"]["alt"] == fig.alt
+        assert f'alt="{report._esc(fig.alt)}"' in fig.img_html()
+    shares = report.scenario_shares(scenarios)
+    for value in shares["share"]:
+        assert format_percent(value, 1) in figures["scenarios"].alt
