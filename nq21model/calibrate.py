@@ -74,6 +74,9 @@ _MAX_ATTRITION = 0.95
 #: A drawn linear predictor stays within this of the point estimate (log scale).
 MAX_DRAW_DEVIATION = 2.5
 _ALPHA_FLOOR = 1e-6
+#: Most admissions (or transfers in) a cell's rate may give in a year, as a share of
+#: its residents: a guard against a draw that runs away on a thin record.
+MAX_YEARLY_SHARE = 0.1
 #: Scales of the half-normal priors of a year's own shock (σ_ε) and of the drift of
 #: the level (σ_η), log scale: years move rates by some 10–20 %, levels drift slowly.
 LEVEL_PRIOR = {"eps": 0.15, "eta": 0.15}
@@ -222,7 +225,8 @@ class LocalLevel:
         se, sh = np.asarray(self.sigma_eps)[g], np.asarray(self.sigma_eta)[g]
         level = np.asarray(self.level)[g] + np.sqrt(np.asarray(self.level_var)[g]) * rng.standard_normal(draws)
         walk = level[:, None] + np.cumsum(sh[:, None] * rng.standard_normal((draws, steps)), axis=1)
-        return walk + se[:, None] * rng.standard_normal((draws, steps)) - 0.5 * (se ** 2)[:, None]
+        out = walk + se[:, None] * rng.standard_normal((draws, steps)) - 0.5 * (se ** 2)[:, None]
+        return np.clip(out, self.point - MAX_DRAW_DEVIATION, self.point + MAX_DRAW_DEVIATION)
 
 
 # ------------------------------------------------------------------- one flow
@@ -616,8 +620,10 @@ class Calibration:
         # so that survival to the last year is exact
         hazard = out["exits"].mean(axis=2)
         survival = np.exp(-np.clip(hazard, 0.0, -np.log(1 - _MAX_ATTRITION)))
-        adm = exposure[None, :, None] * out["admissions"]
-        trn = exposure[None, :, None] * out["transfers"]
+        # a cell-year never admits (or receives) more than a tenth of its residents
+        cap = MAX_YEARLY_SHARE * 1000.0
+        adm = exposure[None, :, None] * np.minimum(out["admissions"], cap)
+        trn = exposure[None, :, None] * np.minimum(out["transfers"], cap)
         info = {"draws": D, "uncertainty": uncertainty, "admissions": adm, "transfers": trn, "calibration": self}
         return Rates(base_year=base, survival=survival, lam=adm + trn, source="calibrated", info=info)
 

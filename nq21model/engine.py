@@ -427,6 +427,26 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
     return out
 
 
+def count_cdf(probs) -> tuple[int, np.ndarray]:
+    """CDF of the number of successes among independent cells, mixed over the rows
+    of ``probs`` (D, n) (parameter draws) → ``(offset, cdf)`` with ``cdf[j] = P(count ≤
+    offset + j)``: exact (Poisson-binomial) up to :data:`EXACT_CELLS` cells, else the
+    mixture of each draw's normal approximation (continuity-corrected) on a window
+    holding the mass."""
+    probs = np.atleast_2d(np.asarray(probs, dtype=float))
+    n = probs.shape[1]
+    if n <= EXACT_CELLS:
+        return 0, np.cumsum(poisson_binomial_pmf(probs).mean(axis=0))
+    from scipy.special import ndtr
+
+    mean, sd = probs.sum(axis=1), np.sqrt((probs * (1 - probs)).sum(axis=1))
+    lo = max(0, int(np.floor((mean - 10 * sd - 5).min())))
+    hi = min(n, int(np.ceil((mean + 10 * sd + 5).max())))
+    k = np.arange(lo, hi + 1)
+    cdf = ndtr((k[None, :] + 0.5 - mean[:, None]) / np.maximum(sd[:, None], 1e-12)).mean(axis=0)
+    return lo, cdf
+
+
 def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
     """Quantiles of the total of each group of cells → array (len(groups), len(levels)).
 

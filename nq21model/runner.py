@@ -227,7 +227,7 @@ def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
                              "pip install -e '.[dask]'") from None
     outcomes = []
     try:
-        client = Client(scheduler, timeout=30)
+        client = Client(scheduler, timeout=10)
     except OSError as exc:
         from .exceptions import ParameterError
 

@@ -523,10 +523,17 @@ def _groups(dataset: Dataset, by: str | None) -> dict[str, np.ndarray]:
     return groups
 
 
-def _mixed_pmf(draws: np.ndarray) -> np.ndarray:
-    """pmf of the number of successes among independent cells given each parameter
-    draw, averaged over the draws: ``draws`` (D, n) → (n + 1,)."""
-    return engine.poisson_binomial_pmf(np.atleast_2d(draws)).mean(axis=0)
+def _band_and_tail(draws: np.ndarray, needed: int | None, scale: float = 1.0) -> tuple[float, float, float]:
+    """The 80 % band of a count of successes (over ``scale``) mixed over parameter
+    draws (``draws`` (D, n)), and P(count ≥ needed) (P(count = 0) when None)."""
+    offset, cdf = engine.count_cdf(draws)
+    lo, hi = ((offset + float(np.searchsorted(cdf, q - 1e-12))) / scale for q in BAND)
+    if needed is None:
+        p = float(cdf[0]) if offset == 0 else 0.0
+    else:
+        j = needed - 1 - offset
+        p = 1.0 if j < 0 else float(max(0.0, 1.0 - cdf[min(j, cdf.size - 1)]))
+    return lo, hi, p
 
 
 def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str | None) -> list[dict]:
@@ -538,9 +545,10 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
     is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
     forecast_cells = results.dataset.cells
     forecast_ban = forecast_cells["cell_type"].eq("ban").to_numpy()
+    forecast_groups = {} if by is None else dict(forecast_cells.groupby(by, sort=False).indices)
     for unit, idx in groups.items():
         fidx = np.arange(len(forecast_cells)) if unit == PROVINCE else \
-            np.flatnonzero(forecast_cells[by].eq(unit).to_numpy())
+            np.asarray(forecast_groups.get(unit, np.array([], np.int64)))
         for code in ("2d_3", "2d_4", "2d_5", "no_empty_cell"):
             ind = INDICATORS[code]
             for year in sorted(ind.targets):
@@ -562,18 +570,14 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
                     continue
                 stats = results.stats(year)
                 if code == "no_empty_cell":
-                    pmf = _mixed_pmf(stats.get("draws_zero", stats["p_zero"][None, :])[:, sel])
-                    cdf = np.cumsum(pmf)
-                    lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) for q in BAND)
-                    rows.append(_row(code, unit, year, float(stats["p_zero"][sel].sum()), lo, hi, float(pmf[0]),
-                                     "exact"))
+                    draws = stats.get("draws_zero", stats["p_zero"][None, :])[:, sel]
+                    lo, hi, p = _band_and_tail(draws, None)
+                    rows.append(_row(code, unit, year, float(stats["p_zero"][sel].sum()), lo, hi, p, "exact"))
                 else:
                     k = int(code[-1])
-                    pmf = _mixed_pmf(stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])[:, sel])
-                    cdf = np.cumsum(pmf)
+                    draws = stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])[:, sel]
                     n = sel.size
-                    lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / n for q in BAND)
-                    p = float(min(1.0, pmf[engine.cells_needed(ind.targets[year], n):].sum()))
+                    lo, hi, p = _band_and_tail(draws, engine.cells_needed(ind.targets[year], n), n)
                     rows.append(_row(code, unit, year, float(stats[f"p_at_least_{k}"][sel].mean()), lo, hi, p,
                                      "exact"))
     return rows
@@ -726,6 +730,9 @@ def _admission_rows(rows: list[dict], results, dataset: Dataset, by: str | None,
             continue
         idx = np.arange(len(cells)) if unit == PROVINCE else np.flatnonzero(cells[by].eq(unit).to_numpy())
         scale = base.phi * base.members_at(year - 1)
+        if not scale > 0:   # no village admissions in the totals' years, or no members: the trend stands
+            out.append(row)
+            continue
         if results.scenario.kind != "continue":
             value = float(results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1).mean()) / scale
             out.append(_row("2a", unit, year, value, value, value, float(ind.met(value, year)), "scenario"))
@@ -802,10 +809,9 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
             stats = results.stats(year)
             key = "zero" if code == "no_empty_cell" else f"at_least_{code[-1]}"
             marginal = stats["p_zero" if code == "no_empty_cell" else f"p_{key}"][fsel]
-            cdf = np.cumsum(_mixed_pmf(stats.get(f"draws_{key}", marginal[None, :])[:, fsel]
-                                       if f"draws_{key}" in stats else marginal[None, :]))
+            draws = stats[f"draws_{key}"][:, fsel] if f"draws_{key}" in stats else marginal[None, :]
             scale = 1.0 if code == "no_empty_cell" else max(1, fsel.size)
-            lo, hi = (np.searchsorted(cdf, q - 1e-12) / scale for q in BAND)
+            lo, hi, _ = _band_and_tail(draws, None, scale)
             add(code, year, expected=marginal.sum() / scale, low=lo, high=hi)
     # shares: yearly observed, GLM projection
     for code, ind in INDICATORS.items():
