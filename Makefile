@@ -15,7 +15,7 @@ STALE  := the lock is stale: run make lock
 # start much faster with it (each briefing is a new process).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: briefings forecast test bench chromium clean-outputs lock replay-fixture
+.PHONY: briefings forecast test fuzz bench chromium clean-outputs lock replay-fixture
 
 # .venv with uv in it (uv keeps itself, pip and setuptools when it syncs .venv).
 define bootstrap
@@ -59,6 +59,10 @@ chromium:
 
 test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+# New random examples for the property tests (the suite itself is deterministic).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_properties.py tests/test_engine.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

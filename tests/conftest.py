@@ -24,6 +24,17 @@ for var, sub in {"HOME": "home", "MPLCONFIGDIR": "mpl", "XDG_CACHE_HOME": "cache
 os.environ["MPLBACKEND"] = "Agg"
 os.environ.pop("JUPYTER_PATH", None)
 
+# The suite is deterministic: hypothesis draws the same examples on every run, so CI
+# passes or fails for a reason in the code. `make fuzz` explores new examples.
+try:
+    from hypothesis import settings as _hs
+
+    _hs.register_profile("suite", derandomize=True)
+    _hs.register_profile("fuzz", derandomize=False)
+    _hs.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+
 
 def run_cli(*args, cwd=None, check=False, timeout=600) -> subprocess.CompletedProcess:
     """Run ``python -m nq21model ARGS`` as a user would, capturing output."""
