@@ -55,19 +55,29 @@ def _share_text(code: str, value: float) -> str:
     return format_percent(value, 2 if code == "2a" and abs(value) < 0.1 else 1)
 
 
-def verdict_number(code: str, value: float, *, observed: bool) -> str:
+def verdict_number(code: str, value: float, *, observed: bool, low: float | None = None,
+                   high: float | None = None) -> str:
     """The one number behind a verdict, in words: '94,1%', 'dự báo 91,1%', 'còn 2
-    chi bộ', 'dự báo còn khoảng 2,6 chi bộ' (the expected number), 'không có số liệu'."""
+    chi bộ', 'dự báo còn khoảng 2,6 chi bộ' (the expected number), 'không có số liệu'.
+
+    A forecast with its 80 % range (``low``, ``high``) says it, so that a status
+    of "nguy cơ" beside a value inside the target reads right: 'dự báo 3,44%
+    (80% khả năng trong 2,34%–4,47%)'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "không có số liệu"
+    band = ""
+    if not observed and low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+        show = (lambda v: format_number(v)) if code.startswith("no_empty") else (lambda v: _share_text(code, v))
+        if show(low) != show(high):
+            band = f" (80% khả năng trong {show(low)}–{show(high)})"
     if code.startswith("no_empty"):
         if observed:
             return "không còn chi bộ nào" if value == 0 else f"còn {format_number(value)} chi bộ"
         if value < 0.05:
             return "dự báo gần như không còn chi bộ nào"
-        return f"dự báo còn khoảng {format_number(value, 1)} chi bộ"
+        return f"dự báo còn khoảng {format_number(value, 1)} chi bộ{band}"
     text = _share_text(code, value)
-    return text if observed else f"dự báo {text}"
+    return text if observed else f"dự báo {text}{band}"
 
 
 def target_text(code: str, year: int) -> str:
@@ -105,7 +115,8 @@ def programme_verdicts(results: ForecastResults, extras=None, *, unit: str | Non
             observed = year <= results.base_year
             rows.append({"code": code, "year": year, "words": TARGET_WORDS[code], "target": target_text(code, year),
                          "observed": bool(observed), "value": float(r["value"]), "status": r["status"],
-                         "number": verdict_number(code, float(r["value"]), observed=observed)})
+                         "number": verdict_number(code, float(r["value"]), observed=observed,
+                                                  low=float(r["low"]), high=float(r["high"]))})
     else:
         table = key_figures(results, unit=unit, by=by)
         for _, r in table.iterrows():

@@ -83,6 +83,13 @@ def test_verdict_numbers_in_words():
     assert summary.verdict_number("no_empty_cell", 2.59, observed=False) == "dự báo còn khoảng 2,6 chi bộ"
     assert summary.verdict_number("no_empty_cell", 0.01, observed=False) == "dự báo gần như không còn chi bộ nào"
     assert summary.verdict_number("2d_3", float("nan"), observed=True) == "không có số liệu"
+    # a forecast says its 80 % range; a point range or an observed value does not
+    assert (summary.verdict_number("2a", 0.03442, observed=False, low=0.02336, high=0.04468)
+            == "dự báo 3,44% (80% khả năng trong 2,34%–4,47%)")
+    assert (summary.verdict_number("no_empty_cell", 1.04, observed=False, low=0.0, high=2.0)
+            == "dự báo còn khoảng 1 chi bộ (80% khả năng trong 0–2)")
+    assert summary.verdict_number("2d_4", 1.0, observed=False, low=1.0, high=1.0) == "dự báo 100%"
+    assert summary.verdict_number("2d_3", 0.9412, observed=True, low=0.9, high=0.95) == "94,1%"
     assert summary.target_text("2a", 2030) == "3–4% tổng số đảng viên"
     assert summary.target_text("2d_5", 2030) == "95%"
 
@@ -100,7 +107,9 @@ def test_verdicts_are_the_trackers(results, extras):
     units = results.units("district").set_index(["unit", "horizon"])
     row = table[(table["code"] == "2d_4")].iloc[0]
     assert row["value"] == pytest.approx(units.loc[(UNIT, 2030), "share_at_least_4"])
-    assert row["number"] == "dự báo " + format_percent(row["value"], 1)
+    r = tracker.loc[("2d_4", 2030)]
+    assert row["number"] == (f"dự báo {format_percent(row['value'], 1)} (80% khả năng trong "
+                             f"{format_percent(r['low'], 1)}–{format_percent(r['high'], 1)})")
 
 
 def test_verdicts_without_a_tracker_come_from_the_key_figures(results):
