@@ -74,7 +74,7 @@ def main() -> None:
     cal = Calibration().fit(ds, 2025)
     t_fit, c_fit = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
-    res = forecast(ds, base_year=2025, horizons=[2030], rates=cal.rates(ds, 2030))
+    res = forecast(ds.at_base(2025), base_year=2025, horizons=[2030], rates=cal.rates(ds.at_base(2025), 2030))
     res.summary()
     t_fc, c_fc = time.perf_counter() - t, time.process_time() - c
     print(f"  calibrate (in process) {t_fit:.2f} s wall / {c_fit:.2f} s CPU; forecast with calibrated "

@@ -12,7 +12,7 @@ the output folder::
     <unit_column>/<slug>.ipynb    the executed notebook
     <unit_column>/<slug>.failed.ipynb   a unit that failed: its notebook with the error
     index.html                    the province summary with a link to every briefing
-    at_risk.xlsx                  at-risk cells, a sheet per unit (and a notes sheet)
+    at_risk.xlsx                  at-risk cells, a sheet per unit (one list above 150 units) and notes
     chi_tieu/                     the quota workbook of every unit
     _context/                     the province-wide parts the notebooks load (JSON)
     manifest.json                 parameters, data sha256, versions, durations, failures,
@@ -63,14 +63,6 @@ def unit_slugs(units) -> dict[str, str]:
     """A distinct slug per unit (a numeric suffix on collisions), stable for a given
     set: :func:`fmt.unit_file_names`, which the quota workbooks use too."""
     return unit_file_names(units)
-
-
-def sheet_names(units) -> dict[str, str]:
-    """A distinct Excel sheet name per unit (≤ 31 characters, no []:*?/\\), none
-    "Ghi chú" (the notes sheet)."""
-    from .files import sheet_names as _sheet_names
-
-    return _sheet_names(units, reserved=("Ghi chú",))
 
 
 def sha256(path: str | Path) -> str:
@@ -383,15 +375,22 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
     workbook (:mod:`nq21model.styles`: a title row naming the unit and the count,
     header frozen, columns sized, "Dữ liệu mô phỏng" on every sheet when the data
     are synthetic); returns the number of at-risk cells."""
+    import numpy as np
     import pandas as pd
 
     from . import report
     from .files import write_table
     from .fmt import format_number
+    from .report_forecast import ALL_UNITS_SHEET, at_risk_sheets
     from .styles import Sheet
 
     horizon, threshold = report.focus(results)
-    notes = [("Nội dung", "Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, mỗi đơn vị một trang."),
+    names = at_risk_sheets(units)
+    one_sheet = len(set(names.values())) == 1 and len(units) > 1
+    label = report.UNIT_LABELS.get(by, by)
+    layout = (f"mọi đơn vị trên trang «{ALL_UNITS_SHEET}» (lọc theo cột «{label}»)" if one_sheet
+              else "mỗi đơn vị một trang")
+    notes = [("Nội dung", f"Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, {layout}."),
              ("Tiêu chí", f"Xác suất có từ {threshold} đảng viên tại chỗ trở lên năm {horizon} dưới 0,5, "
                           f"hoặc chưa có đảng viên tại chỗ năm {results.base_year}."),
              ("Đơn vị", f"{report.UNIT_LABELS.get(by, by)} (cột {by})"),
@@ -402,8 +401,18 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
         notes.insert(0, ("CẢNH BÁO", report.banner_text(results.dataset)))
     sheets = {"Ghi chú": Sheet(pd.DataFrame(notes, columns=["Mục", "Nội dung"]),
                                title=f"Chi bộ có nguy cơ không đạt chỉ tiêu năm {horizon} — ghi chú")}
-    names = sheet_names(units)
     total = 0
+    if one_sheet:  # many units: one list with the unit's column, in the units' order
+        table = report.at_risk_cells(results, by=by)
+        unit_of = results.full.cells.set_index("cell_id")[by].astype(str)
+        table.insert(0, label, table["Mã chi bộ"].map(unit_of).to_numpy())
+        order = {u: i for i, u in enumerate(units)}
+        table = table.iloc[np.argsort(table[label].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+        table = table[table[label].isin(order)].reset_index(drop=True)
+        sheets[ALL_UNITS_SHEET] = Sheet(table, title=f"{format_number(len(table))} chi bộ có nguy cơ "
+                                                     f"(năm {horizon}, ngưỡng {threshold} đảng viên)")
+        units = []
+        total = len(table)
     for unit in units:
         table = report.at_risk_cells(results, unit=unit, by=by)
         total += len(table)
@@ -484,7 +493,9 @@ def write_manifest(path: Path, *, results, params: dict, run: BriefingRun, units
 
 def _unit_files(run: BriefingRun, names, slugs, rel) -> dict:
     """Each unit's files (those that exist after the run; ``None`` for one that does not)."""
-    sheets = sheet_names(names)
+    from .report_forecast import at_risk_sheets
+
+    sheets = at_risk_sheets(names)
     folder = run.out_dir / run.unit_column
     out = {}
     for unit in names:

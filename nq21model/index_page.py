@@ -165,6 +165,8 @@ def index_html(results, *, by: str, slugs: dict[str, str], run) -> str:
     """The whole index page (HTML)."""
     shown, numeric, raw = overview_table(results, by=by, slugs=slugs, run=run)
     units = report.unit_order(results.dataset.cells[by].astype(str).unique())
+    at_risk_layout = ("mỗi đơn vị một trang" if len(units) <= report.MAX_UNIT_SHEETS
+                      else "mọi đơn vị trên một trang, lọc theo đơn vị")
     title = f"Dự báo đảng viên tại chỗ theo {report.UNIT_LABELS.get(by, by)}"
     sub = (f"Số liệu đến hết năm {results.dataset.last_year} · Năm gốc dự báo {results.base_year} · "
            f"Kịch bản: {results.scenario.label}")
@@ -193,7 +195,7 @@ def index_html(results, *, by: str, slugs: dict[str, str], run) -> str:
             + failures
             + "<h2>Tệp kèm theo</h2><ul>"
             + f'<li><a href="at_risk.xlsx">at_risk.xlsx</a>: danh sách {format_number(run.at_risk_cells)} chi bộ '
-              "có nguy cơ, mỗi đơn vị một trang (Excel)</li>"
+              f"có nguy cơ, {at_risk_layout} (Excel)</li>"
             + (f'<li><a href="chi_tieu/">chi_tieu/</a>: đề xuất chỉ tiêu kết nạp, mỗi đơn vị một tệp Excel '
                f"({format_number(len(run.quota_books))} tệp)</li>" if run.quota_books else "")
             + '<li><a href="manifest.json">manifest.json</a>: tham số, mã băm dữ liệu, phiên bản, thời gian '

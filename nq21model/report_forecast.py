@@ -335,6 +335,25 @@ def at_risk_cells(results: ForecastResults, *, unit: str | None = None, by: str 
     })
 
 
+#: Above this many units, at_risk.xlsx lists every unit's cells on one sheet (with the
+#: unit's column, to filter) instead of a sheet per unit.
+MAX_UNIT_SHEETS = 150
+#: The one sheet of at_risk.xlsx when there are more units than :data:`MAX_UNIT_SHEETS`.
+ALL_UNITS_SHEET = "Danh sách"
+
+
+def at_risk_sheets(names) -> dict[str, str]:
+    """The sheet of at_risk.xlsx that lists each unit's cells (``names`` in the
+    batch's order): a sheet per unit (:func:`files.sheet_names`), or
+    :data:`ALL_UNITS_SHEET` for all when there are more than :data:`MAX_UNIT_SHEETS`."""
+    names = list(names)
+    if len(names) > MAX_UNIT_SHEETS:
+        return dict.fromkeys(names, ALL_UNITS_SHEET)
+    from .files import sheet_names
+
+    return sheet_names(names, reserved=("Ghi chú",))
+
+
 def at_risk_rule(results: ForecastResults) -> str:
     """The rule that puts a cell on the at-risk list, in words."""
     horizon, threshold = focus(results)
@@ -425,7 +444,7 @@ def unit_overview(results: ForecastResults, *, by: str = "district") -> pd.DataF
     return pd.DataFrame(rows)
 
 
-__all__ = ["admissions", "scenario_people", "key_figures", "show_key_figures", "fan_chart_alt", "show_fan_chart",
+__all__ = ["at_risk_sheets", "MAX_UNIT_SHEETS", "admissions", "scenario_people", "key_figures", "show_key_figures", "fan_chart_alt", "show_fan_chart",
            "classes_alt", "show_probability_classes", "commune_shares", "commune_shares_alt",
            "show_commune_shares", "at_risk_cells", "at_risk_rule", "show_at_risk", "absent_cells", "show_absent",
            "unit_overview"]

@@ -384,16 +384,20 @@ def list_places(results: ForecastResults, extras=None, *, unit: str | None = Non
                 index: bool = False) -> str:
     """Where the list of cells to act on is: the section, the sheet of at_risk.xlsx
     and the unit's quota workbook (chi_tieu)."""
+    from .report_forecast import ALL_UNITS_SHEET, at_risk_sheets
+
     by = by or results.unit_column
+    names = unit_order(results.full.cells[by].astype(str).unique())  # as the batch names its sheets
+    sheets = at_risk_sheets(names)
     if index or unit in (None, PROVINCE):
-        return ("tệp at_risk.xlsx (mỗi đơn vị một trang), mục «Chi bộ có nguy cơ không đạt chỉ tiêu» của báo cáo "
+        layout = "mỗi đơn vị một trang" if len(set(sheets.values())) == len(names) else "lọc theo đơn vị"
+        return (f"tệp at_risk.xlsx ({layout}), mục «Chi bộ có nguy cơ không đạt chỉ tiêu» của báo cáo "
                 "từng đơn vị, và chỉ tiêu kết nạp đề xuất cho từng chi bộ trong thư mục chi_tieu")
-    from .files import sheet_names
     from .fmt import unit_file_names
 
-    names = unit_order(results.full.cells[by].astype(str).unique())  # as the batch names its sheets
-    sheet = sheet_names(names, reserved=("Ghi chú",)).get(unit, unit)
-    text = f"mục «Chi bộ có nguy cơ không đạt chỉ tiêu» bên dưới, trang «{sheet}» của tệp at_risk.xlsx"
+    sheet = sheets.get(unit, unit)
+    where = f"trang «{sheet}»" + (f" (lọc theo đơn vị {unit})" if sheet == ALL_UNITS_SHEET else "")
+    text = f"mục «Chi bộ có nguy cơ không đạt chỉ tiêu» bên dưới, {where} của tệp at_risk.xlsx"
     a = getattr(extras, "allocation", None)
     slug = unit_file_names(a.dataset.cells[by].unique()).get(unit) if a is not None and by in a.dataset.cells \
         else None

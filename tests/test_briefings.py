@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, make_tables, run_cli
 from nq21model import briefings, config
+from nq21model.report_forecast import at_risk_sheets
 
 NOTEBOOK = ROOT / "notebooks" / "briefing.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,7 +55,7 @@ def test_slugs_and_sheet_names_are_distinct():
     assert briefings.slugify("Thành phố Lai Châu") == "thanh-pho-lai-chau"
     slugs = briefings.unit_slugs(["Tam Đường", "Tam Duong", "Xã Bình Lư"])
     assert len(set(slugs.values())) == 3 and slugs["Xã Bình Lư"] == "xa-binh-lu"
-    names = briefings.sheet_names(["A" * 40, "A" * 40 + "b", "x/y"])
+    names = at_risk_sheets(["A" * 40, "A" * 40 + "b", "x/y"])
     assert len(set(names.values())) == 3
     assert all(len(n) <= 31 for n in names.values()) and names["x/y"] == "x-y"
 

@@ -241,6 +241,30 @@ def test_at_risk_workbook(tmp_path):
         assert ws.cell(row=3, column=headers.index("Dự kiến 2030") + 1).number_format == "#,##0.0"
 
 
+def test_at_risk_workbook_of_many_units_is_one_list(tmp_path, monkeypatch):
+    """Above MAX_UNIT_SHEETS units (a country's communes) the cells of every unit are
+    one sheet with the unit's column, in the units' order, and the briefing's
+    conclusion points there."""
+    from nq21model import briefings, report, report_forecast, summary
+
+    monkeypatch.setattr(report_forecast, "MAX_UNIT_SHEETS", 2)
+    results = report.run_forecast(unit_column="district", context_dir="")
+    units = report.unit_order(results.full.cells["district"].unique())
+    path = tmp_path / "at_risk.xlsx"
+    n = briefings.write_at_risk_xlsx(results, path, by="district", units=units)
+    book = assert_office_ready(path, office=True, synthetic=True)
+    assert book.sheetnames == ["Ghi chú", "Danh sách"]
+    ws = book["Danh sách"]
+    listed = [row[0] for row in ws.iter_rows(min_row=3, values_only=True)]
+    assert len(listed) == n == sum(len(report.at_risk_cells(results, unit=u, by="district")) for u in units)
+    assert listed == sorted(listed, key=units.index)  # grouped in the units' order
+    assert ws.cell(row=2, column=1).value == report.UNIT_LABELS["district"]
+    notes = " ".join(str(c.value) for row in book["Ghi chú"].iter_rows() for c in row)
+    assert "trang «Danh sách»" in notes
+    place = summary.list_places(results, None, unit="Mường Tè", by="district")
+    assert "trang «Danh sách» (lọc theo đơn vị Mường Tè) của tệp at_risk.xlsx" in place
+
+
 @pytest.mark.slow
 def test_commune_briefing_batch_is_quiet(tmp_path):
     """Two commune briefings: no warning on the terminal; the batch's workbooks ready."""
