@@ -156,6 +156,8 @@ def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, 
     from .targets import indicator_paths
 
     province = unit in (None, PROVINCE)
+    if not province and results.subset_of is None:  # the engine on the unit's cells only
+        results = results.subset(by, unit)
     return indicator_paths(tracker, by=None if province else by, unit=PROVINCE if province else unit,
                            base_year=results.base_year, results=results)
 

@@ -83,6 +83,7 @@ class ForecastResults:
         self._parameters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._stats: dict[int, dict[str, np.ndarray]] = {}
         self._units: dict[str, pd.DataFrame] = {}
+        self._group_cache: dict[str, dict] = {}
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
         #: (column, unit) when these are one unit's results (:meth:`subset`).
         self.subset_of: tuple[str, str] | None = None
@@ -176,7 +177,9 @@ class ForecastResults:
         if by not in self.dataset.cells:
             raise ParameterError(f"no column '{by}' in the cells table "
                                  f"(columns: {', '.join(self.dataset.cells.columns)})")
-        return dict(self.dataset.cells.groupby(by, sort=False).indices)
+        if by not in self._group_cache:  # found once: a country has thousands of units
+            self._group_cache[by] = dict(self.dataset.cells.groupby(by, sort=False).indices)
+        return dict(self._group_cache[by])
 
     def units(self, by: str | None = None) -> pd.DataFrame:
         """One row per unit (value of ``by``, default :attr:`unit_column`) and target
@@ -344,11 +347,11 @@ class ForecastResults:
         by = by or self.unit_column
         if by not in self.dataset.cells:
             raise ParameterError(f"no column '{by}' in the cells table")
-        mask = self.dataset.cells[by].eq(unit).to_numpy()
-        if not mask.any():
+        groups = self._groups(by)
+        if unit not in groups:
             choices = ", ".join(sorted(self.dataset.cells[by].astype(str).unique()))
             raise ParameterError(f"no {by} named '{unit}' (choose from: {choices})")
-        return np.flatnonzero(mask)
+        return groups[unit]
 
     def _horizon_threshold(self, horizon: int | None, threshold: int | None) -> tuple[int, int]:
         """The horizon (default the first) and threshold (default its lowest programme one)."""

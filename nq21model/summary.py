@@ -221,10 +221,15 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
     return text + "."
 
 
-def _reach(n0, p, mu_admitted, mu_other, factor: float, threshold: int) -> float:
+def _reach(n0, p, mu_admitted, mu_other, factor: float, threshold: int, *, thin: bool = False) -> float:
     """P(share of cells with ≥ threshold ≥ 95 %) when admissions are ``factor`` times
     as many: the engine's exact per-cell distributions given each parameter draw,
-    the Poisson-binomial over cells, mixed over the draws."""
+    the Poisson-binomial over cells, mixed over the draws. ``thin``: above the
+    engine's :data:`~nq21model.engine.LARGE_CELL_DRAWS`, from
+    :data:`~nq21model.engine.QUANTILE_DRAWS` evenly spaced draws (a search step)."""
+    if thin and p.size > engine.LARGE_CELL_DRAWS and p.shape[0] > engine.QUANTILE_DRAWS:
+        rows = np.linspace(0, p.shape[0] - 1, engine.QUANTILE_DRAWS).round().astype(int)
+        p, mu_admitted, mu_other = p[rows], mu_admitted[rows], mu_other[rows]
     below = engine.low_tails(n0, p, mu_other + factor * mu_admitted, threshold - 1)[..., threshold - 1]
     draws = np.clip(1.0 - below, 0.0, 1.0)  # P(≥ threshold) of each cell given each draw
     return float(engine.share_reach_groups(draws, [np.arange(n0.size)], config.TARGET_SHARE).mean())
@@ -246,7 +251,9 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     ≥ ``threshold`` local members at ``horizon`` ≥ 95 %) ≥ ``level``. Defaults: the
     last horizon; the first of its thresholds (2030: 4, then 5) whose target is not
     yet likely, or the highest when all are; ``level`` the "có khả năng đạt"
-    probability (0.8).
+    probability (0.8). On a country's cells (more cell-draws than the engine's
+    ``LARGE_CELL_DRAWS``) the search steps use evenly spaced draws; ``p_now`` always
+    uses every draw.
 
     Returns ``horizon, threshold, level, current`` (village admissions of the unit
     in the first forecast year, as :func:`admissions` ``expected``), ``p_now`` (the
@@ -273,10 +280,10 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
         threshold = next((k for k in ladder if _reach(n0, p, mu_admitted, mu_other, 1.0, k) < level), ladder[-1])
     threshold = int(threshold)
 
-    def reach(m):
-        return _reach(n0, p, mu_admitted, mu_other, m, threshold)
+    def reach(m):  # a step of the search: thinned draws on a country's cells
+        return _reach(n0, p, mu_admitted, mu_other, m, threshold, thin=True)
 
-    p_now = reach(1.0)
+    p_now = _reach(n0, p, mu_admitted, mu_other, 1.0, threshold)   # every draw: the page's own probability
     if p_now >= level:
         factor = 1.0
     elif reach(MAX_FACTOR) < level:

@@ -924,11 +924,12 @@ def province_table(table: pd.DataFrame) -> pd.DataFrame:
     """
     province = unit_table(table, PROVINCE).rename(columns={"Kết quả": PROVINCE})
     out = province[["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]].reset_index(drop=True)
-    key = table[table["unit"] == PROVINCE][["indicator", "year"]].reset_index(drop=True)
-    for unit in [u for u in dict.fromkeys(table["unit"]) if u != PROVINCE]:
-        status = table[table["unit"] == unit].set_index(["indicator", "year"])["status"]
-        out[unit] = [status.get((c, y), "–") for c, y in zip(key["indicator"], key["year"])]
-    return out
+    key = pd.MultiIndex.from_frame(table[table["unit"] == PROVINCE][["indicator", "year"]])
+    units = [u for u in dict.fromkeys(table["unit"]) if u != PROVINCE]
+    status = (table[table["unit"] != PROVINCE].pivot_table(index=["indicator", "year"], columns="unit",
+                                                           values="status", aggfunc="first")
+              .reindex(index=key, columns=units).fillna("–"))
+    return pd.concat([out, pd.DataFrame(status.to_numpy(), columns=units)], axis=1)
 
 
 def format_targets(table: pd.DataFrame) -> str:

@@ -184,6 +184,17 @@ def test_admissions_needed_against_a_direct_computation(results):
     assert math.isnan(need["needed_rate"])  # no totals table: no share of all members
 
 
+def test_admissions_needed_on_a_country_searches_on_thinned_draws(results, monkeypatch):
+    """Above LARGE_CELL_DRAWS the search uses 32 of the draws: the probability at
+    today's admissions stays the page's own, the factor moves little."""
+    exact = summary.admissions_needed(results, unit=UNIT)
+    monkeypatch.setattr(summary.engine, "LARGE_CELL_DRAWS", 1)
+    monkeypatch.setattr(summary.engine, "QUANTILE_DRAWS", 16)
+    thinned = summary.admissions_needed(results, unit=UNIT)
+    assert thinned["p_now"] == exact["p_now"] and thinned["threshold"] == exact["threshold"]
+    assert thinned["factor"] == pytest.approx(exact["factor"], rel=0.1)
+
+
 def test_admissions_needed_aims_at_the_first_target_not_yet_likely(results):
     units = results.units("district").set_index(["unit", "horizon"])
     for unit in (UNIT, "Tam Đường"):
