@@ -79,11 +79,11 @@ def main() -> None:
     from nq21model.scenario import Scenario
 
     start = time.perf_counter()
-    exact = forecast(Scenario.textbook(), horizons=[2030])
+    exact = forecast(scenario=Scenario.textbook(), horizons=[2030])
     exact_cells = exact.cells
     t_exact = time.perf_counter() - start
     start = time.perf_counter()
-    mc = forecast(Scenario.textbook(), horizons=[2030], method="monte-carlo", draws=10_000, seed=1)
+    mc = forecast(scenario=Scenario.textbook(), horizons=[2030], method="monte-carlo", draws=10_000, seed=1)
     mc_cells = mc.cells
     t_mc = time.perf_counter() - start
     worst = 0.0
