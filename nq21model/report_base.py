@@ -286,8 +286,10 @@ def banner_text(dataset) -> str:
     """The synthetic-data warning (empty for real data)."""
     if not dataset.synthetic:
         return ""
+    generator = str((getattr(dataset, "synthetic_info", None) or {}).get("generator") or "").strip()[:60]
+    made_by = f" ({generator})" if generator else ""
     return ("Dữ liệu mô phỏng — không phải số liệu thật. Mọi con số trong tài liệu này được tính trên "
-            "một tỉnh giả lập (nq21model.synth); không mô tả chi bộ, thôn, bản hay đảng viên có thật.")
+            f"một tỉnh giả lập{made_by}; không mô tả chi bộ, thôn, bản hay đảng viên có thật.")
 
 
 #: Printed at the top of every A4 page of a document on synthetic data.

@@ -303,6 +303,11 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
             "lift": float(results.scenario.max_lift), "kind": results.scenario.kind}
 
 
+#: Above this share of all members a year, the admissions needed are not restated as a
+#: rate (a small unit's "131 % of its members" says nothing the lift clause does not).
+MAX_SHOWN_RATE = 0.25
+
+
 def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
     """The admissions a year the target needs, in one sentence (from :func:`admissions_needed`)."""
     target = (f"chỉ tiêu {format_percent(config.TARGET_SHARE, 0)} chi bộ có từ {need['threshold']} đảng viên tại "
@@ -319,7 +324,7 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
     text = (f"Để {target} có khả năng đạt (xác suất từ {format_percent(need['level'], 0)}), chi bộ thôn, bản của "
             f"{unit_name(unit)} cần kết nạp khoảng {_people(need['needed'])} người/năm, gấp "
             f"{format_number(need['factor'], 1)} lần mức {now} (≈ {current})")
-    if not math.isnan(need["needed_rate"]):
+    if not math.isnan(need["needed_rate"]) and need["needed_rate"] <= MAX_SHOWN_RATE:
         text += f", tương đương {format_percent(need['needed_rate'], 1)} tổng số đảng viên của {unit_name(unit)}"
     if need["kind"] == "continue" and need["factor"] > need["lift"]:
         text += (f"; mức này vượt khả năng kết nạp giả định của các chi bộ (gấp {format_number(need['lift'], 1)} lần "

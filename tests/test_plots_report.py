@@ -255,6 +255,18 @@ def test_banner_only_for_synthetic_data(results, synthetic_results):
     html = report.show_banner(synthetic_results).html
     assert "Dữ liệu mô phỏng" in html and "nq21-banner" in html
     assert "Dữ liệu mô phỏng" in report.show_method(synthetic_results).html
+    # the banner names the generator its marker names, when it names one
+    assert "tỉnh giả lập;" in html
+    from dataclasses import replace
+
+    from nq21model.data import load_dataset
+
+    assert "(nq21model.synth)" in report.banner_text(load_dataset())
+
+    other = replace(synthetic_results.dataset, synthetic_info={"synthetic": True, "generator": "<b>tests/worlds.py"})
+    assert "tỉnh giả lập (<b>tests/worlds.py)" in report.banner_text(other)
+    assert "&lt;b&gt;tests/worlds.py" in report.banner_html(other)
+    assert "tỉnh giả lập;" in report.banner_text(replace(other, synthetic_info={"synthetic": True}))
 
 
 def test_title_and_method_text(results, textbook):

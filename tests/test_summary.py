@@ -223,6 +223,8 @@ def test_admissions_sentence_says_the_numbers():
                     "nguy cơ.")
     within = summary.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
     assert "gấp 1,5 lần" in within and "vượt" not in within and "tổng số đảng viên" not in within
+    small = summary.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
+    assert "gấp 8,6 lần" in small and "tổng số đảng viên" not in small and "vượt khả năng" in small
 
 
 # -------------------------------------------------------------------- quota effect
