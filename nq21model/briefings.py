@@ -309,6 +309,13 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         # the province-wide files are staged, and put in place only when the batch succeeds
         context = staging / "_context"
         save_extras(extras, context)
+        from .unit_context import context_key, save_units, usable
+
+        if usable(results):  # each unit's cells' rates, so that no notebook recomputes the whole data set
+            runs = report.scenario_runs(results, params.get("scenario_rates") or report.SCENARIO_RATES)
+            save_units(results, runs, context, by=by, units=units, slugs=slugs,
+                       key=context_key(results.full, results.base_year, by, results.scenario, results.horizons))
+            say("phần của từng đơn vị")
         params["context_dir"] = str(context)
         quota_books = {}
         if extras.allocation is not None:

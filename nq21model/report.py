@@ -86,10 +86,27 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: s
                         allocation=allocation, quotas=quotas, max_lift=max_lift)
     base = dataset.last_year if base_year is None else int(base_year)
     dataset.check_base_year(base)
+    if unit is not None and context_dir:
+        handed = _unit_from_batch(dataset, scenario, base, horizons, unit, unit_column, context_dir, method)
+        if handed is not None:
+            return handed
     calibration = None if fixed_rates else briefing_calibration(dataset, base, context_dir)
     results = forecast(dataset, scenario, base_year=base, horizons=horizons or None, calibration=calibration,
                        method=method, draws=draws, seed=seed)
     return results if unit is None else results.subset(unit_column, unit)
+
+
+def _unit_from_batch(dataset, scenario, base: int, horizons, unit: str, by: str, context_dir: str, method: str):
+    """The unit's results as its batch computed them (:mod:`unit_context`), or None."""
+    from .calibrate import can_calibrate
+    from .forecast import check_horizons
+    from .unit_context import context_key, load_unit, unit_results
+
+    if method != "exact" or scenario.quotas is not None or not (scenario.fixed_rates or can_calibrate(dataset, base)):
+        return None
+    key = context_key(dataset, base, by, scenario, check_horizons(horizons or None, base))
+    saved = load_unit(context_dir, unit, by=by, key=key, names=dataset.cells[by].astype(str).unique())
+    return None if saved is None else unit_results(dataset, scenario, base, saved, by=by, unit=unit)
 
 
 def briefing_calibration(dataset, base_year: int, context_dir: str = ""):

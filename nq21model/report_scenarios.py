@@ -29,40 +29,81 @@ def scenario_label(results: ForecastResults) -> str:
     return f"{sc.label[0].upper()}{sc.label[1:]} (chi bộ thôn, bản ≈ {village} người/năm{unit})"
 
 
+def comparison_scenarios(results: ForecastResults, rates=SCENARIO_RATES) -> list[tuple]:
+    """The scenarios :func:`compare_scenarios` shows, each with whether it is the
+    page's own: continue (when the rates are calibrated) and each rate of ``rates``
+    on the programme's base (all party members; without a totals table, the village
+    cells' local members), every other setting the page's."""
+    from .scenario import Scenario
+
+    own = results.scenario
+    basis = "all" if results.full.totals is not None else "local"
+    wanted = [Scenario()] if results.rates.source == "calibrated" else []
+    wanted += [Scenario(admission_rate=float(r), admission_base=basis, fixed_rates=own.fixed_rates,
+                        attrition_rate=own.attrition_rate) for r in rates]
+    return [(sc, sc.kind == own.kind and sc.rate == own.rate and sc.admission_base == own.admission_base
+             and sc.split == own.split) for sc in wanted]
+
+
+def scenario_key(scenario) -> float | None:
+    """The key of a comparison scenario in :func:`scenario_runs` (its rate; None: continue)."""
+    return None if scenario.kind == "continue" else float(scenario.rate)
+
+
+def scenario_runs(results: ForecastResults, rates=SCENARIO_RATES) -> dict:
+    """The whole data's forecast under each comparison scenario that is not the
+    page's own (:func:`scenario_key` → ForecastResults): what a batch computes once
+    for all its units."""
+    natural = _natural(results)
+    return {scenario_key(sc): _rerun(results, sc, natural)
+            for sc, current in comparison_scenarios(results, rates) if not current}
+
+
 def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str | None = None,
                       rates=SCENARIO_RATES) -> pd.DataFrame:
     """The unit under the programme's admission rates beside "continue as now".
 
-    Scenarios: continue (calibrated rates carried forward) and each rate of
-    ``rates`` on the programme's base (all party members; without a totals table, the
-    village cells' local members), plus the briefing's own scenario when it is
-    another. Every other setting is the briefing's, and the calibration is the same.
-    One row per scenario and horizon: ``scenario`` (in words and people),
-    ``admission_rate`` (NaN for continue), ``current``, ``horizon``,
+    Scenarios: :func:`comparison_scenarios`, plus the briefing's own scenario when it
+    is another; the calibration is the same. The runs of the other scenarios are
+    ``results.scenario_runs`` when a batch handed them over (:mod:`unit_context`),
+    else computed here. One row per scenario and horizon: ``scenario`` (in words and
+    people), ``admission_rate`` (NaN for continue), ``current``, ``horizon``,
     ``expected_members, members_q10, members_q90, share_at_least_k,
     p_share_95_at_least_k, expected_zero_cells, p_no_zero_cell, admissions``
     (expected village admissions of the unit in base year + 1).
     """
-    from .scenario import Scenario
-
-    own = results.scenario
-    natural = results.rates.info.get("natural")
-    if results.rates.source == "calibrated" and natural is None and own.kind == "continue":
-        natural = results.rates
-    basis = "all" if results.full.totals is not None else "local"
-    wanted = [] if natural is None else [Scenario()]
-    wanted += [Scenario(admission_rate=float(r), admission_base=basis, fixed_rates=own.fixed_rates,
-                        attrition_rate=own.attrition_rate) for r in rates]
-    frames = []
-    matched = False
-    for scenario in wanted:
-        current = scenario.kind == own.kind and scenario.rate == own.rate and \
-            scenario.admission_base == own.admission_base and scenario.split == own.split
+    runs = results.scenario_runs or {}
+    frames, matched, natural = [], False, None
+    for scenario, current in comparison_scenarios(results, rates):
         matched |= current
-        frames.append(_scenario_frame(results if current else _rerun(results, scenario, natural), unit, by, current))
+        if current:
+            res = results
+        elif scenario_key(scenario) in runs:
+            res = runs[scenario_key(scenario)]
+        else:
+            natural = natural if natural is not None else _natural(results)
+            res = _rerun(results, scenario, natural)
+        frames.append(_scenario_frame(res, unit, by, current))
     if not matched:
         frames.append(_scenario_frame(results, unit, by, True))
     return pd.concat(frames, ignore_index=True)
+
+
+def _natural(results: ForecastResults):
+    """The calibrated rates of every cell present in the base year, before any
+    scenario (None for fixed rates): the forecast's own, or fitted again (the same
+    deterministic fit) when these are a unit's results handed over by a batch."""
+    if results.rates.source != "calibrated":
+        return None
+    natural = results.rates.info.get("natural")
+    if natural is not None:
+        return natural
+    if results.scenario.kind == "continue" and results.subset_of is None:
+        return results.rates
+    from .calibrate import Calibration
+
+    active = results.full.at_base(results.base_year)
+    return Calibration().fit(results.full, results.base_year).rates(active, max(results.horizons))
 
 
 def _rerun(results: ForecastResults, scenario, natural) -> ForecastResults:
@@ -150,5 +191,5 @@ def show_scenarios_chart(table: pd.DataFrame, *, unit: str | None = None):
     return fig
 
 
-__all__ = ["scenario_label", "compare_scenarios", "scenario_shares", "show_scenarios", "scenarios_alt",
+__all__ = ["scenario_label", "compare_scenarios", "comparison_scenarios", "scenario_runs", "scenario_key", "scenario_shares", "show_scenarios", "scenarios_alt",
            "show_scenarios_chart"]

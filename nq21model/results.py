@@ -87,6 +87,9 @@ class ForecastResults:
         self.n0 = dataset.members_at(self.base_year).to_numpy(dtype=np.int64)
         #: (column, unit) when these are one unit's results (:meth:`subset`).
         self.subset_of: tuple[str, str] | None = None
+        #: The same cells under other scenarios, when a batch handed them over
+        #: (``report_scenarios.scenario_key`` → ForecastResults).
+        self.scenario_runs: dict | None = None
 
     def subset(self, by: str | None, unit: str) -> "ForecastResults":
         """The results of one unit's cells alone (what a unit's briefing shows): the
@@ -94,19 +97,30 @@ class ForecastResults:
         (observed figures), ``absent`` the unit's absent cells."""
         by = by or self.unit_column
         idx = self._unit_index(by, unit)
-        mask = np.zeros(len(self.dataset.cells), bool)
-        mask[idx] = True
-        sub = self.dataset.subset(mask)
-        if self.dataset.absent is not None and by in self.dataset.absent:
-            sub = replace(sub, absent=self.dataset.absent[self.dataset.absent[by] == unit].reset_index(drop=True))
         info = dict(self.rates.info)
         for key in ("admissions", "transfers"):
             if key in info:
                 info[key] = info[key][:, idx]
         rates = replace(self.rates, survival=self.rates.survival[:, idx], lam=self.rates.lam[:, idx], info=info)
         samples = None if self._samples is None else {k: v[:, idx] for k, v in self._samples.items()}
-        out = ForecastResults(sub, self.scenario, rates, self.horizons, full=self.full, method=self.method,
-                              samples=samples, draws=self.draws, seed=self.seed, notes=tuple(self.notes))
+        return ForecastResults.for_unit(self.full, self.dataset, self.scenario, rates, self.horizons, by, unit,
+                                        idx=idx, method=self.method, samples=samples, draws=self.draws,
+                                        seed=self.seed, notes=tuple(self.notes))
+
+    @classmethod
+    def for_unit(cls, full: Dataset, active: Dataset, scenario: Scenario, rates: Rates, horizons, by: str,
+                 unit: str, *, idx: np.ndarray | None = None, **options) -> "ForecastResults":
+        """One unit's results from its cells' own ``rates`` (as :meth:`subset` makes
+        them, or as a batch saved them): ``active`` the cells present in the base
+        year, ``full`` the whole data; ``options`` as the constructor's."""
+        if idx is None:
+            idx = np.flatnonzero(active.cells[by].eq(unit).to_numpy())
+        mask = np.zeros(len(active.cells), bool)
+        mask[idx] = True
+        sub = active.subset(mask)
+        if active.absent is not None and by in active.absent:
+            sub = replace(sub, absent=active.absent[active.absent[by] == unit].reset_index(drop=True))
+        out = cls(sub, scenario, rates, horizons, full=full, **options)
         out.subset_of = (by, unit)
         return out
 

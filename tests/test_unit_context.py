@@ -1,0 +1,64 @@
+"""A batch hands each unit its cells' rates (nq21model.unit_context): the unit's
+notebook gets exactly the batch's numbers without recomputing the whole data set,
+and anything that does not match is ignored."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nq21model import report
+from nq21model.unit_context import FOLDER, context_key, load_unit, save_units
+
+UNIT = "Mường Tè"
+
+
+@pytest.fixture(scope="module", params=[None, 0.035], ids=["continue", "rate"])
+def batch(request, tmp_path_factory):
+    """The full forecast of the bundled data and a context with two units saved."""
+    context = tmp_path_factory.mktemp("context")
+    results = report.run_forecast(unit_column="district", admission_rate=request.param)
+    names = report.unit_order(results.full.cells["district"].unique())
+    from nq21model.fmt import unit_file_names
+
+    slugs = unit_file_names(names)
+    runs = report.scenario_runs(results)
+    save_units(results, runs, context, by="district", units=[UNIT, "Tam Đường"], slugs=slugs,
+               key=context_key(results.full, results.base_year, "district", results.scenario, results.horizons))
+    return results, context, request.param
+
+
+def test_a_unit_gets_the_batchs_numbers(batch):
+    results, context, rate = batch
+    handed = report.run_forecast(unit=UNIT, unit_column="district", admission_rate=rate, context_dir=str(context))
+    assert handed.scenario_runs  # it came from the context, scenario runs included
+    own = results.subset("district", UNIT)
+    pd.testing.assert_frame_equal(handed.cells, own.cells)
+    pd.testing.assert_frame_equal(handed.units(), own.units())
+    pd.testing.assert_frame_equal(report.compare_scenarios(handed, unit=UNIT, by="district"),
+                                  report.compare_scenarios(own, unit=UNIT, by="district"))
+    assert report.scenario_label(handed) == report.scenario_label(own)
+
+
+def test_another_scenario_or_an_altered_file_is_ignored(batch):
+    results, context, rate = batch
+    other = report.run_forecast(unit=UNIT, unit_column="district", admission_rate=0.04, context_dir=str(context))
+    assert other.scenario_runs is None  # computed here: the saved rates are of another scenario
+    key = context_key(results.full, results.base_year, "district", results.scenario, results.horizons)
+    names = results.full.cells["district"].unique()
+    assert load_unit(context, UNIT, by="district", key=key, names=names) is not None
+    assert load_unit(context, UNIT, by="commune", key=key, names=names) is None
+    assert load_unit(context, "Sìn Hồ", by="district", key=key, names=names) is None  # not saved
+    npz = context / FOLDER / "muong-te.npz"
+    saved = npz.read_bytes()
+    try:
+        npz.write_bytes(saved[:-10] + b"0" * 10)
+        assert load_unit(context, UNIT, by="district", key=key, names=names) is None
+    finally:
+        npz.write_bytes(saved)
+    meta = json.loads((context / FOLDER / "muong-te.json").read_text(encoding="utf-8"))
+    assert meta["unit"] == UNIT and meta["key"] == key
+    with np.load(npz, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
+        assert all(arrays[name].dtype == float for name in arrays.files)
