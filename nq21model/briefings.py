@@ -14,7 +14,7 @@ the output folder::
     index.html                    the province summary with a link to every briefing
     at_risk.xlsx                  at-risk cells, a sheet per unit (one list above 150 units) and notes
     chi_tieu/                     the quota workbook of every unit
-    _context/                     the province-wide parts the notebooks load (JSON)
+    _context/                     the province-wide parts the notebooks load (JSON; units/: each unit's rates, .npz)
     manifest.json                 parameters, data sha256, versions, durations, failures,
                                   and every unit's files
 

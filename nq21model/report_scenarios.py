@@ -50,13 +50,14 @@ def scenario_key(scenario) -> float | None:
     return None if scenario.kind == "continue" else float(scenario.rate)
 
 
-def scenario_runs(results: ForecastResults, rates=SCENARIO_RATES) -> dict:
+def scenario_runs(results: ForecastResults, rates=SCENARIO_RATES):
     """The whole data's forecast under each comparison scenario that is not the
-    page's own (:func:`scenario_key` → ForecastResults): what a batch computes once
-    for all its units."""
+    page's own, as pairs (:func:`scenario_key`, ForecastResults) made one at a time:
+    what a batch computes once for all its units."""
     natural = _natural(results)
-    return {scenario_key(sc): _rerun(results, sc, natural)
-            for sc, current in comparison_scenarios(results, rates) if not current}
+    for sc, current in comparison_scenarios(results, rates):
+        if not current:
+            yield scenario_key(sc), _rerun(results, sc, natural)
 
 
 def compare_scenarios(results: ForecastResults, *, unit: str | None = None, by: str | None = None,

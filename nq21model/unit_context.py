@@ -4,8 +4,8 @@ A briefing shows one unit, but its numbers come from the whole data set's foreca
 (a programme rate is shared between all cells; the comparison runs three more
 scenarios). A batch computes those once; for each unit it saves the unit's cells'
 rates — under the page's scenario and under each comparison scenario — in
-``_context/units/<slug>.npz`` (NumPy arrays, read with ``allow_pickle=False``) and
-``<slug>.json`` (what they were made for: the context's key, the unit, the arrays'
+``_context/units/<slug>.<scenario>.npz`` (NumPy arrays, read with
+``allow_pickle=False``) and ``<slug>.json`` (what they were made for: the context's key, the unit, the arrays'
 SHA-256, the province-wide admissions of each scenario). The unit's notebook
 rebuilds its results from them (:func:`unit_results`), the same numbers as the
 batch's, without recomputing the country; anything that does not match — other
@@ -57,30 +57,40 @@ def _series(rates) -> dict:
     return {name: [float(v) for v in np.atleast_1d(rates.info[name])] for name in _SERIES if name in rates.info}
 
 
-def save_units(results, runs: dict, folder: str | Path, *, by: str, units, slugs: dict, key: tuple) -> None:
-    """Save each unit's rates of ``results`` and of ``runs``
-    (:func:`report_scenarios.scenario_runs`) into ``folder/units/``."""
+def save_units(results, runs, folder: str | Path, *, by: str, units, slugs: dict, key: tuple) -> None:
+    """Save each unit's rates of ``results`` and of each of ``runs`` (pairs of key and
+    results, as :func:`report_scenarios.scenario_runs` yields them one at a time, so
+    that only one run of the whole data set is held) into ``folder/units/``: a
+    ``<slug>.<name>.npz`` per unit and run, then the unit's ``<slug>.json``."""
     from .files import atomic_path
 
     out = Path(folder) / FOLDER
     out.mkdir(parents=True, exist_ok=True)
+    metas = {unit: {"format": FORMAT, "key": _plain(key), "unit": unit, "by": by, "source": results.rates.source,
+                    "horizons": list(results.horizons), "notes": list(results.notes), "files": {}, "runs": []}
+             for unit in units}
+
+    def write(res, name: str) -> None:
+        for unit in units:
+            buffer = io.BytesIO()
+            np.savez(buffer, **_rates_arrays(res.subset(by, unit).rates, name))
+            data = buffer.getvalue()
+            file = f"{slugs[unit]}.{name}.npz"
+            with atomic_path(out / file) as tmp:
+                tmp.write_bytes(data)
+            metas[unit]["files"][name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
+
+    write(results, "page")
     for unit in units:
-        sub = results.subset(by, unit)
-        arrays = _rates_arrays(sub.rates, "page")
-        meta = {"format": FORMAT, "key": _plain(key), "unit": unit, "by": by,
-                "source": sub.rates.source, "horizons": list(results.horizons), "notes": list(results.notes),
-                "page": _series(results.rates), "runs": []}
-        for i, (rate, run) in enumerate(runs.items()):
-            arrays.update(_rates_arrays(run.subset(by, unit).rates, f"run{i}"))
-            meta["runs"].append({"rate": rate, "name": f"run{i}", **_series(run.rates)})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        data = buffer.getvalue()
-        meta["sha256"] = hashlib.sha256(data).hexdigest()
-        with atomic_path(out / f"{slugs[unit]}.npz") as tmp:
-            tmp.write_bytes(data)
+        metas[unit]["page"] = _series(results.rates)
+    for i, (rate, run) in enumerate(runs.items() if isinstance(runs, dict) else runs):
+        write(run, f"run{i}")
+        for unit in units:
+            metas[unit]["runs"].append({"rate": rate, "name": f"run{i}", **_series(run.rates)})
+        del run
+    for unit in units:
         with atomic_path(out / f"{slugs[unit]}.json") as tmp:
-            tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            tmp.write_text(json.dumps(metas[unit], ensure_ascii=False), encoding="utf-8")
 
 
 def load_unit(context_dir: str | Path, unit: str, *, by: str, key: tuple, names):
@@ -90,18 +100,22 @@ def load_unit(context_dir: str | Path, unit: str, *, by: str, key: tuple, names)
     from .fmt import unit_file_names
 
     slug = unit_file_names(names).get(unit)
-    path = Path(context_dir) / FOLDER / f"{slug}.json"
+    folder = Path(context_dir) / FOLDER
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads((folder / f"{slug}.json").read_text(encoding="utf-8"))
         if not (isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("unit") == unit
                 and meta.get("by") == by and meta.get("key") == _plain(key)):
             return None
-        data = path.with_suffix(".npz").read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-            return None
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, TypeError):
+        arrays = {}
+        for name, entry in meta["files"].items():
+            if Path(entry["file"]).name != entry["file"] or not entry["file"].startswith(f"{slug}."):
+                return None
+            data = (folder / entry["file"]).read_bytes()
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                return None
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays.update({key_: npz[key_] for key_ in npz.files})
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     return meta, arrays
 

@@ -51,7 +51,7 @@ def test_another_scenario_or_an_altered_file_is_ignored(batch):
     assert load_unit(context, UNIT, by="district", key=key, names=names) is not None
     assert load_unit(context, UNIT, by="commune", key=key, names=names) is None
     assert load_unit(context, "Sìn Hồ", by="district", key=key, names=names) is None  # not saved
-    npz = context / FOLDER / "muong-te.npz"
+    npz = context / FOLDER / "muong-te.run1.npz"
     saved = npz.read_bytes()
     try:
         npz.write_bytes(saved[:-10] + b"0" * 10)
