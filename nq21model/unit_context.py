@@ -87,7 +87,6 @@ def save_units(results, runs, folder: str | Path, *, by: str, units, slugs: dict
         write(run, f"run{i}")
         for unit in units:
             metas[unit]["runs"].append({"rate": rate, "name": f"run{i}", **_series(run.rates)})
-        del run
     for unit in units:
         with atomic_path(out / f"{slugs[unit]}.json") as tmp:
             tmp.write_text(json.dumps(metas[unit], ensure_ascii=False), encoding="utf-8")

@@ -80,3 +80,14 @@ def small_files(tmp_path):
     cells.to_csv(cp, index=False)
     history.to_csv(hp, index=False)
     return cp, hp
+
+
+@pytest.fixture(scope="session")
+def small_dir(tmp_path_factory):
+    """A small valid data set of 30 cells on disk (cells.csv, history.csv), shared by
+    the tests that read a briefing's numbers."""
+    folder = tmp_path_factory.mktemp("small")
+    cells, history = make_tables(n_cells=30, seed=3)
+    cells.to_csv(folder / "cells.csv", index=False)
+    history.to_csv(folder / "history.csv", index=False)
+    return folder

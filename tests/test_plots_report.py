@@ -9,18 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from conftest import make_tables
 from nq21model import config, plots, report
 from nq21model.fmt import format_percent
-
-
-@pytest.fixture(scope="module")
-def small_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("small")
-    cells, history = make_tables(n_cells=30, seed=3)
-    cells.to_csv(folder / "cells.csv", index=False)
-    history.to_csv(folder / "history.csv", index=False)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,6 @@ from nq21model.fmt import format_number, format_percent
 
 
 @pytest.fixture(scope="module")
-def small_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("small")
-    cells, history = make_tables(n_cells=30, seed=3)
-    cells.to_csv(folder / "cells.csv", index=False)
-    history.to_csv(folder / "history.csv", index=False)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def results(small_dir):
     return report.run_forecast(cells_path=str(small_dir / "cells.csv"), history_path=str(small_dir / "history.csv"))
 
