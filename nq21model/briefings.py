@@ -418,14 +418,15 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
         table = table[table[label].isin(order)].reset_index(drop=True)
         sheets[ALL_UNITS_SHEET] = Sheet(table, title=f"{format_number(len(table))} chi bộ có nguy cơ "
                                                      f"(năm {horizon}, ngưỡng {threshold} đảng viên)")
-        units = []
         total = len(table)
-    for unit in units:
-        table = report.at_risk_cells(results, unit=unit, by=by)
-        total += len(table)
-        count = (f"{format_number(len(table))} chi bộ có nguy cơ" if len(table)
-                 else "không có chi bộ nào thuộc diện nguy cơ")
-        sheets[names[unit]] = Sheet(table, title=f"{unit}: {count} (năm {horizon}, ngưỡng {threshold} đảng viên)")
+    else:
+        for unit in units:
+            table = report.at_risk_cells(results, unit=unit, by=by)
+            total += len(table)
+            count = (f"{format_number(len(table))} chi bộ có nguy cơ" if len(table)
+                     else "không có chi bộ nào thuộc diện nguy cơ")
+            sheets[names[unit]] = Sheet(table, title=f"{unit}: {count} (năm {horizon}, ngưỡng {threshold} "
+                                                     "đảng viên)")
     write_table(sheets, path, office=True, synthetic=bool(results.dataset.synthetic), widths=(6, 90))
     return total
 
