@@ -24,6 +24,7 @@ __all__ = [
     "horizon_parameters",
     "binomial_poisson_pmf",
     "summarise_cells",
+    "cell_quantiles",
     "total_pmf",
     "poisson_binomial_pmf",
     "prob_count_at_least",
@@ -200,10 +201,23 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
             out[f"draws_at_least_{k}"] = 1.0 - tails[:, :, k - 1]
     if per_draw:
         out["draws_zero"] = tails[:, :, 0]
-    if p.shape[0] * n > LARGE_CELL_DRAWS:
+    if levels:
+        out.update(cell_quantiles(n0, p, mu, levels=levels, chunk_elements=chunk_elements))
+    return out
+
+
+def cell_quantiles(n0, p, mu, *, levels=(0.1, 0.5, 0.9), chunk_elements: int = 4_000_000) -> dict[str, np.ndarray]:
+    """Each cell's quantiles of its local members at one horizon: ``q{round(100*level)}``
+    (n,), the smallest k whose mixture CDF reaches the level, by the transform of every
+    draw (of :data:`QUANTILE_DRAWS` evenly spaced draws above :data:`LARGE_CELL_DRAWS`
+    cell-draws). Arguments as :func:`summarise_cells`'."""
+    n0 = np.asarray(n0, dtype=np.int64)
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    mu = np.atleast_2d(np.asarray(mu, dtype=float))
+    if p.shape[0] * n0.size > LARGE_CELL_DRAWS:
         pick = np.linspace(0, p.shape[0] - 1, QUANTILE_DRAWS).round().astype(int)
         p, mu = p[pick], mu[pick]
-    quant = np.zeros((n, len(levels)), dtype=np.int64)
+    quant = np.zeros((n0.size, len(levels)), dtype=np.int64)
     sizes = _size_for(n0, mu.max(axis=0))
     for size in np.unique(sizes):
         idx = np.flatnonzero(sizes == size)
@@ -214,9 +228,7 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
             cdf = np.cumsum(pmf[0] if p.shape[0] == 1 else pmf.mean(axis=0), axis=-1)
             for j, level in enumerate(levels):
                 quant[part, j] = np.argmax(cdf >= level - _TIE, axis=-1)
-    for j, level in enumerate(levels):
-        out[f"q{round(100 * level)}"] = quant[:, j]
-    return out
+    return {f"q{round(100 * level)}": quant[:, j] for j, level in enumerate(levels)}
 
 
 #: Survival classes a total's binomial parts are grouped into, in every draw (on the

@@ -26,6 +26,13 @@ STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MIS
                   NO_DATA: "#d9d9d9"}
 SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 
+#: The small multiples' grid, in inches: a panel's title wrapped to two lines of
+#: at most TITLE_WIDTH characters, the margins and gaps sized to the tick labels and
+#: titles (a fixed grid: matplotlib's constrained layout measured every text twice
+#: and took half of a briefing's chart time).
+TITLE_WIDTH = 26
+PANEL_HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WGAP, HGAP = 1.3, 0.55, 0.12, 0.85, 0.3, 0.6, 0.72
+
 
 def _number_formatter():
     from matplotlib.ticker import FuncFormatter
@@ -60,10 +67,15 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
         raise ValueError("no indicator has data to draw")
     nrows = math.ceil(len(codes) / ncols)
     if fig is None:
-        fig = Figure(figsize=(3.2 * ncols, 2.7 * nrows + 0.8), layout="constrained")
+        fig = Figure(figsize=targets_figsize(len(codes), ncols))
     else:
         fig.clear()
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        fig.set_layout_engine("none")
+    width, height = fig.get_size_inches()
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
+        "left": LEFT / width, "right": 1 - RIGHT / width, "top": 1 - TOP / height, "bottom": BOTTOM / height,
+        "wspace": WGAP / ((width - LEFT - RIGHT - (ncols - 1) * WGAP) / ncols),
+        "hspace": HGAP / max(0.1, (height - TOP - BOTTOM - (nrows - 1) * HGAP) / nrows)}).ravel()
     for ax in axes[len(codes):]:
         fig.delaxes(ax)
     for ax, code in zip(axes, codes):
@@ -72,8 +84,15 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
     heading = title or f"Các chỉ tiêu của Chương trình hành động – {unit}"
     if paths.attrs.get("synthetic"):
         heading += f"  ({SYNTHETIC_LABEL})"
-    fig.suptitle(heading, fontsize=12, color="#b30000" if paths.attrs.get("synthetic") else "black")
+    fig.suptitle(heading, fontsize=12, color="#b30000" if paths.attrs.get("synthetic") else "black",
+                 y=1 - 0.12 / height, va="top")
     return fig
+
+
+def targets_figsize(count: int, ncols: int = 4, width: float = 10.0) -> tuple[float, float]:
+    """(width, height) in inches of the small multiples of ``count`` indicators."""
+    nrows = math.ceil(count / ncols)
+    return width, TOP + BOTTOM + nrows * PANEL_HEIGHT + (nrows - 1) * HGAP
 
 
 def _panel(ax, part: pd.DataFrame, code: str) -> None:
@@ -98,7 +117,7 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
         ax.hlines(t["target"], previous, t["year"], colors="#d7191c", linestyles=":", lw=1.4)
         ax.plot([t["year"]], [t["target"]], "D", color="#d7191c", ms=4)
         previous = t["year"]
-    ax.set_title("\n".join(textwrap.wrap(ind.short, 30)), fontsize=9.5)
+    ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     from matplotlib.ticker import MaxNLocator

@@ -101,17 +101,15 @@ def targets_chart_alt(paths: pd.DataFrame, *, unit: str) -> str:
 def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = None, by: str = "district"):
     """Small multiples: each indicator's history and projection against its target line."""
     from .extras import indicator_paths_for
-    from .plots_targets import plot_targets
+    from .plots_targets import plot_targets, targets_figsize
 
     if extras.tracker is None:
         return _missing(extras, "targets", "biểu đồ các chỉ tiêu")
     paths = extras.paths.get(unit)
     if paths is None:
         paths = indicator_paths_for(extras.tracker, results, unit=unit, by=by)
-    ncols = 4
-    rows = math.ceil(paths["indicator"].nunique() / ncols)
-    fig = _figure_class()(figsize=(10, 1.95 * rows + 0.5), layout="constrained")
-    plot_targets(paths, fig=fig, ncols=ncols)
+    fig = _figure_class()(figsize=targets_figsize(paths["indicator"].nunique()))
+    plot_targets(paths, fig=fig)
     fig.alt = targets_chart_alt(paths, unit=unit or PROVINCE)
     return fig
 

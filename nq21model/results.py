@@ -103,9 +103,17 @@ class ForecastResults:
                 info[key] = info[key][:, idx]
         rates = replace(self.rates, survival=self.rates.survival[:, idx], lam=self.rates.lam[:, idx], info=info)
         samples = None if self._samples is None else {k: v[:, idx] for k, v in self._samples.items()}
-        return ForecastResults.for_unit(self.full, self.dataset, self.scenario, rates, self.horizons, by, unit,
-                                        idx=idx, method=self.method, samples=samples, draws=self.draws,
-                                        seed=self.seed, notes=tuple(self.notes))
+        out = ForecastResults.for_unit(self.full, self.dataset, self.scenario, rates, self.horizons, by, unit,
+                                       idx=idx, method=self.method, samples=samples, draws=self.draws,
+                                       seed=self.seed, notes=tuple(self.notes))
+        # what is per cell and already computed is the unit's cells' part of it (the
+        # quantiles only while the engine used every draw for them, as it does on a unit)
+        out._parameters = {h: (p[..., idx], mu[..., idx]) for h, (p, mu) in self._parameters.items()}
+        if self._samples is None and self.rates.survival.size <= engine.LARGE_CELL_DRAWS:
+            for year, stats in self._stats.items():
+                out._stats[year] = _CellStats({k: v[..., idx] for k, v in stats.items()}, lambda y=year: (
+                    engine.cell_quantiles(out.n0, *out.parameters(y), levels=QUANTILE_LEVELS)))
+        return out
 
     @classmethod
     def for_unit(cls, full: Dataset, active: Dataset, scenario: Scenario, rates: Rates, horizons, by: str,
@@ -156,8 +164,10 @@ class ForecastResults:
                 self._stats[year] = _summarise_samples(self._samples[year - self.base_year])
             else:
                 p, mu = self.parameters(year)
-                self._stats[year] = engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS,
-                                                           per_draw=self.rates.draws > 1)
+                self._stats[year] = _CellStats(
+                    engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS, levels=(),
+                                           per_draw=self.rates.draws > 1),
+                    lambda: engine.cell_quantiles(self.n0, *self.parameters(year), levels=QUANTILE_LEVELS))
         return self._stats[year]
 
     @property
@@ -440,9 +450,29 @@ def _observed(counts: np.ndarray) -> dict:
     return row
 
 
+#: The quantiles of :attr:`ForecastResults.cells` (``q10, q50, q90``).
+QUANTILE_LEVELS = (0.1, 0.5, 0.9)
+
+
+class _CellStats(dict):
+    """Per-cell statistics of one year whose quantiles (the costly part, which the
+    programme's indicators do not use) are computed when first asked for."""
+
+    def __init__(self, values: dict, quantiles):
+        super().__init__(values)
+        self._quantiles = quantiles
+
+    def __missing__(self, key):
+        if self._quantiles is not None and key in {f"q{round(100 * q)}" for q in QUANTILE_LEVELS}:
+            self.update(self._quantiles())
+            self._quantiles = None
+            return self[key]
+        raise KeyError(key)
+
+
 def _summarise_samples(counts: np.ndarray) -> dict[str, np.ndarray]:
     out = {"expected": counts.mean(axis=0)}
-    for level in (0.1, 0.5, 0.9):
+    for level in QUANTILE_LEVELS:
         # smallest k with empirical CDF ≥ level (the same definition as the exact engine)
         out[f"q{round(100 * level)}"] = np.quantile(counts, level, axis=0, method="inverted_cdf").astype(np.int64)
     out["p_zero"] = (counts == 0).mean(axis=0)
