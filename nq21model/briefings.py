@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -89,11 +90,9 @@ def check_kernel(name: str) -> None:
 # ------------------------------------------------------------------------ worker
 
 
-def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
-    """Convert an executed notebook to offline HTML: code hidden, images embedded,
-    no script or style from the network; the ``remove_cell`` cells and the kernel's
-    warnings (stderr, kept in the notebook) left out."""
-    import nbformat
+@functools.lru_cache(maxsize=1)
+def html_exporter():
+    """The briefings' HTML exporter (template compiled once per process)."""
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -104,8 +103,18 @@ def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str)
     c.HTMLExporter.language_code = "vi"
     c.TagRemovePreprocessor.enabled = True
     c.TagRemovePreprocessor.remove_cell_tags = {REMOVE_TAG}
-    exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME,
-                            extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter.template  # noqa: B018 (compiled now)
+    return exporter
+
+
+def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
+    """Convert an executed notebook to offline HTML: code hidden, images embedded,
+    no script or style from the network; the ``remove_cell`` cells and the kernel's
+    warnings (stderr, kept in the notebook) left out."""
+    import nbformat
+
+    exporter = html_exporter()
     nb = nbformat.read(str(notebook_path), as_version=4)
     # warnings a kernel printed are for the log (the .ipynb keeps them), not for the reader
     for cell in nb.cells:
@@ -288,24 +297,29 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         units = names
     check_kernel(kernel)
     slugs = unit_slugs(names)
-    # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
-    from .extras import compute_extras, save_extras
-
-    def say(part):
-        if progress:
-            print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
-
-    extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units)
-    natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated" else None)
-    calibration = natural.info.get("calibration") if natural is not None else None
-    extras.calibration_json = calibration.to_json() if calibration is not None else None
-    # ---- run
     run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)), scheduler=scheduler)
-    run.extras = extras
     folder = out_dir / by
     folder.mkdir(parents=True, exist_ok=True)
     staging = staging_folder(out_dir)
+    pool = None
     try:
+        if not scheduler:  # the workers start their kernels while the province-wide parts are made
+            from .runner import start_pool
+
+            pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
+                              log_path=str(staging / "workers.log"))
+        # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
+        from .extras import compute_extras, save_extras
+
+        def say(part):
+            if progress:
+                print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
+
+        extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units)
+        natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated"
+                                                        else None)
+        calibration = natural.info.get("calibration") if natural is not None else None
+        extras.calibration_json = calibration.to_json() if calibration is not None else None
         # the province-wide files are staged, and put in place only when the batch succeeds
         context = staging / "_context"
         save_extras(extras, context)
@@ -348,7 +362,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                 outcome["notebook"] = outcome["html"] = None
 
         outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
-                           on_done=place, scheduler=scheduler, context_dir=str(context))
+                           on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
+        if pool is not None:  # the kernels stop while the batch's own files are written
+            pool.shutdown(wait=False)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
         # ---- index, Excel, manifest (from the same forecast the notebooks make), staged too
         batch = staging / "batch"
@@ -370,6 +386,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         else:
             run.kept_earlier = True
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         shutil.rmtree(staging, ignore_errors=True)
     return run
 

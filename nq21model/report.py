@@ -130,5 +130,24 @@ def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
     return Calibration().fit(dataset, base_year)
 
 
-__all__ = ["run_forecast", "briefing_calibration", *_base, *_forecast, *_scenarios, *_programme, *_appendix,
+#: The modules a briefing imports as it runs (those ``report`` itself does not).
+BRIEFING_MODULES = ("allocate", "calibrate", "extras", "files", "forecast", "plots", "plots_targets", "quotas",
+                    "targets", "tracker_tables", "trends", "unit_context")
+
+
+def warm_up() -> None:
+    """Import what a briefing uses and draw a small figure (the fonts loaded): what a
+    batch's worker has its kernel do once, before its first unit, while the batch is
+    still preparing (:mod:`nq21model.runner`). Changes no state a briefing reads."""
+    import importlib
+
+    for name in BRIEFING_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    fig, ax = new_figure(2.0, 1.0)  # noqa: F405 (report_base)
+    ax.plot([2025, 2030], [0.9, 0.95])
+    ax.set_title("Đảng viên tại chỗ")
+    fig.to_png()
+
+
+__all__ = ["run_forecast", "briefing_calibration", "warm_up", *_base, *_forecast, *_scenarios, *_programme, *_appendix,
            *_summary]

@@ -118,18 +118,64 @@ def execute_unit(task: dict) -> dict:
     return out
 
 
-def _worker_init(log_path: str) -> None:
-    """Send a worker's and its kernels' console noise to a log file, not the terminal."""
+#: What a worker's kernel runs once, before its first unit (:func:`nq21model.report.warm_up`).
+WARM_UP_CODE = "from nq21model import report as _nq21\n_nq21.warm_up()\ndel _nq21"
+
+
+def warm_up(kernel: str, cwd: str) -> None:
+    """Start this process's kernel and have it import what a briefing uses; build
+    the HTML exporter. What fails here is left for the first unit to meet and report."""
+    from .briefings import html_exporter
+
+    html_exporter()
+    km = _warm_kernel(kernel, cwd)
+    client = km.blocking_client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=CELL_TIMEOUT)
+        client.execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
+    finally:
+        client.stop_channels()
+
+
+def _worker_init(log_path: str, kernel: str | None = None, cwd: str | None = None) -> None:
+    """Send a worker's and its kernels' console noise to a log file, not the terminal;
+    with ``kernel``, warm it (:func:`warm_up`)."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    if kernel:
+        try:
+            warm_up(kernel, cwd)
+        except Exception as exc:  # the unit that meets it says what it is
+            print(f"warm-up failed: {type(exc).__name__}: {exc}", flush=True)
+            _drop_kernel(kernel, cwd)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
+    """A local pool of ``jobs`` worker processes that start now, each warming its kernel
+    (:func:`warm_up`) while the caller goes on preparing: what :func:`execute` runs
+    the units in. The caller shuts it down."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(log_path, kernel, cwd))
+    for _ in range(max(1, jobs)):  # a process is spawned for each task no idle worker takes
+        pool.submit(_ready)
+    return pool
 
 
 def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None,
-            scheduler: str | None = None, context_dir: str | None = None) -> list[dict]:
-    """Run the tasks — in a local pool of ``jobs`` workers, or on the Dask cluster at
-    ``scheduler`` — with a progress bar; ``on_done(outcome)`` as each unit finishes."""
+            scheduler: str | None = None, context_dir: str | None = None, pool=None) -> list[dict]:
+    """Run the tasks — in ``pool`` (:func:`start_pool`), a new local pool of ``jobs``
+    workers, or on the Dask cluster at ``scheduler`` — with a progress bar;
+    ``on_done(outcome)`` as each unit finishes."""
     from tqdm.auto import tqdm
 
     with tqdm(total=len(tasks), desc="Briefings", unit="unit", file=sys.stderr, disable=not progress,
@@ -142,7 +188,11 @@ def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_d
 
         if scheduler:
             return _execute_dask(tasks, scheduler, context_dir, done)
-        return _execute_local(tasks, jobs, log_path, done)
+        if pool is not None:
+            return _run_in(pool, tasks, done)
+        with start_pool(jobs, kernel=tasks[0]["kernel"] if tasks else "", cwd=tasks[0]["cwd"] if tasks else "",
+                        log_path=log_path) as own:
+            return _run_in(own, tasks, done)
 
 
 def _failed(task: dict, exc: BaseException, what: str = "worker failed") -> dict:
@@ -151,27 +201,23 @@ def _failed(task: dict, exc: BaseException, what: str = "worker failed") -> dict
             "notebook": task["notebook_out"] if Path(task["notebook_out"]).exists() else None}
 
 
-def _execute_local(tasks, jobs, log_path, done) -> list[dict]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _run_in(pool, tasks, done) -> list[dict]:
+    from concurrent.futures import as_completed
 
     outcomes = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
-                             initargs=(log_path,)) as pool:
-        futures = {pool.submit(execute_unit, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker process itself died
-                    outcome = _failed(futures[future], exc)
-                done(outcome)
-                outcomes.append(outcome)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    futures = {pool.submit(execute_unit, task): task for task in tasks}
+    try:
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # the worker process itself died
+                outcome = _failed(futures[future], exc)
+            done(outcome)
+            outcomes.append(outcome)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
     return outcomes
 
 

@@ -197,6 +197,15 @@ class TrackerData:
     organisation_years: pd.DataFrame | None = None
     unit_counts: pd.DataFrame | None = None
     sources: dict = field(default_factory=dict)
+    #: Yearly counts already made from these tables (:func:`share_counts`,
+    #: :func:`count_series`): a batch's paths of a hundred units group them once.
+    _made: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def made(self, key: tuple, make):
+        """``make()``, made once for ``key`` (the caller does not change what it returns)."""
+        if key not in self._made:
+            self._made[key] = make()
+        return self._made[key]
 
 
 _FILES = {"roles": "roles.csv", "organisations": "organisations.csv",
@@ -468,7 +477,14 @@ def share_counts(code: str, data: TrackerData, by: str | None = None) -> pd.Data
     data for it are absent."""
     if code not in SHARE_FUNCTIONS:
         raise ParameterError(f"'{code}' is not a share indicator")
-    return SHARE_FUNCTIONS[code](data, by)
+    return data.made(("share", code, by), lambda: SHARE_FUNCTIONS[code](data, by))
+
+
+def unit_rows(data: TrackerData, key: tuple, frame: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The rows of ``unit`` in ``frame`` (the table ``key`` of :meth:`TrackerData.made`),
+    the table split by unit once."""
+    split = data.made(("by unit", *key), lambda: dict(tuple(frame.groupby("unit", sort=False))))
+    return split.get(unit, frame.iloc[:0])
 
 
 def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,
@@ -506,9 +522,13 @@ def count_series(code: str, data: TrackerData, by: str | None = None, *,
     counts = data.unit_counts
     if counts is None or col not in counts:
         return None
-    frame = counts[["unit", "year", col]].rename(columns={col: "successes"}).assign(trials=0.0)
-    out = _unit_count_shares(frame, data, by, all_units).rename(columns={"successes": "count"})
-    return out[["unit", "year", "count"]]
+
+    def make():
+        frame = counts[["unit", "year", col]].rename(columns={col: "successes"}).assign(trials=0.0)
+        out = _unit_count_shares(frame, data, by, all_units).rename(columns={"successes": "count"})
+        return out[["unit", "year", "count"]]
+
+    return data.made(("count", code, by, all_units), make)
 
 
 # -------------------------------------------------------------------- tracker
@@ -687,7 +707,7 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
             else:
                 series, project = share_counts(code, data, by), project_share
             for unit in units:
-                part = None if series is None else series[series["unit"] == unit]
+                part = None if series is None else unit_rows(data, (ind.kind, code, by), series, unit)
                 if commune_level and unit != PROVINCE and (code in COMMUNE_EXCLUDED or part is None or part.empty):
                     continue  # not an indicator of a commune (one organisation, or counted by district)
                 if part is None or part.empty:
@@ -820,10 +840,10 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
         counts = share_counts(code, data, by)
         if counts is None:
             continue
-        part = counts[(counts["unit"] == unit) & (counts["year"] <= base_year) & (counts["trials"] > 0)]
-        part = part.sort_values("year")
-        for _, r in part.iterrows():
-            add(code, r["year"], observed=r["successes"] / r["trials"])
+        part = unit_rows(data, ("share", code, by), counts, unit)
+        part = part[(part["year"] <= base_year) & (part["trials"] > 0)].sort_values("year")
+        for year, successes, trials in zip(part["year"], part["successes"], part["trials"]):
+            add(code, year, observed=successes / trials)
         fit = fit_share_trend(part, trend=ind.trend) if len(part) else None
         if fit is None:
             continue

@@ -56,31 +56,28 @@ def fit_share_trend(series: pd.DataFrame, trend: bool = True) -> dict | None:
         return {"method": "constant", "share": float(succ[-1] / trials[-1]), "n": n_last}
     z = np.log((succ + 0.5) / (trials - succ + 0.5))
     v = 1.0 / (succ + 0.5) + 1.0 / (trials - succ + 0.5)
-    X = np.column_stack([np.ones(len(s)), s["year"].to_numpy(float) - last])
-    log_post = np.empty(_SIGMA.size)
-    betas, covs = [], []
-    for j, sigma in enumerate(_SIGMA):
-        w = 1.0 / (v + sigma ** 2)
-        info = X.T @ (w[:, None] * X)
-        cov = np.linalg.inv(info)
-        beta = cov @ (X.T @ (w * z))
-        resid = z - X @ beta
-        # restricted log-likelihood (the line's two parameters integrated out)
-        log_post[j] = 0.5 * (np.log(w).sum() - np.linalg.slogdet(info)[1] - (w * resid ** 2).sum())
-        log_post[j] -= 0.5 * (sigma / SHOCK_PRIOR) ** 2
-        betas.append(beta)
-        covs.append(cov)
+    x = s["year"].to_numpy(float) - last
+    # weighted least squares of z on (1, x) for every σ of the grid at once (2 × 2 in closed form)
+    w = 1.0 / (v[None, :] + _SIGMA[:, None] ** 2)
+    a, b, c = w.sum(axis=1), (w * x).sum(axis=1), (w * x * x).sum(axis=1)
+    det = a * c - b * b
+    cov = np.stack([np.stack([c, -b], axis=-1), np.stack([-b, a], axis=-1)], axis=1) / det[:, None, None]
+    beta = np.einsum("sij,sj->si", cov, np.stack([(w * z).sum(axis=1), (w * x * z).sum(axis=1)], axis=1))
+    resid = z[None, :] - beta[:, :1] - beta[:, 1:] * x[None, :]
+    # restricted log-likelihood (the line's two parameters integrated out), half-normal prior on σ
+    log_post = 0.5 * (np.log(w).sum(axis=1) - np.log(det) - (w * resid ** 2).sum(axis=1))
+    log_post -= 0.5 * (_SIGMA / SHOCK_PRIOR) ** 2
     weights = np.exp(log_post - log_post.max())
     weights /= weights.sum()
     return {"method": "logit_trend", "last": last, "n": n_last, "weights": weights, "sigma": _SIGMA,
-            "beta": np.array(betas), "cov": np.array(covs),
+            "beta": beta, "cov": cov,
             "shock_sd": float(np.sqrt((weights * _SIGMA ** 2).sum()))}
 
 
 def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[float, float, float, float]:
     """(expected share, q10, q90, P(successes ≥ needed)) of the realised share of the
     last year's trials in ``year``; the probability is NaN without ``needed``."""
-    from scipy import stats
+    from scipy import special
 
     n = max(1, fit["n"])
     if fit["method"] == "constant":
@@ -101,12 +98,13 @@ def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[floa
     start = max(0, int(math.floor(n * probs.min() - spread)))
     stop = min(n, int(math.ceil(n * probs.max() + spread)))
     k = np.arange(start, stop + 1)
-    pmf = (weight[:, None] * stats.binom.pmf(k[None, :], n, probs[:, None])).sum(axis=0)
-    cdf = np.cumsum(pmf)
+    # the mixture's CDF from ``start`` (the binomials' exact CDFs: scipy.special, no per-call checks)
+    below = special.bdtr(start - 1, n, probs) if start > 0 else np.zeros_like(probs)
+    cdf = (weight[:, None] * (special.bdtr(k[None, :], n, probs[:, None]) - below[:, None])).sum(axis=0)
     lo, hi = ((start + int(np.searchsorted(cdf, q - 1e-12))) / n for q in config.BAND)
     p = float("nan")
     if needed is not None:
-        p = float(min(1.0, (weight * stats.binom.sf(needed - 1, n, probs)).sum())) if needed <= n else 0.0
+        p = float(min(1.0, (weight * special.bdtrc(needed - 1, n, probs)).sum())) if needed <= n else 0.0
     return float((weight * probs).sum()), lo, min(hi, 1.0), p
 
 
