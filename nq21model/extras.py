@@ -27,6 +27,7 @@ import json
 import math
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -375,7 +376,10 @@ class _Encoder:
             return [self.encode(v) for v in value]
         if isinstance(value, tuple):
             return {"$tuple": [self.encode(v) for v in value]}
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value and all(isinstance(v, pd.DataFrame) for v in value.values()):
+            # a table per unit: each decoded when a notebook asks for it (:class:`LazyTables`)
+            return {"$tables": [[self.encode(k), self.encode(v)["$frame"]] for k, v in value.items()]}
+        if isinstance(value, (dict, LazyTables)):
             return {"$dict": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
         if isinstance(value, np.ndarray):
             return {"$array": {"shape": list(value.shape), "values": self.values(value.ravel())}}
@@ -449,6 +453,31 @@ _EXTENSION_DTYPES = {"boolean", "Int8", "Int16", "Int32", "Int64", "UInt8", "UIn
                      "Float32", "Float64"}
 
 
+class LazyTables(Mapping):
+    """A read-only dict of tables (e.g. each unit's indicator paths) decoded from a
+    context when first asked for: a unit's notebook decodes its own, not the
+    country's. A table that cannot be decoded reads as absent (the briefing then
+    computes it)."""
+
+    def __init__(self, names: dict, decode):
+        self._names, self._decode, self._done = names, decode, {}
+
+    def __getitem__(self, key):
+        if key not in self._done:
+            name = self._names[key]
+            try:
+                self._done[key] = self._decode(name)
+            except Exception as exc:  # intact (its SHA-256 was checked) but not a table of this version
+                raise KeyError(key) from exc
+        return self._done[key]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class _Decoder:
     """JSON documents → values: plain values, arrays, tables and the classes of
     :func:`_classes` only; anything else is a ContextError."""
@@ -480,6 +509,12 @@ class _Decoder:
             return tuple(self.decode(v) for v in body)
         if tag == "$dict":
             return {self.decode(k): self.decode(v) for k, v in body}
+        if tag == "$tables":
+            names = {self.decode(k): name for k, name in body}
+            missing = [name for name in names.values() if name not in self._tables]
+            if missing:
+                raise ContextError(f"table {missing[0]!r} is not in the manifest")
+            return LazyTables(names, lambda name: self.frame(json.loads(self._tables[name])))
         if tag == "$array":
             values = self.values(body["values"])
             return np.asarray(values).reshape([int(n) for n in body["shape"]])

@@ -117,7 +117,8 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
         ax.hlines(t["target"], previous, t["year"], colors="#d7191c", linestyles=":", lw=1.4)
         ax.plot([t["year"]], [t["target"]], "D", color="#d7191c", ms=4)
         previous = t["year"]
-    ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5)
+    # y given: no search for ticks above the panel (there are none), a tenth of the chart's time
+    ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5, y=1.0)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     from matplotlib.ticker import MaxNLocator

@@ -31,15 +31,14 @@ from pathlib import Path
 CELL_TIMEOUT = 600
 
 _KERNELS: dict = {}
+#: Each warm kernel's client, started once: a new client waits 0.2 s for the
+#: kernel's messages to settle (jupyter_client's wait_for_ready), every unit.
+_CLIENTS: dict = {}
 
 
 def _shutdown_kernels() -> None:
-    for km in list(_KERNELS.values()):
-        try:
-            km.shutdown_kernel(now=True)
-        except Exception:  # already gone
-            pass
-    _KERNELS.clear()
+    for key in list(_KERNELS):
+        _drop_kernel(*key)
 
 
 atexit.register(_shutdown_kernels)
@@ -51,13 +50,33 @@ def _warm_kernel(name: str, cwd: str):
 
     km = _KERNELS.get((name, cwd))
     if km is None or not km.is_alive():
+        _drop_kernel(name, cwd)
         km = KernelManager(kernel_name=name)
         km.start_kernel(cwd=cwd)
         _KERNELS[(name, cwd)] = km
     return km
 
 
+def _warm_client(name: str, cwd: str):
+    """The started client of this process's kernel ``name`` (:func:`_warm_kernel`)."""
+    km = _warm_kernel(name, cwd)
+    client = _CLIENTS.get((name, cwd))
+    if client is None:
+        client = km.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=CELL_TIMEOUT)
+        client.allow_stdin = False
+        _CLIENTS[(name, cwd)] = client
+    return client
+
+
 def _drop_kernel(name: str, cwd: str) -> None:
+    client = _CLIENTS.pop((name, cwd), None)
+    if client is not None:
+        try:
+            client.stop_channels()
+        except Exception:
+            pass
     km = _KERNELS.pop((name, cwd), None)
     if km is not None:
         try:
@@ -89,9 +108,11 @@ def execute_unit(task: dict) -> dict:
     warm = task.get("warm", True)
     try:
         nb = parameterize_notebook(nb, task["parameters"], kernel_name=task["kernel"])
-        km = _warm_kernel(task["kernel"], task["cwd"]) if warm else None
-        client = NotebookClient(nb, km=km, kernel_name=task["kernel"], timeout=CELL_TIMEOUT,
+        client = NotebookClient(nb, km=_warm_kernel(task["kernel"], task["cwd"]) if warm else None,
+                                kernel_name=task["kernel"], timeout=CELL_TIMEOUT,
                                 resources={"metadata": {"path": task["cwd"]}})
+        if warm:
+            client.kc = _warm_client(task["kernel"], task["cwd"])
         client.execute()
     except CellExecutionError as exc:
         failed = next((c for c in nb.cells if c.get("cell_type") == "code" and any(
@@ -128,14 +149,7 @@ def warm_up(kernel: str, cwd: str) -> None:
     from .briefings import html_exporter
 
     html_exporter()
-    km = _warm_kernel(kernel, cwd)
-    client = km.blocking_client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=CELL_TIMEOUT)
-        client.execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
-    finally:
-        client.stop_channels()
+    _warm_client(kernel, cwd).execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
 
 
 def _worker_init(log_path: str, kernel: str | None = None, cwd: str | None = None) -> None:

@@ -155,3 +155,32 @@ def test_stale_context_is_not_reused(bundled, tmp_path):
     fresh = briefing_extras(other, by="district", context_dir=str(tmp_path / "ctx"))
     assert fresh is not None and fresh.key != extras.key  # recomputed for the other scenario
     assert fresh.allocation.table["quota"].sum() > extras.allocation.table["quota"].sum()
+
+
+def test_each_units_paths_are_decoded_only_when_asked_for(tmp_path):
+    """A unit's notebook decodes its own indicator paths, not every unit's; a table
+    that cannot be decoded reads as absent and the chart is computed instead."""
+    import hashlib
+    import json
+
+    from nq21model.extras import MANIFEST_FILE, LazyTables
+
+    results = forecast()
+    extras = compute_extras(results, by="district", units=["Sìn Hồ", "Mường Tè"])
+    save_extras(extras, tmp_path / "ctx")
+    again = load_extras(tmp_path / "ctx")
+    assert isinstance(again.paths, LazyTables) and list(again.paths) == ["Sìn Hồ", "Mường Tè"]
+    assert again.paths._done == {}
+    assert again.paths["Mường Tè"].equals(extras.paths["Mường Tè"])
+    assert list(again.paths._done) == ["Mường Tè"]
+    # a table of the manifest, intact but not a table: absent, and the chart computes its paths
+    manifest = json.loads((tmp_path / "ctx" / MANIFEST_FILE).read_text())
+    doc = json.loads((tmp_path / "ctx" / "extras.json").read_text())
+    name = dict((k, v) for k, v in doc["fields"]["paths"]["$tables"])["Sìn Hồ"]
+    (tmp_path / "ctx" / name).write_text('{"not": "a table"}')
+    manifest["files"][name] = hashlib.sha256(b'{"not": "a table"}').hexdigest()
+    (tmp_path / "ctx" / MANIFEST_FILE).write_text(json.dumps(manifest))
+    broken = load_extras(tmp_path / "ctx")
+    assert broken.paths.get("Sìn Hồ") is None
+    fig = report.show_targets_chart(broken, results.subset("district", "Sìn Hồ"), unit="Sìn Hồ", by="district")
+    assert len(fig.axes) == extras.paths["Sìn Hồ"]["indicator"].nunique()
