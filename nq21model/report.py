@@ -139,6 +139,7 @@ def warm_up() -> None:
     """Import what a briefing uses and draw a small figure (the fonts loaded): what a
     batch's worker has its kernel do once, before its first unit, while the batch is
     still preparing (:mod:`nq21model.runner`). Changes no state a briefing reads."""
+    import gc
     import importlib
 
     for name in BRIEFING_MODULES:
@@ -147,6 +148,12 @@ def warm_up() -> None:
     ax.plot([2025, 2030], [0.9, 0.95])
     ax.set_title("Đảng viên tại chỗ")
     fig.to_png()
+    del fig, ax
+    # what is imported lives as long as the kernel: the collector need not walk it
+    # again at every full collection (in a kernel with pandas, scipy and matplotlib
+    # loaded those took most of a briefing's chart time)
+    gc.collect()
+    gc.freeze()
 
 
 __all__ = ["run_forecast", "briefing_calibration", "warm_up", *_base, *_forecast, *_scenarios, *_programme, *_appendix,
