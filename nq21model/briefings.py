@@ -315,7 +315,27 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             if progress:
                 print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
 
-        extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units)
+        batch = staging / "batch"
+        batch.mkdir()
+        quota_books = {}
+        run.xlsx, run.index, run.manifest = (out_dir / name for name in BATCH_FILES)
+
+        def while_waiting(part, fields):
+            """The batch's files that need only the forecast or the quotas, made while
+            the costlier parts are still computed."""
+            if part != "quotas":
+                return
+            if fields.get("allocation") is not None:
+                from .allocate import write_quota_workbooks
+
+                if only and (out_dir / "chi_tieu").is_dir():  # keep the other units' lists of an earlier run
+                    shutil.copytree(out_dir / "chi_tieu", staging / "chi_tieu")
+                quota_books.update(write_quota_workbooks(fields["allocation"], staging / "chi_tieu", by=by,
+                                                         units=units))
+            run.at_risk_cells = write_at_risk_xlsx(results, batch / run.xlsx.name, by=by, units=names)
+
+        extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units,
+                                             on_part=while_waiting)
         natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated"
                                                         else None)
         calibration = natural.info.get("calibration") if natural is not None else None
@@ -331,13 +351,6 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                        key=context_key(results.full, results.base_year, by, results.scenario, results.horizons))
             say("phần của từng đơn vị")
         params["context_dir"] = str(context)
-        quota_books = {}
-        if extras.allocation is not None:
-            from .allocate import write_quota_workbooks
-
-            if only and (out_dir / "chi_tieu").is_dir():   # keep the other units' lists of an earlier run
-                shutil.copytree(out_dir / "chi_tieu", staging / "chi_tieu")
-            quota_books = write_quota_workbooks(extras.allocation, staging / "chi_tieu", by=by, units=units)
         run.quota_books = {unit: out_dir / "chi_tieu" / path.name for unit, path in quota_books.items()}
         units_dir = staging / "units"
         units_dir.mkdir()
@@ -366,12 +379,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         if pool is not None:  # the kernels stop while the batch's own files are written
             pool.shutdown(wait=False)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
-        # ---- index, Excel, manifest (from the same forecast the notebooks make), staged too
-        batch = staging / "batch"
-        batch.mkdir()
+        # ---- index and manifest (from the same forecast the notebooks make), staged too
         params["context_dir"] = str(out_dir / "_context")  # where the manifest will find it
-        run.xlsx, run.index, run.manifest = (out_dir / name for name in BATCH_FILES)
-        run.at_risk_cells = write_at_risk_xlsx(results, batch / run.xlsx.name, by=by, units=names)
         write_index(results, batch / run.index.name, by=by, slugs=slugs, run=run)
         run.seconds = round(time.perf_counter() - started, 2)
         write_manifest(batch / run.manifest.name, results=results, params=params, run=run, units=units,

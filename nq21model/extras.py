@@ -164,7 +164,7 @@ def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, 
 
 
 def compute_extras(results: ForecastResults, *, by: str = "district", progress=None,
-                   jobs: int = 1, units=()) -> BriefingExtras:
+                   jobs: int = 1, units=(), on_part=None) -> BriefingExtras:
     """Compute the tracker table, the quota allocation, the backtest and the ETS
     cross-check for the data, base year and scenario of ``results``.
 
@@ -172,10 +172,17 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
     and attrition, towards the last target year's highest threshold; the backtest
     replays the five years before the base year; the indicator paths of the small
     multiples are prepared for ``units``. With ``jobs`` > 1 the parts run in that
-    many worker processes.
+    many worker processes. ``on_part(part, fields)`` is called as each part is ready
+    (with ``jobs`` > 1, while the others are still computed).
     """
     extras = BriefingExtras(by=by, base_year=results.base_year, key=extras_key(results, by))
-    say = progress or (lambda message: None)
+
+    def say(part):
+        if progress is not None:
+            progress(_LABELS[part])
+        if on_part is not None:
+            on_part(part, outcomes[part][0])
+
     if jobs > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -185,12 +192,12 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
             outcomes = {}
             for part in reversed(PARTS):  # the cheap ones first, for the progress messages
                 outcomes[part] = futures[part].result()
-                say(_LABELS[part])
+                say(part)
     else:
         outcomes = {}
         for part in reversed(PARTS):
-            say(_LABELS[part])
             outcomes[part] = compute_part(results, part, by, units)
+            say(part)
     for part in PARTS:
         fields, problems = outcomes[part]
         for name, value in fields.items():
