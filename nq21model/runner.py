@@ -6,8 +6,13 @@ A unit's run (:func:`execute_unit`) injects the parameters as papermill does
 then an ``injected-parameters`` cell) and executes the notebook with nbclient in the
 worker's kernel, started once and reused for every unit the worker runs: the
 kernel's start and the package's imports are paid once per worker, not once per
-unit. The notebook sets every name it uses, so a unit never sees the one before.
-A failed unit restarts its worker's kernel. One notebook by hand is still
+unit. :func:`start_pool` starts the workers before the batch prepares its
+province-wide parts, and each warms its kernel meanwhile (:func:`warm_up`:
+imports, fonts, the HTML template; then ``gc.freeze`` so that the collector does
+not walk the imported objects again); the kernel's client is kept too. Before each
+unit the kernel's namespace and output history are emptied (IPython's ``reset``),
+so a unit never sees the one before and the figures of earlier units do not stay
+alive. A failed unit restarts its worker's kernel. One notebook by hand is still
 ``papermill -k nq21model notebooks/briefing.ipynb out.ipynb -r unit "Sìn Hồ"``.
 
 On a Dask cluster (``scheduler="tcp://HOST:PORT"``, the optional ``distributed``
@@ -24,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,9 +42,14 @@ _KERNELS: dict = {}
 _CLIENTS: dict = {}
 
 
+def _key(name: str, cwd: str) -> tuple:
+    # a kernel per thread: a Dask worker started with several threads runs several units at once
+    return name, cwd, threading.get_ident()
+
+
 def _shutdown_kernels() -> None:
     for key in list(_KERNELS):
-        _drop_kernel(*key)
+        _drop(key)
 
 
 atexit.register(_shutdown_kernels)
@@ -48,36 +59,40 @@ def _warm_kernel(name: str, cwd: str):
     """This process's kernel ``name`` (started on first use, and again if it died)."""
     from jupyter_client.manager import KernelManager
 
-    km = _KERNELS.get((name, cwd))
+    km = _KERNELS.get(_key(name, cwd))
     if km is None or not km.is_alive():
         _drop_kernel(name, cwd)
         km = KernelManager(kernel_name=name)
         km.start_kernel(cwd=cwd)
-        _KERNELS[(name, cwd)] = km
+        _KERNELS[_key(name, cwd)] = km
     return km
 
 
 def _warm_client(name: str, cwd: str):
     """The started client of this process's kernel ``name`` (:func:`_warm_kernel`)."""
     km = _warm_kernel(name, cwd)
-    client = _CLIENTS.get((name, cwd))
+    client = _CLIENTS.get(_key(name, cwd))
     if client is None:
         client = km.client()
         client.start_channels()
         client.wait_for_ready(timeout=CELL_TIMEOUT)
         client.allow_stdin = False
-        _CLIENTS[(name, cwd)] = client
+        _CLIENTS[_key(name, cwd)] = client
     return client
 
 
 def _drop_kernel(name: str, cwd: str) -> None:
-    client = _CLIENTS.pop((name, cwd), None)
+    _drop(_key(name, cwd))
+
+
+def _drop(key: tuple) -> None:
+    client = _CLIENTS.pop(key, None)
     if client is not None:
         try:
             client.stop_channels()
         except Exception:
             pass
-    km = _KERNELS.pop((name, cwd), None)
+    km = _KERNELS.pop(key, None)
     if km is not None:
         try:
             km.shutdown_kernel(now=True)
