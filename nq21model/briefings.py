@@ -303,11 +303,16 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     staging = staging_folder(out_dir)
     pool = None
     try:
-        if not scheduler:  # the workers start their kernels while the province-wide parts are made
-            from .runner import start_pool
+        def start_workers():
+            """The workers start their kernels while the province-wide parts are made
+            (called once the parts' own processes are forked: none forks a threaded process)."""
+            nonlocal pool
+            if not scheduler:
+                from .runner import start_pool
 
-            pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
-                              log_path=str(staging / "workers.log"))
+                pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
+                                  log_path=str(staging / "workers.log"))
+
         # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
         from .extras import compute_extras, save_extras
 
@@ -335,7 +340,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             run.at_risk_cells = write_at_risk_xlsx(results, batch / run.xlsx.name, by=by, units=names)
 
         extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units,
-                                             on_part=while_waiting)
+                                             on_start=start_workers, on_part=while_waiting)
         natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated"
                                                         else None)
         calibration = natural.info.get("calibration") if natural is not None else None

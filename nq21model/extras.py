@@ -164,7 +164,7 @@ def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, 
 
 
 def compute_extras(results: ForecastResults, *, by: str = "district", progress=None,
-                   jobs: int = 1, units=(), on_part=None) -> BriefingExtras:
+                   jobs: int = 1, units=(), on_start=None, on_part=None) -> BriefingExtras:
     """Compute the tracker table, the quota allocation, the backtest and the ETS
     cross-check for the data, base year and scenario of ``results``.
 
@@ -172,8 +172,9 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
     and attrition, towards the last target year's highest threshold; the backtest
     replays the five years before the base year; the indicator paths of the small
     multiples are prepared for ``units``. With ``jobs`` > 1 the parts run in that
-    many worker processes. ``on_part(part, fields)`` is called as each part is ready
-    (with ``jobs`` > 1, while the others are still computed).
+    many worker processes (forked). ``on_start()`` is called once they are started
+    (before any part is computed when ``jobs`` is 1), ``on_part(part, fields)`` as
+    each part is ready (with ``jobs`` > 1, while the others are still computed).
     """
     extras = BriefingExtras(by=by, base_year=results.base_year, key=extras_key(results, by))
 
@@ -189,11 +190,15 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
 
         with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
             futures = {part: pool.submit(compute_part, results, part, by, units) for part in PARTS}
+            if on_start is not None:  # the processes are forked at the first submit
+                on_start()
             outcomes = {}
             for part in reversed(PARTS):  # the cheap ones first, for the progress messages
                 outcomes[part] = futures[part].result()
                 say(part)
     else:
+        if on_start is not None:
+            on_start()
         outcomes = {}
         for part in reversed(PARTS):
             outcomes[part] = compute_part(results, part, by, units)
