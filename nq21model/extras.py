@@ -177,32 +177,29 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
     each part is ready (with ``jobs`` > 1, while the others are still computed).
     """
     extras = BriefingExtras(by=by, base_year=results.base_year, key=extras_key(results, by))
+    outcomes = {}
 
-    def say(part):
+    def done(part, outcome):
+        outcomes[part] = outcome
         if progress is not None:
             progress(_LABELS[part])
         if on_part is not None:
-            on_part(part, outcomes[part][0])
+            on_part(part, outcome[0])
 
+    start = on_start or (lambda: None)
     if jobs > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
             futures = {part: pool.submit(compute_part, results, part, by, units) for part in PARTS}
-            if on_start is not None:  # the processes are forked at the first submit
-                on_start()
-            outcomes = {}
+            start()  # the processes are forked at the first submit
             for part in reversed(PARTS):  # the cheap ones first, for the progress messages
-                outcomes[part] = futures[part].result()
-                say(part)
+                done(part, futures[part].result())
     else:
-        if on_start is not None:
-            on_start()
-        outcomes = {}
+        start()
         for part in reversed(PARTS):
-            outcomes[part] = compute_part(results, part, by, units)
-            say(part)
+            done(part, compute_part(results, part, by, units))
     for part in PARTS:
         fields, problems = outcomes[part]
         for name, value in fields.items():
