@@ -30,7 +30,8 @@ def package_version() -> str:
     return __version__
 
 
-def _file_sha256(path: str | Path) -> str:
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -44,7 +45,7 @@ def lock_hash(path: str | Path | None = None) -> str | None:
     path = Path(path) if path is not None else LOCK_FILE
     if not path.is_file():
         return None
-    return _file_sha256(path)[:SHORT]
+    return sha256(path)[:SHORT]
 
 
 def _ordered(paths) -> list[Path]:
@@ -72,7 +73,7 @@ def _hash_files(files: list[Path]) -> str | None:
         return None
     digest = hashlib.sha256()
     for path in files:
-        digest.update(_file_sha256(path).encode("ascii") + b"\n")
+        digest.update(sha256(path).encode("ascii") + b"\n")
     return digest.hexdigest()
 
 

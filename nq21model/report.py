@@ -117,7 +117,7 @@ def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
     if not can_calibrate(dataset, base_year):
         return None
     if context_dir:
-        from .extras import load_calibration_json
+        from .context import load_calibration_json
 
         saved = load_calibration_json(context_dir, dataset, base_year)
         if saved is not None:

@@ -8,7 +8,8 @@ from conftest import make_tables
 from nq21model import report
 from nq21model.allocate import quota_gain_table
 from nq21model.data import Dataset
-from nq21model.extras import briefing_extras, compute_extras, load_extras, save_extras
+from nq21model.context import load_extras, save_extras
+from nq21model.extras import briefing_extras, compute_extras
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
 from nq21model.fmt import format_number
@@ -163,7 +164,7 @@ def test_each_units_paths_are_decoded_only_when_asked_for(tmp_path):
     import hashlib
     import json
 
-    from nq21model.extras import MANIFEST_FILE, LazyTables
+    from nq21model.context import MANIFEST_FILE, LazyTables
 
     results = forecast()
     extras = compute_extras(results, by="district", units=["Sìn Hồ", "Mường Tè"])

@@ -223,12 +223,12 @@ def test_real_data_workbooks_have_no_mark(tmp_path, small_files):
 
 
 def test_at_risk_workbook(tmp_path):
-    from nq21model import briefings, report
+    from nq21model import batch_files, report
 
     results = report.run_forecast(unit_column="district", context_dir="")
     path = tmp_path / "at_risk.xlsx"
     units = ["Mường Tè", "Thành phố Lai Châu", "Tam Đường"]
-    n = briefings.write_at_risk_xlsx(results, path, by="district", units=units)
+    n = batch_files.write_at_risk_xlsx(results, path, by="district", units=units)
     book = assert_office_ready(path, office=True, synthetic=True)
     assert book.sheetnames == ["Ghi chú", *units]
     assert sum(book[u].max_row - 2 for u in units) == n
@@ -245,13 +245,13 @@ def test_at_risk_workbook_of_many_units_is_one_list(tmp_path, monkeypatch):
     """Above MAX_UNIT_SHEETS units (a country's communes) the cells of every unit are
     one sheet with the unit's column, in the units' order, and the briefing's
     conclusion points there."""
-    from nq21model import briefings, report, report_forecast, summary
+    from nq21model import batch_files, report, report_forecast, summary
 
     monkeypatch.setattr(report_forecast, "MAX_UNIT_SHEETS", 2)
     results = report.run_forecast(unit_column="district", context_dir="")
     units = report.unit_order(results.full.cells["district"].unique())
     path = tmp_path / "at_risk.xlsx"
-    n = briefings.write_at_risk_xlsx(results, path, by="district", units=units)
+    n = batch_files.write_at_risk_xlsx(results, path, by="district", units=units)
     book = assert_office_ready(path, office=True, synthetic=True)
     assert book.sheetnames == ["Ghi chú", "Danh sách"]
     ws = book["Danh sách"]

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, make_tables
-from nq21model import __version__, briefings, config, provenance
+from nq21model import __version__, batch_files, briefings, config, provenance
 from nq21model.data import load_dataset
 from nq21model.forecast import forecast
 
@@ -87,7 +87,7 @@ def test_manifest_of_a_briefing_run_carries_the_provenance(data_files, tmp_path)
     results = forecast(dataset)
     params = briefings.notebook_parameters(cells=data_files["cells"], history=data_files["history"])
     run = briefings.BriefingRun(out_dir=tmp_path, unit_column="district")
-    path = briefings.write_manifest(tmp_path / "manifest.json", results=results, params=params, run=run,
+    path = batch_files.write_manifest(tmp_path / "manifest.json", results=results, params=params, run=run,
                                     units=[], slugs={}, notebook=briefings.NOTEBOOK, kernel=config.KERNEL_NAME,
                                     command=["nq21model", "briefings"])
     manifest = json.loads(path.read_text(encoding="utf-8"))

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, make_tables
-from nq21model import briefings, config, files
+from nq21model import batch_files, briefings, config, files
 from nq21model.fmt import unit_file_names
 
 NQ21MODEL = ROOT / ".venv" / "bin" / "nq21model"
@@ -198,7 +198,7 @@ def test_briefing_writers_have_no_live_cell(hostile, tmp_path):
     results, allocation = hostile
     names = sorted(results.dataset.cells["district"].unique())
     path = tmp_path / "at_risk.xlsx"
-    briefings.write_at_risk_xlsx(results, path, by="district", units=names)
+    batch_files.write_at_risk_xlsx(results, path, by="district", units=names)
     texts = assert_no_formula(path)
     assert HYPERLINK in texts or "@SUM(A1)" in texts
     sheets = openpyxl.load_workbook(path).sheetnames
@@ -292,7 +292,8 @@ class _Plant:
 
 
 def test_planted_pickle_is_never_unpickled(small_results, tmp_path):
-    from nq21model.extras import briefing_extras, extras_key, save_extras
+    from nq21model.context import save_extras
+    from nq21model.extras import briefing_extras, extras_key
 
     marker = tmp_path / "pwned"
     context = tmp_path / "_context"
@@ -306,7 +307,7 @@ def test_planted_pickle_is_never_unpickled(small_results, tmp_path):
     (context / "extras.pickle").write_bytes(pickle.dumps(_Plant(marker)))
     briefing_extras(small_results, by="district", context_dir=str(context))
     assert not marker.exists()
-    from nq21model.extras import load_calibration_json
+    from nq21model.context import load_calibration_json
 
     assert load_calibration_json(context, small_results.dataset, small_results.base_year) is None
     assert not marker.exists()
@@ -314,7 +315,8 @@ def test_planted_pickle_is_never_unpickled(small_results, tmp_path):
 
 
 def test_context_with_a_wrong_hash_or_key_is_ignored(small_results, tmp_path):
-    from nq21model.extras import ContextError, briefing_extras, compute_extras, extras_key, load_extras, save_extras
+    from nq21model.context import ContextError, load_extras, save_extras
+    from nq21model.extras import briefing_extras, compute_extras, extras_key
 
     key = extras_key(small_results, "district")
     extras = compute_extras(small_results, by="district")
@@ -322,7 +324,7 @@ def test_context_with_a_wrong_hash_or_key_is_ignored(small_results, tmp_path):
     extras.calibration_json = '{"kind": "nq21model.calibration"}'
     save_extras(extras, context)
     assert load_extras(context, key=key).problems == extras.problems
-    from nq21model.extras import load_calibration_json
+    from nq21model.context import load_calibration_json
 
     base = small_results.base_year
     assert load_calibration_json(context, small_results.dataset, base) == extras.calibration_json
@@ -360,7 +362,7 @@ def test_context_with_a_wrong_hash_or_key_is_ignored(small_results, tmp_path):
 
 
 def test_decoder_builds_no_other_class():
-    from nq21model.extras import ContextError, _Decoder
+    from nq21model.context import ContextError, _Decoder
 
     for doc in ({"$object": "Popen", "id": 0, "fields": {"args": ["true"]}},
                 {"$scalar": "<V8", "value": 1}, {"$whatever": 1}):
@@ -372,7 +374,7 @@ def _assert_same(x, y, where="extras"):
     import dataclasses
     import math
 
-    from nq21model.extras import LazyTables
+    from nq21model.context import LazyTables
 
     if isinstance(x, dict) and isinstance(y, LazyTables):  # a table per unit, decoded when asked for
         y = {key: y[key] for key in y}
@@ -407,7 +409,8 @@ def test_context_round_trips_exactly(hostile, tmp_path):
     """Every part of the province-wide extras (tracker tables with boolean and object
     columns, the allocation's arrays and dicts, the paths, the scores…) comes back
     with the same values, dtypes, index and labels."""
-    from nq21model.extras import compute_extras, extras_key, load_extras, save_extras
+    from nq21model.context import load_extras, save_extras
+    from nq21model.extras import compute_extras, extras_key
 
     results, _ = hostile
     units = sorted(results.dataset.cells["district"].unique())[:2]
