@@ -35,6 +35,7 @@ import shutil
 import sys
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,18 +317,14 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         run.xlsx, run.index, run.manifest = (out_dir / name for name in BATCH_FILES)
 
         def while_waiting(part, fields):
-            """The batch's files that need only the forecast or the quotas, made while
-            the costlier parts are still computed."""
-            if part != "quotas":
-                return
-            if fields.get("allocation") is not None:
+            """The quota workbooks, made while the costlier parts are still computed."""
+            if part == "quotas" and fields.get("allocation") is not None:
                 from .allocate import write_quota_workbooks
 
                 if only and (out_dir / "chi_tieu").is_dir():  # keep the other units' lists of an earlier run
                     shutil.copytree(out_dir / "chi_tieu", staging / "chi_tieu")
                 quota_books.update(write_quota_workbooks(fields["allocation"], staging / "chi_tieu", by=by,
                                                          units=units))
-            run.at_risk_cells = write_at_risk_xlsx(results, batch / run.xlsx.name, by=by, units=names)
 
         extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units,
                                              on_start=start_workers, on_part=while_waiting)
@@ -369,8 +366,14 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
 
-        outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
-                           on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
+        # at_risk.xlsx is written on a thread of this process while the workers run the
+        # notebooks (this process only waits for them); after the scenario runs, so that
+        # the forecast's cell tables and those runs are not held at once
+        with ThreadPoolExecutor(1) as side:
+            at_risk = side.submit(write_at_risk_xlsx, results, batch / run.xlsx.name, by=by, units=names)
+            outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
+                               on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
+            run.at_risk_cells = at_risk.result()
         if pool is not None:  # the kernels stop while the batch's own files are written
             pool.shutdown(wait=False)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
