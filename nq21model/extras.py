@@ -138,6 +138,14 @@ def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, 
                            base_year=results.base_year, results=results)
 
 
+_FORKED: ForecastResults | None = None
+
+
+def _forked_part(part: str, by: str, units) -> tuple[dict, dict]:
+    """:func:`compute_part` of the results :func:`compute_extras` forked its process with."""
+    return compute_part(_FORKED, part, by, units)
+
+
 def compute_extras(results: ForecastResults, *, by: str = "district", progress=None,
                    jobs: int = 1, units=(), on_start=None, on_part=None) -> BriefingExtras:
     """Compute the tracker table, the quota allocation, the backtest and the ETS
@@ -166,11 +174,16 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {part: pool.submit(compute_part, results, part, by, units) for part in PARTS}
-            start()  # the processes are forked at the first submit
-            for part in reversed(PARTS):  # the cheap ones first, for the progress messages
-                done(part, futures[part].result())
+        global _FORKED
+        _FORKED = results  # the forked processes inherit it: not pickled once a part (a country's is GBs)
+        try:
+            with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
+                futures = {part: pool.submit(_forked_part, part, by, units) for part in PARTS}
+                start()  # the processes are forked at the first submit
+                for part in reversed(PARTS):  # the cheap ones first, for the progress messages
+                    done(part, futures[part].result())
+        finally:
+            _FORKED = None
     else:
         start()
         for part in reversed(PARTS):
