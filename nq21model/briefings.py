@@ -337,7 +337,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         save_extras(extras, context)
         from .unit_context import context_key, save_units, usable
 
-        if usable(results):  # each unit's cells' rates, so that no notebook recomputes the whole data set
+        # each unit's cells' rates, so that no notebook recomputes the whole data set
+        if usable(results.method, results.scenario, stand_in=bool(results.notes)):
             runs = report.scenario_runs(results, params.get("scenario_rates") or report.SCENARIO_RATES)
             save_units(results, runs, context, by=by, units=units, slugs=slugs,
                        key=context_key(results.full, results.base_year, by, results.scenario, results.horizons))

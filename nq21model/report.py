@@ -100,9 +100,9 @@ def _unit_from_batch(dataset, scenario, base: int, horizons, unit: str, by: str,
     """The unit's results as its batch computed them (:mod:`unit_context`), or None."""
     from .calibrate import can_calibrate
     from .forecast import check_horizons
-    from .unit_context import context_key, load_unit, unit_results
+    from .unit_context import context_key, load_unit, unit_results, usable
 
-    if method != "exact" or scenario.quotas is not None or not (scenario.fixed_rates or can_calibrate(dataset, base)):
+    if not usable(method, scenario, stand_in=not (scenario.fixed_rates or can_calibrate(dataset, base))):
         return None
     key = context_key(dataset, base, by, scenario, check_horizons(horizons or None, base))
     saved = load_unit(context_dir, unit, by=by, key=key, names=dataset.cells[by].astype(str).unique())

@@ -38,11 +38,12 @@ def context_key(dataset, base_year: int, by: str, scenario, horizons) -> list:
                    "fixed" if scenario.fixed_rates else "calibrated", [int(h) for h in horizons]))
 
 
-def usable(results) -> bool:
-    """Whether a batch's ``results`` can be handed to its units this way: the exact
-    engine, no quota table, rates as the scenario asked (not the short-history
-    stand-in)."""
-    return results.method == "exact" and results.scenario.quotas is None and not results.notes
+def usable(method: str, scenario, *, stand_in: bool) -> bool:
+    """Whether a forecast can be handed to its units this way: the exact engine, no
+    quota table, rates as the scenario asked (``stand_in``: the short-history
+    stand-in replaced them). The batch asks it of its results, a notebook of its
+    parameters, so that both agree."""
+    return method == "exact" and scenario.quotas is None and not stand_in
 
 
 def _rates_arrays(rates, prefix: str) -> dict:
