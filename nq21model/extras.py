@@ -11,7 +11,6 @@ tracker tables, a budget below the floors…) is left out with its reason in
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 from . import config
 from .context import ContextError, load_extras
 from .exceptions import DataError, ParameterError
+from .provenance import sha256
 from .results import ForecastResults
 
 #: Years of history the backtest needs before its base year.
@@ -48,8 +48,21 @@ def data_key(dataset) -> tuple:
     """The data files' SHA-256 (or, for data not from files, the tables' hash)."""
     sources = dataset.sources or {}
     if sources and all(Path(p).exists() for p in sources.values()):
-        return tuple(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in sorted(sources.values()))
+        return tuple(_file_hash(Path(p)) for p in sorted(sources.values()))
     return (int(pd.util.hash_pandas_object(dataset.history, index=False).sum()),)
+
+
+_HASHES: dict = {}
+
+
+def _file_hash(path: Path) -> str:
+    """A file's SHA-256, read once while its inode, size and times stay the same
+    (a notebook asks for the key three times; a warm kernel, once a unit)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256(path)
+    return _HASHES[key]
 
 
 def extras_key(results: ForecastResults, by: str) -> tuple:

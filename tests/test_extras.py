@@ -185,3 +185,21 @@ def test_each_units_paths_are_decoded_only_when_asked_for(tmp_path):
     assert broken.paths.get("Sìn Hồ") is None
     fig = report.show_targets_chart(broken, results.subset("district", "Sìn Hồ"), unit="Sìn Hồ", by="district")
     assert len(fig.axes) == extras.paths["Sìn Hồ"]["indicator"].nunique()
+
+
+def test_data_key_is_read_once_and_follows_the_files(tmp_path, monkeypatch):
+    """The data files are hashed once while they stay as they are (a notebook asks for
+    the key three times), and again when one changes."""
+    from types import SimpleNamespace
+
+    from nq21model import extras
+
+    calls = []
+    monkeypatch.setattr(extras, "sha256", lambda path: calls.append(path) or f"h{len(calls)}")
+    cells = tmp_path / "cells.csv"
+    cells.write_text("cell_id,district\nC1,A\n", encoding="utf-8")
+    dataset = SimpleNamespace(sources={"cells": str(cells)}, history=None)
+    first = extras.data_key(dataset)
+    assert extras.data_key(dataset) == first and len(calls) == 1
+    cells.write_text("cell_id,district\nC1,A\nC2,B\n", encoding="utf-8")
+    assert extras.data_key(dataset) != first and len(calls) == 2
