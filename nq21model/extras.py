@@ -48,21 +48,8 @@ def data_key(dataset) -> tuple:
     """The data files' SHA-256 (or, for data not from files, the tables' hash)."""
     sources = dataset.sources or {}
     if sources and all(Path(p).exists() for p in sources.values()):
-        return tuple(_file_hash(Path(p)) for p in sorted(sources.values()))
+        return tuple(sha256(p) for p in sorted(sources.values()))
     return (int(pd.util.hash_pandas_object(dataset.history, index=False).sum()),)
-
-
-_HASHES: dict = {}
-
-
-def _file_hash(path: Path) -> str:
-    """A file's SHA-256, read once while its inode, size and times stay the same
-    (a notebook asks for the key three times; a warm kernel, once a unit)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-    if key not in _HASHES:
-        _HASHES[key] = sha256(path)
-    return _HASHES[key]
 
 
 def extras_key(results: ForecastResults, by: str) -> tuple:

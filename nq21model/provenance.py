@@ -30,8 +30,21 @@ def package_version() -> str:
     return __version__
 
 
+_HASHES: dict = {}
+
+
 def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
+    """Hex SHA-256 of a file, read once while its inode, size and times stay the same
+    (a batch asks for its data files' hashes for the context keys of every notebook,
+    the calibration lookup and the manifest)."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = _digest(path)
+    return _HASHES[key]
+
+
+def _digest(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -111,8 +111,8 @@ class ForecastResults:
         out._parameters = {h: (p[..., idx], mu[..., idx]) for h, (p, mu) in self._parameters.items()}
         if self._samples is None and self.rates.survival.size <= engine.LARGE_CELL_DRAWS:
             for year, stats in self._stats.items():
-                out._stats[year] = _CellStats({k: v[..., idx] for k, v in stats.items()}, lambda y=year: (
-                    engine.cell_quantiles(out.n0, *out.parameters(y), levels=QUANTILE_LEVELS)))
+                out._stats[year] = _CellStats({k: v[..., idx] for k, v in stats.items()},
+                                              partial(out._quantiles, year))
         return out
 
     @classmethod
@@ -167,8 +167,12 @@ class ForecastResults:
                 self._stats[year] = _CellStats(
                     engine.summarise_cells(self.n0, p, mu, thresholds=config.THRESHOLDS, levels=(),
                                            per_draw=self.rates.draws > 1),
-                    lambda: engine.cell_quantiles(self.n0, *self.parameters(year), levels=QUANTILE_LEVELS))
+                    partial(self._quantiles, year))
         return self._stats[year]
+
+    def _quantiles(self, year: int) -> dict[str, np.ndarray]:
+        """Each cell's ``q10, q50, q90`` at ``year`` (what :meth:`stats` adds when asked)."""
+        return engine.cell_quantiles(self.n0, *self.parameters(year), levels=QUANTILE_LEVELS)
 
     @property
     def _cell_stats(self) -> dict[int, dict[str, np.ndarray]]:

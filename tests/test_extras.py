@@ -192,10 +192,10 @@ def test_data_key_is_read_once_and_follows_the_files(tmp_path, monkeypatch):
     the key three times), and again when one changes."""
     from types import SimpleNamespace
 
-    from nq21model import extras
+    from nq21model import extras, provenance
 
     calls = []
-    monkeypatch.setattr(extras, "sha256", lambda path: calls.append(path) or f"h{len(calls)}")
+    monkeypatch.setattr(provenance, "_digest", lambda path: calls.append(path) or f"h{len(calls)}")
     cells = tmp_path / "cells.csv"
     cells.write_text("cell_id,district\nC1,A\n", encoding="utf-8")
     dataset = SimpleNamespace(sources={"cells": str(cells)}, history=None)
