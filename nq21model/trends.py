@@ -97,11 +97,13 @@ def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[floa
     spread = 8.0 * math.sqrt(n / 4.0) + 2.0
     start = max(0, int(math.floor(n * probs.min() - spread)))
     stop = min(n, int(math.ceil(n * probs.max() + spread)))
-    k = np.arange(start, stop + 1)
     # the mixture's CDF from ``start`` (the binomials' exact CDFs: scipy.special, no per-call checks)
     below = special.bdtr(start - 1, n, probs) if start > 0 else np.zeros_like(probs)
-    cdf = (weight[:, None] * (special.bdtr(k[None, :], n, probs[:, None]) - below[:, None])).sum(axis=0)
-    lo, hi = ((start + int(np.searchsorted(cdf, q - 1e-12))) / n for q in config.BAND)
+
+    def cdf(k: int) -> float:
+        return float((weight * (special.bdtr(k, n, probs) - below)).sum())
+
+    lo, hi = (_first_reaching(cdf, q - 1e-12, start, stop) / n for q in config.BAND)
     p = float("nan")
     if needed is not None:
         p = float(min(1.0, (weight * special.bdtrc(needed - 1, n, probs)).sum())) if needed <= n else 0.0
@@ -109,6 +111,20 @@ def predict_share(fit: dict, year: int, needed: int | None = None) -> tuple[floa
 
 
 _COMPONENTS = 96
+
+
+def _first_reaching(cdf, level: float, start: int, stop: int) -> int:
+    """The smallest ``k`` in ``start..stop`` with ``cdf(k) ≥ level`` (``stop + 1`` if
+    none), by bisection of the non-decreasing ``cdf``: a dozen evaluations where a
+    unit of thousands of trials had thousands."""
+    lo, hi = start, stop + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cdf(mid) >= level:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _classes(weight: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
