@@ -67,15 +67,15 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
     return total
 
 
-def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run) -> Path:
+def write_index(results, path: Path, *, by: str, slugs: dict[str, str], run, parts: dict | None = None) -> Path:
     """The index page (:mod:`nq21model.index_page`): banner, the conclusion for the
     province, the province and each unit against the targets with a link to each
     briefing, every programme target by unit, the Excel lists and the manifest;
-    failures named."""
+    failures named. ``parts``: :func:`nq21model.index_page.index_parts`, if made already."""
     from .files import atomic_path
     from .index_page import index_html
 
-    page = index_html(results, by=by, slugs=slugs, run=run)
+    page = index_html(results, by=by, slugs=slugs, run=run, parts=parts)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path

@@ -367,20 +367,24 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
 
-        # at_risk.xlsx is written on a thread of this process while the workers run the
-        # notebooks (this process only waits for them); after the scenario runs, so that
-        # the forecast's cell tables and those runs are not held at once
+        # at_risk.xlsx and the index's figures are made on a thread of this process while
+        # the workers run the notebooks (this process only waits for them); after the
+        # scenario runs, so that the forecast's cell tables and those runs are not held at once
+        from .index_page import index_parts
+
         with ThreadPoolExecutor(1) as side:
             at_risk = side.submit(write_at_risk_xlsx, results, batch / run.xlsx.name, by=by, units=names)
+            index_made = side.submit(index_parts, results, extras, by=by)
             outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
                                on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
             run.at_risk_cells = at_risk.result()
+            parts = index_made.result()
         if pool is not None:  # the kernels stop while the batch's own files are written
             pool.shutdown(wait=False)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
         # ---- index and manifest (from the same forecast the notebooks make), staged too
         params["context_dir"] = str(out_dir / "_context")  # where the manifest will find it
-        write_index(results, batch / run.index.name, by=by, slugs=slugs, run=run)
+        write_index(results, batch / run.index.name, by=by, slugs=slugs, run=run, parts=parts)
         run.seconds = round(time.perf_counter() - started, 2)
         write_manifest(batch / run.manifest.name, results=results, params=params, run=run, units=units,
                        slugs=slugs, notebook=notebook, kernel=kernel, command=command, names=names)

@@ -172,16 +172,16 @@ def compute_extras(results: ForecastResults, *, by: str = "district", progress=N
     start = on_start or (lambda: None)
     if jobs > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         global _FORKED
         _FORKED = results  # the forked processes inherit it: not pickled once a part (a country's is GBs)
         try:
             with ProcessPoolExecutor(min(jobs, len(PARTS)), mp_context=multiprocessing.get_context("fork")) as pool:
-                futures = {part: pool.submit(_forked_part, part, by, units) for part in PARTS}
+                futures = {pool.submit(_forked_part, part, by, units): part for part in PARTS}
                 start()  # the processes are forked at the first submit
-                for part in reversed(PARTS):  # the cheap ones first, for the progress messages
-                    done(part, futures[part].result())
+                for future in as_completed(futures):  # on_part as soon as a part is ready
+                    done(futures[future], future.result())
         finally:
             _FORKED = None
     else:

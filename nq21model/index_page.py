@@ -41,11 +41,22 @@ def _status_short(status: str) -> str:
     return html.escape(status)
 
 
-def overview_table(results, *, by: str, slugs: dict[str, str], run) -> tuple[pd.DataFrame, tuple, tuple]:
+def index_parts(results, extras, *, by: str) -> dict:
+    """What the index shows that depends on the forecast and the province-wide parts
+    only, not on how the units' runs went: the province's conclusion (HTML) and
+    :func:`nq21model.report.unit_overview`. A batch makes them while its notebooks run."""
+    return {"conclusion": str(report.show_conclusion(results, extras, unit=None, by=by, index=True)),
+            "overview": report.unit_overview(results, by=by)}
+
+
+def overview_table(results, *, by: str, slugs: dict[str, str], run,
+                   overview: pd.DataFrame | None = None) -> tuple[pd.DataFrame, tuple, tuple]:
     """The province and each unit against the membership targets, ready to show:
     (table, numeric columns, raw HTML columns). One cell per target: the share and,
-    under it, the verdict (observed) or the chance of reaching 95 % (forecast)."""
-    overview = report.unit_overview(results, by=by)
+    under it, the verdict (observed) or the chance of reaching 95 % (forecast).
+    ``overview``: :func:`nq21model.report.unit_overview` of ``results``, if made already."""
+    if overview is None:
+        overview = report.unit_overview(results, by=by)
     in_run = {o["unit"]: o for o in run.outcomes}
     year_k = [(int(c.split("_")[1]), int(c.split("_")[2])) for c in overview.columns if c.startswith("share_")]
     names, notes = [], []
@@ -161,9 +172,11 @@ def targets_section(run, units: list[str]) -> str:
             + '<p class="nq21-note">Đánh giá từng chỉ tiêu của mỗi đơn vị: xem báo cáo của đơn vị đó.</p>')
 
 
-def index_html(results, *, by: str, slugs: dict[str, str], run) -> str:
-    """The whole index page (HTML)."""
-    shown, numeric, raw = overview_table(results, by=by, slugs=slugs, run=run)
+def index_html(results, *, by: str, slugs: dict[str, str], run, parts: dict | None = None) -> str:
+    """The whole index page (HTML); ``parts``: :func:`index_parts` of ``results`` and
+    ``run.extras``, if made already."""
+    parts = parts or index_parts(results, run.extras, by=by)
+    shown, numeric, raw = overview_table(results, by=by, slugs=slugs, run=run, overview=parts["overview"])
     units = report.unit_order(results.dataset.cells[by].astype(str).unique())
     at_risk_layout = ("mỗi đơn vị một trang" if len(units) <= report.MAX_UNIT_SHEETS
                       else "mọi đơn vị trên một trang, lọc theo đơn vị")
@@ -177,7 +190,7 @@ def index_html(results, *, by: str, slugs: dict[str, str], run) -> str:
                     '<p class="nq21-note">Báo cáo của lần chạy trước (nếu có) được giữ nguyên; notebook lỗi '
                     f"nằm trong thư mục {html.escape(by)}/ với đuôi .failed.ipynb.</p>")
     made = _dt.datetime.now().strftime("%d/%m/%Y %H:%M")
-    conclusion = str(report.show_conclusion(results, run.extras, unit=None, by=by, index=True))
+    conclusion = parts["conclusion"]
     body = (report.banner_html(results.dataset)
             + '<div class="nq21">'
             + f"<h1>{html.escape(title)}</h1><p class=\"nq21-sub\">{html.escape(sub)}</p>"
