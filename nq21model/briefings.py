@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import shutil
 import sys
 import time
@@ -80,20 +81,66 @@ def check_kernel(name: str) -> None:
 # ------------------------------------------------------------------------ worker
 
 
+#: The opening tags HTMLExporter makes focusable (``tabindex="0"``): cells' input
+#: wrappers and outputs; and images without a text alternative.
+_FOCUSABLE = re.compile(r'<div class="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?:\s[^"]*)?"[^>]*')
+_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt=)")
+_CHAR_REF = re.compile(r"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _letter(match: re.Match) -> str:
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    return chr(code) if 0x80 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
+
+
+def _accessible(page: str) -> str:
+    """What nbconvert's HTMLExporter adds in a second pass over the page (parsed with
+    BeautifulSoup: a fifth of a briefing's conversion), added by pattern: the tabindex
+    of inputs and outputs, an ``alt`` on an image without one (the briefings' images
+    all carry theirs), and Vietnamese letters as letters, not character references
+    (the markdown headings'). ``tests/test_briefings.py`` compares both ways on a briefing."""
+    page = _CHAR_REF.sub(_letter, page)
+    page = _FOCUSABLE.sub(lambda m: m.group(0) if "tabindex=" in m.group(0) else m.group(0) + ' tabindex="0"', page)
+    return _IMG_NO_ALT.sub('<img alt="No description has been provided for this image"', page)
+
+
+def _exporter_class():
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class BriefingHTMLExporter(HTMLExporter):
+        """nbconvert's HTMLExporter (7.x) with its closing pass done by :func:`_accessible`."""
+
+        def from_notebook_node(self, nb, resources=None, **kw):
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            self.register_filter("highlight_code", self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            resources = self._init_resources(resources)
+            self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+            page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _accessible(page), resources
+
+    return BriefingHTMLExporter
+
+
 @functools.lru_cache(maxsize=1)
 def html_exporter():
     """The briefings' HTML exporter (template compiled once per process)."""
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     c = Config()
+    c.HTMLExporter.optimistic_validation = True  # the notebook validated once, not after each preprocessor
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True
     c.HTMLExporter.exclude_output_prompt = True
     c.HTMLExporter.language_code = "vi"
     c.TagRemovePreprocessor.enabled = True
     c.TagRemovePreprocessor.remove_cell_tags = {REMOVE_TAG}
-    exporter = HTMLExporter(config=c, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter = _exporter_class()(config=c, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
     exporter.template  # noqa: B018 (compiled now)
     return exporter
 
@@ -352,6 +399,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                   "notebook_out": str(units_dir / f"{slugs[u]}.ipynb"),
                   "html_out": str(units_dir / f"{slugs[u]}.html"),
                   "title": f"{report.title_text(results, unit=u, by=by)[0]}"} for u in units]
+        # the largest units first, so that the batch does not end waiting for one big unit
+        size = results.full.cells[by].astype(str).value_counts()
+        tasks.sort(key=lambda task: -int(size.get(task["unit"], 0)))
         def place(outcome: dict) -> None:
             """Move a finished unit's files into place (success) or keep its failed notebook."""
             slug = slugs[outcome["unit"]]

@@ -155,6 +155,28 @@ def _open(page, path):
 
 @pytest.mark.slow
 @pytest.mark.browser
+def test_html_export_is_nbconvert_page(batch):
+    """The briefings' exporter makes the page nbconvert's HTMLExporter makes (compared
+    as parsed by BeautifulSoup), without HTMLExporter's own pass over it."""
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    out, _ = batch
+    nb = nbformat.read(out / "district" / "sin-ho.ipynb", as_version=4)
+    ours = briefings.html_exporter()
+    plain = HTMLExporter(config=ours.config, template_name=briefings.TEMPLATE_NAME,
+                         extra_template_basedirs=[str(briefings.TEMPLATES_DIR)])
+    resources = {"metadata": {"name": "Sìn Hồ"}}
+    mine, _ = ours.from_notebook_node(nb, resources=dict(resources))
+    theirs, _ = plain.from_notebook_node(nb, resources=dict(resources))
+    assert 'tabindex="0"' in mine and "<img" in mine and "Giả định và phương pháp" in mine
+    assert str(BeautifulSoup(mine, features="html.parser")) == theirs
+    assert "&#" not in mine.replace("&#39;", "")
+    # an image without a text alternative gets nbconvert's; one with it keeps its own
+    assert briefings._accessible('<img src="a.png"><img alt="x" src="b">') == (
+        '<img alt="No description has been provided for this image" src="a.png"><img alt="x" src="b">')
+
+
 def test_html_opens_offline_in_chromium(batch):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (make chromium)")
