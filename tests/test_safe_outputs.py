@@ -147,6 +147,24 @@ def test_writer_neutralises_every_text_cell(tmp_path):
     assert {"-5", "+3.5", "1e5", "Nà Tăm", "-6.5"} <= set(cells)  # numbers and plain text untouched
 
 
+def test_column_scan_skips_only_columns_nothing_would_change():
+    """The writer leaves a text column as it is when a scan finds no string its fix
+    would change: the same cells as fixing every string, on random awkward text."""
+    import random
+
+    rng = random.Random(3)
+    letters = "ab =+-@\t\r\n1.,ĐạiCò"
+    everything = re.compile("")  # matches every column: the fix on every string
+    for _ in range(300):
+        values = [None if rng.random() < 0.1 else "".join(rng.choice(letters) for _ in range(rng.randint(0, 6)))
+                  for _ in range(rng.randint(0, 30))]
+        frame = pd.DataFrame({"obj": pd.Series(values, dtype=object),
+                              "str": pd.Series([str(v) for v in values], dtype="str"), "n": range(len(values))})
+        for fix, scan in ((files._csv_text, files._RISKY), (files._xlsx_text, files._ILLEGAL_XLSX)):
+            pd.testing.assert_frame_equal(files._map_text(frame, fix, scan).astype(object),
+                                          files._map_text(frame, fix, everything).astype(object))
+
+
 def test_neutralise_follows_owasp():
     assert files.neutralise("=1+2") == "'=1+2"
     assert files.neutralise("-2+3") == "'-2+3" and files.neutralise("-2") == "-2"
