@@ -154,13 +154,15 @@ def test_column_scan_skips_only_columns_nothing_would_change():
 
     rng = random.Random(3)
     letters = "ab =+-@\t\r\n1.,ĐạiCò"
-    everything = re.compile("")  # matches every column: the fix on every string
+    def everything(lines):  # the fix on every string
+        return True
+
     for _ in range(300):
         values = [None if rng.random() < 0.1 else "".join(rng.choice(letters) for _ in range(rng.randint(0, 6)))
                   for _ in range(rng.randint(0, 30))]
         frame = pd.DataFrame({"obj": pd.Series(values, dtype=object),
                               "str": pd.Series([str(v) for v in values], dtype="str"), "n": range(len(values))})
-        for fix, scan in ((files._csv_text, files._RISKY), (files._xlsx_text, files._ILLEGAL_XLSX)):
+        for fix, scan in ((files._csv_text, files._csv_may_change), (files._xlsx_text, files._ILLEGAL_XLSX.search)):
             pd.testing.assert_frame_equal(files._map_text(frame, fix, scan).astype(object),
                                           files._map_text(frame, fix, everything).astype(object))
 
