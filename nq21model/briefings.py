@@ -29,9 +29,7 @@ File names come from :func:`fmt.unit_file_names` (distinct for every unit).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import re
 import shutil
 import sys
 import time
@@ -45,13 +43,10 @@ from .batch_files import write_at_risk_xlsx, write_index, write_manifest
 from .exceptions import ParameterError
 from .files import replace_folder, staging_folder
 from .fmt import slugify, unit_file_names  # noqa: F401 (slugify: re-exported)
+from .html_export import REMOVE_TAG, TEMPLATE_NAME, TEMPLATES_DIR, export_html, html_exporter  # noqa: F401
 from .runner import CELL_TIMEOUT, execute, execute_unit  # noqa: F401 (re-exported)
 
 NOTEBOOK = config.NOTEBOOKS_DIR / "briefing.ipynb"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-TEMPLATE_NAME = "nq21model_offline"
-#: Tag of notebook cells left out of the HTML (the notebook's own title cell).
-REMOVE_TAG = "remove_cell"
 #: Longest a single notebook cell may run (seconds).
 #: The batch's own files in the output folder (replaced together, the manifest last).
 BATCH_FILES = ("at_risk.xlsx", "index.html", "manifest.json")
@@ -76,93 +71,6 @@ def check_kernel(name: str) -> None:
         raise ParameterError(
             f"Jupyter kernel '{name}' is not installed; run `make .venv/.installed` or "
             f"`python -m ipykernel install --sys-prefix --name {name}`") from None
-
-
-# ------------------------------------------------------------------------ worker
-
-
-#: The opening tags HTMLExporter makes focusable (``tabindex="0"``): cells' input
-#: wrappers and outputs; and images without a text alternative.
-_FOCUSABLE = re.compile(r'<div class="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?:\s[^"]*)?"[^>]*')
-_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt=)")
-_CHAR_REF = re.compile(r"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
-
-
-def _letter(match: re.Match) -> str:
-    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
-    return chr(code) if 0x80 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
-
-
-def _accessible(page: str) -> str:
-    """What nbconvert's HTMLExporter adds in a second pass over the page (parsed with
-    BeautifulSoup: a fifth of a briefing's conversion), added by pattern: the tabindex
-    of inputs and outputs, an ``alt`` on an image without one (the briefings' images
-    all carry theirs), and Vietnamese letters as letters, not character references
-    (the markdown headings'). ``tests/test_briefings.py`` compares both ways on a briefing."""
-    page = _CHAR_REF.sub(_letter, page)
-    page = _FOCUSABLE.sub(lambda m: m.group(0) if "tabindex=" in m.group(0) else m.group(0) + ' tabindex="0"', page)
-    return _IMG_NO_ALT.sub('<img alt="No description has been provided for this image"', page)
-
-
-def _exporter_class():
-    from nbconvert import HTMLExporter
-    from nbconvert.exporters.templateexporter import TemplateExporter
-    from nbconvert.filters.highlight import Highlight2HTML
-    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-
-    class BriefingHTMLExporter(HTMLExporter):
-        """nbconvert's HTMLExporter (7.x) with its closing pass done by :func:`_accessible`."""
-
-        def from_notebook_node(self, nb, resources=None, **kw):
-            langinfo = nb.metadata.get("language_info", {})
-            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-            self.register_filter("highlight_code", self.filters.get(
-                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
-            resources = self._init_resources(resources)
-            self.register_filter("filter_data_type", WidgetsDataTypeFilter(
-                notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-            page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-            return _accessible(page), resources
-
-    return BriefingHTMLExporter
-
-
-@functools.lru_cache(maxsize=1)
-def html_exporter():
-    """The briefings' HTML exporter (template compiled once per process)."""
-    from traitlets.config import Config
-
-    c = Config()
-    c.HTMLExporter.optimistic_validation = True  # the notebook validated once, not after each preprocessor
-    c.HTMLExporter.exclude_input = True
-    c.HTMLExporter.exclude_input_prompt = True
-    c.HTMLExporter.exclude_output_prompt = True
-    c.HTMLExporter.language_code = "vi"
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = {REMOVE_TAG}
-    exporter = _exporter_class()(config=c, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
-    exporter.template  # noqa: B018 (compiled now)
-    return exporter
-
-
-def export_html(notebook_path: str | Path, html_path: str | Path, *, title: str) -> Path:
-    """Convert an executed notebook to offline HTML: code hidden, images embedded,
-    no script or style from the network; the ``remove_cell`` cells and the kernel's
-    warnings (stderr, kept in the notebook) left out."""
-    import nbformat
-
-    exporter = html_exporter()
-    nb = nbformat.read(str(notebook_path), as_version=4)
-    # warnings a kernel printed are for the log (the .ipynb keeps them), not for the reader
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    # code cells that show nothing (parameters, imports, the model run) would leave gaps
-    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    Path(html_path).write_text(body, encoding="utf-8")
-    return Path(html_path)
 
 
 # ---------------------------------------------------------------------- the run

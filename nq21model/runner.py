@@ -114,7 +114,7 @@ def execute_unit(task: dict) -> dict:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from .briefings import export_html
+    from .html_export import export_html
 
     start = time.perf_counter()
     out = {"unit": task["unit"], "status": "failed", "error": None, "notebook": task["notebook_out"],
@@ -166,7 +166,7 @@ RESET_CODE = "get_ipython().reset(new_session=False)"
 def warm_up(kernel: str, cwd: str) -> None:
     """Start this process's kernel and have it import what a briefing uses; build
     the HTML exporter. What fails here is left for the first unit to meet and report."""
-    from .briefings import html_exporter
+    from .html_export import html_exporter
 
     html_exporter()
     _warm_client(kernel, cwd).execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)

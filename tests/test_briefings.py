@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, make_tables, run_cli
-from nq21model import briefings, config
+from nq21model import briefings, config, html_export
 from nq21model.report_forecast import at_risk_sheets
 
 NOTEBOOK = ROOT / "notebooks" / "briefing.ipynb"
@@ -173,7 +173,7 @@ def test_html_export_is_nbconvert_page(batch):
     assert str(BeautifulSoup(mine, features="html.parser")) == theirs
     assert "&#" not in mine.replace("&#39;", "")
     # an image without a text alternative gets nbconvert's; one with it keeps its own
-    assert briefings._accessible('<img src="a.png"><img alt="x" src="b">') == (
+    assert html_export._accessible('<img src="a.png"><img alt="x" src="b">') == (
         '<img alt="No description has been provided for this image" src="a.png"><img alt="x" src="b">')
 
 
