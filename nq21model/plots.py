@@ -126,7 +126,7 @@ def plot_fan_chart(path_frame, *, base_year: int, title_unit: str, ax=None):
     ax.axvline(base_year, color=GREY, ls=":", lw=1)
     ax.annotate(f"Năm gốc {base_year}", (base_year, 0.02), xycoords=("data", "axes fraction"),
                 xytext=(-4, 0), textcoords="offset points", ha="right", fontsize=8, color=GREY)
-    ax.set_title(f"Đảng viên tại chỗ — {title_unit}")
+    ax.set_title(f"Đảng viên tại chỗ — {title_unit}", y=1.0)
     ax.set_xlabel("Năm")
     ax.set_ylabel("Số đảng viên tại chỗ")
     _year_axis(ax.xaxis)
@@ -155,7 +155,7 @@ def plot_probability_classes(classes, *, horizon: int, threshold: int, title_uni
         ax.annotate(format_number(count), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
     ax.set_title(f"Chi bộ theo xác suất có ≥ {threshold} đảng viên tại chỗ năm {horizon} — {title_unit}",
-                 fontsize=11)
+                 fontsize=11, y=1.0)
     ax.set_xlabel(f"Xác suất chi bộ có ≥ {threshold} đảng viên tại chỗ năm {horizon}")
     ax.set_ylabel("Số chi bộ")
     _number_axis(ax.yaxis)
@@ -195,7 +195,7 @@ def plot_scenarios(table, *, title_unit: str, target_share: float = config.TARGE
     low, high = share_limits(table["share"], include=(target_share,), margin=0.04)
     ax.set_ylim(low, high + 0.04 * (high - low))
     percent_axis(ax.yaxis, low, high)
-    ax.set_title(f"Tỷ lệ chi bộ đạt số đảng viên tại chỗ theo kịch bản kết nạp — {title_unit}", fontsize=11)
+    ax.set_title(f"Tỷ lệ chi bộ đạt số đảng viên tại chỗ theo kịch bản kết nạp — {title_unit}", fontsize=11, y=1.0)
     ax.set_xlabel("Chỉ tiêu (số đảng viên tại chỗ của chi bộ, năm)")
     ax.set_ylabel("Tỷ lệ chi bộ (kỳ vọng)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -227,7 +227,7 @@ def plot_unit_shares(table, *, threshold: int, horizon: int, title_unit: str,
     ax.set_xlim(low, high + 0.12 * (high - low))  # room for the labels at the bars' ends
     percent_axis(ax.xaxis, low, high)
     ax.set_title(f"Tỷ lệ chi bộ có ≥ {threshold} đảng viên tại chỗ năm {horizon} theo xã — {title_unit}",
-                 fontsize=11)
+                 fontsize=11, y=1.0)
     ax.set_xlabel(f"Tỷ lệ chi bộ có ≥ {threshold} đảng viên tại chỗ (kỳ vọng); "
                   f"vạch đỏ: mục tiêu {format_percent(target_share, 0)}")
     ax.set_ylabel("")
