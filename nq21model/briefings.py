@@ -32,6 +32,7 @@ import contextlib
 import os
 import shutil
 import sys
+import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -182,6 +183,13 @@ def notebook_parameters(*, unit_column: str = "", cells=None, history=None, tota
     }
 
 
+def _in_background() -> None:
+    """Lower this thread's CPU priority (Linux: a thread's nice value is its own), so
+    that the batch's side work takes the cores the notebooks leave, not theirs."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None = None,
                   out_dir: str | Path | None = None, notebook: str | Path | None = None,
                   kernel: str = config.KERNEL_NAME, progress: bool = True,
@@ -330,7 +338,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         # scenario runs, so that the forecast's cell tables and those runs are not held at once
         from .index_page import index_parts
 
-        with ThreadPoolExecutor(1) as side:
+        with ThreadPoolExecutor(1, initializer=_in_background) as side:
             at_risk = side.submit(write_at_risk_xlsx, results, batch / run.xlsx.name, by=by, units=names)
             index_made = side.submit(index_parts, results, extras, by=by)
             outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
