@@ -3,6 +3,7 @@ starting from an emptied namespace and output history."""
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from nq21model import runner
 
@@ -37,3 +38,54 @@ def test_units_share_a_warm_kernel_but_not_its_state(tmp_path):
         printed.add(cell.outputs[0]["text"].strip())
     assert len(printed) == 1, printed            # one kernel process ran every unit
     assert printed.pop().endswith("True")        # its imports frozen out of the collector's walks
+
+
+def test_warm_kernel_loads_the_data_once_and_hands_out_copies(tmp_path, monkeypatch):
+    """In a warm kernel (report.warm_up), the units of a batch load the data files
+    once: each gets a copy (a change one makes is not seen by the next), the loading's
+    warnings again, and a changed file is read again."""
+    import warnings
+
+    from conftest import make_tables
+    from nq21model import data, report
+    from nq21model.exceptions import DataWarning
+
+    cells, history = make_tables()
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    paths = {"cells_path": str(tmp_path / "cells.csv"), "history_path": str(tmp_path / "history.csv"),
+             "fixed_rates": True, "admission_base": "local"}
+    loads = []
+    real = data.load_dataset
+
+    def counted(*args, **kwargs):
+        loads.append(args)
+        warnings.warn("a unit admitted more than its total", DataWarning, stacklevel=2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_dataset", counted)
+    monkeypatch.setattr(report, "_DATA", None)  # a notebook on its own: every run loads
+    with pytest.warns(DataWarning):
+        report.run_forecast(**paths)
+        report.run_forecast(**paths)
+    assert len(loads) == 2
+    monkeypatch.setattr(report, "_DATA", [])  # what warm_up turns on
+    loads.clear()
+    with pytest.warns(DataWarning, match="more than its total"):
+        first = report.run_forecast(**paths)
+    first.dataset.cells.loc[0, "population"] = -1
+    with pytest.warns(DataWarning, match="more than its total"):
+        second = report.run_forecast(**paths)
+    second.dataset.cells.loc[0, "population"] = -2
+    with pytest.warns(DataWarning):
+        third = report.run_forecast(**paths)
+    assert len(loads) == 1 and len({id(first.dataset), id(second.dataset), id(third.dataset)}) == 3
+    assert third.dataset.cells["population"].tolist() == cells["population"].tolist()
+    assert third.dataset.history.equals(first.dataset.history)
+    with pytest.warns(DataWarning):
+        report.run_forecast(**paths, reconcile=True)  # other options: loaded again
+    assert len(loads) == 2
+    history.iloc[::-1].to_csv(tmp_path / "history.csv", index=False)  # the same rows, another file
+    with pytest.warns(DataWarning):
+        report.run_forecast(**paths, reconcile=True)  # a changed file: read again
+    assert len(loads) == 3
