@@ -186,8 +186,9 @@ def notebook_parameters(*, unit_column: str = "", cells=None, history=None, tota
 def _in_background() -> None:
     """Lower this thread's CPU priority (Linux: a thread's nice value is its own), so
     that the batch's side work takes the cores the notebooks leave, not theirs."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    if sys.platform.startswith("linux"):  # elsewhere the id may name a process
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None = None,
@@ -341,8 +342,12 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         with ThreadPoolExecutor(1, initializer=_in_background) as side:
             at_risk = side.submit(write_at_risk_xlsx, results, batch / run.xlsx.name, by=by, units=names)
             index_made = side.submit(index_parts, results, extras, by=by)
-            outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
-                               on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
+            try:
+                outcomes = execute(tasks, jobs=run.jobs, log_path=str(staging / "workers.log"), progress=progress,
+                                   on_done=place, scheduler=scheduler, context_dir=str(context), pool=pool)
+            except BaseException:  # stopped (Ctrl-C, no cluster): the index will not be written
+                index_made.cancel()
+                raise
             run.at_risk_cells = at_risk.result()
             parts = index_made.result()
         if pool is not None:  # the kernels stop while the batch's own files are written

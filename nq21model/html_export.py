@@ -20,14 +20,18 @@ REMOVE_TAG = "remove_cell"
 
 #: The opening tags HTMLExporter makes focusable (``tabindex="0"``): cells' input
 #: wrappers and outputs; and images without a text alternative.
-_FOCUSABLE = re.compile(r'<div class="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?:\s[^"]*)?"[^>]*')
-_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt=)")
+_FOCUSABLE = re.compile(r'<div\b[^>]*?\sclass="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)'
+                        r'(?:\s[^"]*)?"[^>]*')
+_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\salt(?:\s*=|[\s/>]))")
 _CHAR_REF = re.compile(r"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
+#: Where a character reference is text as written, not a character: scripts and styles.
+_RAW_TEXT = re.compile(r"(<script\b.*?</script>|<style\b.*?</style>)", re.S | re.I)
 
 
 def _letter(match: re.Match) -> str:
+    # from U+00A0: the references below it are Windows-1252 letters to an HTML parser
     code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
-    return chr(code) if 0x80 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
+    return chr(code) if 0xA0 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
 
 
 def _accessible(page: str) -> str:
@@ -36,7 +40,7 @@ def _accessible(page: str) -> str:
     of inputs and outputs, an ``alt`` on an image without one (the briefings' images
     all carry theirs), and Vietnamese letters as letters, not character references
     (the markdown headings'). ``tests/test_briefings.py`` compares both ways on a briefing."""
-    page = _CHAR_REF.sub(_letter, page)
+    page = "".join(part if i % 2 else _CHAR_REF.sub(_letter, part) for i, part in enumerate(_RAW_TEXT.split(page)))
     page = _FOCUSABLE.sub(lambda m: m.group(0) if "tabindex=" in m.group(0) else m.group(0) + ' tabindex="0"', page)
     return _IMG_NO_ALT.sub('<img alt="No description has been provided for this image"', page)
 

@@ -154,7 +154,6 @@ def _open(page, path):
 
 
 @pytest.mark.slow
-@pytest.mark.browser
 def test_html_export_is_nbconvert_page(batch):
     """The briefings' exporter makes the page nbconvert's HTMLExporter makes (compared
     as parsed by BeautifulSoup), without HTMLExporter's own pass over it."""
@@ -173,10 +172,17 @@ def test_html_export_is_nbconvert_page(batch):
     assert str(BeautifulSoup(mine, features="html.parser")) == theirs
     assert "&#" not in mine.replace("&#39;", "")
     # an image without a text alternative gets nbconvert's; one with it keeps its own
-    assert html_export._accessible('<img src="a.png"><img alt="x" src="b">') == (
-        '<img alt="No description has been provided for this image" src="a.png"><img alt="x" src="b">')
+    assert html_export._accessible('<img src="a.png"><img alt="x" src="b"><img alt src="c"><img data-alt="d">') == (
+        '<img alt="No description has been provided for this image" src="a.png"><img alt="x" src="b">'
+        '<img alt src="c"><img alt="No description has been provided for this image" data-alt="d">')
+    # a div whose class is not its first attribute; a character reference as letter, not in a script
+    assert html_export._accessible('<div id="o" class="jp-OutputArea-output x">&#7863;&#150;'
+                                   '<script>s = "&#7863;"</script></div>') == (
+        '<div id="o" class="jp-OutputArea-output x" tabindex="0">ặ&#150;<script>s = "&#7863;"</script></div>')
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_html_opens_offline_in_chromium(batch):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (make chromium)")
