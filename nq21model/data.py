@@ -503,6 +503,20 @@ def _no_absent() -> pd.DataFrame:
     return pd.DataFrame(columns=["cell_id", "cell_name", "reason", "first_year", "last_year"])
 
 
+def dataset_files(cells: str | Path | None = None, history: str | Path | None = None,
+                  totals: str | Path | None | bool = None) -> dict[str, Path | None]:
+    """The files :func:`load_dataset` reads for these arguments: ``cells``,
+    ``history``, ``totals`` (given, else ``totals.csv`` beside the cells file whether
+    or not it exists; None for ``False``) and ``marker`` (``SYNTHETIC.json`` beside
+    the cells file)."""
+    cells_path = Path(cells) if cells is not None else config.CELLS_FILE
+    history_path = Path(history) if history is not None else config.HISTORY_FILE
+    totals_path = None if totals is False else Path(totals) if totals is not None else \
+        cells_path.parent / config.TOTALS_FILE.name
+    return {"cells": cells_path, "history": history_path, "totals": totals_path,
+            "marker": cells_path.parent / config.SYNTHETIC_MARKER}
+
+
 def load_dataset(cells: str | Path | None = None, history: str | Path | None = None, *,
                  totals: str | Path | None | bool = None, sheet: str | int | None = None,
                  history_sheet: str | int | None = None, reconcile: bool = False) -> Dataset:
@@ -527,8 +541,8 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     Warns (:class:`~nq21model.exceptions.DataWarning`) where village cells admitted
     more than their unit's total.
     """
-    cells_path = Path(cells) if cells is not None else config.CELLS_FILE
-    history_path = Path(history) if history is not None else config.HISTORY_FILE
+    files = dataset_files(cells, history, totals)
+    cells_path, history_path = files["cells"], files["history"]
     if history_sheet is None and cells_path == history_path:
         history_sheet = sheet
     cells_df = load_cells(cells_path, sheet=sheet)
@@ -538,13 +552,12 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
         raise DataError(Violation(history_path.name, None, None, "the history has no rows"))
     sources = {"cells": str(cells_path), "history": str(history_path)}
     totals_df = None
-    if totals is None:
-        beside = cells_path.parent / config.TOTALS_FILE.name
-        totals = beside if beside.exists() else False
+    if totals is None:  # the one beside the cells file, if there is one
+        totals = files["totals"] if files["totals"].exists() else False
     if totals is not False:
         totals_df = load_totals(Path(totals))
         sources["totals"] = str(totals)
-    marker = cells_path.parent / config.SYNTHETIC_MARKER
+    marker = files["marker"]
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
     dataset = Dataset(cells=cells_df, history=history_df, sources=sources,
                       synthetic=bool(info.get("synthetic", False)), synthetic_info=info, cell_rows=rows,

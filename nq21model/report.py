@@ -112,15 +112,12 @@ def _remembered(load, options: tuple):
         return load()
     import copy
     import warnings
-    from pathlib import Path
 
+    from .data import dataset_files
     from .provenance import sha256
 
-    cells_path, history_path, totals_path = options[:3]
-    cells = Path(cells_path) if cells_path else config.CELLS_FILE
-    files = (cells, Path(history_path) if history_path else config.HISTORY_FILE,
-             Path(totals_path) if totals_path else cells.parent / config.TOTALS_FILE.name,
-             cells.parent / config.SYNTHETIC_MARKER)
+    cells_path, history_path, totals_path = (path or None for path in options[:3])
+    files = [f for f in dataset_files(cells_path, history_path, totals_path).values() if f is not None]
     try:
         key = (options, tuple((str(f.resolve()), sha256(f) if f.is_file() else None) for f in files))
     except OSError:  # a file that cannot be read: load() says so
