@@ -32,6 +32,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import unicodedata
@@ -237,31 +238,42 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"{out_dir}: the output must be a folder")
     params["context_dir"] = ""
-    results = report.run_forecast(**params, dataset=dataset)
-    by = params["unit_column"] = by or results.unit_column
-    names = report.unit_order(results.full.cells[by].astype(str).unique())
+    check_kernel(kernel)
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
-        unknown = [u for u in only if u not in names]
-        if unknown:
-            raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "
-                                 f"(choose from: {', '.join(names)})")
-        units = [u for u in names if u in set(only)]
-    else:
-        units = names
-    check_kernel(kernel)
-    slugs = unit_slugs(names)
-    run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)), scheduler=scheduler)
-    folder = out_dir / by
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = staging_folder(out_dir)
-    pool = None
+    pool, logs = None, None
+    if dataset is not None and not scheduler and (by or dataset.default_unit) in dataset.cells:
+        # the workers are spawned now and warm their kernels during the whole preparation
+        # (the forecast's calibration runs on one core), once the quick checks passed
+        from .forecast import check_horizons
+        from .runner import start_pool
+
+        base = dataset.last_year if params.get("base_year") is None else int(params["base_year"])
+        dataset.check_base_year(base)
+        check_horizons(params.get("horizons") or None, base)
+        data_units = report.unit_order(dataset.cells[by or dataset.default_unit].astype(str).unique())
+        _chosen(data_units, only, by or dataset.default_unit)
+        logs = tempfile.mkdtemp(prefix="nq21model-workers-")
+        pool = start_pool(min(jobs, len(only or data_units)), kernel=kernel, cwd=str(notebook.parent),
+                          log_path=os.path.join(logs, "workers.log"))
+    staging = None
     try:
+        results = report.run_forecast(**params, dataset=dataset)
+        by = params["unit_column"] = by or results.unit_column
+        names = report.unit_order(results.full.cells[by].astype(str).unique())
+        units = _chosen(names, only, by)
+        slugs = unit_slugs(names)
+        run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)), scheduler=scheduler)
+        folder = out_dir / by
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = staging_folder(out_dir)
+
         def start_workers():
-            """The workers start their kernels while the province-wide parts are made
-            (called once the parts' own processes are forked: none forks a threaded process)."""
+            """Without an early pool, the workers start their kernels while the province-wide
+            parts are made (called once the parts' own processes are forked: none forks a
+            threaded process)."""
             nonlocal pool
-            if not scheduler:
+            if pool is None and not scheduler:
                 from .runner import start_pool
 
                 pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
@@ -370,6 +382,22 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             run.kept_earlier = True
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        shutil.rmtree(staging, ignore_errors=True)
+            from .runner import stop_pool
+
+            stop_pool(pool)
+        for folder in (staging, logs):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
     return run
+
+
+def _chosen(names: list[str], only, by: str) -> list[str]:
+    """The units of ``names`` a batch makes: ``only`` (in the order of ``names``) or all;
+    ParameterError for a name not among them."""
+    if not only:
+        return names
+    unknown = [u for u in only if u not in names]
+    if unknown:
+        raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "
+                             f"(choose from: {', '.join(names)})")
+    return [u for u in names if u in set(only)]

@@ -24,6 +24,7 @@ project's environment and the data files at the same paths, not a shared disk.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import shutil
@@ -168,6 +169,7 @@ def warm_up(kernel: str, cwd: str) -> None:
     the HTML exporter. What fails here is left for the first unit to meet and report."""
     from .html_export import html_exporter
 
+    _warm_kernel(kernel, cwd)  # the kernel starts in its own process while the exporter is built
     html_exporter()
     _warm_client(kernel, cwd).execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
 
@@ -192,17 +194,28 @@ def _ready() -> int:
 
 
 def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
-    """A local pool of ``jobs`` worker processes that start now, each warming its kernel
+    """A local pool of ``jobs`` worker processes, spawned now, each warming its kernel
     (:func:`warm_up`) while the caller goes on preparing: what :func:`execute` runs
-    the units in. The caller shuts it down."""
+    the units in. No thread is started in this process before the first task is
+    submitted, so the caller may still fork meanwhile (the batch's province-wide
+    parts). :func:`stop_pool` ends it, also before any task."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(log_path, kernel, cwd))
-    for _ in range(max(1, jobs)):  # a process is spawned for each task no idle worker takes
-        pool.submit(_ready)
+    # what the first submit would do (Python 3.11–3.13), without the executor's thread
+    pool._launch_processes()
     return pool
+
+
+def stop_pool(pool, *, wait: bool = True) -> None:
+    """Shut ``pool`` down, cancelling the units not started. Workers that were never
+    given a task wait for one: a no-op task starts the executor's thread that tells
+    them to stop (they finish their warm-up first and stop their kernels)."""
+    with contextlib.suppress(RuntimeError):  # already shut down
+        pool.submit(_ready)
+    pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None,

@@ -254,6 +254,55 @@ def test_failed_unit_keeps_earlier_outputs(batch, data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_batch_failing_while_its_workers_warm_stops_them(data_dir, tmp_path, monkeypatch):
+    """The workers are spawned before the forecast: a batch that fails after that (here
+    its forecast) stops them and their kernels, and leaves no file, here or in /tmp."""
+    import glob
+    import tempfile
+
+    from nq21model import report, runner
+    from nq21model.data import load_dataset
+    from nq21model.exceptions import ParameterError
+
+    workers = []
+    real_start = runner.start_pool
+
+    def start(*args, **kwargs):
+        pool = real_start(*args, **kwargs)
+        workers.extend(pool._processes)  # their pids, spawned now
+        return pool
+
+    monkeypatch.setattr(runner, "start_pool", start)
+
+    def failing(**_):
+        raise ParameterError("stopped on purpose")
+
+    monkeypatch.setattr(report, "run_forecast", failing)
+    logs = set(glob.glob(os.path.join(tempfile.gettempdir(), "nq21model-workers-*")))
+    dataset = load_dataset(data_dir / "cells.csv", data_dir / "history.csv")
+    params = briefings.notebook_parameters(cells=data_dir / "cells.csv", history=data_dir / "history.csv")
+    out = tmp_path / "outputs"
+    with pytest.raises(ParameterError, match="on purpose"):
+        briefings.run_briefings(params, jobs=2, out_dir=out, progress=False, dataset=dataset)
+    assert len(workers) == 2
+    for pid in workers:  # ended, not only told to
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    kernels = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ipykernel_launcher" in cmdline and any(f"JPY_PARENT_PID={pid}".encode() in environ
+                                                    for pid in workers):
+            kernels.append(entry.name)
+    assert kernels == []
+    assert not out.exists()
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "nq21model-workers-*"))) == logs
+
+
+@pytest.mark.slow
 def test_briefings_by_commune(data_dir, tmp_path):
     out = tmp_path / "outputs"
     proc = run_cli("briefings", *data_args(data_dir), "--out", out, "--unit", "commune", "--only", "Xã 1",
