@@ -177,13 +177,17 @@ BRIEFING_MODULES = ("allocate", "calibrate", "extras", "files", "forecast", "plo
 def warm_up() -> None:
     """Import what a briefing uses and draw a small figure (the fonts loaded): what a
     batch's worker has its kernel do once, before its first unit, while the batch is
-    still preparing (:mod:`nq21model.runner`); and keep the data set the units load
-    (:func:`_remembered`: each gets a copy). Changes no state a briefing reads."""
+    still preparing (:mod:`nq21model.runner`); and keep the data set and the batch's
+    context the units load (:func:`_remembered`, :func:`nq21model.context.remember`:
+    each gets a copy). Changes no state a briefing reads."""
     import gc
     import importlib
 
+    from .context import remember
+
     global _DATA
     _DATA = []
+    remember()
 
     for name in BRIEFING_MODULES:
         importlib.import_module(f"{__package__}.{name}")

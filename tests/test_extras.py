@@ -203,3 +203,56 @@ def test_data_key_is_read_once_and_follows_the_files(tmp_path, monkeypatch):
     assert extras.data_key(dataset) == first and len(calls) == 1
     cells.write_text("cell_id,district\nC1,A\nC2,B\n", encoding="utf-8")
     assert extras.data_key(dataset) != first and len(calls) == 2
+
+
+def test_a_warm_kernel_decodes_a_context_once(bundled, tmp_path, monkeypatch):
+    """A warm kernel (``context.remember``) decodes the batch's context once and hands
+    each unit a copy; the files are still checked at every read, and a context saved
+    again is decoded again."""
+    import hashlib
+    import json
+
+    from nq21model import context
+
+    _, extras = bundled
+    save_extras(extras, tmp_path / "ctx")
+    decoded = []
+    real = context._Decoder.__init__
+
+    def counted(self, tables, *, plain=False):
+        decoded.extend([] if plain else [1])  # a decoder of the contents (not of the key)
+        real(self, tables, plain=plain)
+
+    monkeypatch.setattr(context._Decoder, "__init__", counted)
+    monkeypatch.setattr(context, "_LAST", None)  # a notebook on its own: every read decodes
+    load_extras(tmp_path / "ctx")
+    load_extras(tmp_path / "ctx")
+    assert len(decoded) == 2
+    monkeypatch.setattr(context, "_LAST", [])  # what report.warm_up turns on
+    decoded.clear()
+    first = load_extras(tmp_path / "ctx")
+    for _ in range(2):  # what a unit changes, the next does not see
+        first.targets.iloc[:, -1] = None
+        first.allocation.info["changed"] = True
+        second = load_extras(tmp_path / "ctx")
+        assert second is not first and second.targets.equals(extras.targets)
+        assert "changed" not in second.allocation.info
+        first = second
+    assert len(decoded) == 1
+    # an altered file is refused even though its context was decoded before
+    table = next(p for p in sorted((tmp_path / "ctx").glob("table-*.json")))
+    table.write_bytes(table.read_bytes() + b" ")
+    with pytest.raises(context.ContextError, match="altered"):
+        load_extras(tmp_path / "ctx")
+    # saved again (other contents, other manifest): decoded again
+    extras.allocation.info["note-for-test"] = "x"
+    try:
+        save_extras(extras, tmp_path / "ctx")
+    finally:
+        del extras.allocation.info["note-for-test"]
+    decoded.clear()
+    assert load_extras(tmp_path / "ctx").allocation.info["note-for-test"] == "x"
+    assert len(decoded) == 1
+    manifest = json.loads((tmp_path / "ctx" / context.MANIFEST_FILE).read_text())
+    assert all(hashlib.sha256((tmp_path / "ctx" / n).read_bytes()).hexdigest() == d
+               for n, d in manifest["files"].items())
