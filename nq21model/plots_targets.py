@@ -78,8 +78,14 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
         "hspace": HGAP / max(0.1, (height - TOP - BOTTOM - (nrows - 1) * HGAP) / nrows)}).ravel()
     for ax in axes[len(codes):]:
         fig.delaxes(ax)
+    # each indicator's rows as arrays (pandas per panel was a fifth of the drawing's set-up)
+    order = paths.sort_values(["indicator", "year"], kind="stable")
+    columns = {c: order[c].to_numpy(dtype=float) for c in ("year", "observed", "expected", "low", "high", "target")}
+    names, starts, counts = np.unique(order["indicator"].to_numpy(dtype=object), return_index=True,
+                                      return_counts=True)
+    rows = {name: slice(start, start + count) for name, start, count in zip(names, starts, counts)}
     for ax, code in zip(axes, codes):
-        _panel(ax, paths[paths["indicator"] == code].sort_values("year"), code)
+        _panel(ax, {c: v[rows[code]] for c, v in columns.items()}, code)
     unit = paths.attrs.get("unit", PROVINCE)
     heading = title or f"Các chỉ tiêu của Chương trình hành động – {unit}"
     if paths.attrs.get("synthetic"):
@@ -95,28 +101,29 @@ def targets_figsize(count: int, ncols: int = 4, width: float = 10.0) -> tuple[fl
     return width, TOP + BOTTOM + nrows * PANEL_HEIGHT + (nrows - 1) * HGAP
 
 
-def _panel(ax, part: pd.DataFrame, code: str) -> None:
+def _panel(ax, part: dict, code: str) -> None:
+    """One indicator's panel; ``part`` its columns as arrays, by year."""
     ind = INDICATORS[code]
-    seen = part.dropna(subset=["observed"])
-    ahead = part.dropna(subset=["expected"])
-    ax.plot(seen["year"], seen["observed"], "o-", color="#08519c", ms=3, lw=1.5, label="Thực tế")
-    if not ahead.empty:
-        start = seen.tail(1)
-        xs = np.r_[start["year"].to_numpy(), ahead["year"].to_numpy()]
-        ys = np.r_[start["observed"].to_numpy(), ahead["expected"].to_numpy()]
-        lo = np.r_[start["observed"].to_numpy(), ahead["low"].to_numpy()]
-        hi = np.r_[start["observed"].to_numpy(), ahead["high"].to_numpy()]
+    year, observed, expected = part["year"], part["observed"], part["expected"]
+    seen = ~np.isnan(observed)
+    ahead = ~np.isnan(expected)
+    ax.plot(year[seen], observed[seen], "o-", color="#08519c", ms=3, lw=1.5, label="Thực tế")
+    if ahead.any():
+        start = np.flatnonzero(seen)[-1:]  # the last observed year, where the projection starts
+        xs = np.r_[year[start], year[ahead]]
+        ys = np.r_[observed[start], expected[ahead]]
+        lo = np.r_[observed[start], part["low"][ahead]]
+        hi = np.r_[observed[start], part["high"][ahead]]
         ax.fill_between(xs, lo, hi, color="#6baed6", alpha=0.3, lw=0, label="Khoảng 80%")
         ax.plot(xs, ys, "--", color="#08519c", lw=1.5, label="Dự báo")
-    targets = part.dropna(subset=["target"])[["year", "target"]]
-    if targets.empty:
-        targets = pd.DataFrame({"year": list(ind.targets), "target": list(ind.targets.values())})
-    first = int(part["year"].min())
+    given = ~np.isnan(part["target"])
+    targets = sorted(zip(year[given], part["target"][given])) if given.any() else sorted(ind.targets.items())
+    first = int(year.min())
     previous = first
-    for _, t in targets.sort_values("year").iterrows():
-        ax.hlines(t["target"], previous, t["year"], colors="#d7191c", linestyles=":", lw=1.4)
-        ax.plot([t["year"]], [t["target"]], "D", color="#d7191c", ms=4)
-        previous = t["year"]
+    for when, target in targets:
+        ax.hlines(target, previous, when, colors="#d7191c", linestyles=":", lw=1.4)
+        ax.plot([when], [target], "D", color="#d7191c", ms=4)
+        previous = when
     # y given: no search for ticks above the panel (there are none), a tenth of the chart's time
     ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5, y=1.0)
     ax.tick_params(labelsize=8)
@@ -124,15 +131,15 @@ def _panel(ax, part: pd.DataFrame, code: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     if ind.percent:
-        values = pd.concat([part[c] for c in ("observed", "expected", "low", "high")])
-        low, high = share_limits(values, include=targets["target"], margin=0.01)
+        values = np.concatenate([part[c] for c in ("observed", "expected", "low", "high")])
+        low, high = share_limits(values, include=[t for _, t in targets], margin=0.01)
         pad = 0.04 * (high - low)
         ax.set_ylim(low - pad, high + pad)
         percent_axis(ax.yaxis, low, high, nbins=5)
     else:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.yaxis.set_major_formatter(_number_formatter())
-    ax.set_xlim(first - 0.5, int(part["year"].max()) + 0.5)
+    ax.set_xlim(first - 0.5, int(year.max()) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
 
 
