@@ -678,6 +678,9 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
         data = load_tracker_data(data)
     dataset = data.dataset
     if results is not None:
+        if results.subset_of is not None:
+            raise ParameterError(f"the forecast given is of one {results.subset_of[0]} "
+                                 f"({results.subset_of[1]}); the tracker needs every cell's")
         base_year = results.base_year
         wanted = {y for i in INDICATORS.values() if i.kind == "membership" for y in i.targets if y > base_year}
         if not wanted <= set(results.horizons):
@@ -765,8 +768,8 @@ def _admission_rows(rows: list[dict], results, dataset: Dataset, by: str | None,
         cdf = np.cumsum(pmf)
         lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / scale for q in BAND)
         needed = math.ceil(ind.targets[max(ind.targets)] * scale - 1e-9)
-        out.append(_row("2a", unit, year, float(lam.mean()) / scale, lo, hi, float(1 - cdf[needed - 1])
-                        if needed > 0 else 1.0, "exact"))
+        reach = 1.0 if needed <= 0 else float(1 - cdf[needed - 1]) if needed <= size else 0.0  # beyond the mass
+        out.append(_row("2a", unit, year, float(lam.mean()) / scale, lo, hi, reach, "exact"))
     return out
 
 
