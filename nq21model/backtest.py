@@ -412,14 +412,15 @@ def _ets_forecast(totals: pd.Series, years: list[int]) -> pd.DataFrame:
 
 
 def ets_crosscheck(dataset: Dataset, base_year: int | None = None, horizon: int | None = None, *,
-                   rates=None, draws: int = 100, seed: int = 0) -> pd.DataFrame:
+                   rates=None, draws: int = 100, seed: int = 0, path: pd.DataFrame | None = None) -> pd.DataFrame:
     """Province local members per year after ``base_year``: a statsmodels ETS model of
     the yearly totals up to the base year beside the sum of the calibrated cell model.
 
     Columns ``year, ets_forecast, ets_q10, ets_q90, cells_expected, cells_q10,
     cells_q90, observed`` (observed where history covers the year, else NaN); 80 %
     bands. ``rates`` default: a :class:`~nq21model.calibrate.Calibration` fitted to
-    the base year.
+    the base year. ``path``: the cell model's province path a forecast already made
+    (``ForecastResults.path()``: ``year, expected, q10, q90``), used instead.
     """
     base_year = dataset.last_year if base_year is None else int(base_year)
     if horizon is None:
@@ -429,23 +430,28 @@ def ets_crosscheck(dataset: Dataset, base_year: int | None = None, horizon: int 
     horizon = int(horizon)
     if horizon <= base_year:
         raise ParameterError(f"horizon {horizon} must be after the base year {base_year}")
-    active = dataset.at_base(base_year)
-    if rates is None:
-        rates = Calibration(draws=draws, seed=seed).fit(dataset, base_year).rates(active, horizon)
     totals = dataset.panel("local_members").sum(axis=0)
     totals = totals[totals.index <= base_year]
     years = list(range(base_year + 1, horizon + 1))
     out = _ets_forecast(totals, years)
-    n0 = active.members_at(base_year).to_numpy(np.int64)
-    exp, lo, hi = [], [], []
-    for year in years:
-        p, mu = engine.horizon_parameters(rates.survival, rates.lam, year - base_year)
-        offset, pmf = engine.total_pmf(n0, p, mu)
-        q = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
-        exp.append(float((n0 * p + mu).sum(axis=1).mean()))
-        lo.append(float(q[0]))
-        hi.append(float(q[1]))
-    out["cells_expected"], out["cells_q10"], out["cells_q90"] = exp, lo, hi
+    if path is not None:
+        mine = path.set_index("year").reindex(years)
+        out["cells_expected"], out["cells_q10"], out["cells_q90"] = (
+            mine[c].to_numpy(dtype=float) for c in ("expected", "q10", "q90"))
+    else:
+        active = dataset.at_base(base_year)
+        if rates is None:
+            rates = Calibration(draws=draws, seed=seed).fit(dataset, base_year).rates(active, horizon)
+        n0 = active.members_at(base_year).to_numpy(np.int64)
+        exp, lo, hi = [], [], []
+        for year in years:
+            p, mu = engine.horizon_parameters(rates.survival, rates.lam, year - base_year)
+            offset, pmf = engine.total_pmf(n0, p, mu)
+            q = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
+            exp.append(float((n0 * p + mu).sum(axis=1).mean()))
+            lo.append(float(q[0]))
+            hi.append(float(q[1]))
+        out["cells_expected"], out["cells_q10"], out["cells_q90"] = exp, lo, hi
     all_totals = dataset.panel("local_members").sum(axis=0)
     out["observed"] = [float(all_totals[y]) if y in all_totals.index else np.nan for y in years]
     return out
@@ -487,12 +493,12 @@ def backtest_scores_table(result: BacktestResult | Dataset, base_year: int | Non
 
 
 def ets_crosscheck_table(dataset: Dataset, base_year: int | None = None, horizon: int | None = None, *,
-                         rates=None) -> pd.DataFrame:
+                         rates=None, path: pd.DataFrame | None = None) -> pd.DataFrame:
     """The briefing's cross-check: ``year, ets_forecast, ets_q10, ets_q90,
     cells_expected, cells_q10, cells_q90`` (and ``observed``) from the base year
     (default the last year of history) to the horizon (default the last target
     year after it); see :func:`ets_crosscheck`."""
-    return ets_crosscheck(dataset, base_year, horizon, rates=rates)
+    return ets_crosscheck(dataset, base_year, horizon, rates=rates, path=path)
 
 
 # ------------------------------------------------------------------ plotting

@@ -86,9 +86,10 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
 
         fields["tracker"] = _attempt(holder, "targets", lambda: load_tracker_data(dataset))
         if fields["tracker"] is not None:
-            # the briefing's own forecast (fixed or calibrated rates) when it covers the target years
+            # the briefing's own forecast (fixed or calibrated rates) when it covers the target
+            # years and every cell (one unit's results would count its admissions as the province's)
             later = {y for y in config.TARGETS if y > base}
-            reuse = results if later <= set(results.horizons) else None
+            reuse = results if later <= set(results.horizons) and results.subset_of is None else None
             fields["targets"] = _attempt(holder, "targets", lambda: track_targets(
                 fields["tracker"], by=by, base_year=base, scenario=results.scenario, results=reuse))
             fields["paths"] = {unit: indicator_paths_for(fields["tracker"], results, unit=unit, by=by)
@@ -118,9 +119,12 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
     elif part == "crosscheck":
         from .backtest import ets_crosscheck_table
 
-        fields["crosscheck"] = _attempt(holder, "crosscheck", lambda: ets_crosscheck_table(
-            dataset, base, max(results.horizons),
-            rates=results.rates if results.rates.source == "calibrated" else None))
+        if results.subset_of is not None:  # one unit's cells: not the province's forecast
+            holder.problems["crosscheck"] = ("chỉ có khi lập cả đợt báo cáo (nq21model briefings), "
+                                             "vì cần dự báo của cả tỉnh")
+        else:  # beside the forecast's own province path: the page's model
+            fields["crosscheck"] = _attempt(holder, "crosscheck", lambda: ets_crosscheck_table(
+                dataset, base, max(results.horizons), path=results.path(None, None)))
     else:
         raise ParameterError(f"unknown part '{part}' (parts: {', '.join(PARTS)})")
     return fields, holder.problems

@@ -169,22 +169,20 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
 
 
 def crosscheck_table(results: ForecastResults, extras) -> pd.DataFrame:
-    """Province local members per forecast year: this page's model (its own
-    province path: ``expected, q10, q90``) beside the exponential-smoothing model
-    of the yearly totals (``ets_forecast, ets_q10, ets_q90``), and ``difference``
-    (ETS − this model). Empty when the cross-check could not be made."""
+    """Province local members per forecast year: this page's model (the province path
+    of the batch's forecast, which the extras carry: ``expected, q10, q90``; a unit's
+    page shows the province's too) beside the exponential-smoothing model of the
+    yearly totals (``ets_forecast, ets_q10, ets_q90``), and ``difference`` (ETS −
+    this model). Empty when the cross-check could not be made."""
+    columns = ["year", "expected", "q10", "q90", "ets_forecast", "ets_q10", "ets_q90", "difference"]
     cross = extras.crosscheck
     if cross is None:
-        return pd.DataFrame(columns=["year", "expected", "q10", "q90", "ets_forecast", "ets_q10", "ets_q90",
-                                     "difference"])
-    path = results.path(None, None).set_index("year")
-    years = [int(y) for y in cross["year"] if int(y) in path.index and int(y) > results.base_year]
-    mine = path.loc[years, ["expected", "q10", "q90"]].reset_index()
-    ets = cross.assign(year=cross["year"].astype(int)).set_index("year").loc[
-        years, ["ets_forecast", "ets_q10", "ets_q90"]].reset_index(drop=True)
-    out = pd.concat([mine, ets], axis=1)
+        return pd.DataFrame(columns=columns)
+    out = cross.assign(year=cross["year"].astype(int)).rename(
+        columns={"cells_expected": "expected", "cells_q10": "q10", "cells_q90": "q90"})
+    out = out[(out["year"] > results.base_year) & out["expected"].notna()].reset_index(drop=True)
     out["difference"] = out["ets_forecast"] - out["expected"]
-    return out
+    return out[columns]
 
 
 def show_crosscheck(results: ForecastResults, extras) -> HTML:

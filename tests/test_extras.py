@@ -102,6 +102,22 @@ def test_crosscheck_labels_the_other_model_and_shows_this_pages_numbers(bundled)
     assert "Mô hình khác: san bằng mũ (ETS)" in html and "Mô hình của báo cáo" in html
     last = table.iloc[-1]
     assert format_number(last["expected"]) in html and format_number(last["ets_forecast"]) in html
+    # a district's page compares the province's totals too, not its own beside the province's ETS
+    district = results.subset("district", "Sìn Hồ")
+    assert report.crosscheck_table(district, extras).equals(table)
+    assert district.path(None, None).set_index("year").loc[table["year"], "expected"].max() < 0.5 * table[
+        "expected"].min()
+    # extras of one unit's cells alone (a notebook run by hand) have no province forecast to show
+    alone = compute_extras(district, by="district")
+    assert alone.crosscheck is None and "cả tỉnh" in alone.problems["crosscheck"]
+    # ... and its targets are the province-wide tracker's (it had taken the unit's admissions
+    # for the province's and failed: the README's notebook by hand on the bundled data)
+    assert set(alone.problems) == {"crosscheck"}
+    mine, batch = (e.targets[e.targets["unit"].isin(["Sìn Hồ", "Toàn tỉnh"])].reset_index(drop=True)
+                   for e in (alone, extras))
+    assert mine[["indicator", "unit", "year", "status"]].equals(batch[["indicator", "unit", "year", "status"]])
+    assert (mine["value"] - batch["value"]).abs().max() < 1e-6
+    assert "cả tỉnh" in str(report.show_crosscheck(district, alone))
 
 
 def test_conclusion_of_a_bundled_district(bundled):
