@@ -239,9 +239,12 @@ def fan_chart_alt(path_frame: pd.DataFrame, *, base_year: int, unit: str) -> str
 
 def show_fan_chart(results: ForecastResults, *, unit: str | None = None, by: str = "district"):
     """Figure: local members of the unit, history then the 80 % band."""
+    from .plots import plot_fan_chart
+
     fig, ax = new_figure(8.0, 3.3)
-    results.plot_fan_chart(by=by, unit=unit, ax=ax)
-    fig.alt = fan_chart_alt(results.path(by, unit), base_year=results.base_year, unit=unit or PROVINCE)
+    path = results.path(by, unit)  # once: the chart and its words
+    plot_fan_chart(path, base_year=results.base_year, title_unit=unit or PROVINCE, ax=ax)
+    fig.alt = fan_chart_alt(path, base_year=results.base_year, unit=unit or PROVINCE)
     return fig
 
 
