@@ -170,6 +170,25 @@ class ForecastResults:
                     partial(self._quantiles, year))
         return self._stats[year]
 
+    def unit_stats(self, by: str, unit: str) -> dict[int, dict[str, np.ndarray]]:
+        """Each horizon's per-cell statistics (quantiles included) of the unit's cells,
+        from these results': what the unit's own results compute (its cells, the same
+        rates), computed once for every cell. :meth:`use_stats` hands them over."""
+        idx = self._unit_index(by, unit)
+        out = {}
+        for horizon in self.horizons:
+            stats = self.stats(horizon)
+            stats[f"q{round(100 * QUANTILE_LEVELS[0])}"]  # the quantiles of every cell, once
+            out[horizon] = {key: np.ascontiguousarray(v[..., idx]) for key, v in stats.items()}
+        return out
+
+    def use_stats(self, stats: dict[int, dict[str, np.ndarray]]) -> None:
+        """Take per-cell statistics made elsewhere for these cells and rates
+        (:meth:`unit_stats` of a batch's results) instead of computing them."""
+        for horizon, values in stats.items():
+            if int(horizon) in self.horizons:
+                self._stats[int(horizon)] = _CellStats(dict(values), partial(self._quantiles, int(horizon)))
+
     def _quantiles(self, year: int) -> dict[str, np.ndarray]:
         """Each cell's ``q10, q50, q90`` at ``year`` (what :meth:`stats` adds when asked)."""
         return engine.cell_quantiles(self.n0, *self.parameters(year), levels=QUANTILE_LEVELS)

@@ -3,7 +3,8 @@
 A briefing shows one unit, but its numbers come from the whole data set's forecast
 (a programme rate is shared between all cells; the comparison runs three more
 scenarios). A batch computes those once; for each unit it saves the unit's cells'
-rates — under the page's scenario and under each comparison scenario — in
+rates — under the page's scenario and under each comparison scenario — and the
+page's per-cell statistics (``<slug>.stats.npz``) in
 ``_context/units/<slug>.<scenario>.npz`` (NumPy arrays, read with
 ``allow_pickle=False``) and ``<slug>.json`` (what they were made for: the context's key, the unit, the arrays'
 SHA-256, the province-wide admissions of each scenario). The unit's notebook
@@ -73,15 +74,13 @@ def save_units(results, runs, folder: str | Path, *, by: str, units, slugs: dict
 
     def write(res, name: str) -> None:
         for unit in units:
-            buffer = io.BytesIO()
-            np.savez(buffer, **_rates_arrays(res.subset(by, unit).rates, name))
-            data = buffer.getvalue()
-            file = f"{slugs[unit]}.{name}.npz"
-            with atomic_path(out / file) as tmp:
-                tmp.write_bytes(data)
-            metas[unit]["files"][name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
+            _add_arrays(out, metas[unit], name, slugs[unit], _rates_arrays(res.subset(by, unit).rates, name))
 
     write(results, "page")
+    for unit in units:  # the page's per-cell statistics too: the batch has them for at_risk.xlsx
+        stats = {f"page__stats__{h}__{key}": v for h, values in results.unit_stats(by, unit).items()
+                 for key, v in values.items()}
+        _add_arrays(out, metas[unit], "stats", slugs[unit], stats)
     for unit in units:
         metas[unit]["page"] = _series(results.rates)
     for i, (rate, run) in enumerate(runs.items() if isinstance(runs, dict) else runs):
@@ -91,6 +90,18 @@ def save_units(results, runs, folder: str | Path, *, by: str, units, slugs: dict
     for unit in units:
         with atomic_path(out / f"{slugs[unit]}.json") as tmp:
             tmp.write_text(json.dumps(metas[unit], ensure_ascii=False), encoding="utf-8")
+
+
+def _add_arrays(out: Path, meta: dict, name: str, slug: str, arrays: dict) -> None:
+    from .files import atomic_path
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    file = f"{slug}.{name}.npz"
+    with atomic_path(out / file) as tmp:
+        tmp.write_bytes(data)
+    meta["files"][name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def load_unit(context_dir: str | Path, unit: str, *, by: str, key: tuple, names):
@@ -155,6 +166,12 @@ def unit_results(dataset, scenario, base_year: int, saved, *, by: str, unit: str
                                         notes=tuple(meta["notes"]))
 
     results = build(scenario, "page", meta["page"])
+    stats: dict = {}
+    for name, values in arrays.items():
+        if name.startswith("page__stats__"):
+            horizon, key = name[len("page__stats__"):].split("__", 1)
+            stats.setdefault(int(horizon), {})[key] = values
+    results.use_stats(stats)
     wanted = {scenario_key(sc): sc for sc, current in comparison_scenarios(results) if not current}
     results.scenario_runs = {}
     for run in meta["runs"]:
