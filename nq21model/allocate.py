@@ -435,10 +435,12 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
             rows.append(("Điều chỉnh giữa các đơn vị", (f"nhận thêm {transfer}" if transfer > 0 else
                                                         f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
     rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
-                            f"({a.lift:g} lần mức mấy năm qua); chi bộ có phần theo dân số từ 2 "
-                            "đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
-             ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} nếu "
-                              "thực hiện đủ chỉ tiêu; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
+                            f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
+                            "từ 2 đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+             ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với "
+                              "chỉ tiêu này, khi chi bộ kết nạp đến mức khả năng của mình: phần chỉ tiêu vượt khả "
+                              "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được; \"> 0,99\": gần như "
+                              "chắc chắn, không phải chắc chắn"),
              ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
     return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
 
