@@ -158,9 +158,10 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
         "Sai số giảm": [format_percent(v, 0) for v in scores["improvement"]],
         "Độ phủ khoảng 80%": [format_percent(v, 0) for v in scores["coverage_80"]],
     })
-    return _block("<h3>Kiểm định dự báo</h3>",
+    return _block("<h3>Kiểm định dự báo (toàn tỉnh)</h3>",
                   f"<p><strong>{_esc(backtest_heading(results))}.</strong> Ước lượng lại mô hình chỉ với số liệu đến "
-                  f"năm {b}, dự báo năm {h} cho từng chi bộ, rồi so với thực tế năm {h}. Điểm Brier là sai số bình "
+                  f"năm {b}, dự báo năm {h} cho từng chi bộ của toàn tỉnh (không riêng đơn vị của báo cáo), rồi so "
+                  f"với thực tế năm {h}. Điểm Brier là sai số bình "
                   "phương trung bình của xác suất dự báo một chi bộ đạt ngưỡng (0 là hoàn hảo, càng nhỏ càng tốt); "
                   "<em>cách tính bảng tính</em> là N·(1 + r − a)^t so với ngưỡng, với tỷ lệ kết nạp r và giảm a "
                   "chung của toàn tỉnh. Độ phủ: tỷ lệ chi bộ có số thực tế nằm trong khoảng 80% (lý tưởng là "
