@@ -2,6 +2,8 @@
 3 %, 3,5 %, 4 % of all party members (labels in people)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -174,11 +176,9 @@ def scenarios_alt(shares: pd.DataFrame, *, unit: str) -> str:
 
 
 def _short(label: str) -> str:
-    """A scenario's label up to its first colon or comma ('Kết nạp 3% tổng số …')."""
-    for sep in (":", ","):
-        if sep in label:
-            label = label.split(sep)[0]
-    return label
+    """A scenario's label up to its first colon, semicolon, comma or bracket ('Kết nạp
+    3,5% tổng số …'): not a decimal comma, which has a digit after it."""
+    return re.split(r"[:;(]|,(?!\d)", label, maxsplit=1)[0].strip()
 
 
 def show_scenarios_chart(table: pd.DataFrame, *, unit: str | None = None):

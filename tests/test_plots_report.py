@@ -94,6 +94,12 @@ def test_probability_classes_and_scenarios_and_unit_shares(results):
     assert "kịch bản" in ax.get_title() and ax.get_ylabel() == "Tỷ lệ chi bộ (kỳ vọng)"
     legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
     assert "Giữ nguyên xu hướng" in legend and "Kết nạp 3%" in legend and "Kết nạp 4%" in legend
+    # the chart in words names each scenario by its rate, a decimal comma kept ("3,5%", not "3")
+    alt = report.scenarios_alt(report.scenario_shares(report.compare_scenarios(
+        results, unit=UNIT, rates=(0.03, 0.035, 0.04))), unit=UNIT)
+    for rate in ("3%", "3,5%", "4%"):
+        assert f"Kết nạp {rate} số đảng viên" in alt
+    assert "Kết nạp 3 " not in alt and alt.count("(") == alt.count(")")
 
     shares = report.commune_shares(results, unit=UNIT)
     ax = plots.plot_unit_shares(shares, threshold=4, horizon=2030, title_unit=UNIT, ax=Figure().add_subplot())
