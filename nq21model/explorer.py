@@ -792,7 +792,8 @@ def people_label(scenario: Scenario, rates: Rates, programme=None, *, unit: str 
     text = f"{what}: chi bộ thôn, bản ≈ {format_number(village)} đảng viên/năm{part} (năm {year})"
     share = all_members_rate(rates, programme)
     if share is not None:
-        text += f", tương đương kết nạp ≈ {format_percent(share)} tổng số đảng viên toàn tỉnh"
+        text += (f", tức là tỷ lệ kết nạp chung của toàn tỉnh ≈ {format_percent(share)} tổng số đảng viên "
+                 f"(chi bộ thôn, bản chiếm ≈ {format_percent(programme.phi, 0)} số kết nạp)")
     return text
 
 

@@ -299,7 +299,7 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     if adm["base"] == "all" and adm["phi"] > 0 and adm["members_base"] > 0:
         rate = needed / adm["phi"] / adm["members_base"]
     return {"horizon": horizon, "threshold": threshold, "level": level, "current": current, "p_now": p_now,
-            "factor": factor, "needed": needed, "needed_rate": rate,
+            "factor": factor, "needed": needed, "needed_rate": rate, "phi": float(adm.get("phi") or float("nan")),
             "lift": float(results.scenario.max_lift), "kind": results.scenario.kind}
 
 
@@ -325,7 +325,10 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
             f"{unit_name(unit)} cần kết nạp khoảng {_people(need['needed'])} người/năm, gấp "
             f"{format_number(need['factor'], 1)} lần mức {now} (≈ {current})")
     if not math.isnan(need["needed_rate"]) and need["needed_rate"] <= MAX_SHOWN_RATE:
-        text += f", tương đương {format_percent(need['needed_rate'], 1)} tổng số đảng viên của {unit_name(unit)}"
+        # the programme's rate (all admissions over all members), not these admissions over all members
+        text += (f", tức là tỷ lệ kết nạp chung của {unit_name(unit)} khoảng {format_percent(need['needed_rate'], 1)} "
+                 f"tổng số đảng viên/năm, nếu chi bộ thôn, bản vẫn chiếm khoảng "
+                 f"{format_percent(need['phi'], 0)} số kết nạp như hiện nay")
     if need["kind"] == "continue" and need["factor"] > need["lift"]:
         text += (f"; mức này vượt khả năng kết nạp giả định của các chi bộ (gấp {format_number(need['lift'], 1)} lần "
                  "mức mấy năm qua) nếu tăng đều, nên cần tập trung vào các chi bộ nguy cơ")
