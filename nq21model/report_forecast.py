@@ -154,7 +154,7 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
     if not math.isnan(adm["observed_rate"]):
         met = float(adm["observed_rate"] >= ADMISSION_TARGET_RATE - 1e-12)
         light, verdict = traffic_light(met, observed=True)
-        rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": results.base_year,
+        rows.append({"indicator": "Kết nạp đảng viên mới trong năm (chi bộ thôn, bản)", "year": results.base_year,
                      "target": target, "status": "observed", "value": adm["observed"], "kind": "admissions",
                      "rate": adm["observed_rate"], "observed_value": float("nan"), "probability": met,
                      "light": light, "verdict": verdict})
@@ -166,7 +166,8 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
     seen = float("nan")
     if next_year in results.full.years:
         seen = float(results.dataset.panel("admitted")[next_year].to_numpy()[idx].sum())
-    rows.append({"indicator": "Kết nạp đảng viên mới trong năm", "year": next_year, "target": target,
+    rows.append({"indicator": "Kết nạp đảng viên mới trong năm (chi bộ thôn, bản)", "year": next_year,
+                 "target": target,
                  "status": "forecast", "value": adm["expected"], "kind": "admissions",
                  "rate": adm["expected_rate"], "observed_value": seen, "probability": adm["p_target"],
                  "light": light, "verdict": verdict})
@@ -206,11 +207,18 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
         shown.insert(5, "Thực tế đã xảy ra", [
             "–" if math.isnan(v) else _value_text(k, v, float("nan"), "observed")
             for k, v in zip(table["kind"], table["observed_value"])])
+    if admissions(results, unit=unit, by=by)["base"] == "all":
+        basis = ("trong ngoặc là tỷ lệ kết nạp chung của cả đơn vị (mọi tổ chức đảng, theo bảng tổng số) so với "
+                 "tổng số đảng viên cuối năm trước — tỷ lệ mà chỉ tiêu của Chương trình tính; năm dự báo: với chi "
+                 "bộ thôn, bản vẫn chiếm phần kết nạp như mấy năm qua")
+    else:
+        basis = ("trong ngoặc là số đó so với số đảng viên tại chỗ của các chi bộ cuối năm trước (không có bảng "
+                 "tổng số đảng viên của đơn vị)")
     note = ("Kết quả dự báo là giá trị kỳ vọng; <em>xác suất đạt</em> là xác suất để chỉ tiêu được hoàn thành "
             f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}; không còn chi bộ thôn, bản, tổ dân phố nào "
             "không có đảng viên tại chỗ; số kết nạp của chi bộ thôn, bản trong năm đạt phần của họ trong "
-            f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Kết nạp: số người, trong ngoặc là tỷ lệ "
-            "so với tổng số đảng viên.")
+            f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Kết nạp: số người do chi bộ thôn, bản, "
+            f"tổ dân phố kết nạp; {basis}.")
     return _block("<h3>Xác suất đạt chỉ tiêu về đảng viên tại chỗ và kết nạp</h3>",
                   html_table(shown, numeric=("Năm", "Kết quả", "Thực tế đã xảy ra", "Xác suất đạt"),
                              raw=("Đánh giá",), cls="nq21-lead"),
