@@ -143,8 +143,8 @@ def key_figures(results: ForecastResults, *, unit: str | None = None, by: str = 
         seen = float("nan")
         if not observed and year in results.full.years:
             seen = float((results.dataset.members_at(year).to_numpy()[idx] == 0).sum())
-        zeros.append({"indicator": "Chi bộ thôn, bản, tổ dân phố không có đảng viên tại chỗ", "year": year,
-                      "target": "0 chi bộ", "status": r["status"], "value": float(r["expected_zero_cells"]),
+        zeros.append({"indicator": "Chi bộ thôn, bản, tổ dân phố không có đảng viên tại chỗ (mọi loại)",
+                      "year": year, "target": "0 chi bộ", "status": r["status"], "value": float(r["expected_zero_cells"]),
                       "kind": "count", "observed_value": seen, "probability": prob, "light": light,
                       "verdict": verdict})
     rows = shares + zeros
@@ -217,8 +217,9 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
     note = ("Kết quả dự báo là giá trị kỳ vọng; <em>xác suất đạt</em> là xác suất để chỉ tiêu được hoàn thành "
             f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}; không còn chi bộ thôn, bản, tổ dân phố nào "
             "không có đảng viên tại chỗ; số kết nạp của chi bộ thôn, bản trong năm đạt phần của họ trong "
-            f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Kết nạp: số người do chi bộ thôn, bản, "
-            f"tổ dân phố kết nạp; {basis}.")
+            f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Chi bộ không có đảng viên tại chỗ: mọi "
+            "chi bộ thôn, bản, tổ dân phố; chỉ tiêu của Chương trình (bảng các chỉ tiêu) chỉ tính chi bộ bản. "
+            f"Kết nạp: số người do chi bộ thôn, bản, tổ dân phố kết nạp; {basis}.")
     return _block("<h3>Xác suất đạt chỉ tiêu về đảng viên tại chỗ và kết nạp</h3>",
                   html_table(shown, numeric=("Năm", "Kết quả", "Thực tế đã xảy ra", "Xác suất đạt"),
                              raw=("Đánh giá",), cls="nq21-lead"),

@@ -147,14 +147,19 @@ def verdict_line(row) -> str:
 
 def action_cells(results: ForecastResults, *, unit: str | None = None, by: str | None = None) -> dict:
     """The cells that need action: ``count`` (the at-risk list, :func:`at_risk_cells`),
-    ``without_members`` (of them, with no local member now), ``horizon``,
-    ``threshold`` and ``cells`` (all cells of the unit)."""
+    ``without_members`` (of them, with no local member now), ``bans_without``
+    (of those, bản cells: what the programme's "no bản cell without a local member"
+    counts), ``horizon``, ``threshold`` and ``cells`` (all cells of the unit)."""
     by = by or results.unit_column
     horizon, threshold = focus(results)
     table = at_risk_cells(results, unit=unit, by=by)
     now = table[f"Đảng viên tại chỗ {results.base_year}"]
-    return {"count": int(len(table)), "without_members": int((now == 0).sum()), "horizon": horizon,
-            "threshold": threshold, "cells": int(results._unit_index(by, unit).size)}
+    idx = results._unit_index(by, unit)
+    bans = 0
+    if "cell_type" in results.dataset.cells:
+        bans = int(((results.n0[idx] == 0) & results.dataset.cells["cell_type"].eq("ban").to_numpy()[idx]).sum())
+    return {"count": int(len(table)), "without_members": int((now == 0).sum()), "bans_without": bans,
+            "horizon": horizon, "threshold": threshold, "cells": int(idx.size)}
 
 
 def action_sentence(results: ForecastResults, *, unit: str | None = None, by: str | None = None,
@@ -167,7 +172,12 @@ def action_sentence(results: ForecastResults, *, unit: str | None = None, by: st
     text = (f"{format_number(act['count'])} trong {format_number(act['cells'])} chi bộ của {unit_name(unit)} cần có kế "
             f"hoạch tạo nguồn, kết nạp đảng viên: {at_risk_rule(results)}")
     if act["without_members"]:
-        text += f" ({format_number(act['without_members'])} chi bộ chưa có đảng viên tại chỗ)"
+        text += f" ({format_number(act['without_members'])} chi bộ chưa có đảng viên tại chỗ"
+        if 0 < act["bans_without"] < act["without_members"]:  # the programme's target counts bản cells only
+            text += f", trong đó {format_number(act['bans_without'])} chi bộ bản"
+        elif act["bans_without"] == 0:
+            text += ", không có chi bộ bản nào"
+        text += ")"
     return text + (f". Danh sách: {where}." if where else ".")
 
 

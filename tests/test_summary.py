@@ -273,3 +273,19 @@ def test_conclusion_of_a_short_history_says_so(tmp_path):
     for note in res.notes:
         assert report._esc(note) in html
     assert "<h2>Kết luận</h2>" in html and "Đề xuất" in html
+
+
+def test_cells_without_members_name_the_ban_cells_the_programme_counts():
+    """The bundled province: the sentence's zero-member cells, and among them the bản
+    cells, are the data's; the bản count is the tracker's "no bản cell" figure."""
+    from nq21model.extras import compute_part
+
+    bundled = report.run_forecast()
+    n0, kind = bundled.n0, bundled.dataset.cells["cell_type"].to_numpy()
+    zero, bans = int((n0 == 0).sum()), int(((n0 == 0) & (kind == "ban")).sum())
+    assert 0 < bans < zero  # the bundled data has both kinds
+    text = summary.action_sentence(bundled)
+    assert f"({zero} chi bộ chưa có đảng viên tại chỗ, trong đó {bans} chi bộ bản)" in text
+    fields, _ = compute_part(bundled, "targets", "district")
+    row = fields["targets"].query("indicator == 'no_empty_cell' and unit == 'Toàn tỉnh' and year == 2025")
+    assert float(row["value"].iloc[0]) == bans
