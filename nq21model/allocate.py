@@ -229,6 +229,25 @@ def province_budget(dataset: Dataset, base_year: int, horizon: int, *, admission
     return budget, note
 
 
+def budget_grouping(dataset: Dataset, by: str, base_year: int) -> str:
+    """The grouping whose units a briefing batch hands the province's budget to: ``by``
+    when the totals table has its units' members (the programme's rate), else the
+    district when every unit of ``by`` lies in one district and the totals have the
+    districts' — a commune's cells then take their quotas from their district's plan,
+    so that a cell has one quota whichever grouping a report uses — else ``by``
+    (shares by population)."""
+    def has_totals(column: str) -> bool:
+        if dataset.totals is None or column not in dataset.cells:
+            return False
+        return all(base_year in dataset.unit_totals("members", u).index
+                   for u in dataset.cells[column].astype(str).unique())
+
+    if by == "district" or has_totals(by) or "district" not in dataset.cells:
+        return by
+    nested = dataset.cells.groupby(by)["district"].nunique().max() == 1
+    return "district" if nested and has_totals("district") else by
+
+
 def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,
                  base_year: int) -> tuple[list, np.ndarray, np.ndarray, str]:
     """Each unit's integer budget a year (adding up to ⌊budget⌋) → (names, unit of
@@ -434,6 +453,10 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
         if transfer:
             rows.append(("Điều chỉnh giữa các đơn vị", (f"nhận thêm {transfer}" if transfer > 0 else
                                                         f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
+    else:  # a unit inside the budget's units (a commune of a district's plan)
+        rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
+                     f"{UNIT_WORDS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
+                     + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
     rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
                             f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
                             "từ 2 đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),

@@ -95,7 +95,7 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
             fields["paths"] = {unit: indicator_paths_for(fields["tracker"], results, unit=unit, by=by)
                                for unit in units}
     elif part == "quotas":
-        from .allocate import allocate
+        from .allocate import allocate, budget_grouping
         from .forecast import default_horizons
 
         sc = results.scenario
@@ -103,7 +103,7 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
         budget = {"admissions_per_year": sc.admissions_per_year} if sc.kind == "number" else \
             {"admission_rate": sc.rate, "admission_base": sc.admission_base} if sc.kind == "rate" else {}
         fields["allocation"] = _attempt(holder, "quotas", lambda: allocate(
-            results.full, base_year=base, horizon=default_horizons(base)[-1], unit=by,
+            results.full, base_year=base, horizon=default_horizons(base)[-1], unit=budget_grouping(dataset, by, base),
             rates=natural if natural is not None and natural.source == "calibrated" else None, **budget))
     elif part == "backtest":
         from .backtest import backtest, backtest_scores_table

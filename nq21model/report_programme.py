@@ -120,10 +120,12 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
 def budget_words(a) -> str:
     """The quota budget in words (Vietnamese): the scenario that sets it and how it
     is shared between units (from the allocation's note)."""
+    from .allocate import UNIT_WORDS
+
     note = str(a.budget_note)
     label = note.split(";")[0].strip()
     how = a.info.get("shared", "")
-    return label + (f"; chia cho các đơn vị {how}" if how else "")
+    return label + (f"; chia cho các {UNIT_WORDS.get(a.unit_column, 'đơn vị')} {how}" if how else "")
 
 
 def quota_intro(a, unit: str | None, by: str | None) -> str:

@@ -183,3 +183,25 @@ def test_an_explicit_rate_needs_the_totals_table():
         allocate(ds, admission_rate=0.03)
     a = allocate(ds)   # the default budget falls back to local members, and says so
     assert "không có bảng tổng số" in a.budget_note
+
+
+def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
+    """Communes have no totals rows: a commune batch hands the budget to the districts
+    (the programme's rate), as a district batch does, so that a cell's quota in a
+    commune's list is its quota in its district's list; without totals, by population."""
+    from nq21model.allocate import budget_grouping, quota_notes
+    from nq21model.extras import compute_part
+
+    assert budget_grouping(bundled, "district", 2025) == "district"
+    assert budget_grouping(bundled, "commune", 2025) == "district"
+    assert budget_grouping(_dataset(), "commune", 2025) == "commune"  # no totals table
+    results = forecast(bundled)
+    by_district, _ = compute_part(results, "quotas", "district")
+    by_commune, _ = compute_part(results, "quotas", "commune")
+    a, b = by_district["allocation"], by_commune["allocation"]
+    assert b.unit_column == "district" and np.array_equal(a.quotas, b.quotas)
+    commune = bundled.cells["commune"].iloc[0]
+    mask = b.unit_mask("commune", commune)
+    notes = dict(quota_notes(b, commune, mask, "commune").to_numpy())
+    assert "chia cho các huyện, thành phố" in notes["Cách giao cho đơn vị"]
+    assert f"{int(b.quotas[mask].sum())} đảng viên" in notes[f"Tổng chỉ tiêu của đơn vị {b.years[0]}–{b.years[-1]}"]
