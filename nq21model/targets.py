@@ -837,9 +837,10 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
             lo, hi, _ = _band_and_tail(draws, None, scale)
             add(code, year, expected=marginal.sum() / scale, low=lo, high=hi)
     # shares: yearly observed, GLM projection
+    commune_level = by is not None and by != "district" and unit != PROVINCE
     for code, ind in INDICATORS.items():
-        if ind.kind != "share":
-            continue
+        if ind.kind != "share" or (commune_level and code in COMMUNE_EXCLUDED):
+            continue  # not an indicator of a commune: not in its table (track_targets), not in its chart
         counts = share_counts(code, data, by)
         if counts is None:
             continue

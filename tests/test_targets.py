@@ -522,6 +522,17 @@ def test_indicator_paths_and_small_multiples(small):
         T.indicator_paths(small, by="district", unit="Atlantis")
 
 
+def test_a_communes_chart_shows_the_indicators_of_its_table(bundled):
+    """A commune's small multiples draw the indicators its table has: not those that
+    are not a commune's (one organisation, or counted by district)."""
+    commune = "Xã Pa Tần"
+    table = T.track_targets(bundled, by="commune")
+    rows = table[(table["unit"] == commune) & (table["method"] != "none")]
+    paths = T.indicator_paths(bundled, by="commune", unit=commune)
+    drawn = set(paths.dropna(subset=["observed", "expected"], how="all")["indicator"])
+    assert drawn == set(rows["indicator"]) and not drawn & set(T.COMMUNE_EXCLUDED)
+
+
 def test_status_matrix_figure(bundled_table):
     from nq21model.plots_targets import STATUS_COLOURS, plot_status_matrix
 
