@@ -228,6 +228,10 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
     if rest:
         kind = "đơn vị" if unit in (None, PROVINCE) else "xã"
         text += f"; {format_number(total - covered)} chi bộ còn lại ở {format_number(rest)} {kind} khác"
+        last = int(top["cells"].iloc[-1])
+        tied = int((spots["cells"].iloc[len(top):] == last).sum())
+        if tied and last > 1:  # the names shown are not the only ones with that many (chosen by name)
+            text += f", trong đó {format_number(tied)} {kind} cũng có {format_number(last)} chi bộ nguy cơ"
     return text + "."
 
 

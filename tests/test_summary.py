@@ -153,6 +153,11 @@ def test_hotspot_sentence_names_the_places_with_most_cells(monkeypatch, results)
     assert summary.hotspot_sentence(results, unit=UNIT) == (
         f"Tập trung chỉ đạo ở Xã A (4 chi bộ), Xã B (2 chi bộ): 6 trong 8 chi bộ nguy cơ của {UNIT}; "
         "2 chi bộ còn lại ở 2 xã khác.")
+    tied = pd.DataFrame({"place": ["Xã A", "Xã B", "Xã C", "Xã D", "Xã E"], "cells": [2, 2, 2, 2, 1]})
+    monkeypatch.setattr(summary, "hotspots", lambda *a, **k: tied)
+    assert summary.hotspot_sentence(results, unit=UNIT) == (
+        f"Tập trung chỉ đạo ở Xã A (2 chi bộ), Xã B (2 chi bộ), Xã C (2 chi bộ): 6 trong 9 chi bộ nguy cơ của "
+        f"{UNIT}; 3 chi bộ còn lại ở 2 xã khác, trong đó 1 xã cũng có 2 chi bộ nguy cơ.")
     monkeypatch.setattr(summary, "hotspots", lambda *a, **k: fake.iloc[:0])
     assert summary.hotspot_sentence(results, unit=UNIT) is None
 
