@@ -268,24 +268,32 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         folder.mkdir(parents=True, exist_ok=True)
         staging = staging_folder(out_dir)
 
-        def start_workers():
-            """Without an early pool, the workers start their kernels while the province-wide
-            parts are made (called once the parts' own processes are forked: none forks a
-            threaded process)."""
+        # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
+        from .context import save_extras
+        from .extras import compute_extras
+        from .unit_context import context_key, save_units, usable
+
+        def say(part):
+            if progress:
+                print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
+
+        context = staging / "_context"
+
+        def meanwhile():
+            """While the parts' own processes compute (called once they are forked: none
+            forks a threaded process): the workers start, without an early pool, and each
+            unit's cells' rates are saved, so that no notebook recomputes the whole data set."""
             nonlocal pool
             if pool is None and not scheduler:
                 from .runner import start_pool
 
                 pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
                                   log_path=str(staging / "workers.log"))
-
-        # ---- province-wide parts, once for every unit: tracker, quotas, backtest (+ the calibration)
-        from .context import save_extras
-        from .extras import compute_extras
-
-        def say(part):
-            if progress:
-                print(f"Chuẩn bị: {part} ✓", file=sys.stderr, flush=True)
+            if usable(results.method, results.scenario, stand_in=bool(results.notes)):
+                runs = report.scenario_runs(results, params.get("scenario_rates") or report.SCENARIO_RATES)
+                save_units(results, runs, context, by=by, units=units, slugs=slugs,
+                           key=context_key(results.full, results.base_year, by, results.scenario, results.horizons))
+                say("phần của từng đơn vị")
 
         batch = staging / "batch"
         batch.mkdir()
@@ -303,22 +311,13 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                                                          units=units))
 
         extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units,
-                                             on_start=start_workers, on_part=while_waiting)
+                                             on_start=meanwhile, on_part=while_waiting)
         natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated"
                                                         else None)
         calibration = natural.info.get("calibration") if natural is not None else None
         extras.calibration_json = calibration.to_json() if calibration is not None else None
         # the province-wide files are staged, and put in place only when the batch succeeds
-        context = staging / "_context"
         save_extras(extras, context)
-        from .unit_context import context_key, save_units, usable
-
-        # each unit's cells' rates, so that no notebook recomputes the whole data set
-        if usable(results.method, results.scenario, stand_in=bool(results.notes)):
-            runs = report.scenario_runs(results, params.get("scenario_rates") or report.SCENARIO_RATES)
-            save_units(results, runs, context, by=by, units=units, slugs=slugs,
-                       key=context_key(results.full, results.base_year, by, results.scenario, results.horizons))
-            say("phần của từng đơn vị")
         params["context_dir"] = str(context)
         run.quota_books = {unit: out_dir / "chi_tieu" / path.name for unit, path in quota_books.items()}
         units_dir = staging / "units"

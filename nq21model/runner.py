@@ -167,9 +167,13 @@ RESET_CODE = "get_ipython().reset(new_session=False)"
 def warm_up(kernel: str, cwd: str) -> None:
     """Start this process's kernel and have it import what a briefing uses; build
     the HTML exporter. What fails here is left for the first unit to meet and report."""
+    _warm_kernel(kernel, cwd)  # the kernel starts in its own process while the rest is imported
+    import nbclient  # noqa: F401 (what a unit's run imports: paid here, not by the first unit)
+    import papermill.iorw  # noqa: F401
+    import papermill.parameterize  # noqa: F401
+
     from .html_export import html_exporter
 
-    _warm_kernel(kernel, cwd)  # the kernel starts in its own process while the exporter is built
     html_exporter()
     _warm_client(kernel, cwd).execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
 
