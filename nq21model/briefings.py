@@ -303,7 +303,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         def while_waiting(part, fields):
             """The quota workbooks, made while the costlier parts are still computed."""
             if part == "quotas" and fields.get("allocation") is not None:
-                from .allocate import write_quota_workbooks
+                from .quota_tables import write_quota_workbooks
 
                 if only and (out_dir / "chi_tieu").is_dir():  # keep the other units' lists of an earlier run
                     shutil.copytree(out_dir / "chi_tieu", staging / "chi_tieu")

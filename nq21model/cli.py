@@ -332,7 +332,8 @@ def cmd_template(args) -> int:
 
 
 def cmd_allocate(args) -> int:
-    from .allocate import allocate, write_quota_workbooks
+    from .allocate import allocate
+    from .quota_tables import write_quota_workbooks
     from .files import check_table_path, write_table
 
     if args.out is not None:

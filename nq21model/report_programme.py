@@ -120,7 +120,7 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
 def budget_words(a) -> str:
     """The quota budget in words (Vietnamese): the scenario that sets it and how it
     is shared between units (from the allocation's note)."""
-    from .allocate import UNIT_WORDS
+    from .quota_tables import UNIT_WORDS
 
     note = str(a.budget_note)
     label = note.split(";")[0].strip()
@@ -162,7 +162,7 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
     """Đề xuất chỉ tiêu kết nạp: the rules, the gain over the population split at
     lifts 1, 2, 3 with the admissions actually expected, and the cells whose quota
     changes most."""
-    from .allocate import quota_changes, quota_gain_table
+    from .quota_tables import quota_changes, quota_gain_table
 
     if extras.allocation is None:
         return _missing(extras, "quotas", "đề xuất chỉ tiêu kết nạp")

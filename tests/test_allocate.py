@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import make_tables, run_cli
-from nq21model.allocate import allocate, quota_changes, quota_gain_table, write_quota_workbooks
+from nq21model.allocate import allocate
+from nq21model.quota_tables import quota_changes, quota_gain_table, write_quota_workbooks
 from nq21model.data import Dataset, load_dataset
 from nq21model.exceptions import ParameterError
 from nq21model.forecast import forecast
@@ -189,7 +190,8 @@ def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
     """Communes have no totals rows: a commune batch hands the budget to the districts
     (the programme's rate), as a district batch does, so that a cell's quota in a
     commune's list is its quota in its district's list; without totals, by population."""
-    from nq21model.allocate import budget_grouping, quota_notes
+    from nq21model.allocate import budget_grouping
+    from nq21model.quota_tables import quota_notes
     from nq21model.extras import compute_part
 
     assert budget_grouping(bundled, "district", 2025) == "district"

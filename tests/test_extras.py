@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_tables
 from nq21model import report
-from nq21model.allocate import quota_gain_table
+from nq21model.quota_tables import quota_gain_table
 from nq21model.data import Dataset
 from nq21model.context import load_extras, save_extras
 from nq21model.extras import briefing_extras, compute_extras

@@ -213,7 +213,7 @@ def test_template_has_no_live_cell(tmp_path):
 
 @pytest.mark.slow
 def test_briefing_writers_have_no_live_cell(hostile, tmp_path):
-    from nq21model.allocate import write_quota_workbooks
+    from nq21model.quota_tables import write_quota_workbooks
 
     results, allocation = hostile
     names = sorted(results.dataset.cells["district"].unique())

@@ -1,0 +1,150 @@
+"""What an allocation (:mod:`nq21model.allocate`) gives its readers: the briefing's
+tables (the gain over the population split, the cells whose quota changes most) and
+each unit's quota workbook for its office (the list, a totals row, the notes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .allocate import Allocation
+from .exceptions import ParameterError
+
+__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks", "UNIT_WORDS"]
+
+
+def quota_gain_table(allocation: Allocation, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
+    """The plan's gain over the population split for the briefing, one row per lift
+    (Vietnamese, ready to show): ``Khả năng kết nạp`` (the lift in words), ``Tỷ lệ
+    chi bộ đạt - chia theo dân số``, ``Tỷ lệ chi bộ đạt - chỉ tiêu đề xuất``,
+    ``Chênh lệch`` (shares in [0, 1]), ``Kết nạp thực tế dự kiến - theo dân số``,
+    ``Kết nạp thực tế dự kiến - đề xuất`` (admissions actually made, period)."""
+    a = allocation
+    sens = a.sensitivity(a.unit_mask(by, unit))
+    words = {1.0: "bằng mức mấy năm qua", 2.0: "gấp 2 lần mức mấy năm qua", 3.0: "gấp 3 lần mức mấy năm qua"}
+    return pd.DataFrame({
+        "Khả năng kết nạp của chi bộ": [words.get(v, f"gấp {v:g} lần") + (" (giả định của đề xuất)"
+                                                                          if v == a.lift else "")
+                                        for v in sens["lift"]],
+        "Tỷ lệ chi bộ đạt - chia theo dân số": sens["share_proportional"],
+        "Tỷ lệ chi bộ đạt - chỉ tiêu đề xuất": sens["share_optimised"],
+        "Chênh lệch": sens["gain"],
+        "Kết nạp thực tế dự kiến - theo dân số": sens["realised_proportional"],
+        "Kết nạp thực tế dự kiến - đề xuất": sens["realised_optimised"],
+    })
+
+
+def quota_changes(allocation: Allocation, unit: str | None = None, n: int = 15, *,
+                  by: str | None = None) -> pd.DataFrame:
+    """The ``n`` cells of ``unit`` whose quota differs most from the population split
+    (period totals, by absolute change; ties by cell id). Vietnamese columns."""
+    if n < 0:
+        raise ParameterError(f"n must be ≥ 0, got {n}")
+    a = allocation
+    mask = a.unit_mask(by, unit)
+    k = a.threshold
+    cells = a.dataset.cells.reset_index(drop=True)
+    prop, opt = a.proportional.sum(axis=1), a.quotas.sum(axis=1)
+    frame = pd.DataFrame({
+        "Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"],
+        f"Đảng viên tại chỗ {a.base_year}": a.n0, "Theo dân số": prop, "Chỉ tiêu đề xuất": opt,
+        "Thay đổi": opt - prop,
+        f"Khả năng đạt ≥ {k} - theo dân số": a.p_proportional[k],
+        f"Khả năng đạt ≥ {k} - đề xuất": a.p_optimised[k],
+    }).loc[mask]
+    order = np.lexsort((frame["Mã chi bộ"].to_numpy(), -np.abs(frame["Thay đổi"].to_numpy())))
+    return frame.iloc[order[:n]].reset_index(drop=True)
+
+
+def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
+    """The quota list to hand out: one row per cell, one column per year (Vietnamese;
+    the chance unrounded: the writer shows it as the briefing does, "> 0,99")."""
+    a = allocation
+    cells = a.dataset.cells.reset_index(drop=True)
+    frame = pd.DataFrame({"Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"]})
+    if "district" in cells:
+        frame["Huyện"] = cells["district"]
+    frame[f"Đảng viên tại chỗ {a.base_year}"] = a.n0
+    for j, y in enumerate(a.years):
+        frame[f"Chỉ tiêu {y}"] = a.quotas[:, j]
+    frame[f"Tổng {a.years[0]}–{a.years[-1]}"] = a.quotas.sum(axis=1)
+    frame[f"Khả năng đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = a.p_optimised[a.threshold]
+    return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
+
+
+#: What a unit of each cells column is called in a quota workbook's title.
+UNIT_WORDS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn",
+              "commune_2025": "xã, phường (từ 1/7/2025)"}
+
+
+def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) -> pd.DataFrame:
+    """The "Ghi chú" sheet of a unit's quota workbook: ``Mục, Giá trị`` rows — the
+    unit, years, threshold, the unit's own quotas (a year and the period; never the
+    province's), how they were handed down, the rules, the data."""
+    a = allocation
+    quotas = a.quotas[mask].sum(axis=0)
+    rows = [("Đơn vị", f"{unit} ({UNIT_WORDS.get(by, by)})"), ("Năm gốc", str(a.base_year)),
+            ("Năm mục tiêu", str(a.horizon)), ("Ngưỡng", f"≥ {a.threshold} đảng viên"),
+            ("Chỉ tiêu của đơn vị theo năm", ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, quotas))),
+            (f"Tổng chỉ tiêu của đơn vị {a.years[0]}–{a.years[-1]}", f"{int(quotas.sum())} đảng viên, "
+             f"{int(mask.sum())} chi bộ")]
+    if by == a.unit_column:
+        u = a.unit_names.index(unit)
+        rows.append(("Cách giao cho đơn vị", "số kết nạp của toàn tỉnh chia cho các đơn vị "
+                     + (a.info.get("shared") or "theo dân số")))
+        transfer = int(a.plan.unit_transfer[u])
+        if transfer:
+            rows.append(("Điều chỉnh giữa các đơn vị", (f"nhận thêm {transfer}" if transfer > 0 else
+                                                        f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
+    else:  # a unit inside the budget's units (a commune of a district's plan)
+        rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
+                     f"{UNIT_WORDS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
+                     + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
+    rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
+                            f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
+                            "từ 2 đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+             ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với "
+                              "chỉ tiêu này, khi chi bộ kết nạp đến mức khả năng của mình: phần chỉ tiêu vượt khả "
+                              "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được; \"> 0,99\": gần như "
+                              "chắc chắn, không phải chắc chắn"),
+             ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
+    return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
+
+
+def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str | None = None,
+                          units=None) -> dict[str, Path]:
+    """One XLSX per unit of ``by`` with its quota list, all written or none.
+
+    Sheets "Chỉ tiêu" (a title row, one row per cell, a column per year, a bold
+    "Tổng cộng" row under the members and the quotas) and "Ghi chú"
+    (:func:`quota_notes`: the unit's own budget, the rules); "Dữ liệu mô phỏng" on
+    every sheet when the data are synthetic (styles: :mod:`nq21model.styles`).
+    ``units``: only these units' lists (default every unit). Returns {unit: path};
+    names from :func:`fmt.unit_file_names`, e.g.
+    ``chi_tieu_ket_nap_tam-duong.xlsx``.
+    """
+    from .files import write_tables
+    from .fmt import unit_file_names
+    from .styles import Sheet
+
+    a = allocation
+    by = by or a.unit_column
+    cells = a.dataset.cells
+    if by not in cells.columns:
+        raise ParameterError(f"no column '{by}' in the cells table")
+    out_dir = Path(out_dir)
+    names = unit_file_names(cells[by].unique())
+    wanted = sorted(names) if units is None else [u for u in sorted(names) if u in set(units)]
+    paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in wanted}
+    period = f"{a.years[0]}–{a.years[-1]}"
+    books = {}
+    for unit, path in paths.items():
+        mask = (cells[by] == unit).to_numpy()
+        sheet = quota_sheet(a, mask)
+        added = [f"Đảng viên tại chỗ {a.base_year}", *(f"Chỉ tiêu {y}" for y in a.years), f"Tổng {period}"]
+        books[path] = {
+            "Chỉ tiêu": Sheet(sheet, title=f"Đề xuất chỉ tiêu kết nạp đảng viên {period} — {unit}", totals=added),
+            "Ghi chú": Sheet(quota_notes(a, unit, mask, by), title=f"Ghi chú — {unit}")}
+    write_tables(books, office=True, synthetic=bool(a.dataset.synthetic))
+    return paths
