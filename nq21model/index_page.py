@@ -22,7 +22,7 @@ PAGE_CSS = Path(__file__).resolve().parent / "templates" / "nq21model_offline" /
 
 #: Short words of the statuses in the index's table of every target (narrow columns).
 SHORT_STATUS = {report.MET: "đạt", report.LIKELY_MET: "khả năng đạt", report.AT_RISK: "nguy cơ",
-                report.MISSED: "không đạt", report.NO_DATA: "không có số liệu"}
+                report.MISSED: "không đạt", report.UNLIKELY_MET: "khó đạt", report.NO_DATA: "không có số liệu"}
 
 
 #: The index's own table rules: unit names on one line; the matrix of statuses wraps.
@@ -135,10 +135,10 @@ def status_counts(targets: pd.DataFrame, units: list[str], *, base_year: int) ->
     """For each unit (in ``units``' order), how many of its programme targets of each
     year have each status: columns ``("", "Đơn vị")`` then ``(year heading, status)``
     for the statuses that occur (observed years: đạt, không đạt; forecast years:
-    có khả năng đạt, nguy cơ không đạt, không đạt; "không có dữ liệu" when it occurs)."""
+    có khả năng đạt, nguy cơ không đạt, khó đạt; "không có dữ liệu" when it occurs)."""
     from .report_programme import year_heading
 
-    order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.MISSED, report.NO_DATA]
+    order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.UNLIKELY_MET, report.MISSED, report.NO_DATA]
     part = targets[targets["unit"].isin(units)]
     out = {("", "Đơn vị"): list(units)}
     for year in sorted(part["year"].unique()):

@@ -19,11 +19,11 @@ import pandas as pd
 from .fmt import format_number
 from .plots import percent_axis, share_limits
 from .results import PROVINCE
-from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA
+from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET
 
 #: Colours of the statuses (green, light green, orange, red, grey).
 STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MISSED: "#d7191c",
-                  NO_DATA: "#d9d9d9"}
+                  UNLIKELY_MET: "#f46d43", NO_DATA: "#d9d9d9"}
 SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 
 #: The small multiples' grid, in inches: a panel's title wrapped to two lines of

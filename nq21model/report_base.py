@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__, config
 from .fmt import format_number, format_percent
-from .results import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, ForecastResults, risk_threshold,
+from .results import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, UNLIKELY_MET, ForecastResults, risk_threshold,
                       target_status)
 
 #: Admission rates compared side by side (the programme asks 3–4 % a year).
@@ -39,7 +39,8 @@ UNIT_LABELS = {"district": "huyện, thành phố", "commune": "xã, phường, 
                "commune_2025": "xã, phường (từ 01/7/2025)"}
 
 #: Colour of each status (one scale for the whole package: results.target_status).
-STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", NO_DATA: "grey"}
+STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", UNLIKELY_MET: "red",
+                 NO_DATA: "grey"}
 
 #: Resolution of the charts' PNG (8 inches → 880 pixels: sharp on screen and on A4).
 FIGURE_DPI = 110
@@ -211,7 +212,7 @@ def traffic_light(probability: float, *, observed: bool = False) -> tuple[str, s
 
     Observed (probability 0 or 1): "đạt" (green) / "không đạt" (red). Forecast:
     from ``config.STATUS_LIKELY`` "có khả năng đạt" (green), from
-    ``config.STATUS_UNLIKELY`` "nguy cơ không đạt" (amber), below "không đạt" (red).
+    ``config.STATUS_UNLIKELY`` "nguy cơ không đạt" (amber), below "khó đạt" (red).
     """
     status = target_status(probability, observed=observed)
     return STATUS_LIGHTS[status], status
@@ -223,7 +224,7 @@ def light_legend() -> str:
             f"(có khả năng đạt); {light_html('amber', 'vàng')}: xác suất từ "
             f"{format_percent(config.STATUS_UNLIKELY, 0)} đến dưới {format_percent(config.STATUS_LIKELY, 0)} "
             f"(nguy cơ không đạt); {light_html('red', 'đỏ')}: không đạt, hoặc xác suất dưới "
-            f"{format_percent(config.STATUS_UNLIKELY, 0)}.")
+            f"{format_percent(config.STATUS_UNLIKELY, 0)} (khó đạt).")
 
 
 def light_html(colour: str, text: str) -> str:
@@ -355,5 +356,5 @@ __all__ = ["SCENARIO_RATES", "ADMISSION_TARGET_RATE", "LIGHTS", "UNIT_LABELS", "
            "HTML", "new_figure", "html_table", "unit_order", "focus", "unit_name", "traffic_light",
            "light_legend", "light_html", "status_html", "format_chance", "format_decimal2", "format_p",
            "format_people", "banner_text", "banner_html", "PRINT_MARK", "show_banner", "data_date",
-           "title_text", "show_title", "missing_html", "band_text", "PROVINCE", "MET", "LIKELY_MET", "AT_RISK", "MISSED",
+           "title_text", "show_title", "missing_html", "band_text", "PROVINCE", "MET", "LIKELY_MET", "AT_RISK", "MISSED", "UNLIKELY_MET",
            "NO_DATA", "ForecastResults"]

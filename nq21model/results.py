@@ -17,9 +17,11 @@ CELL_COLUMNS = ["cell_id", "district", "commune", "cell_name", "horizon", "expec
                 "q10", "q50", "q90", "p_zero"] + [f"p_at_least_{k}" for k in config.THRESHOLDS]
 
 
-#: The statuses of a target (Vietnamese, as the programme's tracker says them).
-MET, LIKELY_MET, AT_RISK, MISSED, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
-                                             "không có dữ liệu")
+#: The statuses of a target (Vietnamese, as the programme's tracker says them): a year
+#: observed is MET or MISSED; a forecast LIKELY_MET, AT_RISK or UNLIKELY_MET ("khó đạt": a
+#: small chance, not a certain failure).
+MET, LIKELY_MET, AT_RISK, MISSED, UNLIKELY_MET, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
+                                                           "khó đạt", "không có dữ liệu")
 
 
 def target_thresholds(year: int) -> tuple[int, ...]:
@@ -53,7 +55,7 @@ def target_status(probability: float | None, *, observed: bool) -> str:
         return LIKELY_MET
     if probability >= config.STATUS_UNLIKELY:
         return AT_RISK
-    return MISSED
+    return UNLIKELY_MET
 
 
 class ForecastResults:

@@ -52,7 +52,7 @@ forecast otherwise:
 * observed: ``đạt`` if the target is met, else ``không đạt``;
 * forecast, from the probability P that the target is reached:
   ``có khả năng đạt`` if P ≥ :data:`LIKELY` (0.8), ``nguy cơ không đạt`` if
-  :data:`UNLIKELY` (0.2) ≤ P < 0.8, ``không đạt`` if P < 0.2 (the one scale of
+  :data:`UNLIKELY` (0.2) ≤ P < 0.8, ``khó đạt`` if P < 0.2 (the one scale of
   the package, :func:`nq21model.results.target_status`);
 * ``không có dữ liệu`` where the unit has no data for the indicator (a missing
   file, a missing column, a grouping the table does not carry, too few years).
@@ -72,13 +72,13 @@ from .data import CELL_COLUMNS, Dataset, load_dataset
 from .tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_organisations, load_roles,
                              load_unit_counts)
 from .exceptions import ParameterError
-from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, target_status
+from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, UNLIKELY_MET, target_status
 from .trends import count_future, fit_share_trend, predict_share
 
 __all__ = [
     "Indicator", "INDICATORS", "TrackerData", "load_tracker_data", "track_targets",
     "status_for", "project_share", "project_count", "COLUMNS", "LIKELY", "UNLIKELY",
-    "MET", "LIKELY_MET", "AT_RISK", "MISSED", "NO_DATA", "PROGRAMME_START",
+    "MET", "LIKELY_MET", "AT_RISK", "MISSED", "UNLIKELY_MET", "NO_DATA", "PROGRAMME_START",
     "share_counts", "count_series", "indicator_paths", "unit_table", "province_table",
     "SHARE_FUNCTIONS", "share_1_org", "share_1_member", "share_2a", "share_2c", "share_3a", "share_3b",
     "share_3c", "share_4a", "share_4b",
@@ -90,7 +90,7 @@ COLUMNS = ["indicator", "unit", "year", "target", "value", "low", "high", "statu
 
 
 #: A forecast reaches the target with probability ≥ LIKELY: "có khả năng đạt"; below
-#: UNLIKELY: "không đạt" (forecast to miss); between: "nguy cơ không đạt". The same
+#: UNLIKELY: "khó đạt" (a small chance); between: "nguy cơ không đạt". The same
 #: scale as the briefings' traffic lights (config.STATUS_LIKELY / STATUS_UNLIKELY).
 LIKELY = config.STATUS_LIKELY
 UNLIKELY = config.STATUS_UNLIKELY

@@ -15,7 +15,7 @@ UNITS = ["Đà Bắc", "Mường Tè", "Tân Uyên", "Thành phố Lai Châu"]
 def tracker(units):
     """A tracker table (targets.COLUMNS) of two indicators for the province and units."""
     rows = []
-    statuses = {2025: ["đạt", "không đạt"], 2030: ["có khả năng đạt", "nguy cơ không đạt", "không đạt"]}
+    statuses = {2025: ["đạt", "không đạt"], 2030: ["có khả năng đạt", "nguy cơ không đạt", "khó đạt"]}
     for code in ("2d_3", "3b"):
         for year in ((2025,) if code == "2d_3" else (2025, 2030)):
             for i, unit in enumerate(["Toàn tỉnh", *units]):

@@ -115,7 +115,7 @@ def test_traffic_light_levels():
     assert report.traffic_light(0.8) == ("green", "có khả năng đạt")
     assert report.traffic_light(0.79) == ("amber", "nguy cơ không đạt")
     assert report.traffic_light(0.2) == ("amber", "nguy cơ không đạt")
-    assert report.traffic_light(0.19) == ("red", "không đạt")
+    assert report.traffic_light(0.19) == ("red", "khó đạt")  # a small chance, not a certain failure
     assert report.traffic_light(1.0, observed=True) == ("green", "đạt")
     assert report.traffic_light(0.0, observed=True) == ("red", "không đạt")
     from nq21model import targets

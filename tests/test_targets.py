@@ -104,7 +104,7 @@ def bundled_table(bundled):
 @pytest.mark.parametrize("p, observed, expected", [
     (1.0, True, T.MET), (0.0, True, T.MISSED),
     (1.0, False, T.LIKELY_MET), (0.8, False, T.LIKELY_MET), (0.7999, False, T.AT_RISK),
-    (0.2, False, T.AT_RISK), (0.1999, False, T.MISSED), (0.0, False, T.MISSED),
+    (0.2, False, T.AT_RISK), (0.1999, False, T.UNLIKELY_MET), (0.0, False, T.UNLIKELY_MET),
     (None, False, T.NO_DATA), (float("nan"), True, T.NO_DATA),
 ])
 def test_status_boundaries(p, observed, expected):
@@ -222,7 +222,7 @@ def test_columns_and_order(small_table):
     assert list(small_table.columns) == T.COLUMNS
     assert small_table["indicator"].iloc[0] == "1_org"
     assert small_table["unit"].iloc[0] == PROVINCE
-    assert set(small_table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.NO_DATA}
+    assert set(small_table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.UNLIKELY_MET, T.NO_DATA}
 
 
 # ---------------------------------------------------------------- membership from the exact engine
@@ -276,7 +276,7 @@ def test_project_share_recovers_a_logit_trend():
     assert row["method"] == "logit_trend"
     assert row["value"] == pytest.approx(1 / (1 + np.exp(-(0.2 + 0.5))), abs=0.01)
     assert row["high"] - row["low"] < 0.1     # a series this smooth shows no yearly shocks
-    assert row["status"] == T.MISSED      # 0.668 against 0.90: no chance
+    assert row["status"] == T.UNLIKELY_MET      # 0.668 against 0.90: little chance
 
 
 def test_project_share_uses_the_trend_model():
@@ -314,7 +314,7 @@ def test_project_count_poisson():
     assert row["value"] == pytest.approx(12 + 8)          # 2021-2023 observed + 2 years of 4
     assert row["status"] == T.status_for(stats.poisson.sf(17, 8.0), observed=False)
     row = T.project_count(series.assign(count=0), [2025], base_year=2023, indicator=ind)[0]
-    assert (row["method"], row["status"]) == ("constant", T.MISSED)
+    assert (row["method"], row["status"]) == ("constant", T.UNLIKELY_MET)
 
 
 def test_replay_from_an_earlier_base_year(bundled):
@@ -385,8 +385,8 @@ def test_bundled_mix_of_statuses(bundled_table):
     # the synthetic trends put some targets on track and some not
     assert prov[("2d_3", 2025)] == T.MET and prov[("3a", 2025)] == T.MET
     assert prov[("3c", 2025)] == T.MISSED and prov[("4b", 2025)] == T.MISSED
-    assert prov[("3b", 2030)] == T.LIKELY_MET and prov[("3c", 2030)] == T.MISSED
-    assert set(prov) >= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED}
+    assert prov[("3b", 2030)] == T.LIKELY_MET and prov[("3c", 2030)] == T.UNLIKELY_MET
+    assert set(prov) >= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.UNLIKELY_MET}
     assert T.NO_DATA not in set(bundled_table["status"])
     assert bundled_table.attrs["synthetic"] is True
 
@@ -554,7 +554,7 @@ def test_cli_targets_prints_and_writes(tmp_path):
     assert list(table.columns) == T.COLUMNS
     assert list(sheets[PROVINCE].columns[:5]) == ["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]
     assert set(table["unit"]) >= {PROVINCE, "Mường Tè"}
-    assert set(table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.NO_DATA}
+    assert set(table["status"]) <= {T.MET, T.LIKELY_MET, T.AT_RISK, T.MISSED, T.UNLIKELY_MET, T.NO_DATA}
 
 
 def test_cli_targets_bad_input(tmp_path, small_dir):
