@@ -26,6 +26,18 @@ def format_percent(value, digits: int = 1) -> str:
     return _babel_percent(value, format=pattern, locale=LOCALE)
 
 
+def format_point_change(new: float, old: float, digits: int = 1) -> str:
+    """The change from share ``old`` to ``new`` as the page shows them
+    (:func:`format_percent`): the difference of the rounded figures, so that
+    "90,5% → 94,9%" reads "+4,4 điểm %", never the +4,3 of the unrounded ones."""
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    step = Decimal(1).scaleb(-digits)
+    a, b = ((Decimal(repr(float(v))) * 100).quantize(step, rounding=ROUND_HALF_EVEN) for v in (new, old))
+    change = a - b
+    return f"{'+' if change >= 0 else '−'}{format_number(abs(float(change)), digits)} điểm %"
+
+
 def format_probability(value, digits: int = 2) -> str:
     """0.8234 → '0,82'; NaN → '–'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from .fmt import format_number, format_percent
+from .fmt import format_number, format_percent, format_point_change
 from .report_base import (HTML, _block, _esc, _figure_class, format_p, html_table, missing_html, status_html,
                           unit_name)
 from .results import PROVINCE, ForecastResults
@@ -174,7 +174,8 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
             shown[col] = [format_percent(v, 1) for v in gain[col]]
         elif col.startswith("Kết nạp"):
             shown[col] = [format_number(v) for v in gain[col]]
-    shown["Chênh lệch"] = [f"{'+' if v >= 0 else ''}{format_number(100 * v, 1)} điểm %" for v in gain["Chênh lệch"]]
+    shown["Chênh lệch"] = [format_point_change(plan, pop) for plan, pop in  # as the two shares read
+                           zip(gain["Tỷ lệ chi bộ đạt - chỉ tiêu đề xuất"], gain["Tỷ lệ chi bộ đạt - chia theo dân số"])]
     changes = quota_changes(a, unit, n=QUOTA_CHANGES_SHOWN, by=by)
     ch = changes.copy()
     for col in ch.columns:

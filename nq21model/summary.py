@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import config, engine
-from .fmt import format_number, format_percent
+from .fmt import format_number, format_percent, format_point_change
 from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chance, light_html, unit_name,
                           unit_order)
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
@@ -387,7 +387,8 @@ def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | Non
         return (f"{plan} hầu như không thay đổi {what} ({format_percent(effect['share_plan'], 1)}): các chi bộ đều "
                 "đã được giao sát khả năng kết nạp.")
     text = (f"{plan} nâng {what} dự kiến từ {format_percent(effect['share_population'], 1)} lên "
-            f"{format_percent(effect['share_plan'], 1)} ({_points(effect['gain'])}), nếu các chi bộ kết nạp được gấp "
+            f"{format_percent(effect['share_plan'], 1)} "
+            f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được gấp "
             f"{format_number(effect['lift'], 1)} lần mức mấy năm qua")
     if effect["lift_low"] < effect["lift"]:
         text += f"; nếu chỉ bằng mức mấy năm qua, chênh lệch còn {_points(effect['gain_low'])}"

@@ -124,6 +124,22 @@ def test_traffic_light_levels():
         assert report.traffic_light(p)[1] == targets.status_for(p, observed=False)
 
 
+def test_a_change_of_shares_adds_up_as_shown():
+    """'90,5% lên 94,9%' is +4,4 points, the difference of what the page shows (the
+    unrounded shares differ by 4,32); any two shares agree with format_percent."""
+    from nq21model.fmt import format_percent, format_point_change
+
+    assert format_point_change(0.94864, 0.90544) == "+4,4 điểm %"
+    assert format_point_change(0.9, 0.93) == "−3 điểm %"
+    rng = np.random.default_rng(0)
+    for new, old in rng.random((2000, 2)):
+        shown = [float(format_percent(v, 1).rstrip("%").replace(".", "").replace(",", ".")) for v in (new, old)]
+        change = format_point_change(new, old)
+        sign = -1 if change.startswith("−") else 1
+        value = float(change.lstrip("+−").split(" ")[0].replace(".", "").replace(",", "."))
+        assert sign * value == pytest.approx(shown[0] - shown[1], abs=1e-9)
+
+
 def test_format_chance_never_claims_certainty():
     assert report.format_chance(0.823) == "82%"
     assert report.format_chance(0.9996) == "> 99%"
