@@ -335,9 +335,9 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
         return (f"Chỉ tăng đều số kết nạp ở mọi chi bộ thì {target} khó đạt ở {unit_name(unit)}, kể cả khi gấp "
                 f"{format_number(MAX_FACTOR)} lần mức {now} (≈ {current} người/năm): cần tạo nguồn, giao chỉ tiêu "
                 "riêng cho từng chi bộ nguy cơ.")
-    text = (f"Để {target} có khả năng đạt (xác suất từ {format_percent(need['level'], 0)}), chi bộ thôn, bản của "
-            f"{unit_name(unit)} cần kết nạp khoảng {_people(need['needed'])} người/năm, gấp "
-            f"{format_number(need['factor'], 1)} lần mức {now} (≈ {current})")
+    text = (f"Để {target} có khả năng đạt (xác suất từ {format_percent(need['level'], 0)}) khi mọi chi bộ tăng "
+            f"kết nạp như nhau, chi bộ thôn, bản của {unit_name(unit)} cần kết nạp khoảng {_people(need['needed'])} "
+            f"người/năm, gấp {format_number(need['factor'], 1)} lần mức {now} (≈ {current})")
     if not math.isnan(need["needed_rate"]) and need["needed_rate"] <= MAX_SHOWN_RATE:
         # the programme's rate (all admissions over all members), not these admissions over all members
         text += (f", tức là tỷ lệ kết nạp chung của {unit_name(unit)} khoảng {format_percent(need['needed_rate'], 1)} "
@@ -345,7 +345,7 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
                  f"{format_percent(need['phi'], 0)} số kết nạp như hiện nay")
     if need["kind"] == "continue" and need["factor"] > need["lift"]:
         text += (f"; mức này vượt khả năng kết nạp giả định của các chi bộ (gấp {format_number(need['lift'], 1)} lần "
-                 "mức mấy năm qua) nếu tăng đều, nên cần tập trung vào các chi bộ nguy cơ")
+                 "mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ")
     return text + "."
 
 

@@ -212,12 +212,12 @@ def test_admissions_sentence_says_the_numbers():
     need = {"horizon": 2030, "threshold": 4, "level": 0.8, "current": 67.2, "p_now": 0.01, "factor": 3.4,
             "needed": 228.5, "needed_rate": 0.125, "phi": 0.6, "lift": 2.0, "kind": "continue"}
     text = summary.admissions_sentence(need, unit="Mường Tè")
-    assert text == ("Để chỉ tiêu 95% chi bộ có từ 4 đảng viên tại chỗ năm 2030 có khả năng đạt (xác suất từ 80%), "
-                    "chi bộ thôn, bản của Mường Tè cần kết nạp khoảng 230 người/năm, gấp 3,4 lần mức hiện nay "
+    assert text == ("Để chỉ tiêu 95% chi bộ có từ 4 đảng viên tại chỗ năm 2030 có khả năng đạt (xác suất từ 80%) "
+                    "khi mọi chi bộ tăng kết nạp như nhau, chi bộ thôn, bản của Mường Tè cần kết nạp khoảng 230 "
+                    "người/năm, gấp 3,4 lần mức hiện nay "
                     "(≈ 67), tức là tỷ lệ kết nạp chung của Mường Tè khoảng 12,5% tổng số đảng viên/năm, nếu chi "
                     "bộ thôn, bản vẫn chiếm khoảng 60% số kết nạp như hiện nay; mức này vượt khả năng kết nạp giả "
-                    "định của các chi bộ (gấp 2 lần mức mấy năm qua) nếu tăng đều, nên cần tập trung vào các chi bộ "
-                    "nguy cơ.")
+                    "định của các chi bộ (gấp 2 lần mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ.")
     within = summary.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
     assert "gấp 1,5 lần" in within and "vượt" not in within and "tổng số đảng viên" not in within
     small = summary.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
