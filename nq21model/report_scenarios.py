@@ -155,7 +155,7 @@ def show_scenarios(table: pd.DataFrame) -> HTML:
             col[f"Tỷ lệ chi bộ ≥ {k} ĐV năm {h}"] = format_percent(r[f"share_at_least_{k}"], 1)
             col[f"Xác suất đạt {format_percent(config.TARGET_SHARE, 0)} (≥ {k} ĐV, {h})"] = \
                 format_chance(r[f"p_share_95_at_least_{k}"])
-        col[f"Chi bộ không có ĐV tại chỗ năm {h} (kỳ vọng)"] = format_number(r["expected_zero_cells"], 1)
+        col[f"Chi bộ (mọi loại) không có ĐV tại chỗ năm {h} (kỳ vọng)"] = format_number(r["expected_zero_cells"], 1)
     shown = pd.DataFrame(cols)
     shown.insert(0, "Chỉ số", shown.index)
     return _block(html_table(shown.reset_index(drop=True), numeric=tuple(cols), cls="nq21-scenarios nq21-lead"),

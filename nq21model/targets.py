@@ -928,7 +928,9 @@ def unit_table(table: pd.DataFrame, unit: str = PROVINCE) -> pd.DataFrame:
         code = r["indicator"]
         band = ""
         if r["method"] not in ("observed", "none") and not math.isnan(r["low"]):
-            band = f"{_fmt_value(code, r['low'])} – {_fmt_value(code, r['high'])}"
+            low, high = _fmt_value(code, r["low"]), _fmt_value(code, r["high"])
+            # one value when both ends read the same (a mean of 99,7% beside "100%–100%" read as outside it)
+            band = low if low == high else f"{low} – {high}"
         value = _fmt_value(code, r["value"])
         if code == "owner_per_district" and unit == PROVINCE and not math.isnan(r["value"]):
             value = format_percent(r["value"], 0)

@@ -485,6 +485,12 @@ def test_unit_table_in_vietnamese(bundled_table):
     assert "2b" not in set(table["Chỉ tiêu"])     # province-only rows are absent from a district
     with pytest.raises(ParameterError, match="no unit 'Atlantis'"):
         T.unit_table(bundled_table, "Atlantis")
+    # a band whose two ends read the same is one value (not "100%–100%" beside a mean of 99,7%)
+    point = bundled_table.copy()
+    point.loc[(point["unit"] == "Mường Tè") & (point["indicator"] == "2d_4"), ["value", "low", "high"]] = \
+        [0.997, 1.0, 1.0]
+    row = T.unit_table(point, "Mường Tè").query("`Chỉ tiêu` == @T.INDICATORS['2d_4'].name").iloc[0]
+    assert (row["Kết quả"], row["Khoảng 80%"]) == ("99,7%", "100%")
 
 
 def test_province_table(bundled_table):
