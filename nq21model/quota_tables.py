@@ -103,7 +103,7 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
     rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
                             f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
-                            "từ 2 đảng viên trở lên được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+                            "(trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
              ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với "
                               "chỉ tiêu này, khi chi bộ kết nạp đến mức khả năng của mình: phần chỉ tiêu vượt khả "
                               "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được; \"> 0,99\": gần như "

@@ -117,15 +117,17 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
 # ------------------------------------------------------------------------ quotas
 
 
-def budget_words(a) -> str:
+def budget_words(a, by: str | None = None) -> str:
     """The quota budget in words (Vietnamese): the scenario that sets it and how it
-    is shared between units (from the allocation's note)."""
+    is shared between units (from the allocation's note), then cells."""
     from .quota_tables import UNIT_WORDS
 
     note = str(a.budget_note)
     label = note.split(";")[0].strip()
     how = a.info.get("shared", "")
-    return label + (f"; chia cho các {UNIT_WORDS.get(a.unit_column, 'đơn vị')} {how}" if how else "")
+    nested = by not in (None, a.unit_column)  # a commune of a district's plan
+    return label + (f"; chia cho các {UNIT_WORDS.get(a.unit_column, 'đơn vị')} {how}"
+                    + (", rồi cho từng chi bộ" if nested else "") if how else "")
 
 
 def quota_intro(a, unit: str | None, by: str | None) -> str:
@@ -139,14 +141,23 @@ def quota_intro(a, unit: str | None, by: str | None) -> str:
     floor_cells = int(a.plan.floors[mask].sum())
     where = "toàn tỉnh" if unit in (None, PROVINCE) else _esc(unit)
     text = (f"Chỉ tiêu kết nạp giao cho các chi bộ thôn, bản, tổ dân phố của {where} trong {years[0]}–{years[-1]}: "
-            f"{format_number(own)} đảng viên ({_esc(budget_words(a))}). Chỉ tiêu của mỗi chi bộ không vượt quá khả "
-            f"năng kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp mấy năm qua đã ước lượng), ưu tiên "
-            f"các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ vào năm {a.horizon}; "
-            f"{format_number(floor_cells)} chi bộ có phần chia theo dân số từ 2 đảng viên trở lên trong cả giai đoạn "
-            "được giao ít nhất 1; chỉ tiêu của mỗi chi bộ thay đổi không quá 1 đảng viên giữa hai năm liền nhau. "
+            f"{format_number(own)} đảng viên ({_esc(budget_words(a, by))}). Chỉ tiêu của mỗi chi bộ không vượt quá "
+            f"khả năng kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp mấy năm qua đã ước lượng), trừ "
+            f"mức tối thiểu, ưu tiên các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ vào năm {a.horizon}; "
+            f"{format_number(floor_cells)} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở "
+            "lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu của mỗi chi bộ thay đổi không quá 1 đảng viên giữa "
+            "hai năm liền nhau. "
             f"Nếu các chi bộ kết nạp được đến mức giả định, tỷ lệ chi bộ đạt dự kiến là "
             f"{format_percent(at['share_optimised'], 1)}, so với {format_percent(at['share_proportional'], 1)} khi chia "
             f"theo dân số, với khoảng {format_number(at['realised_optimised'])} đảng viên được kết nạp thực tế.")
+    pop = int(a.proportional[mask].sum())
+    if by not in (None, a.unit_column) and unit not in (None, PROVINCE) and pop != own:
+        # a commune of its district's plan: the plan moves quotas between the district's communes
+        parent = ", ".join(sorted(set(a.dataset.cells.loc[mask, a.unit_column].astype(str))))
+        text += (f" Chia theo dân số, {where} được {format_number(pop)} người; kế hoạch chung của {_esc(parent)} giao "
+                 f"{format_number(own)} ({'thêm' if own > pop else 'bớt'} {format_number(abs(own - pop))}, "
+                 f"{'từ' if own > pop else 'cho'} các chi bộ ở nơi khác), nên chênh lệch ở bảng dưới có cả phần "
+                 "chỉ tiêu chuyển giữa các đơn vị.")
     transfers = [(a.unit_names[u], int(-a.plan.unit_transfer[u])) for u in a.plan.losing_units]
     if transfers:
         text += " Đơn vị nhường bớt chỉ tiêu cho đơn vị khác: " + "; ".join(
@@ -192,8 +203,10 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
                   f"số</strong> (tổng cả giai đoạn) ở {_esc(unit_name(unit))}</p>",
                   html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã")),
                              cls="nq21-compact"),
-                  '<p class="nq21-note">Danh sách chỉ tiêu từng chi bộ, từng năm có trong tệp Excel của đơn vị '
-                  "(thư mục chi_tieu).</p>")
+                  f'<p class="nq21-note"><em>Khả năng đạt</em>: xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ '
+                  f"trở lên năm {a.horizon} với chỉ tiêu ấy, khi chi bộ kết nạp đến mức khả năng của mình "
+                  f"({format_number(a.lift, 1)} lần mức mấy năm qua). Danh sách chỉ tiêu từng chi bộ, từng năm có "
+                  "trong tệp Excel của đơn vị (thư mục chi_tieu).</p>")
 
 
 __all__ = ["briefing_extras", "year_heading", "targets_by_year", "show_targets", "targets_chart_alt",

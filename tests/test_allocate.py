@@ -207,3 +207,13 @@ def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
     notes = dict(quota_notes(b, commune, mask, "commune").to_numpy())
     assert "chia cho các huyện, thành phố" in notes["Cách giao cho đơn vị"]
     assert f"{int(b.quotas[mask].sum())} đảng viên" in notes[f"Tổng chỉ tiêu của đơn vị {b.years[0]}–{b.years[-1]}"]
+    # the briefing says the commune's quotas come from its district's plan, and what population alone gives it
+    from nq21model.report_programme import quota_intro
+
+    moved = next(c for c in bundled.cells["commune"].unique()
+                 if b.quotas[b.unit_mask("commune", c)].sum() != b.proportional[b.unit_mask("commune", c)].sum())
+    m = b.unit_mask("commune", moved)
+    text = quota_intro(b, moved, "commune")
+    assert "chia cho các huyện, thành phố" in text and "rồi cho từng chi bộ" in text
+    assert f"Chia theo dân số, {moved} được {int(b.proportional[m].sum())} người" in text
+    assert "Chia theo dân số" not in quota_intro(a, "Sìn Hồ", "district")
