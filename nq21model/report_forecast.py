@@ -207,7 +207,12 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
         shown.insert(5, "Thực tế đã xảy ra", [
             "–" if math.isnan(v) else _value_text(k, v, float("nan"), "observed")
             for k, v in zip(table["kind"], table["observed_value"])])
-    if admissions(results, unit=unit, by=by)["base"] == "all":
+    on_all = admissions(results, unit=unit, by=by)["base"] == "all"
+    admitted = (f"số kết nạp của chi bộ thôn, bản trong năm đạt phần của họ trong "
+                f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên" if on_all else
+                f"số kết nạp của chi bộ thôn, bản trong năm từ {format_percent(ADMISSION_TARGET_RATE, 0)} số đảng "
+                "viên tại chỗ")
+    if on_all:
         basis = ("trong ngoặc là tỷ lệ kết nạp chung của cả đơn vị (mọi tổ chức đảng, theo bảng tổng số) so với "
                  "tổng số đảng viên cuối năm trước — tỷ lệ mà chỉ tiêu của Chương trình tính; năm dự báo: với chi "
                  "bộ thôn, bản vẫn chiếm phần kết nạp như mấy năm qua")
@@ -216,8 +221,7 @@ def show_key_figures(results: ForecastResults, *, unit: str | None = None, by: s
                  "tổng số đảng viên của đơn vị)")
     note = ("Kết quả dự báo là giá trị kỳ vọng; <em>xác suất đạt</em> là xác suất để chỉ tiêu được hoàn thành "
             f"(tỷ lệ chi bộ đạt ≥ {format_percent(config.TARGET_SHARE, 0)}; không còn chi bộ thôn, bản, tổ dân phố nào "
-            "không có đảng viên tại chỗ; số kết nạp của chi bộ thôn, bản trong năm đạt phần của họ trong "
-            f"{format_percent(ADMISSION_TARGET_RATE, 0)} tổng số đảng viên). Chi bộ không có đảng viên tại chỗ: mọi "
+            f"không có đảng viên tại chỗ; {admitted}). Chi bộ không có đảng viên tại chỗ: mọi "
             "chi bộ thôn, bản, tổ dân phố; chỉ tiêu của Chương trình (bảng các chỉ tiêu) chỉ tính chi bộ bản. "
             f"Kết nạp: số người do chi bộ thôn, bản, tổ dân phố kết nạp; {basis}.")
     return _block("<h3>Xác suất đạt chỉ tiêu về đảng viên tại chỗ và kết nạp</h3>",
