@@ -36,7 +36,7 @@ def write_at_risk_xlsx(results, path: Path, *, by: str, units) -> int:
     notes = [("Nội dung", f"Danh sách chi bộ có nguy cơ không đạt chỉ tiêu đảng viên tại chỗ, {layout}."),
              ("Tiêu chí", f"Xác suất có từ {threshold} đảng viên tại chỗ trở lên năm {horizon} dưới 0,5, "
                           f"hoặc chưa có đảng viên tại chỗ năm {results.base_year}."),
-             ("Đơn vị", f"{report.UNIT_LABELS.get(by, by)} (cột {by})"),
+             ("Đơn vị", report.UNIT_LABELS[by] if by in report.UNIT_LABELS else f"{by} (cột của tệp chi bộ)"),
              ("Kịch bản", results.scenario.label),
              ("Số liệu", f"đến hết năm {results.dataset.last_year}; năm gốc {results.base_year}"),
              ("Lập lúc", _dt.datetime.now().strftime("%d/%m/%Y %H:%M") + f" bằng nq21model {__version__}")]

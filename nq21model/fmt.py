@@ -9,6 +9,10 @@ from babel.numbers import format_decimal, format_percent as _babel_percent
 
 LOCALE = "vi"
 
+#: Vietnamese names of the grouping columns (briefings, workbooks, the index).
+UNIT_LABELS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn",
+               "commune_2025": "xã, phường (từ 01/7/2025)"}
+
 
 def format_number(value, digits: int = 0) -> str:
     """1234.5 → '1.234,5' (with ``digits`` decimals at most); NaN → '–'."""

@@ -10,8 +10,9 @@ import pandas as pd
 
 from .allocate import Allocation
 from .exceptions import ParameterError
+from .fmt import UNIT_LABELS
 
-__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks", "UNIT_WORDS"]
+__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks"]
 
 
 def quota_gain_table(allocation: Allocation, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
@@ -73,10 +74,6 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
     return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
 
 
-#: What a unit of each cells column is called in a quota workbook's title.
-UNIT_WORDS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn",
-              "commune_2025": "xã, phường (từ 1/7/2025)"}
-
 
 def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) -> pd.DataFrame:
     """The "Ghi chú" sheet of a unit's quota workbook: ``Mục, Giá trị`` rows — the
@@ -84,7 +81,7 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
     province's), how they were handed down, the rules, the data."""
     a = allocation
     quotas = a.quotas[mask].sum(axis=0)
-    rows = [("Đơn vị", f"{unit} ({UNIT_WORDS.get(by, by)})"), ("Năm gốc", str(a.base_year)),
+    rows = [("Đơn vị", f"{unit} ({UNIT_LABELS.get(by, by)})"), ("Năm gốc", str(a.base_year)),
             ("Năm mục tiêu", str(a.horizon)), ("Ngưỡng", f"≥ {a.threshold} đảng viên"),
             ("Chỉ tiêu của đơn vị theo năm", ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, quotas))),
             (f"Tổng chỉ tiêu của đơn vị {a.years[0]}–{a.years[-1]}", f"{int(quotas.sum())} đảng viên, "
@@ -99,7 +96,7 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
                                                         f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
     else:  # a unit inside the budget's units (a commune of a district's plan)
         rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
-                     f"{UNIT_WORDS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
+                     f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
     rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
                             f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, config
-from .fmt import format_number, format_percent
+from .fmt import UNIT_LABELS, format_number, format_percent
 from .results import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, UNLIKELY_MET, ForecastResults, risk_threshold,
                       target_status)
 
@@ -34,9 +34,6 @@ LIGHTS = {
     "grey": "#616161",
 }
 
-#: Vietnamese names of the grouping columns.
-UNIT_LABELS = {"district": "huyện, thành phố", "commune": "xã, phường, thị trấn",
-               "commune_2025": "xã, phường (từ 01/7/2025)"}
 
 #: Colour of each status (one scale for the whole package: results.target_status).
 STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", UNLIKELY_MET: "red",

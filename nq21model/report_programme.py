@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from .fmt import format_number, format_percent, format_point_change
+from .fmt import UNIT_LABELS, format_number, format_percent, format_point_change
 from .report_base import (HTML, _block, _esc, _figure_class, format_p, html_table, missing_html, status_html,
                           unit_name)
 from .results import PROVINCE, ForecastResults
@@ -120,13 +120,11 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
 def budget_words(a, by: str | None = None) -> str:
     """The quota budget in words (Vietnamese): the scenario that sets it and how it
     is shared between units (from the allocation's note), then cells."""
-    from .quota_tables import UNIT_WORDS
-
     note = str(a.budget_note)
     label = note.split(";")[0].strip()
     how = a.info.get("shared", "")
     nested = by not in (None, a.unit_column)  # a commune of a district's plan
-    return label + (f"; chia cho các {UNIT_WORDS.get(a.unit_column, 'đơn vị')} {how}"
+    return label + (f"; chia cho các {UNIT_LABELS.get(a.unit_column, 'đơn vị')} {how}"
                     + (", rồi cho từng chi bộ" if nested else "") if how else "")
 
 
