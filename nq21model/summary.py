@@ -186,8 +186,10 @@ def action_sentence(results: ForecastResults, *, unit: str | None = None, by: st
 
 def hotspots(results: ForecastResults, *, unit: str | None = None, by: str | None = None) -> pd.DataFrame:
     """Where the unit's at-risk cells are: ``place`` (the communes of a unit; the
-    units of ``by`` for the province; the cells themselves for a commune) and
-    ``cells`` (at-risk cells there), most first (ties by name)."""
+    units of ``by`` for the province; the cells themselves for a commune),
+    ``cells`` (at-risk cells there) and ``shortfall`` (the sum of their chances of
+    missing the threshold), most cells first, then the larger shortfall (a place
+    whose cells are furthest from it), then by name."""
     by = by or results.unit_column
     table = at_risk_cells(results, unit=unit, by=by)
     if unit in (None, PROVINCE):
@@ -197,9 +199,12 @@ def hotspots(results: ForecastResults, *, unit: str | None = None, by: str | Non
         places = table["Chi bộ"].astype(str).to_numpy()
     else:
         places = table["Xã"].astype(str).to_numpy()
-    counts = pd.Series(places, dtype=object).value_counts()
-    out = pd.DataFrame({"place": counts.index.astype(str), "cells": counts.to_numpy(dtype=int)})
-    return out.sort_values(["cells", "place"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    chance = next(c for c in table.columns if str(c).startswith("Xác suất"))
+    out = pd.DataFrame({"place": places, "miss": 1.0 - table[chance].to_numpy(dtype=float)}).groupby(
+        "place", sort=False).agg(cells=("miss", "size"), shortfall=("miss", "sum")).reset_index()
+    out["place"] = out["place"].astype(str)
+    return out.sort_values(["cells", "shortfall", "place"], ascending=[False, False, True],
+                           kind="stable").reset_index(drop=True)
 
 
 def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: str | None = None,

@@ -138,6 +138,15 @@ def test_hotspots_count_the_at_risk_cells_by_place(results):
     unit = summary.hotspots(results, unit=UNIT)
     assert dict(zip(unit["place"], unit["cells"])) == \
         report.at_risk_cells(results, unit=UNIT)["Xã"].value_counts().to_dict()
+    # ties of cells go to the place whose cells are furthest from the threshold, not to the first name
+    bundled = report.run_forecast()
+    spots = summary.hotspots(bundled, unit="Sìn Hồ")
+    table = report.at_risk_cells(bundled, unit="Sìn Hồ")
+    chance = [c for c in table.columns if c.startswith("Xác suất")][0]
+    expected = (1 - table[chance]).groupby(table["Xã"]).sum()
+    assert spots.set_index("place")["shortfall"].to_dict() == pytest.approx(expected.to_dict())
+    ordered = list(zip(-spots["cells"], -spots["shortfall"].round(12), spots["place"]))
+    assert ordered == sorted(ordered) and spots["cells"].duplicated().any()
     sentence = summary.hotspot_sentence(results, unit=UNIT)
     if len(unit) == 1:
         assert sentence == f"Cả {unit['cells'].iloc[0]} chi bộ nguy cơ của {UNIT} ở {unit['place'].iloc[0]}."
