@@ -152,6 +152,7 @@ def quota_intro(a, unit: str | None, by: str | None) -> str:
     if by not in (None, a.unit_column) and unit not in (None, PROVINCE) and pop != own:
         # a commune of its district's plan: the plan moves quotas between the district's communes
         parent = ", ".join(sorted(set(a.dataset.cells.loc[mask, a.unit_column].astype(str))))
+        parent += f" ({UNIT_LABELS.get(a.unit_column, a.unit_column)})"
         text += (f" Chia theo dân số, {where} được {format_number(pop)} người; kế hoạch chung của {_esc(parent)} giao "
                  f"{format_number(own)} ({'thêm' if own > pop else 'bớt'} {format_number(abs(own - pop))}, "
                  f"{'từ' if own > pop else 'cho'} các chi bộ ở nơi khác), nên chênh lệch ở bảng dưới có cả phần "
