@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config
+from . import config, runner
 from .batch_files import write_at_risk_xlsx, write_index, write_manifest
 from .exceptions import ParameterError
 from .files import replace_folder, staging_folder
@@ -242,20 +242,24 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
     pool, logs = None, None
-    if dataset is not None and not scheduler and (by or dataset.default_unit) in dataset.cells:
-        # the workers are spawned now and warm their kernels during the whole preparation
+    if (dataset is not None and not scheduler and runner.STARTS_WITHOUT_THREAD
+            and (by or dataset.default_unit) in dataset.cells):
+        # the workers are started now and warm their kernels during the whole preparation
         # (the forecast's calibration runs on one core), once the quick checks passed
         from .forecast import check_horizons
-        from .runner import start_pool
 
         base = dataset.last_year if params.get("base_year") is None else int(params["base_year"])
         dataset.check_base_year(base)
         check_horizons(params.get("horizons") or None, base)
         data_units = report.unit_order(dataset.cells[by or dataset.default_unit].astype(str).unique())
-        _chosen(data_units, only, by or dataset.default_unit)
+        chosen = _chosen(data_units, only, by or dataset.default_unit)
         logs = tempfile.mkdtemp(prefix="nq21model-workers-")
-        pool = start_pool(min(jobs, len(only or data_units)), kernel=kernel, cwd=str(notebook.parent),
-                          log_path=os.path.join(logs, "workers.log"))
+        try:
+            pool = runner.start_pool(min(jobs, len(chosen)), kernel=kernel, cwd=str(notebook.parent),
+                                     log_path=os.path.join(logs, "workers.log"))
+        except BaseException:
+            shutil.rmtree(logs, ignore_errors=True)
+            raise
     staging = None
     try:
         results = report.run_forecast(**params, dataset=dataset)
@@ -285,10 +289,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             unit's cells' rates are saved, so that no notebook recomputes the whole data set."""
             nonlocal pool
             if pool is None and not scheduler:
-                from .runner import start_pool
-
-                pool = start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
-                                  log_path=str(staging / "workers.log"))
+                pool = runner.start_pool(run.jobs, kernel=kernel, cwd=str(notebook.parent),
+                                         log_path=str(staging / "workers.log"))
             if usable(results.method, results.scenario, stand_in=bool(results.notes)):
                 runs = report.scenario_runs(results, params.get("scenario_rates") or report.SCENARIO_RATES)
                 save_units(results, runs, context, by=by, units=units, slugs=slugs,
@@ -362,7 +364,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             run.at_risk_cells = at_risk.result()
             parts = index_made.result()
         if pool is not None:  # the kernels stop while the batch's own files are written
-            pool.shutdown(wait=False)
+            runner.stop_pool(pool, wait=False)
         run.outcomes = sorted(outcomes, key=lambda o: units.index(o["unit"]))
         # ---- index and manifest (from the same forecast the notebooks make), staged too
         params["context_dir"] = str(out_dir / "_context")  # where the manifest will find it
@@ -381,9 +383,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             run.kept_earlier = True
     finally:
         if pool is not None:
-            from .runner import stop_pool
-
-            stop_pool(pool)
+            runner.stop_pool(pool)
         for folder in (staging, logs):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -220,18 +220,33 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
         context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context,
                                initializer=_worker_init, initargs=(log_path, kernel, cwd))
-    # what the first submit would do (Python 3.11–3.13), without the executor's thread
-    pool._launch_processes()
+    if STARTS_WITHOUT_THREAD:  # what the first submit would do (Python 3.11–3.13), without the thread
+        pool._launch_processes()
+    else:  # another Python: the workers start, and the executor's thread with them
+        for _ in range(max(1, jobs)):
+            pool.submit(_ready)
     return pool
+
+
+#: Whether :func:`start_pool` starts its workers with no thread in this process
+#: (``ProcessPoolExecutor._launch_processes``, Python 3.11–3.13), so that a batch may
+#: start them before it forks its parts; else it starts them after.
+STARTS_WITHOUT_THREAD = hasattr(__import__("concurrent.futures").futures.ProcessPoolExecutor, "_launch_processes")
 
 
 def stop_pool(pool, *, wait: bool = True) -> None:
     """Shut ``pool`` down, cancelling the units not started. Workers that were never
     given a task wait for one: a no-op task starts the executor's thread that tells
-    them to stop (they finish their warm-up first and stop their kernels)."""
+    them to stop (they finish their warm-up first and stop their kernels). With
+    ``wait``, return once that thread has stopped them, also when an earlier call
+    did not wait (a batch that forks again must not have it running)."""
     with contextlib.suppress(RuntimeError):  # already shut down
         pool.submit(_ready)
+    manager = getattr(pool, "_executor_manager_thread", None) or getattr(pool, "_nq21_manager", None)
+    pool._nq21_manager = manager  # shutdown() forgets its thread; a later call joins it
     pool.shutdown(wait=wait, cancel_futures=True)
+    if wait and manager is not None:
+        manager.join()
 
 
 def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_done=None,
@@ -253,9 +268,12 @@ def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_d
             return _execute_dask(tasks, scheduler, context_dir, done)
         if pool is not None:
             return _run_in(pool, tasks, done)
-        with start_pool(jobs, kernel=tasks[0]["kernel"] if tasks else "", cwd=tasks[0]["cwd"] if tasks else "",
-                        log_path=log_path) as own:
+        own = start_pool(jobs, kernel=tasks[0]["kernel"] if tasks else "", cwd=tasks[0]["cwd"] if tasks else "",
+                         log_path=log_path)
+        try:
             return _run_in(own, tasks, done)
+        finally:
+            stop_pool(own)
 
 
 def _failed(task: dict, exc: BaseException, what: str = "worker failed") -> dict:

@@ -2,6 +2,8 @@
 starting from an emptied namespace and output history."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -89,3 +91,30 @@ def test_warm_kernel_loads_the_data_once_and_hands_out_copies(tmp_path, monkeypa
     with pytest.warns(DataWarning):
         report.run_forecast(**paths, reconcile=True)  # a changed file: read again
     assert len(loads) == 3
+
+
+def test_a_pool_given_no_unit_still_stops(tmp_path, monkeypatch):
+    """``execute`` with no task starts a pool that is never given one: its workers
+    must still be told to stop (a worker waits for a task otherwise, for ever)."""
+    import time
+
+    workers, pools = [], []
+    real = runner.start_pool
+
+    def start(*args, **kwargs):
+        pool = real(*args, **kwargs)
+        workers.extend(pool._processes)
+        pools.append(pool)  # kept alive: what stops the workers is the pool's shutdown, not its collection
+        return pool
+
+    monkeypatch.setattr(runner, "start_pool", start)
+    # the worker is up and waiting before the pool is shut down (at once, it dies unpickling its queue)
+    monkeypatch.setattr(runner, "_run_in", lambda pool, tasks, done: time.sleep(2) or [])
+    assert runner.execute([], jobs=1, log_path=str(tmp_path / "w.log"), progress=False) == []
+    assert len(workers) == 1
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+              for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                   for pid in workers)
