@@ -108,13 +108,10 @@ class ForecastResults:
         out = ForecastResults.for_unit(self.full, self.dataset, self.scenario, rates, self.horizons, by, unit,
                                        idx=idx, method=self.method, samples=samples, draws=self.draws,
                                        seed=self.seed, notes=tuple(self.notes))
-        # what is per cell and already computed is the unit's cells' part of it (the
-        # quantiles only while the engine used every draw for them, as it does on a unit)
+        # what is per cell and already computed is the unit's cells' part of it
         out._parameters = {h: (p[..., idx], mu[..., idx]) for h, (p, mu) in self._parameters.items()}
-        if self._samples is None and self.rates.survival.size <= engine.LARGE_CELL_DRAWS:
-            for year, stats in self._stats.items():
-                out._stats[year] = _CellStats({k: v[..., idx] for k, v in stats.items()},
-                                              partial(out._quantiles, year))
+        if self._samples is None:
+            out.use_stats(self._stats_of(idx))
         return out
 
     @classmethod
@@ -173,15 +170,26 @@ class ForecastResults:
         return self._stats[year]
 
     def unit_stats(self, by: str, unit: str) -> dict[int, dict[str, np.ndarray]]:
-        """Each horizon's per-cell statistics (quantiles included) of the unit's cells,
-        from these results': what the unit's own results compute (its cells, the same
-        rates), computed once for every cell. :meth:`use_stats` hands them over."""
-        idx = self._unit_index(by, unit)
+        """Each horizon's per-cell statistics of the unit's cells (quantiles included
+        while the engine uses every draw), computed once for every cell:
+        :meth:`use_stats` hands them over."""
+        return self._stats_of(self._unit_index(by, unit), every_horizon=True)
+
+    def _stats_of(self, idx: np.ndarray, *, every_horizon: bool = False) -> dict[int, dict[str, np.ndarray]]:
+        """The per-cell statistics of cells ``idx`` by year — those computed so far, or
+        (``every_horizon``) every horizon's with its quantiles — as the cells' own
+        results compute them (cells are independent given the rates). The quantiles
+        only while the engine used every draw for them: above
+        ``engine.LARGE_CELL_DRAWS`` cell-draws it thins them, a unit alone does not."""
+        every_draw = self.rates.survival.size <= engine.LARGE_CELL_DRAWS
+        quantile_keys = {f"q{round(100 * q)}" for q in QUANTILE_LEVELS}
         out = {}
-        for horizon in self.horizons:
-            stats = self.stats(horizon)
-            stats[f"q{round(100 * QUANTILE_LEVELS[0])}"]  # the quantiles of every cell, once
-            out[horizon] = {key: np.ascontiguousarray(v[..., idx]) for key, v in stats.items()}
+        for year in (self.horizons if every_horizon else list(self._stats)):
+            stats = self.stats(year)
+            if every_horizon and every_draw:
+                stats[min(quantile_keys)]  # computed once for every cell
+            out[year] = {key: np.ascontiguousarray(v[..., idx]) for key, v in stats.items()
+                         if every_draw or key not in quantile_keys}
         return out
 
     def use_stats(self, stats: dict[int, dict[str, np.ndarray]]) -> None:

@@ -35,6 +35,8 @@ def test_a_unit_gets_the_batchs_numbers(batch, monkeypatch):
     handed = report.run_forecast(unit=UNIT, unit_column="district", admission_rate=rate, context_dir=str(context))
     assert handed.scenario_runs  # it came from the context, scenario runs included
     own = results.subset("district", UNIT)
+    own._stats.clear()  # the unit's own statistics, computed on its cells alone
+    own.cells
     with monkeypatch.context() as patched:  # the page's per-cell statistics are the batch's, not computed again
         from nq21model import engine
 
@@ -43,11 +45,22 @@ def test_a_unit_gets_the_batchs_numbers(batch, monkeypatch):
 
         patched.setattr(engine, "summarise_cells", computed)
         patched.setattr(engine, "cell_quantiles", computed)
-        pd.testing.assert_frame_equal(handed.cells, own.cells, check_exact=True)
+        pd.testing.assert_frame_equal(handed.cells, own.cells, check_exact=False, rtol=1e-12, atol=1e-12)
     pd.testing.assert_frame_equal(handed.units(), own.units())
     pd.testing.assert_frame_equal(report.compare_scenarios(handed, unit=UNIT, by="district"),
                                   report.compare_scenarios(own, unit=UNIT, by="district"))
     assert report.scenario_label(handed) == report.scenario_label(own)
+
+
+def test_a_countrys_quantiles_are_not_handed_over(monkeypatch):
+    """Above the engine's LARGE_CELL_DRAWS the batch's quantiles use thinned draws, a
+    unit's own every draw: the unit computes its quantiles, takes the rest."""
+    from nq21model import engine
+
+    results = report.run_forecast(unit_column="district")
+    monkeypatch.setattr(engine, "LARGE_CELL_DRAWS", 10)
+    stats = results.unit_stats("district", UNIT)
+    assert stats and all("q10" not in v and "p_at_least_4" in v for v in stats.values())
 
 
 def test_another_scenario_or_an_altered_file_is_ignored(batch):
