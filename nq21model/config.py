@@ -36,7 +36,7 @@ ATTRITION_RATE = 0.02
 
 #: One scale for every target's status (briefings, tracker, index): a forecast with
 #: P(target met) ≥ STATUS_LIKELY is "có khả năng đạt", below STATUS_UNLIKELY
-#: "không đạt", between "nguy cơ không đạt"; observed years are "đạt" / "không đạt".
+#: "khó đạt", between "nguy cơ không đạt"; observed years are "đạt" / "không đạt".
 STATUS_LIKELY = 0.8
 STATUS_UNLIKELY = 0.2
 

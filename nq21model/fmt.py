@@ -36,6 +36,8 @@ def format_point_change(new: float, old: float, digits: int = 1) -> str:
     "90,5% → 94,9%" reads "+4,4 điểm %", never the +4,3 of the unrounded ones."""
     from decimal import ROUND_HALF_EVEN, Decimal
 
+    if not (math.isfinite(float(new)) and math.isfinite(float(old))):
+        return "–"
     step = Decimal(1).scaleb(-digits)
     a, b = ((Decimal(repr(float(v))) * 100).quantize(step, rounding=ROUND_HALF_EVEN) for v in (new, old))
     change = a - b

@@ -12,7 +12,7 @@ from .allocate import Allocation
 from .exceptions import ParameterError
 from .fmt import UNIT_LABELS
 
-__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks"]
+__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks", "chance_words"]
 
 
 def quota_gain_table(allocation: Allocation, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
@@ -75,6 +75,14 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
 
 
 
+def chance_words(a: Allocation) -> str:
+    """What a quota list's "Khả năng đạt" is, in words (the workbook's notes and the
+    briefing's quota section say it alike)."""
+    return (f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với chỉ tiêu này, khi "
+            f"chi bộ kết nạp đến mức khả năng của mình ({a.lift:g} lần mức mấy năm qua): phần chỉ tiêu vượt khả "
+            "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được")
+
+
 def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) -> pd.DataFrame:
     """The "Ghi chú" sheet of a unit's quota workbook: ``Mục, Giá trị`` rows — the
     unit, years, threshold, the unit's own quotas (a year and the period; never the
@@ -101,10 +109,7 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
     rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
                             f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
                             "(trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
-             ("Khả năng đạt", f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với "
-                              "chỉ tiêu này, khi chi bộ kết nạp đến mức khả năng của mình: phần chỉ tiêu vượt khả "
-                              "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được; \"> 0,99\": gần như "
-                              "chắc chắn, không phải chắc chắn"),
+             ("Khả năng đạt", chance_words(a) + "; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
              ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
     return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
 

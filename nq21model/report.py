@@ -170,8 +170,8 @@ def briefing_calibration(dataset, base_year: int, context_dir: str = ""):
 
 
 #: The modules a briefing imports as it runs (those ``report`` itself does not).
-BRIEFING_MODULES = ("allocate", "calibrate", "extras", "files", "forecast", "plots", "plots_targets", "quotas",
-                    "targets", "tracker_tables", "trends", "unit_context")
+BRIEFING_MODULES = ("allocate", "calibrate", "extras", "files", "forecast", "plots", "plots_targets", "quota_tables",
+                    "quotas", "targets", "tracker_tables", "trends", "unit_context")
 
 
 def warm_up() -> None:

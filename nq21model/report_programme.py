@@ -172,7 +172,7 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
     """Đề xuất chỉ tiêu kết nạp: the rules, the gain over the population split at
     lifts 1, 2, 3 with the admissions actually expected, and the cells whose quota
     changes most."""
-    from .quota_tables import quota_changes, quota_gain_table
+    from .quota_tables import chance_words, quota_changes, quota_gain_table
 
     if extras.allocation is None:
         return _missing(extras, "quotas", "đề xuất chỉ tiêu kết nạp")
@@ -202,10 +202,8 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
                   f"số</strong> (tổng cả giai đoạn) ở {_esc(unit_name(unit))}</p>",
                   html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã")),
                              cls="nq21-compact"),
-                  f'<p class="nq21-note"><em>Khả năng đạt</em>: xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ '
-                  f"trở lên năm {a.horizon} với chỉ tiêu ấy, khi chi bộ kết nạp đến mức khả năng của mình "
-                  f"({format_number(a.lift, 1)} lần mức mấy năm qua). Danh sách chỉ tiêu từng chi bộ, từng năm có "
-                  "trong tệp Excel của đơn vị (thư mục chi_tieu).</p>")
+                  f'<p class="nq21-note"><em>Khả năng đạt</em>: {_esc(chance_words(a))}. Danh sách chỉ tiêu từng chi '
+                  "bộ, từng năm có trong tệp Excel của đơn vị (thư mục chi_tieu).</p>")
 
 
 __all__ = ["briefing_extras", "year_heading", "targets_by_year", "show_targets", "targets_chart_alt",

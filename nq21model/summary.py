@@ -4,8 +4,8 @@ Three parts, each made from numbers of tested functions:
 
 * :func:`programme_verdicts` — each 2025 and 2030 target of the programme (cells
   with ≥ 3 local members in 2025, no bản cell without a local member, ≥ 4 and ≥ 5
-  in 2030, admissions of 3–4 % of all members a year) with its verdict (đạt / có
-  khả năng đạt / nguy cơ không đạt / không đạt) and the one number behind it, taken
+  in 2030, admissions of 3–4 % of all members a year) with its verdict (đạt / không
+  đạt; có khả năng đạt / nguy cơ không đạt / khó đạt) and the one number behind it, taken
   from the programme's tracker (the targets table of the page);
 * :func:`action_cells` — how many cells need action and where their list is;
 * recommendations, one sentence each: :func:`hotspot_sentence` (where the at-risk
@@ -149,13 +149,14 @@ def action_cells(results: ForecastResults, *, unit: str | None = None, by: str |
     """The cells that need action: ``count`` (the at-risk list, :func:`at_risk_cells`),
     ``without_members`` (of them, with no local member now), ``bans_without``
     (of those, bản cells: what the programme's "no bản cell without a local member"
-    counts), ``horizon``, ``threshold`` and ``cells`` (all cells of the unit)."""
+    counts; None when the data give no cell types), ``horizon``, ``threshold`` and
+    ``cells`` (all cells of the unit)."""
     by = by or results.unit_column
     horizon, threshold = focus(results)
     table = at_risk_cells(results, unit=unit, by=by)
     now = table[f"Đảng viên tại chỗ {results.base_year}"]
     idx = results._unit_index(by, unit)
-    bans = 0
+    bans = None  # no cell types in the data: nothing to say about bản cells
     if "cell_type" in results.dataset.cells:
         bans = int(((results.n0[idx] == 0) & results.dataset.cells["cell_type"].eq("ban").to_numpy()[idx]).sum())
     return {"count": int(len(table)), "without_members": int((now == 0).sum()), "bans_without": bans,
@@ -173,9 +174,10 @@ def action_sentence(results: ForecastResults, *, unit: str | None = None, by: st
             f"hoạch tạo nguồn, kết nạp đảng viên: {at_risk_rule(results)}")
     if act["without_members"]:
         text += f" ({format_number(act['without_members'])} chi bộ chưa có đảng viên tại chỗ"
-        if 0 < act["bans_without"] < act["without_members"]:  # the programme's target counts bản cells only
-            text += f", trong đó {format_number(act['bans_without'])} chi bộ bản"
-        elif act["bans_without"] == 0:
+        bans = act["bans_without"]
+        if bans is not None and 0 < bans < act["without_members"]:  # the programme's target counts bản cells only
+            text += f", trong đó {format_number(bans)} chi bộ bản"
+        elif bans == 0:
             text += ", không có chi bộ bản nào"
         text += ")"
     return text + (f". Danh sách: {where}." if where else ".")
@@ -191,16 +193,15 @@ def hotspots(results: ForecastResults, *, unit: str | None = None, by: str | Non
     missing the threshold), most cells first, then the larger shortfall (a place
     whose cells are furthest from it), then by name."""
     by = by or results.unit_column
-    table = at_risk_cells(results, unit=unit, by=by)
+    table = results.at_risk(*focus(results), by=by, unit=unit)  # the list of at_risk_cells, unrounded
     if unit in (None, PROVINCE):
         cells = results.dataset.cells.set_index("cell_id")[by]
-        places = cells.loc[table["Mã chi bộ"]].astype(str).to_numpy()
+        places = cells.loc[table["cell_id"]].astype(str).to_numpy()
     elif by == "commune":
-        places = table["Chi bộ"].astype(str).to_numpy()
+        places = table["cell_name"].astype(str).to_numpy()
     else:
-        places = table["Xã"].astype(str).to_numpy()
-    chance = next(c for c in table.columns if str(c).startswith("Xác suất"))
-    out = pd.DataFrame({"place": places, "miss": 1.0 - table[chance].to_numpy(dtype=float)}).groupby(
+        places = table["commune"].astype(str).to_numpy()
+    out = pd.DataFrame({"place": places, "miss": 1.0 - table["p_at_least"].to_numpy(dtype=float)}).groupby(
         "place", sort=False).agg(cells=("miss", "size"), shortfall=("miss", "sum")).reset_index()
     out["place"] = out["place"].astype(str)
     return out.sort_values(["cells", "shortfall", "place"], ascending=[False, False, True],
@@ -235,7 +236,7 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
         text += f"; {format_number(total - covered)} chi bộ còn lại ở {format_number(rest)} {kind} khác"
         last = int(top["cells"].iloc[-1])
         tied = int((spots["cells"].iloc[len(top):] == last).sum())
-        if tied and last > 1:  # the names shown are not the only ones with that many (chosen by name)
+        if tied and last > 1:  # the names shown are not the only ones with that many (the others further from it)
             text += f", trong đó {format_number(tied)} {kind} cũng có {format_number(last)} chi bộ nguy cơ"
     return text + "."
 
@@ -374,11 +375,8 @@ def quota_effect(extras, *, unit: str | None = None, by: str | None = None) -> d
     return {"threshold": a.threshold, "horizon": a.horizon, "lift": a.lift, "years": (a.years[0], a.years[-1]),
             "quotas": int(a.quotas[mask].sum()), "share_plan": float(at["share_optimised"]),
             "share_population": float(at["share_proportional"]), "gain": float(at["gain"]),
-            "gain_low": float(low["gain"]), "lift_low": float(min(sens.index))}
-
-
-def _points(gain: float) -> str:
-    return f"{'+' if gain >= 0 else '−'}{format_number(abs(100 * gain), 1)} điểm %"
+            "gain_low": float(low["gain"]), "lift_low": float(min(sens.index)),
+            "share_plan_low": float(low["share_optimised"]), "share_population_low": float(low["share_proportional"])}
 
 
 def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | None:
@@ -396,7 +394,8 @@ def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | Non
             f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được gấp "
             f"{format_number(effect['lift'], 1)} lần mức mấy năm qua")
     if effect["lift_low"] < effect["lift"]:
-        text += f"; nếu chỉ bằng mức mấy năm qua, chênh lệch còn {_points(effect['gain_low'])}"
+        text += (f"; nếu chỉ bằng mức mấy năm qua, chênh lệch còn "
+                 f"{format_point_change(effect['share_plan_low'], effect['share_population_low'])}")
     return text + "."
 
 

@@ -141,9 +141,9 @@ def test_hotspots_count_the_at_risk_cells_by_place(results):
     # ties of cells go to the place whose cells are furthest from the threshold, not to the first name
     bundled = report.run_forecast()
     spots = summary.hotspots(bundled, unit="Sìn Hồ")
-    table = report.at_risk_cells(bundled, unit="Sìn Hồ")
-    chance = [c for c in table.columns if c.startswith("Xác suất")][0]
-    expected = (1 - table[chance]).groupby(table["Xã"]).sum()
+    table = bundled.at_risk(*report.focus(bundled), by="district", unit="Sìn Hồ")
+    expected = (1 - table["p_at_least"]).groupby(table["commune"]).sum()  # unrounded, not the page's 2 decimals
+    assert len(table) == len(report.at_risk_cells(bundled, unit="Sìn Hồ"))
     assert spots.set_index("place")["shortfall"].to_dict() == pytest.approx(expected.to_dict())
     ordered = list(zip(-spots["cells"], -spots["shortfall"].round(12), spots["place"]))
     assert ordered == sorted(ordered) and spots["cells"].duplicated().any()
