@@ -295,25 +295,27 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     adm = admissions(results, unit=unit, by=by)
     current = adm["expected"]
 
+    now: dict[int, float] = {}  # threshold → the page's own probability (every draw), at today's admissions
+
+    def reach_now(k: int) -> float:
+        if k not in now:
+            now[k] = _reach(n0, p, mu_admitted, mu_other, 1.0, k)
+        return now[k]
+
     if threshold is None:  # the first of the year's thresholds not yet likely (all likely: the highest)
         ladder = [k for k in target_thresholds(horizon) if k >= risk_threshold(horizon)] or [risk_threshold(horizon)]
-        threshold = next((k for k in ladder if _reach(n0, p, mu_admitted, mu_other, 1.0, k) < level), ladder[-1])
+        threshold = next((k for k in ladder if reach_now(k) < level), ladder[-1])
     threshold = int(threshold)
 
     def reach(m):  # a step of the search: thinned draws on a country's cells
         return _reach(n0, p, mu_admitted, mu_other, m, threshold, thin=True)
 
-    p_now = _reach(n0, p, mu_admitted, mu_other, 1.0, threshold)   # every draw: the page's own probability
+    p_now = reach_now(threshold)
     if p_now >= level:
         factor = 1.0
-    elif reach(MAX_FACTOR) < level:
-        factor = float("nan")
     else:
-        low, high = 1.0, MAX_FACTOR
-        while high - low > tolerance * low:
-            mid = 0.5 * (low + high)
-            low, high = (low, mid) if reach(mid) >= level else (mid, high)
-        factor = high
+        thinned = p.size > engine.LARGE_CELL_DRAWS and p.shape[0] > engine.QUANTILE_DRAWS
+        factor = _smallest_factor(reach, level, tolerance, at_one=reach(1.0) if thinned else p_now)
     needed = factor * current
     rate = float("nan")
     if adm["base"] == "all" and adm["phi"] > 0 and adm["members_base"] > 0:
@@ -321,6 +323,37 @@ def admissions_needed(results: ForecastResults, *, unit: str | None = None, by: 
     return {"horizon": horizon, "threshold": threshold, "level": level, "current": current, "p_now": p_now,
             "factor": factor, "needed": needed, "needed_rate": rate, "phi": float(adm.get("phi") or float("nan")),
             "lift": float(results.scenario.max_lift), "kind": results.scenario.kind}
+
+
+def _smallest_factor(reach, level: float, tolerance: float, *, at_one: float) -> float:
+    """The smallest m in [1, MAX_FACTOR] (to ``tolerance``, relative) with
+    ``reach(m) ≥ level``, given ``reach(1) = at_one < level`` and ``reach`` rising in m;
+    NaN when even MAX_FACTOR falls short. Regula falsi on the logit of the
+    probability against log m (where the S-shaped curve is nearly straight), with the
+    Illinois step (the bracket [low, high] keeps reach(low) < level ≤ reach(high); an
+    end that stays twice is halved in weight): five or six evaluations where halving
+    the bracket took eleven."""
+    def gap(value: float) -> float:
+        value = min(max(value, 1e-9), 1 - 1e-9)
+        return math.log(value / (1 - value)) - math.log(level / (1 - level))
+
+    high, g_high = MAX_FACTOR, reach(MAX_FACTOR)
+    if g_high < level:
+        return float("nan")
+    g_high, low, g_low, kept = gap(g_high), 1.0, gap(at_one), 0
+    while high - low > tolerance * low:
+        step = 0.5 * tolerance * low  # strictly inside, so that each evaluation narrows the bracket
+        a, b = math.log(low), math.log(high)
+        x = math.exp((a * g_high - b * g_low) / (g_high - g_low)) if g_high > g_low else 0.5 * (low + high)
+        x = min(max(x, low + step), high - step)
+        value = reach(x)
+        if value >= level:
+            high, g_high = x, gap(value)
+            g_low, kept = (g_low / 2, 1) if kept == 1 else (g_low, 1)
+        else:
+            low, g_low = x, gap(value)
+            g_high, kept = (g_high / 2, -1) if kept == -1 else (g_high, -1)
+    return high
 
 
 #: Above this share of all members a year, the admissions needed are not restated as a

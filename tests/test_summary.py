@@ -303,3 +303,20 @@ def test_cells_without_members_name_the_ban_cells_the_programme_counts():
     fields, _ = compute_part(bundled, "targets", "district")
     row = fields["targets"].query("indicator == 'no_empty_cell' and unit == 'Toàn tỉnh' and year == 2025")
     assert float(row["value"].iloc[0]) == bans
+
+
+@pytest.mark.parametrize("centre, slope", [(1.3, 8.0), (2.5, 3.0), (6.0, 20.0), (3.0, 1.5), (1.02, 40.0), (9.0, 30.0)])
+def test_smallest_factor_finds_the_crossing_in_few_steps(centre, slope):
+    """The search returns m with reach(m) ≥ level and reach(m / (1 + tolerance)) < level,
+    for S-shaped curves steep and flat, in at most 8 evaluations (bisection took 12)."""
+    calls = []
+
+    def reach(m):
+        calls.append(m)
+        return 1 / (1 + math.exp(-slope * math.log(m / centre)))
+
+    level, tol = 0.8, 0.01
+    m = summary._smallest_factor(reach, level, tol, at_one=reach(1.0))
+    assert reach(m) >= level and reach(m / (1 + tol)) < level
+    assert len(calls) - 3 <= 8  # the two checks above and at_one aside
+    assert math.isnan(summary._smallest_factor(lambda m: 0.1, level, tol, at_one=0.1))
