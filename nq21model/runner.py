@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 #: Seconds a single notebook cell may run.
@@ -201,6 +202,12 @@ def _ready() -> int:
     return os.getpid()
 
 
+#: Whether :func:`start_pool` starts its workers with no thread in this process
+#: (``ProcessPoolExecutor._launch_processes``, Python 3.11–3.13), so that a batch may
+#: start them before it forks its parts; else it starts them after.
+STARTS_WITHOUT_THREAD = hasattr(ProcessPoolExecutor, "_launch_processes")
+
+
 def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
     """A local pool of ``jobs`` worker processes, started now, each warming its kernel
     (:func:`warm_up`) while the caller goes on preparing: what :func:`execute` runs
@@ -210,7 +217,6 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
     still fork meanwhile (the batch's province-wide parts). :func:`stop_pool` ends
     it, also before any task."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         # the server imports the exporter (nbconvert: ≈ 0.8 s of CPU) once; every worker is forked from it
@@ -226,12 +232,6 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
         for _ in range(max(1, jobs)):
             pool.submit(_ready)
     return pool
-
-
-#: Whether :func:`start_pool` starts its workers with no thread in this process
-#: (``ProcessPoolExecutor._launch_processes``, Python 3.11–3.13), so that a batch may
-#: start them before it forks its parts; else it starts them after.
-STARTS_WITHOUT_THREAD = hasattr(__import__("concurrent.futures").futures.ProcessPoolExecutor, "_launch_processes")
 
 
 def stop_pool(pool, *, wait: bool = True) -> None:
