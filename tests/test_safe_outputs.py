@@ -6,6 +6,7 @@ a failed batch leaves the earlier outputs as they were; no umask change."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import pickle
@@ -149,20 +150,22 @@ def test_writer_neutralises_every_text_cell(tmp_path):
 
 def test_column_scan_skips_only_columns_nothing_would_change():
     """The writer leaves a text column as it is when a scan finds no string its fix
-    would change: the same cells as fixing every string, on random awkward text."""
+    would change: the same cells as fixing every string, on random awkward text, in
+    object columns and in both storages of pandas' strings (Arrow's regex, Python's)."""
     import random
 
     rng = random.Random(3)
-    letters = "ab =+-@\t\r\n1.,ĐạiCò"
-    def everything(lines):  # the fix on every string
-        return True
+    letters = "ab =+-@\t\r\n\x01\x1f1.,ĐạiCò"
+    everything = ""  # a pattern every string matches: the fix on every string
 
     for _ in range(300):
         values = [None if rng.random() < 0.1 else "".join(rng.choice(letters) for _ in range(rng.randint(0, 6)))
                   for _ in range(rng.randint(0, 30))]
         frame = pd.DataFrame({"obj": pd.Series(values, dtype=object),
-                              "str": pd.Series([str(v) for v in values], dtype="str"), "n": range(len(values))})
-        for fix, scan in ((files._csv_text, files._csv_may_change), (files._xlsx_text, files._ILLEGAL_XLSX.search)):
+                              "arrow": pd.Series(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+                              "python": pd.Series(values, dtype=pd.StringDtype("python", na_value=np.nan)),
+                              "n": range(len(values))})
+        for fix, scan in ((files._csv_text, files._CSV_MAY_CHANGE), (files._xlsx_text, files._XLSX_MAY_CHANGE)):
             pd.testing.assert_frame_equal(files._map_text(frame, fix, scan).astype(object),
                                           files._map_text(frame, fix, everything).astype(object))
 
@@ -535,3 +538,33 @@ def test_umask_is_read_not_changed():
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.split() == ["0o27", "0o27", "0o640"]
+
+
+def test_csv_by_pyarrow_reads_back_as_by_pandas(tmp_path):
+    """The CSV writer (pyarrow's where the columns are numbers and text) gives the
+    cells pandas' writer gives: text with commas, quotes and newlines quoted, blanks
+    blank, floats to the same value; booleans and mixed columns still by pandas."""
+    text = ["Bản Nà Tăm", 'Tổ "1", phường', "hai\ndòng", None, "=cmd", "-3.5"]
+    frame = pd.DataFrame({
+        "text": pd.Series(text, dtype="str"), "plain": [f"C{i}" for i in range(6)],
+        "n": np.arange(6), "x": [0.1, 1.0, np.nan, 1e-12, -2.5, 1 / 3],
+        "maybe": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+    })
+    for columns in (["plain", "n", "x"], ["text", "n", "x", "maybe"], ["plain", "n"]):
+        for extra in ({}, {"flag": [True, False] * 3}, {"mixed": ["a", 1, None, 2.5, "b", "c"]}):
+            table = frame[columns].assign(**extra)
+            ours = tmp_path / "ours.csv"
+            files.write_table(table, ours)
+            theirs = files._map_text(table.assign(**{c: table[c].round(10) for c in table.select_dtypes("float")}),
+                                     files._csv_text, files._CSV_MAY_CHANGE)
+            read = [pd.read_csv(p, dtype=str, keep_default_na=False)
+                    for p in (ours, io.StringIO(theirs.to_csv(index=False, lineterminator="\n")))]
+            assert list(read[0].columns) == list(read[1].columns)
+            for col in read[0]:
+                a, b = read[0][col], read[1][col]
+                if col == "x":
+                    pd.testing.assert_series_equal(pd.to_numeric(a), pd.to_numeric(b))
+                else:
+                    assert a.tolist() == b.tolist(), (col, extra)
+            if not extra:
+                assert ours.read_text(encoding="utf-8").startswith(",".join(columns) + "\n")
