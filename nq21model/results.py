@@ -266,7 +266,10 @@ class ForecastResults:
             cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
                 dict(self.full.cells.groupby(by, sort=False).indices)
         idx = cache[by].get(None if by is None else unit, np.array([], np.int64))
-        counts = self.full.members_at(year).to_numpy()[idx]
+        members = self.__dict__.setdefault("_members_at", {})
+        if year not in members:
+            members[year] = self.full.members_at(year).to_numpy()
+        counts = members[year][idx]
         return _observed(counts[~np.isnan(counts)].astype(np.int64))
 
     def _unit_rows(self, groups: dict[str, np.ndarray], by: str | None) -> pd.DataFrame:

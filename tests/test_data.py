@@ -12,6 +12,7 @@ from nq21model.data import load_dataset, load_quotas
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
+from nq21model.tables import _read_csv_arrow as _ARROW_READER
 
 VI_CELLS = {"cell_id": "Mã chi bộ", "cell_name": "Tên chi bộ", "commune": "Xã", "district": "Huyện",
             "cell_type": "Loại", "population": "Dân số"}
@@ -389,3 +390,90 @@ def test_village_cells_admitting_more_than_their_unit_is_a_warning(tmp_path):
     with pytest.warns(DataWarning, match=rf"{totals.loc[3, 'unit']} {totals.loc[3, 'year']}: village cells admitted"):
         ds = load_dataset(cp, hp)
     assert ds.totals is not None and ds.sources["totals"].endswith("totals.csv")
+
+
+# ------------------------------------------ pyarrow's reader and pandas' agree
+
+def _awkward_files() -> dict:
+    """CSV texts (cells, history) as offices write them: the clean case and shapes the
+    fast reader must read as pandas does, or leave to it."""
+    cells, history = make_tables()
+    c, h = cells.to_csv(index=False), history.to_csv(index=False)
+    head, *lines = h.splitlines()
+    nfd = cells.assign(cell_name=[unicodedata.normalize("NFD", n) + "  " for n in cells["cell_name"]],
+                       commune=["\u00d0ông  " + x for x in cells["commune"]])
+    broken = _set(history, 20, "local_members", history.loc[20, "local_members"] + 1).to_csv(index=False)
+    quoted = cells.assign(cell_name=['Chi bộ "bản", Nà\nTăm'] + list(cells["cell_name"][1:]))
+    return {
+        "clean": (c, h),
+        "semicolons and BOM": ("\ufeff" + cells.rename(columns=VI_CELLS).to_csv(index=False, sep=";"),
+                               "\ufeff" + history.rename(columns=VI_HISTORY).to_csv(index=False, sep=";")),
+        "CRLF": (c.replace("\n", "\r\n"), h.replace("\n", "\r\n")),
+        "blank lines": (c + "\n\n", "\n".join([head, *lines[:5], "", *lines[5:]]) + "\n"),
+        "blank line, then a broken row": (c, "\n".join([head, *lines[:5], "", *broken.splitlines()[6:]]) + "\n"),
+        "quoted comma and newline": (quoted.to_csv(index=False), h),
+        "NFD, Ð, doubled spaces": (nfd.to_csv(index=False), h),
+        "thousands points": (_set(cells, 0, "population", "2.000").to_csv(index=False), h),
+        "leading zeros": (cells.assign(cell_id=[f"0{i:02d}" for i in range(len(cells))]).to_csv(index=False),
+                          history.assign(cell_id=history["cell_id"].str.replace("C", "0")).to_csv(index=False)),
+        "trailing delimiter": ("\n".join(line + "," for line in c.splitlines()) + "\n", h),
+        "repeated header": (pd.concat([cells, cells[["population"]]], axis=1).to_csv(index=False), h),
+        "huge number": (_set(cells, 0, "population", "123456789012345678901234").to_csv(index=False), h),
+        "ragged row": (c, h + "C001,2030,1,1,0,0,0,9\n"),
+        "identity broken": (c, _set(history, 5, "local_members", history.loc[5, "local_members"] + 2)
+                            .to_csv(index=False)),
+        "blank count": (c, _set(history, 3, "admitted", "").to_csv(index=False)),
+        "not UTF-8": (c, h.replace("C000", "C\xe9")),
+    }
+
+
+def _both_readers(monkeypatch, load):
+    """``load()``'s outcome (its value, or its DataError's message) with pyarrow's CSV
+    reader, then with pandas' alone; and whether pyarrow's read every file."""
+    from nq21model import tables
+
+    outcomes, fast = [], []
+
+    def spy(*args):
+        frame = _ARROW_READER(*args)
+        fast.append(frame is not None)
+        return frame
+
+    for reader in (spy, lambda *args: None):
+        monkeypatch.setattr(tables, "_read_csv_arrow", reader)
+        try:
+            outcomes.append(load())
+        except DataError as exc:
+            outcomes.append(str(exc))
+    return outcomes, bool(fast) and all(fast)
+
+
+@pytest.mark.parametrize("kind", list(_awkward_files()))
+def test_pyarrow_reads_as_pandas_does(tmp_path, monkeypatch, kind):
+    """The fast CSV reader gives the very tables, adjustments and messages (Excel rows
+    included) the pandas reader gives, on every awkward shape; the clean files are
+    really read by it."""
+    cells, history = _awkward_files()[kind]
+    cp, hp = tmp_path / "cells.csv", tmp_path / "history.csv"
+    cp.write_bytes(cells.encode("utf-8"))
+    hp.write_bytes(history.encode("latin-1" if kind == "not UTF-8" else "utf-8"))
+    for reconcile in (False, True):
+        def load():
+            ds = load_dataset(cp, hp, totals=False, reconcile=reconcile)
+            return ds.cells, ds.history, ds.adjustments
+
+        (fast, slow), by_arrow = _both_readers(monkeypatch, load)
+        if isinstance(slow, str):
+            assert fast == slow
+        else:
+            for a, b in zip(fast, slow):
+                pd.testing.assert_frame_equal(a, b)
+    if kind in ("clean", "semicolons and BOM", "CRLF", "blank lines", "blank line, then a broken row", "NFD, Ð, doubled spaces", "identity broken"):
+        assert by_arrow
+
+
+@pytest.mark.parametrize("kind", list(CATALOGUE))
+def test_pyarrow_and_pandas_give_the_catalogue_the_same_message(tmp_path, monkeypatch, kind):
+    case, _ = CATALOGUE[kind]
+    (fast, slow), _ = _both_readers(monkeypatch, lambda: case(tmp_path))
+    assert fast == slow

@@ -138,3 +138,26 @@ def test_the_cli_as_a_subprocess_never_shows_a_traceback(tmp_path):
     for command in (["forecast"], ["allocate"], ["backtest"]):
         proc = run_cli(*command, "--cells", tmp_path / "cells.csv", "--history", tmp_path / "history.csv")
         assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+
+
+_AWKWARD_TEXT = st.lists(st.sampled_from(
+    list("ab ĐđÐ\u00a0\u2003\t\n\r\x0b\x1c\x85\x00") + ["e\u0301", "ế", "\u0301", "Nà", "  "]),
+    max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_AWKWARD_TEXT, max_size=12))
+def test_text_called_clean_is_left_as_it_is(values):
+    """``all_clean`` (one look at the values joined) never says clean where
+    ``normalise_text`` would change a value or a value is blank."""
+    from nq21model.tables import all_clean, normalise_text
+
+    if all_clean(values):
+        assert all(v and normalise_text(v) == v for v in values)
+
+
+def test_the_clean_check_knows_every_whitespace_character():
+    from nq21model.tables import _OTHER_SPACE
+
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace() and c != 0x20]
+    assert spaces and all(_OTHER_SPACE.fullmatch(c) for c in spaces)
