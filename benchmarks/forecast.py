@@ -73,6 +73,7 @@ def main() -> None:
     print(f"national forecast, fixed rates (the textbook process), {N_CELLS:,} cells, one horizon, whole process: "
           f"best {best:.2f} s, median {median:.2f} s (goal ≤ 2 s; calibrated: benchmarks/national.py)")
     print(f"plain scipy closed form (P(≥k) only), CSV in and out:          best {ref_best:.2f} s, median {ref_median:.2f} s")
+    print(f"ratio (best to best): {best / ref_best:.2f}× the plain closed form (issue 14's goal: ≤ 0.5×)")
 
     from nq21model.forecast import forecast
 

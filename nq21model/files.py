@@ -190,10 +190,12 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
-        table = None
+    table = None
+    if frame.columns.nlevels == 1 and frame.columns.is_unique:  # pandas writes a header row per level
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
     plain = table is not None and all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
                                       or pa.types.is_large_string(t) for t in table.schema.types)
     if plain:
