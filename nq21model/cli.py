@@ -84,7 +84,7 @@ def load_data(args):
 def scenario_from_args(args, dataset):
     """A Scenario from the command's scenario flags (ParameterError for flags that do
     not go together)."""
-    from .data import load_quotas
+    from .model_tables import load_quotas
     from .exceptions import ParameterError
     from .scenario import Scenario
 
@@ -324,7 +324,7 @@ def cmd_briefings(args) -> int:
 
 
 def cmd_template(args) -> int:
-    from .data import write_template
+    from .model_tables import write_template
 
     path = write_template(args.out)
     print(f"Wrote the Excel template (sheets Chi bộ, Lịch sử, Hướng dẫn) to {path}")

@@ -1,8 +1,9 @@
-"""The model's input tables (MODEL.md §1) and the :class:`Dataset` they make.
+"""The :class:`Dataset` the model's input tables make (MODEL.md §1), and
+:func:`load_dataset`, which reads them.
 
-Cells, history, the optional totals of the whole party organisation, and quotas;
-read and checked by :mod:`nq21model.tables` (every violation listed at once, with
-the file, the Excel row and the column as the user spells it).
+The tables themselves — cells, history, the optional totals of the whole party
+organisation, quotas: columns, loaders, the template — are
+:mod:`nq21model.model_tables` (its loaders are importable from here too).
 
 Real files are uneven, and that is not an error: a cell's history may start late
 (founded) or end early (dissolved, merged into a neighbour); a cell of the cells
@@ -22,280 +23,12 @@ import pandas as pd
 
 from . import config
 from .exceptions import DataError, DataWarning, Violation
-from .tables import Column, _excel_row, _finish, _fold, _check_keys, _not_greater, _parse_table
+from .model_tables import PROVINCE_UNITS, _load_history, load_cells, load_totals
+from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
+from .tables import _fold
 
-#: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
-#: name; "xóm", "ấp" are thôn.
-CELL_TYPES = {
-    "thon": "thon", "xom": "thon", "ap": "thon",
-    "ban": "ban",
-    "todanpho": "to_dan_pho", "tdp": "to_dan_pho", "khupho": "to_dan_pho", "tieukhu": "to_dan_pho",
-}
-#: Vietnamese labels of the cell types, for reports.
-CELL_TYPE_LABELS = {"thon": "thôn", "ban": "bản", "to_dan_pho": "tổ dân phố"}
-
-CELL_COLUMNS = (
-    Column("cell_id", "Mã chi bộ", "id"),
-    Column("cell_name", "Tên chi bộ", "text"),
-    Column("commune", "Xã", "text", extra_aliases=("Xã, phường", "Xã/phường", "Phường")),
-    Column("district", "Huyện", "text", required=False, extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
-    Column("cell_type", "Loại", "choice", extra_aliases=("Loại chi bộ",), choices=CELL_TYPES, choice_what="cell type",
-           choice_help="thon, ban or to_dan_pho (thôn, bản, tổ dân phố; also khu phố, tiểu khu, xóm)"),
-    Column("population", "Dân số", "int", minimum=1),
-    Column("commune_2025", "Xã mới", "text", required=False,
-           extra_aliases=("Xã, phường mới", "Xã/phường mới", "Xã phường sau sắp xếp")),
-    Column("secretary_is_village_head", "Bí thư là trưởng thôn", "bool_or_blank", required=False),
-    Column("secretary_is_front_head", "Bí thư là trưởng ban công tác mặt trận", "bool_or_blank", required=False),
-    Column("village_head_is_member", "Trưởng thôn là đảng viên", "bool_or_blank", required=False),
-    Column("front_head_is_member", "Trưởng ban công tác mặt trận là đảng viên", "bool_or_blank", required=False),
-)
-
-HISTORY_COLUMNS = (
-    Column("cell_id", "Mã chi bộ", "id"),
-    Column("year", "Năm", "int", minimum=1900),
-    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0),
-    Column("admitted", "Kết nạp", "int", minimum=0),
-    Column("exited", "Giảm", "int", minimum=0),
-    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0),
-    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0),
-)
-
-QUOTA_COLUMNS = (
-    Column("cell_id", "Mã chi bộ", "id"),
-    Column("year", "Năm", "int", minimum=1900),
-    Column("quota", "Chỉ tiêu", "int", minimum=0, extra_aliases=("Chỉ tiêu kết nạp",)),
-)
-
-#: Yearly counts per unit of the whole party organisation (MODEL.md §1 "totals"):
-#: ``members`` and ``admitted`` give the programme's base of admission rates; the
-#: other columns feed the target tracker.
-TOTALS_COLUMNS = (
-    Column("unit", "Đơn vị", "text", extra_aliases=("Huyện", "Huyện, thành phố", "Xã", "Xã, phường")),
-    Column("year", "Năm", "int", minimum=1900),
-    Column("members", "Tổng số đảng viên", "int", required=False, minimum=0),
-    Column("admitted", "Kết nạp", "int", required=False, minimum=0),
-    Column("members_rated", "Đảng viên được xếp loại", "int", required=False, minimum=0),
-    Column("members_rated_good", "Đảng viên hoàn thành tốt trở lên", "int", required=False, minimum=0),
-    Column("villages", "Số thôn, bản, tổ dân phố", "int", required=False, minimum=0),
-    Column("villages_with_cell", "Thôn, bản, tổ dân phố có chi bộ", "int", required=False, minimum=0),
-    Column("admitted_private", "Kết nạp trong doanh nghiệp tư nhân", "int", required=False, minimum=0),
-    Column("admitted_owners", "Kết nạp chủ doanh nghiệp", "int", required=False, minimum=0),
-)
-
-#: How the province's own row of a totals table may be named (folded).
-PROVINCE_UNITS = {"toantinh", "tinh", "province", "tongso", "tong"}
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"
-
-# ------------------------------------------------------------------------ tables
-
-
-def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
-    """Load and validate the cells table.
-
-    Returns a DataFrame with the canonical columns ``cell_id, cell_name, commune,
-    district`` (when the file has it), ``cell_type, population``, the optional
-    ``commune_2025`` and role booleans present in the file, then any other column
-    of the file as text (another grouping, e.g. a cluster of villages), in file
-    order. Raises :class:`DataError` listing every violation.
-    """
-    path = Path(path)
-    frame, headers, problems = _parse_table(path, CELL_COLUMNS, sheet, allow_extra="keep")
-    name = path.name
-    ids = frame["cell_id"]
-    dup = ids.notna() & ids.duplicated(keep=False)
-    for cell_id, rows in frame.loc[dup].groupby("cell_id").groups.items():
-        rows = [_excel_row(i) for i in rows]
-        for row in rows[1:]:
-            problems.append(Violation(name, row, headers["cell_id"],
-                                      f"duplicate cell_id '{cell_id}' (first at row {rows[0]})"))
-    if problems:
-        raise DataError(problems)
-    frame = frame.reset_index(drop=True)
-    frame["population"] = frame["population"].astype(np.int64)
-    for col in CELL_COLUMNS:
-        if col.kind == "bool_or_blank" and col.name in frame:  # a blank answer stays unknown (NA)
-            frame[col.name] = frame[col.name].astype("boolean")
-    for text in ("cell_id", "cell_name", "commune", "district", "cell_type"):
-        if text in frame:
-            frame[text] = frame[text].astype(str)
-    return frame
-
-
-def load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
-                 sheet: str | int | None = None, cells_name: str = "cells",
-                 reconcile: bool = False) -> pd.DataFrame:
-    """Load and validate the yearly history (see :func:`_load_history`)."""
-    return _load_history(path, cells, sheet=sheet, cells_name=cells_name, reconcile=reconcile)[0]
-
-
-#: Columns of the table of rows adjusted by ``reconcile``.
-ADJUSTMENT_COLUMNS = ["file", "row", "cell_id", "year", "column", "value", "adjusted", "local_members",
-                      "previous_local_members"]
-
-
-def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
-                  sheet: str | int | None = None, cells_name: str = "cells",
-                  reconcile: bool = False) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
-    """Load and validate the yearly history.
-
-    Checks counts, consecutive years per cell (a cell's years may start after the
-    first year of the file and end before the last: founded and dissolved cells),
-    the yearly identity
-    ``local_members[y] = local_members[y-1] + admitted[y] + transferred_in[y] - exited[y]``
-    and, when ``cells`` is given, that every history row names a known cell.
-
-    ``reconcile``: a row that breaks the identity is not an error; ``local_members``
-    is trusted and the gap goes to ``transferred_in`` (more members than the flows
-    explain) or to ``exited`` (fewer). Every adjusted row is in the third value
-    returned (:data:`ADJUSTMENT_COLUMNS`).
-
-    Returns the rows grouped by cell (in the order cells first appear), years
-    ascending; when ``cells`` is given, each row's position in the cells table
-    (else None); and the adjustments (empty unless ``reconcile``).
-    """
-    path = Path(path)
-    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet)
-    name = path.name
-    if "transferred_in" not in frame:
-        frame["transferred_in"] = 0
-        headers["transferred_in"] = "transferred_in"
-    # Rows whose key failed to parse cannot be checked further.
-    good = frame.dropna(subset=["cell_id", "year"])
-    codes, uniques = pd.factorize(good["cell_id"])
-    names = np.asarray(uniques, dtype=object)  # a cell's id: names[codes[i]]
-    year = good["year"].to_numpy(dtype=np.int64)
-    ordered = (np.diff(codes) > 0) | ((np.diff(codes) == 0) & (np.diff(year) > 0))
-    if not ordered.all():  # most files are already by cell, years ascending
-        order = np.lexsort((year, codes))  # stable: a duplicate's first row in the file comes first
-        good = good.iloc[order]
-        codes, year = codes[order], year[order]
-    rows = good.index.to_numpy() + 2  # as Excel numbers them (header = row 1)
-    same = np.r_[False, codes[1:] == codes[:-1]]
-    prev_year = np.r_[0, year[:-1]]
-    dup = same & (year == prev_year)
-    for i in np.flatnonzero(dup):
-        problems.append(Violation(name, int(rows[i]), headers["year"],
-                                  f"a second row for cell '{names[codes[i]]}' in {year[i]}"))
-    # a cell with a row whose year did not parse (already reported) would show a false gap
-    unread = frame.loc[frame["year"].isna() & frame["cell_id"].notna(), "cell_id"]
-    damaged = np.isin(codes, pd.Index(names).get_indexer(unread.to_numpy())) if len(unread) else \
-        np.zeros(len(codes), bool)
-    gap = same & ~dup & (year != prev_year + 1) & ~damaged
-    for i in np.flatnonzero(gap):
-        problems.append(Violation(name, int(rows[i]), headers["year"],
-                                  f"cell '{names[codes[i]]}': years jump from {prev_year[i]} to {year[i]}; "
-                                  "years must be consecutive"))
-    in_cells = None if cells is None else pd.Index(cells["cell_id"]).get_indexer(names)  # -1: unknown
-    if cells is not None:
-        unknown = in_cells < 0
-        if unknown.any():
-            padded = {c.lstrip("0"): c for c in cells["cell_id"] if c.isdigit()}
-            for i in np.flatnonzero(unknown[codes]):
-                hint = padded.get(str(names[codes[i]]).lstrip("0")) if str(names[codes[i]]).isdigit() else None
-                problems.append(Violation(name, int(rows[i]), headers["cell_id"],
-                                          f"cell '{names[codes[i]]}' is not in the {cells_name} file"
-                                          + (f" (did Excel drop the leading zeros of '{hint}'? "
-                                             "store ids as text)" if hint else "")))
-    counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
-              for c in ("local_members", "admitted", "exited", "transferred_in")}
-    members = counts["local_members"]
-    expected = np.r_[np.nan, members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
-    broken = same & ~dup & (year == prev_year + 1) & ~np.isnan(expected) & (members != expected)
-    broken &= ~np.isnan(members)
-    adjustments = pd.DataFrame(columns=ADJUSTMENT_COLUMNS)
-    if reconcile and broken.any():
-        i = np.flatnonzero(broken)
-        gap = members[i] - expected[i]
-        column = np.where(gap > 0, "transferred_in", "exited")
-        value = np.where(gap > 0, counts["transferred_in"][i], counts["exited"][i])
-        adjustments = pd.DataFrame({"file": name, "row": rows[i].astype(np.int64), "cell_id": names[codes[i]].astype(str),
-                                    "year": year[i], "column": column, "value": value.astype(np.int64),
-                                    "adjusted": (value + np.abs(gap)).astype(np.int64),
-                                    "local_members": members[i].astype(np.int64),
-                                    "previous_local_members": members[i - 1].astype(np.int64)})
-        good = good.copy()
-        position = good.index[i]
-        up = gap > 0
-        good.loc[position[up], "transferred_in"] = (counts["transferred_in"][i] + gap)[up]
-        good.loc[position[~up], "exited"] = (counts["exited"][i] - gap)[~up]
-        broken[:] = False
-    for n_broken, i in enumerate(np.flatnonzero(broken)):
-        problems.append(Violation(
-            name, int(rows[i]), headers["local_members"],
-            f"cell '{names[codes[i]]}' {year[i]}: local_members {int(members[i])} ≠ "
-            f"{int(members[i - 1])} (end of {year[i] - 1}) + admitted {int(counts['admitted'][i])} + "
-            f"transferred_in {int(counts['transferred_in'][i])} − exited {int(counts['exited'][i])} "
-            f"= {int(expected[i])}" + ("" if n_broken else
-                                        " (--reconcile trusts local_members and lists the rows it adjusts)")))
-    if problems:
-        problems.sort(key=lambda v: (v.row is None, v.row or 0))
-        raise DataError(problems)
-    out = good.reset_index(drop=True)
-    for col in ("year", *counts, "assigned_members"):
-        out[col] = out[col].astype(np.int64)
-    out["cell_id"] = _text_column(names, codes)
-    out = out[[c.name for c in HISTORY_COLUMNS]]
-    return out, None if cells is None else in_cells[codes], adjustments
-
-
-def _text_column(names: np.ndarray, codes: np.ndarray) -> pd.Series:
-    """``names[codes]`` as a column of text, taken by pyarrow (a million ids in
-    milliseconds, where Python strings take a tenth of a second)."""
-    import pyarrow as pa
-
-    return pd.Series(pd.array(pa.array(names.tolist(), type=pa.string()).take(pa.array(codes)), dtype="str"))
-
-
-def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
-                sheet: str | int | None = None) -> pd.DataFrame:
-    """Load admission quotas ``cell_id, year, quota`` (other columns are ignored,
-    so the file written by ``nq21model allocate`` loads as it is)."""
-    path = Path(path)
-    frame, headers, problems = _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
-    frame["_row"] = [_excel_row(i) for i in frame.index]
-    good = frame.dropna(subset=["cell_id", "year"])
-    if cells is not None:
-        known = set(cells["cell_id"])
-        for _, r in good.loc[~good["cell_id"].isin(known)].iterrows():
-            problems.append(Violation(path.name, r["_row"], headers["cell_id"],
-                                      f"cell '{r['cell_id']}' is not in the cells file"))
-    for _, r in good.loc[good.duplicated(["cell_id", "year"])].iterrows():
-        problems.append(Violation(path.name, r["_row"], headers["year"],
-                                  f"a second quota for cell '{r['cell_id']}' in {r['year']}"))
-    if problems:
-        raise DataError(problems)
-    out = frame.drop(columns="_row").reset_index(drop=True)
-    out = out.astype({"cell_id": str, "year": np.int64, "quota": np.int64})
-    out.attrs["source"] = path.name
-    return out
-
-
-
-def load_totals(path: str | Path, *, sheet: str | int | None = None,
-                required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Load yearly counts per unit (MODEL.md §1 "totals"): ``unit, year`` and any of
-    ``members, admitted`` (the whole party organisation of the unit: the programme's
-    base of admission rates) and the tracker's ``members_rated, members_rated_good,
-    villages, villages_with_cell, admitted_private, admitted_owners``. A unit is a
-    district, a commune, or the province ("Toàn tỉnh"). ``required`` names columns
-    that must be there. Checks members_rated_good ≤ members_rated ≤ members,
-    villages_with_cell ≤ villages, admitted_owners ≤ admitted_private."""
-    path = Path(path)
-    columns = tuple(replace(c, required=c.required or c.name in required) for c in TOTALS_COLUMNS)
-    frame, headers, problems = _parse_table(path, columns, sheet)
-    name = path.name
-    frame["_row"] = [_excel_row(i) for i in frame.index]
-    _check_keys(frame, headers, name, ("unit", "year"), "unit", problems)
-    for small, big in (("members_rated_good", "members_rated"), ("members_rated", "members"),
-                       ("villages_with_cell", "villages"), ("admitted_owners", "admitted_private"),
-                       ("admitted", "members")):
-        _not_greater(frame, headers, name, small, big, problems)
-    counts = [c.name for c in TOTALS_COLUMNS[1:]]
-    out = _finish(frame, problems, TOTALS_COLUMNS, ints=counts)
-    out["unit"] = out["unit"].astype(str)
-    out.attrs["source"] = str(path)
-    return out.sort_values(["unit", "year"], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------- dataset
@@ -535,7 +268,7 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
         CSV or XLSX files; default ``data/raw/cells.csv`` and ``data/raw/history.csv``.
     totals : path or False, optional
         Yearly members and admissions of the whole party organisation per unit
-        (:func:`load_totals`); default ``totals.csv`` beside the cells file when there
+        (:func:`~nq21model.model_tables.load_totals`); default ``totals.csv`` beside the cells file when there
         is one; ``False``: none.
     sheet, history_sheet : str or int, optional
         Sheet of an XLSX file (name or 0-based number); default the sheet named for
@@ -543,7 +276,7 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
         ``sheet`` when both tables are in one workbook.
     reconcile : bool
         Trust ``local_members`` where a history row breaks the yearly identity (see
-        :func:`load_history`); the adjusted rows are in ``Dataset.adjustments``.
+        :func:`~nq21model.model_tables.load_history`); the adjusted rows are in ``Dataset.adjustments``.
 
     Warns (:class:`~nq21model.exceptions.DataWarning`) where village cells admitted
     more than their unit's total.
@@ -582,42 +315,3 @@ def load_lai_chau() -> Dataset:
     Synthetic: never real data.
     """
     return load_dataset()
-
-
-# ---------------------------------------------------------------------- template
-
-TEMPLATE_HELP = [
-    ("Mã chi bộ", "Mã ổn định, không trùng, dùng chung cho hai bảng (ví dụ LC-TDU-001)."),
-    ("Tên chi bộ", "Ví dụ: Chi bộ bản Nà Tăm."),
-    ("Xã", "Xã, phường, thị trấn (trước hoặc sau sắp xếp năm 2025). Có thể thêm cột \"Xã mới\" ghi xã, "
-           "phường sau sắp xếp để báo cáo theo đơn vị mới."),
-    ("Huyện", "Huyện, thành phố trước 01/7/2025 (không bắt buộc): có cột này thì báo cáo theo huyện; tệp lập "
-              "sau khi bỏ cấp huyện thì xóa cột, báo cáo theo xã."),
-    ("Loại", "thôn, bản hoặc tổ dân phố (khu phố, tiểu khu được tính là tổ dân phố)."),
-    ("Dân số", "Số nhân khẩu của thôn, bản, tổ dân phố (số nguyên > 0; \"2.000\" đọc là hai nghìn)."),
-    ("Năm", "Mỗi chi bộ một dòng cho mỗi năm, các năm liên tục, không bỏ năm. Chi bộ mới thành lập bắt đầu từ "
-            "năm thành lập; chi bộ đã giải thể, sáp nhập dừng ở năm cuối cùng."),
-    ("Đảng viên tại chỗ", "Số đảng viên tại chỗ cuối năm; KHÔNG tính cán bộ, công chức xã cử đến sinh hoạt."),
-    ("Kết nạp", "Số đảng viên kết nạp trong năm."),
-    ("Giảm", "Số đảng viên giảm trong năm (từ trần, xóa tên, khai trừ, chuyển đi, miễn sinh hoạt)."),
-    ("Cán bộ xã cử đến", "Số cán bộ, công chức xã cử đến sinh hoạt (không tính vào chỉ tiêu)."),
-    ("Chuyển đến", "Số đảng viên chuyển đến trong năm (không bắt buộc, mặc định 0)."),
-    ("Kiểm tra", "Đảng viên tại chỗ năm nay = năm trước + Kết nạp + Chuyển đến − Giảm."),
-    ("Lưu ý", "Chỉ ghi số lượng; không ghi họ tên hay thông tin cá nhân của đảng viên."),
-]
-
-
-def write_template(path: str | Path) -> Path:
-    """Write the Excel template for the organisation's staff: sheets "Chi bộ" and
-    "Lịch sử" with the Vietnamese headers and one example row, and "Hướng dẫn"."""
-    from .exceptions import ParameterError
-    from .files import write_table
-
-    if Path(path).suffix.lower() != ".xlsx":
-        raise ParameterError(f"{path}: the template is written as .xlsx")
-    shown = ("cell_id", "cell_name", "commune", "district", "cell_type", "population")
-    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Bản Bo", "Tam Đường", "bản", 520]],
-                         columns=[c.alias for name in shown for c in CELL_COLUMNS if c.name == name])
-    history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
-    guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
-    return write_table({"Chi bộ": cells, "Lịch sử": history, "Hướng dẫn": guide}, path, widths=(12, 80))

@@ -55,7 +55,8 @@ from . import config, engine
 from .data import ABSENCE_LABELS, Dataset, load_dataset
 from .exceptions import DataError, ParameterError
 from .fmt import format_number, format_percent, format_probability, slugify
-from .results import PROVINCE, ForecastResults, risk_threshold
+from .results import PROVINCE, ForecastResults
+from .statuses import risk_threshold
 from .scenario import ALLOCATIONS, Rates, Scenario, programme_base, scenario_rates
 from .styles import Sheet, chance_value
 

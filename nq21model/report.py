@@ -63,7 +63,8 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: s
     (from ``context_dir``) when it has one for these data and base year, else fitted
     here.
     """
-    from .data import load_dataset, load_quotas
+    from .data import load_dataset
+    from .model_tables import load_quotas
     from .exceptions import ParameterError
     from .forecast import forecast
     from .scenario import Scenario

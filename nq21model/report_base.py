@@ -17,8 +17,8 @@ import pandas as pd
 
 from . import __version__, config
 from .fmt import UNIT_LABELS, format_number, format_percent
-from .results import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, UNLIKELY_MET, ForecastResults, risk_threshold,
-                      target_status)
+from .results import PROVINCE, ForecastResults
+from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET, risk_threshold, target_status
 
 #: Admission rates compared side by side (the programme asks 3–4 % a year).
 SCENARIO_RATES = (0.03, 0.035, 0.04)
@@ -35,7 +35,7 @@ LIGHTS = {
 }
 
 
-#: Colour of each status (one scale for the whole package: results.target_status).
+#: Colour of each status (one scale for the whole package: statuses.target_status).
 STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", UNLIKELY_MET: "red",
                  NO_DATA: "grey"}
 

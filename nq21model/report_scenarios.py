@@ -11,7 +11,8 @@ from . import config
 from .fmt import format_number, format_percent
 from .report_base import SCENARIO_RATES, HTML, _block, band_text, format_chance, html_table, new_figure
 from .report_forecast import _unit_table, admissions, scenario_people
-from .results import PROVINCE, ForecastResults, target_thresholds
+from .results import PROVINCE, ForecastResults
+from .statuses import target_thresholds
 
 
 def scenario_label(results: ForecastResults) -> str:
@@ -132,7 +133,7 @@ def _scenario_frame(res: ForecastResults, unit, by, current: bool) -> pd.DataFra
 def scenario_shares(table: pd.DataFrame) -> pd.DataFrame:
     """Long form of :func:`compare_scenarios` for the chart: ``scenario, horizon,
     threshold, share, p_share_95`` for the programme's thresholds of each horizon
-    (:func:`~nq21model.results.target_thresholds`)."""
+    (:func:`~nq21model.statuses.target_thresholds`)."""
     rows = []
     for _, r in table.iterrows():
         for k in target_thresholds(int(r["horizon"])):

@@ -1,7 +1,6 @@
 """ForecastResults: the numbers of a forecast and what to do with them (MODEL.md §3)."""
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import cached_property, partial
 
@@ -12,50 +11,10 @@ from . import config, engine
 from .data import PROVINCE, Dataset
 from .exceptions import ParameterError
 from .scenario import Rates, Scenario
+from .statuses import risk_threshold
 
 CELL_COLUMNS = ["cell_id", "district", "commune", "cell_name", "horizon", "expected_members",
                 "q10", "q50", "q90", "p_zero"] + [f"p_at_least_{k}" for k in config.THRESHOLDS]
-
-
-#: The statuses of a target (Vietnamese, as the programme's tracker says them): a year
-#: observed is MET or MISSED; a forecast LIKELY_MET, AT_RISK or UNLIKELY_MET ("khó đạt": a
-#: small chance, not a certain failure).
-MET, LIKELY_MET, AT_RISK, MISSED, UNLIKELY_MET, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
-                                                           "khó đạt", "không có dữ liệu")
-
-
-def target_thresholds(year: int) -> tuple[int, ...]:
-    """The programme's thresholds for a year: its own if it is a target year, else
-    those of the next target year (of the last one after it)."""
-    later = [y for y in sorted(config.TARGETS) if y >= year]
-    return config.TARGETS[later[0] if later else max(config.TARGETS)]
-
-
-def risk_threshold(horizon: int) -> int:
-    """Local members a cell should reach at ``horizon`` (at-risk lists): the lowest
-    threshold of the first target year at or after it (2025 → 3; 2026–2030 → 4);
-    after the last target year, the highest threshold (5)."""
-    if horizon > max(config.TARGETS):
-        return max(config.THRESHOLDS)
-    return min(target_thresholds(horizon))
-
-
-def target_status(probability: float | None, *, observed: bool) -> str:
-    """The status of a target from the probability that it is met.
-
-    Observed years pass 1.0 (met) or 0.0; forecasts the model's probability, judged
-    against ``config.STATUS_LIKELY`` and ``config.STATUS_UNLIKELY``. None/NaN →
-    "không có dữ liệu".
-    """
-    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
-        return NO_DATA
-    if observed:
-        return MET if probability >= 0.5 else MISSED
-    if probability >= config.STATUS_LIKELY:
-        return LIKELY_MET
-    if probability >= config.STATUS_UNLIKELY:
-        return AT_RISK
-    return UNLIKELY_MET
 
 
 class ForecastResults:

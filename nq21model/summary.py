@@ -28,7 +28,8 @@ from .fmt import format_number, format_percent, format_point_change
 from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chance, light_html, unit_name,
                           unit_order)
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
-from .results import PROVINCE, ForecastResults, risk_threshold, target_thresholds
+from .results import PROVINCE, ForecastResults
+from .statuses import risk_threshold, target_thresholds
 
 #: The programme's targets the conclusion speaks of: (tracker indicator, year), in order.
 CONCLUSION_TARGETS = (("2d_3", 2025), ("no_empty_cell", 2025), ("2a", 2025),

@@ -53,7 +53,7 @@ forecast otherwise:
 * forecast, from the probability P that the target is reached:
   ``có khả năng đạt`` if P ≥ :data:`LIKELY` (0.8), ``nguy cơ không đạt`` if
   :data:`UNLIKELY` (0.2) ≤ P < 0.8, ``khó đạt`` if P < 0.2 (the one scale of
-  the package, :func:`nq21model.results.target_status`);
+  the package, :func:`nq21model.statuses.target_status`);
 * ``không có dữ liệu`` where the unit has no data for the indicator (a missing
   file, a missing column, a grouping the table does not carry, too few years).
 """
@@ -68,11 +68,13 @@ import numpy as np
 import pandas as pd
 
 from . import config, engine
-from .data import CELL_COLUMNS, Dataset, load_dataset
+from .data import Dataset, load_dataset
+from .model_tables import CELL_COLUMNS
 from .tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_organisations, load_roles,
                              load_unit_counts)
 from .exceptions import ParameterError
-from .results import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, PROVINCE, UNLIKELY_MET, target_status
+from .results import PROVINCE
+from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET, target_status
 from .trends import count_future, fit_share_trend, predict_share
 
 __all__ = [
@@ -270,7 +272,7 @@ def _roles_from_cells(dataset: Dataset) -> pd.DataFrame | None:
 
 def status_for(probability: float | None, *, observed: bool) -> str:
     """The status of a row from the probability that its target is reached
-    (:func:`nq21model.results.target_status`, the one scale of the package)."""
+    (:func:`nq21model.statuses.target_status`, the one scale of the package)."""
     return target_status(probability, observed=observed)
 
 
@@ -492,7 +494,7 @@ def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,
     """Province = its own row of the totals table ("Toàn tỉnh") when there is one, else
     the sum over units in the years every unit reports; unit rows kept only when the
     grouping is the one the counts are by (or all, ``all_units``)."""
-    from .data import PROVINCE_UNITS
+    from .model_tables import PROVINCE_UNITS
     from .tables import _fold
 
     own = frame["unit"].map(_fold).isin(PROVINCE_UNITS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import CELL_COLUMNS, load_totals
+from .model_tables import CELL_COLUMNS, load_totals
 from .exceptions import Violation
 from .tables import Column, _check_keys, _excel_row, _finish, _implies, _parse_table
 

@@ -111,7 +111,7 @@ def test_probability_classes_and_scenarios_and_unit_shares(results):
 
 
 def test_traffic_light_levels():
-    """One scale with the tracker (results.target_status): 0.8 and 0.2."""
+    """One scale with the tracker (statuses.target_status): 0.8 and 0.2."""
     assert report.traffic_light(0.8) == ("green", "có khả năng đạt")
     assert report.traffic_light(0.79) == ("amber", "nguy cơ không đạt")
     assert report.traffic_light(0.2) == ("amber", "nguy cơ không đạt")

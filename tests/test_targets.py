@@ -12,7 +12,8 @@ from scipy import integrate, stats
 
 from conftest import make_tables, run_cli
 from nq21model import targets as T
-from nq21model.data import CELL_COLUMNS, Dataset, load_dataset
+from nq21model.data import Dataset, load_dataset
+from nq21model.model_tables import CELL_COLUMNS
 from nq21model.tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_organisations, load_roles,
                                       load_unit_counts)
 from nq21model.exceptions import DataError, ParameterError
