@@ -182,6 +182,10 @@ class _shown_warnings:
 # ------------------------------------------------------------------ commands
 
 
+#: Units the forecast command prints at most (a country has thousands).
+PRINTED_UNITS = 30
+
+
 def cmd_forecast(args) -> int:
     from .files import check_table_path, write_table
     from .forecast import forecast
@@ -202,7 +206,7 @@ def cmd_forecast(args) -> int:
                      "province": results.province}, args.out, synthetic=dataset.synthetic)  # CSV: the first table
     if args.out_units is not None:
         write_table(results.unit_paths(unit), args.out_units, synthetic=dataset.synthetic)
-    results.print_summary(unit)
+    results.print_summary(unit, max_units=PRINTED_UNITS)
     print(scenario_people_line(results))
     if len(results.absent):
         reasons = results.absent["reason"].value_counts()

@@ -421,9 +421,22 @@ class ForecastResults:
             cols += [f"share_at_least_{k}", f"p_share_95_at_least_{k}"]
         return table[cols]
 
-    def print_summary(self, by: str | None = None) -> None:
-        """Print :meth:`summary` as a plain text table."""
-        print(format_summary(self.summary(by), self))
+    def print_summary(self, by: str | None = None, *, max_units: int | None = None) -> None:
+        """Print :meth:`summary` as a plain text table; with more than ``max_units``
+        units, only those least likely to reach their target at the last horizon."""
+        table = self.summary(by)
+        units = table["unit"].iloc[len(self.province):].unique()
+        note = None
+        if max_units is not None and len(units) > max_units:
+            horizon = max(self.horizons)
+            k = risk_threshold(horizon)
+            last = table[(table["horizon"] == horizon) & (table["unit"] != PROVINCE)]
+            worst = last.sort_values([f"p_share_95_at_least_{k}", f"share_at_least_{k}"], kind="stable")["unit"]
+            keep = set(worst.iloc[:max_units])
+            table = table[(table["unit"] == PROVINCE) | table["unit"].isin(keep)]
+            note = (f"{max_units} of {len(units):,} units ({by or self.unit_column}) shown: those least likely to have ≥ {k} local members in "
+                    f"95 % of cells by {horizon}; every unit: --out F.xlsx (sheet 'units') or --out-units F.csv")
+        print(format_summary(table, self) + (f"\n{note}" if note else ""))
 
     def plot_fan_chart(self, *, by: str | None = None, unit: str | None = None, ax=None):
         """History and forecast band of local members; returns the Axes."""

@@ -16,6 +16,19 @@ def test_forecast_with_no_arguments_runs_on_bundled_data():
     assert "2025 observed" in out and "2030 forecast" in out
 
 
+def test_forecast_prints_the_units_least_likely_to_reach_the_target_when_there_are_many(tmp_path):
+    """106 communes: the printed table keeps the province and the 30 communes least
+    likely to reach the 2030 target (as the units table ranks them) and says where
+    every one is."""
+    units = tmp_path / "units.xlsx"
+    out = run_cli("forecast", "--unit", "commune", "--out", units, check=True).stdout
+    assert "30 of 106 units (commune) shown" in out and "--out-units" in out
+    table = pd.read_excel(units, sheet_name="units")
+    last = table[table["horizon"] == 2030].sort_values(["p_share_95_at_least_4", "share_at_least_4"], kind="stable")
+    printed = {u for u in table["unit"].unique() if f"\n{u} " in out}
+    assert printed == set(last["unit"].iloc[:30]) and "\nToàn tỉnh " in out
+
+
 def test_forecast_writes_csv_and_xlsx(tmp_path, small_files):
     cp, hp = small_files
     csv = tmp_path / "out" / "cells.csv"
