@@ -187,6 +187,7 @@ PRINTED_UNITS = 30
 
 
 def cmd_forecast(args) -> int:
+    from . import console
     from .files import check_table_path, write_table
     from .forecast import forecast
 
@@ -207,7 +208,7 @@ def cmd_forecast(args) -> int:
     if args.out_units is not None:
         write_table(results.unit_paths(unit), args.out_units, synthetic=dataset.synthetic)
     results.print_summary(unit, max_units=PRINTED_UNITS)
-    print(scenario_people_line(results))
+    print(console.scenario_people_line(results))
     if len(results.absent):
         reasons = results.absent["reason"].value_counts()
         print(f"Not forecast: {reasons.get('dissolved', 0)} cells dissolved before {results.base_year}, "
@@ -218,18 +219,6 @@ def cmd_forecast(args) -> int:
         print(f"Wrote the yearly path of every {unit} and the province to {args.out_units}")
     write_adjustments(dataset, args.out)
     return 0
-
-
-def scenario_people_line(results) -> str:
-    """What the scenario's admissions mean in people, the first year."""
-    from .report import scenario_people
-
-    people = scenario_people(results)
-    line = f"Admissions in {people['year']}: village cells ≈ {people['village']:,.0f}"
-    if people.get("province") is not None:
-        line += (f" of ≈ {people['province']:,.0f} for the whole province "
-                 f"({people['rate']:.1%} of ≈ {people['members']:,.0f} party members)")
-    return line
 
 
 def cmd_calibrate(args) -> int:

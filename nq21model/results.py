@@ -422,21 +422,10 @@ class ForecastResults:
         return table[cols]
 
     def print_summary(self, by: str | None = None, *, max_units: int | None = None) -> None:
-        """Print :meth:`summary` as a plain text table; with more than ``max_units``
-        units, only those least likely to reach their target at the last horizon."""
-        table = self.summary(by)
-        units = table["unit"].iloc[len(self.province):].unique()
-        note = None
-        if max_units is not None and len(units) > max_units:
-            horizon = max(self.horizons)
-            k = risk_threshold(horizon)
-            last = table[(table["horizon"] == horizon) & (table["unit"] != PROVINCE)]
-            worst = last.sort_values([f"p_share_95_at_least_{k}", f"share_at_least_{k}"], kind="stable")["unit"]
-            keep = set(worst.iloc[:max_units])
-            table = table[(table["unit"] == PROVINCE) | table["unit"].isin(keep)]
-            note = (f"{max_units} of {len(units):,} units ({by or self.unit_column}) shown: those least likely to have ≥ {k} local members in "
-                    f"95 % of cells by {horizon}; every unit: --out F.xlsx (sheet 'units') or --out-units F.csv")
-        print(format_summary(table, self) + (f"\n{note}" if note else ""))
+        """Print :meth:`summary` as a plain text table (:func:`nq21model.console.forecast_text`)."""
+        from .console import forecast_text
+
+        print(forecast_text(self, by, max_units=max_units))
 
     def plot_fan_chart(self, *, by: str | None = None, unit: str | None = None, ax=None):
         """History and forecast band of local members; returns the Axes."""
@@ -487,34 +476,3 @@ def _summarise_samples(counts: np.ndarray) -> dict[str, np.ndarray]:
     for k in config.THRESHOLDS:
         out[f"p_at_least_{k}"] = (counts >= k).mean(axis=0)
     return out
-
-
-def format_summary(table: pd.DataFrame, results: "ForecastResults | None" = None) -> str:
-    """Plain-text table of a summary, shares against the 95 % target."""
-    def pct(v):
-        return "" if pd.isna(v) else f"{100 * v:5.1f}%"
-
-    def prob(v):
-        return "" if pd.isna(v) else f"{v:4.2f}"
-
-    width = max(12, int(table["unit"].str.len().max()))
-    head = f"{'unit':<{width}} {'year':>4} {'status':<8} {'cells':>5} {'members':>8}"
-    for k in config.THRESHOLDS:
-        head += f"  {'≥' + str(k):>6} {'P95':>4}"
-    lines = []
-    if results is not None:
-        rates = ("calibrated rates with parameter uncertainty" if results.rates.draws > 1 else
-                 "calibrated rates (point estimates)" if results.rates.source == "calibrated" else "fixed rates")
-        lines.append(f"Base year {results.base_year}; scenario: {results.scenario.label}; {rates}; "
-                     f"method: {results.method}"
-                     + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
-        lines += [f"Note: {note}" for note in results.notes]
-        lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
-    lines += [head, "-" * len(head)]
-    for r in table.to_dict("records"):
-        line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {r['status']:<8} {int(r['cells']):>5} "
-                f"{r['expected_members']:>8.0f}")
-        for k in config.THRESHOLDS:
-            line += f"  {pct(r[f'share_at_least_{k}']):>6} {prob(r[f'p_share_95_at_least_{k}']):>4}"
-        lines.append(line)
-    return "\n".join(lines)
