@@ -226,3 +226,23 @@ def test_batched_group_totals_match_one_by_one():
         for g, idx in enumerate(groups):
             offset, pmf = engine.total_pmf(n0[idx], p[idx], mu[idx])
             assert list(got[g]) == list(engine.quantiles_from_pmf(pmf, (0.1, 0.5, 0.9), offset=offset)[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(n0=hs.integers(0, 400), p=hs.one_of(hs.sampled_from([0.0, 1.0, 1 - 1e-9, 1e-9]), hs.floats(1e-300, 1)),
+       mu=hs.one_of(hs.sampled_from([0.0, 1e-9]), hs.floats(0, 60)))
+def test_low_tails_are_the_cdf_of_binomial_plus_poisson(n0, p, mu):
+    """P(N ≤ k), k ≤ 5, against scipy's pmfs convolved — survival 1 included (no one
+    leaves: exactly n0 stay; it once gave 0 for every k) and no admissions."""
+    k = np.arange(6)
+    pmf = [sum(st.binom.pmf(j, n0, p) * st.poisson.pmf(m - j, mu) for j in range(m + 1)) for m in k]
+    got = engine.low_tails(np.array([n0]), np.array([p]), np.array([mu]), 5)[0]
+    np.testing.assert_allclose(got, np.clip(np.cumsum(pmf), 0, 1), rtol=1e-9, atol=1e-12)
+
+
+def test_no_attrition_keeps_exactly_the_members():
+    """--attrition-rate 0: a cell of one member and almost no admissions is very
+    unlikely to reach 3 (it was reported certain)."""
+    stats = engine.summarise_cells(np.array([1, 2, 6]), np.ones(3), np.full(3, 0.02))
+    assert stats["p_at_least_3"][0] < 1e-3 and stats["p_at_least_3"][1] < 0.03
+    assert stats["p_at_least_5"][2] == pytest.approx(1.0) and stats["p_zero"][0] == 0.0
