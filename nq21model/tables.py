@@ -130,7 +130,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
         sep = ";" if first.count(";") > first.count(",") else ","
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
         dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
-                 if kinds.get(_fold(h), "int") != "int"}
+                 if kinds.get(_fold(h), "text") != "int"}
         try:
             frame = _read_csv_arrow(path, sep, dtype)
             if frame is None:

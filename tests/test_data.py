@@ -424,7 +424,18 @@ def _awkward_files() -> dict:
                             .to_csv(index=False)),
         "blank count": (c, _set(history, 3, "admitted", "").to_csv(index=False)),
         "not UTF-8": (c, h.replace("C000", "C\xe9")),
+        "groupings of codes and dates": (cells.assign(cum=["01", "002", "03"] * 4, since=["2025-07-01"] * 12)
+                                         .to_csv(index=False), h),
     }
+
+
+def test_another_grouping_is_text_as_written(tmp_path):
+    """A column of the user's own (a cluster of villages) keeps its codes as written:
+    "01" is not 1, a date is not a timestamp."""
+    cells, history = make_tables()
+    codes, dates = ["01", "002", "03"] * 4, ["2025-07-01"] * 12
+    ds = load_dataset(*write(tmp_path, cells.assign(cum=codes, since=dates), history), totals=False)
+    assert ds.cells["cum"].tolist() == codes and ds.cells["since"].tolist() == dates
 
 
 def _both_readers(monkeypatch, load):
