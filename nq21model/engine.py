@@ -427,11 +427,9 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
         elif needed > keep.size:
             out[g] = 0.0
         elif keep.size > EXACT_CELLS:
-            from scipy.special import ndtr
-
             sub = probs[:, keep]
             mean, sd = sub.sum(axis=1), np.sqrt((sub * (1 - sub)).sum(axis=1))
-            out[g] = ndtr((mean - (needed - 0.5)) / np.maximum(sd, 1e-12))
+            out[g] = normal_cdf((mean - (needed - 0.5)) / np.maximum(sd, 1e-12))
         else:
             work.append((g, keep, needed))
     widths = {}
@@ -448,6 +446,17 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
     return out
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def normal_cdf(x) -> np.ndarray:
+    """Φ(x), the standard normal CDF, as ``erfc(−x/√2)/2`` to double precision in
+    both tails (one ``math.erfc`` a value: the arrays here hold a group's draws, and
+    scipy's import would cost a fixed-rate forecast a tenth of a second)."""
+    x = np.asarray(x, dtype=float)
+    return 0.5 * _ERFC(-x / math.sqrt(2.0)).astype(float)
+
+
 def count_cdf(probs) -> tuple[int, np.ndarray]:
     """CDF of the number of successes among independent cells, mixed over the rows
     of ``probs`` (D, n) (parameter draws) → ``(offset, cdf)`` with ``cdf[j] = P(count ≤
@@ -458,13 +467,11 @@ def count_cdf(probs) -> tuple[int, np.ndarray]:
     n = probs.shape[1]
     if n <= EXACT_CELLS:
         return 0, np.cumsum(poisson_binomial_pmf(probs).mean(axis=0))
-    from scipy.special import ndtr
-
     mean, sd = probs.sum(axis=1), np.sqrt((probs * (1 - probs)).sum(axis=1))
     lo = max(0, int(np.floor((mean - 10 * sd - 5).min())))
     hi = min(n, int(np.ceil((mean + 10 * sd + 5).max())))
     k = np.arange(lo, hi + 1)
-    cdf = ndtr((k[None, :] + 0.5 - mean[:, None]) / np.maximum(sd[:, None], 1e-12)).mean(axis=0)
+    cdf = normal_cdf((k[None, :] + 0.5 - mean[:, None]) / np.maximum(sd[:, None], 1e-12)).mean(axis=0)
     return lo, cdf
 
 

@@ -246,3 +246,9 @@ def test_no_attrition_keeps_exactly_the_members():
     stats = engine.summarise_cells(np.array([1, 2, 6]), np.ones(3), np.full(3, 0.02))
     assert stats["p_at_least_3"][0] < 1e-3 and stats["p_at_least_3"][1] < 0.03
     assert stats["p_at_least_5"][2] == pytest.approx(1.0) and stats["p_zero"][0] == 0.0
+
+
+def test_normal_cdf_is_scipys_to_twelve_digits_in_both_tails():
+    x = np.r_[np.linspace(-38, 9, 4001), -np.inf, np.inf, 0.0]
+    np.testing.assert_allclose(engine.normal_cdf(x), st.norm.cdf(x), rtol=1e-12, atol=1e-300)
+    assert engine.normal_cdf(np.ones((2, 3))).shape == (2, 3)
