@@ -191,7 +191,8 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow.csv as pa_csv
 
     table = None
-    if frame.columns.nlevels == 1 and frame.columns.is_unique:  # pandas writes a header row per level
+    # pandas writes a header row per level; one column's blank value would be a blank line
+    if frame.columns.nlevels == 1 and frame.columns.is_unique and frame.shape[1] > 1:
         try:
             table = pa.Table.from_pandas(frame, preserve_index=False)
         except (pa.ArrowException, TypeError, ValueError):

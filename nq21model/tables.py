@@ -136,19 +136,22 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             if frame is None:
                 frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
                                     encoding="utf-8-sig", skip_blank_lines=False)
+                if not isinstance(frame.index, pd.RangeIndex):  # pandas took a first column as the index
+                    raise DataError(Violation(name, 2, None, f"row 2 has more values than row 1 has headers "
+                                                             f"({len(frame.columns)})"))
+            # A count column not read as integers ("2.000", "12,5", a blank) is read again
+            # as text and parsed value by value: "2.000" must never become 2.0.
+            unclean = [h for h in frame.columns if h not in dtype and frame[h].dtype.kind != "i"]
+            if unclean:
+                text = pd.read_csv(path, sep=sep, dtype=str, usecols=unclean, keep_default_na=False,
+                                   na_values=[], encoding="utf-8-sig", skip_blank_lines=False)
+                frame[unclean] = text[unclean].to_numpy()
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
         except pd.errors.EmptyDataError:
             raise DataError(Violation(name, None, None, "the file is empty")) from None
         except pd.errors.ParserError as exc:
             raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
-        # A count column that pandas did not read as integers ("2.000", "12,5", a blank) is
-        # read again as text and parsed value by value: "2.000" must never become 2.0.
-        unclean = [h for h in frame.columns if h not in dtype and frame[h].dtype.kind != "i"]
-        if unclean:
-            text = pd.read_csv(path, sep=sep, dtype=str, usecols=unclean, keep_default_na=False,
-                               na_values=[], encoding="utf-8-sig", skip_blank_lines=False)
-            frame[unclean] = text[unclean].to_numpy()
     else:
         raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
     if frame.columns.size == 0:
@@ -171,23 +174,29 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
 def _read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     """The CSV as pandas would read it (below), by pyarrow's multi-threaded reader —
     several times faster on a national file — or None where the two could differ
-    (pandas then reads it): a malformed or non-UTF-8 file, a blank or repeated
-    header, a text column not read as text. Text columns (``text``) as strings,
-    blanks kept as ""; count columns as inferred (a column not read as whole numbers
-    is read again as text by the caller); a blank line stays a row, so that rows keep
-    their Excel numbers."""
+    (pandas then reads it): any quote (pyarrow accepts a quote left open at the end,
+    as a cut-off download leaves it), ``0x`` (it reads "0x1F" as 31), a malformed or
+    non-UTF-8 file, a second BOM, a blank or repeated header, a text column not read
+    as text. Text columns (``text``) as strings, blanks kept as ""; count columns as
+    inferred (a column not read as whole numbers is read again as text by the
+    caller); a blank line stays a row, so that rows keep their Excel numbers.
+    ``tests/test_reader_fuzz.py`` holds the two to the same results."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
+    data = path.read_bytes()
+    if b'"' in data or b"0x" in data or b"0X" in data:
+        return None
     try:
         table = pa_csv.read_csv(
-            path, parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
+            pa.py_buffer(data), parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(column_types={h: pa.string() for h in text}, null_values=[],
                                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
     except (pa.ArrowException, OSError):
         return None
     names = table.column_names
-    if len(set(names)) != len(names) or any(not name.strip() for name in names) \
+    if len(set(names)) != len(names) or any(not name.strip() for name in names) or names[0].startswith("\ufeff") \
+            or any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types) \
             or any(h not in names or not pa.types.is_string(table.schema.field(h).type) for h in text):
         return None
     return table.to_pandas()
@@ -358,23 +367,23 @@ def _parse_int(raw) -> int | None:
     if isinstance(raw, (float, np.floating)):
         return int(raw) if float(raw).is_integer() else None
     text = normalise_text(raw).replace(" ", "")
-    if re.fullmatch(r"[+-]?\d+", text):
+    if re.fullmatch(r"[+-]?[0-9]+", text):
         return int(text)
     if _THOUSANDS.fullmatch(text):  # "2.000" is two thousand the Vietnamese way, never 2
         return int(text.replace(".", ""))
-    if re.fullmatch(r"[+-]?\d+\.0+", text):
+    if re.fullmatch(r"[+-]?[0-9]+\.0+", text):
         return int(float(text))
     return None
 
 
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")  # ASCII digits: "１２" is text
 
 
 def _int_problem(raw) -> str:
     """The message for a value that is not a whole number."""
     shown = "" if _is_blank(raw) else raw
     text = "" if _is_blank(raw) else normalise_text(raw).replace(" ", "")
-    if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
+    if re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", text):
         return (f"'{shown}' is ambiguous (a decimal comma or a thousands comma?): "
                 f"write {text.replace(',', '')} or {text.replace(',', '.')}")
     return f"expected a whole number, found '{shown}'"

@@ -488,3 +488,20 @@ def test_pyarrow_and_pandas_give_the_catalogue_the_same_message(tmp_path, monkey
     case, _ = CATALOGUE[kind]
     (fast, slow), _ = _both_readers(monkeypatch, lambda: case(tmp_path))
     assert fast == slow
+
+
+def test_a_first_row_longer_than_the_header_is_named(tmp_path):
+    """pandas took the first column as an index (a crash); now one message."""
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history)
+    lines = cp.read_text(encoding="utf-8").splitlines()
+    cp.write_text("\n".join([lines[0], lines[1] + ",7", *lines[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="cells.csv, row 2: row 2 has more values than row 1 has headers"):
+        load_dataset(cp, hp)
+
+
+def test_digits_of_other_scripts_are_not_counts(tmp_path):
+    cells, history = make_tables()
+    for spelled in ("１２", "١٢"):
+        with pytest.raises(DataError, match=f"expected a whole number, found '{spelled}'"):
+            load_dataset(*write(tmp_path, _set(cells, 0, "population", spelled), history))

@@ -568,8 +568,8 @@ def test_csv_by_pyarrow_reads_back_as_by_pandas(tmp_path):
                     assert a.tolist() == b.tolist(), (col, extra)
             if not extra:
                 assert ours.read_text(encoding="utf-8").startswith(",".join(columns) + "\n")
-    # two header levels, a repeated name: pandas' own header rows
+    # two header levels, a repeated name, one column with a blank: pandas' own rows
     for table in (pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")])),
-                  pd.DataFrame([[1, 2]], columns=["a", "a"])):
+                  pd.DataFrame([[1, 2]], columns=["a", "a"]), pd.DataFrame({"a": ["", "q"]})):
         files.write_table(table, ours)
         assert ours.read_text(encoding="utf-8") == table.to_csv(index=False, lineterminator="\n")
