@@ -189,9 +189,9 @@ def _read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
         return None
     try:
         table = pa_csv.read_csv(
-            pa.py_buffer(data), parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
+            pa.py_buffer(data), parse_options=pa_csv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(column_types={h: pa.string() for h in text}, null_values=[],
-                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
+                                                  strings_can_be_null=False))  # no quotes: no quoted options
     except (pa.ArrowException, OSError):
         return None
     names = table.column_names
