@@ -22,7 +22,8 @@ PAGE_CSS = Path(__file__).resolve().parent / "templates" / "nq21model_offline" /
 
 #: Short words of the statuses in the index's table of every target (narrow columns).
 SHORT_STATUS = {report.MET: "đạt", report.LIKELY_MET: "khả năng đạt", report.AT_RISK: "nguy cơ",
-                report.MISSED: "không đạt", report.UNLIKELY_MET: "khó đạt", report.NO_DATA: "không có số liệu"}
+                report.MISSED: "không đạt", report.UNLIKELY_MET: "khó đạt", report.NO_DATA: "không có số liệu",
+                report.NOT_APPLICABLE: "không áp dụng"}
 
 
 #: The index's own table rules: unit names on one line; the matrix of statuses wraps.
@@ -138,7 +139,8 @@ def status_counts(targets: pd.DataFrame, units: list[str], *, base_year: int) ->
     có khả năng đạt, nguy cơ không đạt, khó đạt; "không có dữ liệu" when it occurs)."""
     from .report_programme import year_heading
 
-    order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.UNLIKELY_MET, report.MISSED, report.NO_DATA]
+    order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.UNLIKELY_MET, report.MISSED, report.NO_DATA,
+             report.NOT_APPLICABLE]
     part = targets[targets["unit"].isin(units)]
     out = {("", "Đơn vị"): list(units)}
     for year in sorted(part["year"].unique()):

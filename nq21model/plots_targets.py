@@ -19,11 +19,11 @@ import pandas as pd
 from .fmt import format_number
 from .plots import percent_axis, share_limits
 from .results import PROVINCE
-from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET
+from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA, NOT_APPLICABLE, UNLIKELY_MET
 
 #: Colours of the statuses (green, light green, orange, red, grey).
 STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MISSED: "#d7191c",
-                  UNLIKELY_MET: "#f46d43", NO_DATA: "#d9d9d9"}
+                  UNLIKELY_MET: "#f46d43", NO_DATA: "#d9d9d9", NOT_APPLICABLE: "#ececec"}
 SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 
 #: The small multiples' grid, in inches: a panel's title wrapped to two lines of
@@ -187,7 +187,8 @@ def plot_status_matrix(table: pd.DataFrame, *, year: int | None = None, ax=None)
     ax.set_yticks(np.arange(len(keys) + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", lw=1.5)
     ax.tick_params(which="minor", length=0)
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLOURS.items()], loc="upper left",
+    shown = [s for s in STATUS_COLOURS if s != NOT_APPLICABLE or s in set(part["status"])]
+    ax.legend(handles=[Patch(color=STATUS_COLOURS[s], label=s) for s in shown], loc="upper left",
               bbox_to_anchor=(1.01, 1.0), fontsize=8, title="Đánh giá", title_fontsize=8)
     title = "Đánh giá các chỉ tiêu" + (f" năm {year}" if year else "")
     if table.attrs.get("synthetic"):

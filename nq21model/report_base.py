@@ -18,7 +18,8 @@ import pandas as pd
 from . import __version__, config
 from .fmt import UNIT_LABELS, format_number, format_percent
 from .results import PROVINCE, ForecastResults
-from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET, risk_threshold, target_status
+from .statuses import (AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, NOT_APPLICABLE, UNLIKELY_MET, risk_threshold,
+                       target_status)
 
 #: Admission rates compared side by side (the programme asks 3–4 % a year).
 SCENARIO_RATES = (0.03, 0.035, 0.04)
@@ -37,7 +38,7 @@ LIGHTS = {
 
 #: Colour of each status (one scale for the whole package: statuses.target_status).
 STATUS_LIGHTS = {MET: "green", LIKELY_MET: "green", AT_RISK: "amber", MISSED: "red", UNLIKELY_MET: "red",
-                 NO_DATA: "grey"}
+                 NO_DATA: "grey", NOT_APPLICABLE: "grey"}
 
 #: Resolution of the charts' PNG (8 inches → 880 pixels: sharp on screen and on A4).
 FIGURE_DPI = 110
@@ -354,4 +355,4 @@ __all__ = ["SCENARIO_RATES", "ADMISSION_TARGET_RATE", "LIGHTS", "UNIT_LABELS", "
            "light_legend", "light_html", "status_html", "format_chance", "format_decimal2", "format_p",
            "format_people", "banner_text", "banner_html", "PRINT_MARK", "show_banner", "data_date",
            "title_text", "show_title", "missing_html", "band_text", "PROVINCE", "MET", "LIKELY_MET", "AT_RISK", "MISSED", "UNLIKELY_MET",
-           "NO_DATA", "ForecastResults"]
+           "NO_DATA", "NOT_APPLICABLE", "ForecastResults"]

@@ -9,9 +9,12 @@ from . import config
 
 #: The statuses of a target (Vietnamese, as the programme's tracker says them): a year
 #: observed is MET or MISSED; a forecast LIKELY_MET, AT_RISK or UNLIKELY_MET ("khó đạt": a
-#: small chance, not a certain failure).
+#: small chance, not a certain failure). NO_DATA: the unit has what the target
+#: counts but no figures for it; NOT_APPLICABLE: the unit has nothing the target counts
+#: (a ward without bản cells and "no bản cell without a local member").
 MET, LIKELY_MET, AT_RISK, MISSED, UNLIKELY_MET, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
                                                            "khó đạt", "không có dữ liệu")
+NOT_APPLICABLE = "không áp dụng"
 
 
 def target_thresholds(year: int) -> tuple[int, ...]:

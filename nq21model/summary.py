@@ -29,7 +29,7 @@ from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chanc
                           unit_order)
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
 from .results import PROVINCE, ForecastResults
-from .statuses import risk_threshold, target_thresholds
+from .statuses import NOT_APPLICABLE, risk_threshold, target_thresholds
 
 #: The programme's targets the conclusion speaks of: (tracker indicator, year), in order.
 CONCLUSION_TARGETS = (("2d_3", 2025), ("no_empty_cell", 2025), ("2a", 2025),
@@ -44,6 +44,10 @@ TARGET_WORDS = {
     "no_empty_any": "Không còn chi bộ không có đảng viên tại chỗ",
     "2a": "Kết nạp đảng viên mới hằng năm",
 }
+
+#: The number of a target the unit has nothing to count for (statuses.NOT_APPLICABLE:
+#: a ward without bản cells and "no bản cell without a local member").
+NOT_APPLICABLE_WHY = "đơn vị không có chi bộ bản nào"
 
 #: Probability from which a target counts as likely ("có khả năng đạt").
 LIKELY = config.STATUS_LIKELY
@@ -114,10 +118,11 @@ def programme_verdicts(results: ForecastResults, extras=None, *, unit: str | Non
                 continue
             r = part.loc[(code, year)]
             observed = year <= results.base_year
+            number = NOT_APPLICABLE_WHY if r["status"] == NOT_APPLICABLE else \
+                verdict_number(code, float(r["value"]), observed=observed, low=float(r["low"]), high=float(r["high"]))
             rows.append({"code": code, "year": year, "words": TARGET_WORDS[code], "target": target_text(code, year),
                          "observed": bool(observed), "value": float(r["value"]), "status": r["status"],
-                         "number": verdict_number(code, float(r["value"]), observed=observed,
-                                                  low=float(r["low"]), high=float(r["high"]))})
+                         "number": number})
     else:
         table = key_figures(results, unit=unit, by=by)
         for _, r in table.iterrows():

@@ -55,7 +55,9 @@ forecast otherwise:
   :data:`UNLIKELY` (0.2) ≤ P < 0.8, ``khó đạt`` if P < 0.2 (the one scale of
   the package, :func:`nq21model.statuses.target_status`);
 * ``không có dữ liệu`` where the unit has no data for the indicator (a missing
-  file, a missing column, a grouping the table does not carry, too few years).
+  file, a missing column, a grouping the table does not carry, too few years);
+* ``không áp dụng`` where the unit has nothing the indicator counts (a ward
+  without bản cells and ``no_empty_cell``).
 """
 from __future__ import annotations
 
@@ -74,13 +76,13 @@ from .tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_orga
                              load_unit_counts)
 from .exceptions import ParameterError
 from .results import PROVINCE
-from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, UNLIKELY_MET, target_status
+from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, NOT_APPLICABLE, UNLIKELY_MET, target_status
 from .trends import count_future, fit_share_trend, predict_share
 
 __all__ = [
     "Indicator", "INDICATORS", "TrackerData", "load_tracker_data", "track_targets",
     "status_for", "project_share", "project_count", "COLUMNS", "LIKELY", "UNLIKELY",
-    "MET", "LIKELY_MET", "AT_RISK", "MISSED", "UNLIKELY_MET", "NO_DATA", "PROGRAMME_START",
+    "MET", "LIKELY_MET", "AT_RISK", "MISSED", "UNLIKELY_MET", "NO_DATA", "NOT_APPLICABLE", "PROGRAMME_START",
     "share_counts", "count_series", "indicator_paths", "unit_table", "province_table",
     "SHARE_FUNCTIONS", "share_1_org", "share_1_member", "share_2a", "share_2c", "share_3a", "share_3b",
     "share_3c", "share_4a", "share_4b",
@@ -276,11 +278,12 @@ def status_for(probability: float | None, *, observed: bool) -> str:
     return target_status(probability, observed=observed)
 
 
-def _row(code, unit, year, value=np.nan, low=np.nan, high=np.nan, p=None, method="none", observed=False):
+def _row(code, unit, year, value=np.nan, low=np.nan, high=np.nan, p=None, method="none", observed=False,
+         status=None):
     ind = INDICATORS[code]
     return {"indicator": code, "unit": unit, "year": int(year), "target": float(ind.targets[year]),
             "value": float(value), "low": float(low), "high": float(high),
-            "status": status_for(p, observed=observed), "method": method}
+            "status": status or status_for(p, observed=observed), "method": method}
 
 
 # ------------------------------------------------------------- share projection
@@ -576,6 +579,9 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
             for year in sorted(ind.targets):
                 if year <= base_year:
                     sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
+                    if code == "no_empty_cell" and sel.size == 0 and idx.size:
+                        rows.append(_row(code, unit, year, status=NOT_APPLICABLE))  # no bản cells to count
+                        continue
                     counts = panel[year].to_numpy()[sel] if year in panel.columns else np.array([])
                     counts = counts[~np.isnan(counts)]
                     if counts.size == 0:
@@ -588,7 +594,8 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
                     continue
                 sel = fidx[forecast_ban[fidx]] if code == "no_empty_cell" else fidx
                 if sel.size == 0:
-                    rows.append(_row(code, unit, year))
+                    empty = code == "no_empty_cell" and fidx.size
+                    rows.append(_row(code, unit, year, status=NOT_APPLICABLE if empty else None))
                     continue
                 stats = results.stats(year)
                 if code == "no_empty_cell":

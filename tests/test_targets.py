@@ -547,7 +547,8 @@ def test_status_matrix_figure(bundled_table):
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[0] == PROVINCE and "Mường Tè" in labels
     assert "Dữ liệu mô phỏng" in ax.get_title()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(STATUS_COLOURS)
+    shown = [s for s in STATUS_COLOURS if s != T.NOT_APPLICABLE]   # only when a unit has one
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == shown
 
 
 # ---------------------------------------------------------------- command line
@@ -608,3 +609,42 @@ def test_admission_rate_after_the_base_year_is_the_forecasts_own(bundled):
     expected = res.rates.admissions[:, :, -1].sum(axis=1).mean() / (base.phi * base.members_at(2029))
     assert row["value"] == pytest.approx(expected) and row["method"] == "exact"
     assert row["low"] < row["value"] < row["high"]
+
+
+def test_a_ward_without_ban_cells_is_not_applicable(tmp_path):
+    """A commune without bản cells has nothing "no bản cell without a local member"
+    counts: "không áp dụng" (not "không có dữ liệu", which a board reads as missing
+    figures), in the tracker, the conclusion's verdicts and the status matrix."""
+    from nq21model.plots_targets import STATUS_COLOURS, plot_status_matrix
+    from nq21model.summary import NOT_APPLICABLE_WHY, programme_verdicts
+
+    data = load_dataset()
+    cells = data.cells.copy()
+    ward = cells.loc[cells["cell_type"].eq("ban"), "commune"].iloc[0]
+    cells.loc[cells["commune"].eq(ward), "cell_type"] = "to_dan_pho"
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    data.history.to_csv(tmp_path / "history.csv", index=False)
+    ward_data = load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+    table = T.track_targets(ward_data, by="commune")
+    rows = table[(table["indicator"] == "no_empty_cell") & (table["unit"] == ward)]
+    assert sorted(rows["year"]) == [2025, 2030]
+    assert (rows["status"] == T.NOT_APPLICABLE).all() and rows["value"].isna().all()
+    others = table[(table["indicator"] == "no_empty_cell") & (table["unit"] != ward)]
+    with_ban = set(cells.loc[cells["cell_type"].eq("ban"), "commune"]) | {PROVINCE}
+    assert set(others.loc[others["unit"].isin(with_ban), "status"]).isdisjoint({T.NOT_APPLICABLE, T.NO_DATA})
+    assert (others.loc[~others["unit"].isin(with_ban), "status"] == T.NOT_APPLICABLE).all()
+    shares = table[(table["indicator"] == "2d_3") & (table["unit"] == ward)]
+    assert (shares["status"] != T.NOT_APPLICABLE).all()          # its cells still count for 2d
+
+    res = forecast(ward_data, horizons=[2030])
+    verdicts = programme_verdicts(res, type("Extras", (), {"targets": table})(), unit=ward, by="commune")
+    empty = verdicts[verdicts["code"] == "no_empty_cell"]
+    assert len(empty) == 2 and (empty["status"] == T.NOT_APPLICABLE).all()
+    assert (empty["number"] == NOT_APPLICABLE_WHY).all()
+    ax = plot_status_matrix(table[table["unit"].isin([PROVINCE, ward])], year=2030)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(STATUS_COLOURS)
+    from nq21model.index_page import status_counts
+
+    counts = status_counts(table, [ward], base_year=2025).set_index(("", "Đơn vị"))
+    assert [c for c in counts.columns if c[1] == T.NOT_APPLICABLE] and \
+        counts.loc[ward, [c for c in counts.columns if c[1] == T.NOT_APPLICABLE]].sum() == 2
