@@ -219,37 +219,54 @@ class ForecastResults:
         """The units table for the whole province (unit 'Toàn tỉnh')."""
         return self._unit_rows({PROVINCE: np.arange(len(self.dataset.cells))}, None)
 
-    def _observed_rows(self, unit: str, by: str | None, year: int) -> dict:
+    def _observed_frame(self, units: list[str], by: str | None, year: int) -> dict[str, np.ndarray]:
+        """Each unit's observed figures of ``year`` (every cell of the full data with a
+        count that year): the columns of a units table's observed row."""
         cache = self.__dict__.setdefault("_full_groups", {})
         if by not in cache:
             cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
                 dict(self.full.cells.groupby(by, sort=False).indices)
-        idx = cache[by].get(None if by is None else unit, np.array([], np.int64))
+        empty = np.array([], np.int64)
+        groups = _Groups([cache[by].get(None if by is None else unit, empty) for unit in units])
         members = self.__dict__.setdefault("_members_at", {})
         if year not in members:
             members[year] = self.full.members_at(year).to_numpy()
-        counts = members[year][idx]
-        return _observed(counts[~np.isnan(counts)].astype(np.int64))
+        counts = members[year][groups.flat]
+        seen = ~np.isnan(counts)
+        labels, counts = groups.labels[seen], counts[seen]
+        n = np.bincount(labels, minlength=len(units))
+        total = np.bincount(labels, weights=counts, minlength=len(units))
+        out = {"cells": n, "expected_members": total, "members_q10": total, "members_q90": total}
+        needed = np.array([engine.cells_needed(config.TARGET_SHARE, int(c)) for c in n])
+        for k in config.THRESHOLDS:
+            reaching = np.bincount(labels, weights=counts >= k, minlength=len(units))
+            out[f"share_at_least_{k}"] = _share(reaching, n)
+            out[f"p_share_95_at_least_{k}"] = (reaching >= needed).astype(float)
+        zero = np.bincount(labels, weights=counts == 0, minlength=len(units))
+        out["expected_zero_cells"], out["p_no_zero_cell"] = zero, (zero == 0).astype(float)
+        return out
 
     def _unit_rows(self, groups: dict[str, np.ndarray], by: str | None) -> pd.DataFrame:
-        rows = []
+        """The units table of :meth:`units` for ``groups`` (unit → cells): per unit,
+        its observed target years, then its horizons."""
+        units = list(groups)
         observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons)) if y in self.full.years]
-        reach = {h: self._reach(h, list(groups.values())) for h in self.horizons}
-        bands = {h: self._bands(h, list(groups.values())) for h in self.horizons}
-        for u, (unit, idx) in enumerate(groups.items()):
-            for year in [y for y in observed_years if y in config.TARGETS and y <= self.base_year]:
-                rows.append({"unit": unit, "horizon": year, "status": "observed",
-                             **self._observed_rows(unit, by, year)})
-            for horizon in self.horizons:
-                row = {"unit": unit, "horizon": horizon, "status": "forecast",
-                       **self._forecast_unit(horizon, idx, reach[horizon][u], bands[horizon][u])}
-                if horizon in observed_years:
-                    seen = self._observed_rows(unit, by, horizon)
-                    row["observed_members"] = seen["expected_members"]
-                    for k in config.THRESHOLDS:
-                        row[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
-                rows.append(row)
-        frame = pd.DataFrame(rows)
+        blocks = []
+        for year in [y for y in observed_years if y in config.TARGETS and y <= self.base_year]:
+            blocks.append({"unit": units, "horizon": year, "status": "observed",
+                           **self._observed_frame(units, by, year)})
+        for horizon in self.horizons:
+            block = {"unit": units, "horizon": horizon, "status": "forecast",
+                     **self._forecast_frame(horizon, groups)}
+            if horizon in observed_years:
+                seen = self._observed_frame(units, by, horizon)
+                block["observed_members"] = seen["expected_members"]
+                for k in config.THRESHOLDS:
+                    block[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
+            blocks.append(block)
+        frame = pd.concat([pd.DataFrame(b) for b in blocks], ignore_index=True)
+        order = np.argsort(np.tile(np.arange(len(units)), len(blocks)), kind="stable")  # unit by unit
+        frame = frame.iloc[order].reset_index(drop=True)
         for col in ["observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]:
             if col not in frame:
                 frame[col] = np.nan
@@ -257,7 +274,7 @@ class ForecastResults:
         frame.loc[observed, "observed_members"] = frame.loc[observed, "expected_members"]
         for k in config.THRESHOLDS:
             frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
-        return frame
+        return frame[UNIT_COLUMNS]
 
     def _reach(self, year: int, groups: list[np.ndarray]) -> np.ndarray | list:
         """P(share ≥ 95 %) per group and threshold → (groups, thresholds): exact
@@ -278,31 +295,41 @@ class ForecastResults:
         p, mu = self.parameters(horizon)
         return engine.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
 
-    def _forecast_unit(self, horizon: int, idx: np.ndarray, reach=None, band=None) -> dict:
-        n = idx.size
-        row = {"cells": n}
+    def _forecast_frame(self, horizon: int, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each group's forecast at ``horizon``: the columns of a units table's
+        forecast row (exact engine: sums by group; Monte Carlo: from the draws)."""
+        idxs = list(groups.values())
         if self._samples is not None:
-            counts = self._samples[horizon - self.base_year][:, idx]
-            total = counts.sum(axis=1)
-            row["expected_members"] = float(total.mean())
-            row["members_q10"], row["members_q90"] = (
-                float(v) for v in np.quantile(total, config.BAND, method="inverted_cdf"))
-            needed = engine.cells_needed(config.TARGET_SHARE, n)
-            for k in config.THRESHOLDS:
-                reaching = (counts >= k).sum(axis=1)
-                row[f"share_at_least_{k}"] = float(reaching.mean() / n)
-                row[f"p_share_95_at_least_{k}"] = float((reaching >= needed).mean())
-            row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
-            row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
-            return row
-        stats = self.stats(horizon)
-        row["expected_members"] = float(stats["expected"][idx].sum())
-        row["members_q10"], row["members_q90"] = float(band[0]), float(band[1])
+            rows = [self._sampled_unit(horizon, idx) for idx in idxs]
+            return {key: np.array([r[key] for r in rows]) for key in rows[0]} if rows else {}
+        stats, parts = self.stats(horizon), _Groups(idxs)
+        band = np.asarray(self._bands(horizon, idxs), dtype=float).reshape(len(idxs), 2)
+        reach = self._reach(horizon, idxs)
+        out = {"cells": parts.sizes, "expected_members": parts.sum(stats["expected"]),
+               "members_q10": band[:, 0], "members_q90": band[:, 1]}
         for j, k in enumerate(config.THRESHOLDS):
-            row[f"share_at_least_{k}"] = float(stats[f"p_at_least_{k}"][idx].mean())
-            row[f"p_share_95_at_least_{k}"] = float(reach[j])
-        row["expected_zero_cells"] = float(stats["p_zero"][idx].sum())
-        row["p_no_zero_cell"] = float(np.prod(1.0 - stats["p_zero"][idx]))
+            out[f"share_at_least_{k}"] = _share(parts.sum(stats[f"p_at_least_{k}"]), parts.sizes)
+            out[f"p_share_95_at_least_{k}"] = reach[:, j]
+        out["expected_zero_cells"] = parts.sum(stats["p_zero"])
+        with np.errstate(divide="ignore"):  # a cell certain to be empty: log 0, a product of 0
+            out["p_no_zero_cell"] = np.exp(parts.sum(np.log1p(-stats["p_zero"])))
+        return out
+
+    def _sampled_unit(self, horizon: int, idx: np.ndarray) -> dict:
+        """One unit's forecast from the Monte Carlo draws (:meth:`_forecast_frame`)."""
+        n = idx.size
+        counts = self._samples[horizon - self.base_year][:, idx]
+        total = counts.sum(axis=1)
+        row = {"cells": n, "expected_members": float(total.mean())}
+        row["members_q10"], row["members_q90"] = (
+            float(v) for v in np.quantile(total, config.BAND, method="inverted_cdf"))
+        needed = engine.cells_needed(config.TARGET_SHARE, n)
+        for k in config.THRESHOLDS:
+            reaching = (counts >= k).sum(axis=1)
+            row[f"share_at_least_{k}"] = float(reaching.mean() / n)
+            row[f"p_share_95_at_least_{k}"] = float((reaching >= needed).mean())
+        row["expected_zero_cells"] = float((counts == 0).sum(axis=1).mean())
+        row["p_no_zero_cell"] = float(((counts == 0).sum(axis=1) == 0).mean())
         return row
 
     def unit_paths(self, by: str | None = None) -> pd.DataFrame:
@@ -312,26 +339,17 @@ class ForecastResults:
         ``share_at_least_k`` (expected shares) and ``p_share_95_k``."""
         groups = {PROVINCE: np.arange(len(self.dataset.cells)), **self._groups(by)}
         admissions = self.rates.admissions.mean(axis=0)                      # (n, Y)
-        rows = []
+        parts = _Groups(list(groups.values()))
+        frames = []
         for year in self.years:
-            if self._samples is not None:
-                frame = pd.DataFrame([{"unit": u, **self._forecast_unit(year, idx)} for u, idx in groups.items()])
-                reach = frame[[f"p_share_95_at_least_{k}" for k in config.THRESHOLDS]].to_numpy()
-                bands = frame[["members_q10", "members_q90"]].to_numpy()
-            else:
-                reach = self._reach(year, list(groups.values()))
-                bands = self._bands(year, list(groups.values()))
-            stats = self.stats(year)
-            for u, (unit, idx) in enumerate(groups.items()):
-                row = {"unit": unit, "year": year, "expected_members": float(stats["expected"][idx].sum()),
-                       "members_q10": float(bands[u][0]), "members_q90": float(bands[u][1]),
-                       "expected_admissions": float(admissions[idx, year - self.base_year - 1].sum())}
-                for k in config.THRESHOLDS:
-                    row[f"share_at_least_{k}"] = float(stats[f"p_at_least_{k}"][idx].mean())
-                for j, k in enumerate(config.THRESHOLDS):
-                    row[f"p_share_95_{k}"] = float(reach[u][j])
-                rows.append(row)
-        return pd.DataFrame(rows)
+            unit = self._forecast_frame(year, groups)
+            frame = {"unit": list(groups), "year": year, "expected_members": unit["expected_members"],
+                     "members_q10": unit["members_q10"], "members_q90": unit["members_q90"],
+                     "expected_admissions": parts.sum(admissions[:, year - self.base_year - 1])}
+            frame.update({f"share_at_least_{k}": unit[f"share_at_least_{k}"] for k in config.THRESHOLDS})
+            frame.update({f"p_share_95_{k}": unit[f"p_share_95_at_least_{k}"] for k in config.THRESHOLDS})
+            frames.append(pd.DataFrame(frame))
+        return pd.concat(frames, ignore_index=True)
 
     def path(self, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
         """Yearly local members of a unit (or the province): history (every cell of
@@ -434,17 +452,29 @@ class ForecastResults:
         return plot_fan_chart(self.path(by, unit), base_year=self.base_year, title_unit=unit or PROVINCE, ax=ax)
 
 
-def _observed(counts: np.ndarray) -> dict:
-    n = counts.size
-    row = {"cells": n, "expected_members": float(counts.sum()),
-           "members_q10": float(counts.sum()), "members_q90": float(counts.sum())}
-    for k in config.THRESHOLDS:
-        share = float((counts >= k).mean()) if n else float("nan")
-        row[f"share_at_least_{k}"] = share
-        row[f"p_share_95_at_least_{k}"] = float((counts >= k).sum() >= engine.cells_needed(config.TARGET_SHARE, n))
-    row["expected_zero_cells"] = float((counts == 0).sum())
-    row["p_no_zero_cell"] = float((counts == 0).sum() == 0)
-    return row
+class _Groups:
+    """Cells of several groups (index arrays, which may overlap) for sums by group."""
+
+    def __init__(self, idxs: list[np.ndarray]):
+        self.sizes = np.array([len(i) for i in idxs], dtype=np.int64)
+        self.flat = np.concatenate(idxs).astype(np.int64) if idxs else np.array([], np.int64)
+        self.labels = np.repeat(np.arange(len(idxs)), self.sizes)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each group's sum of ``values`` (one per cell)."""
+        return np.bincount(self.labels, weights=values[self.flat], minlength=len(self.sizes))
+
+
+def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """count / n, NaN where a group has no cell."""
+    return np.divide(count, n, out=np.full(len(n), np.nan), where=n > 0)
+
+
+#: Columns of :meth:`ForecastResults.units`, in order.
+UNIT_COLUMNS = ["unit", "horizon", "status", "cells", "expected_members", "members_q10", "members_q90",
+                *(c for k in config.THRESHOLDS for c in (f"share_at_least_{k}", f"p_share_95_at_least_{k}")),
+                "expected_zero_cells", "p_no_zero_cell", "observed_members",
+                *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
 
 
 #: The quantiles of :attr:`ForecastResults.cells` (``q10, q50, q90``).

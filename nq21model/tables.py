@@ -53,12 +53,14 @@ def all_clean(values: list) -> bool:
     """Whether every value is a non-empty string :func:`normalise_text` leaves as it
     is — a few passes over the values joined by NUL, in C (NFC holds for the join
     exactly when for each value: NUL composes with nothing), instead of a call per
-    value. False says only that some value needs the slow way."""
-    if not all(type(v) is str and v for v in values):
+    value (an empty value shows as two NULs together or one at an end). False says
+    only that some value needs the slow way."""
+    try:
+        joined = "\x00".join(values)
+    except TypeError:  # a value that is not text (a missing one)
         return False
-    joined = "\x00".join(values)
-    return (joined.count("\x00") == len(values) - 1 and not joined.startswith(" ") and not joined.endswith(" ")
-            and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
+    return (joined.count("\x00") == len(values) - 1 and joined[:1] not in ("", "\x00", " ")
+            and joined[-1:] not in ("\x00", " ") and "\x00\x00" not in joined and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
             and _OTHER_SPACE.search(joined) is None and unicodedata.is_normalized("NFC", joined))
 
 
@@ -185,8 +187,9 @@ def _read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     import pyarrow.csv as pa_csv
 
     data = path.read_bytes()
-    if b'"' in data or any(x in data and b"0" + x in data for x in (b"x", b"X")):  # one byte first: fast
-        return None
+    body = data.find(b"\n") + 1  # past the headers ("exited" has an x)
+    if b'"' in data or any(data.find(x, body) >= 0 and data.find(b"0" + x, body) >= 0 for x in (b"x", b"X")):
+        return None  # one byte first: memchr-fast where the two-byte search is not
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(data), parse_options=pa_csv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
@@ -309,6 +312,8 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         uniques = np.asarray(uniques, dtype=object).tolist()
     if col.kind in ("id", "text") and all_clean(uniques):  # most files: every value as it is
+        if col.kind == "text" and values.dtype == "str":
+            return values  # already text as it should be: no copy into Python objects and back
         mapped = np.empty(len(uniques), dtype=object)
         mapped[:] = uniques
         if col.kind == "id":  # the categories are the distinct values already

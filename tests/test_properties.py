@@ -146,14 +146,17 @@ _AWKWARD_TEXT = st.lists(st.sampled_from(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(_AWKWARD_TEXT, max_size=12))
+@given(st.lists(st.one_of(_AWKWARD_TEXT, _AWKWARD_TEXT, st.none(), st.integers(0, 9)), max_size=12))
 def test_text_called_clean_is_left_as_it_is(values):
     """``all_clean`` (one look at the values joined) never says clean where
     ``normalise_text`` would change a value or a value is blank."""
     from nq21model.tables import all_clean, normalise_text
 
     if all_clean(values):
-        assert all(v and normalise_text(v) == v for v in values)
+        assert all(type(v) is str and v and normalise_text(v) == v for v in values)
+    assert all_clean(["Bản Nà Hừ", "Xã Pa Tần", "a"]) and not all_clean([])
+    for blank in ([""], ["a", "", "b"], ["a", ""], ["", "a"], ["a", None], ["a", " b"], [1, "a"]):
+        assert not all_clean(blank), blank
 
 
 def test_the_clean_check_knows_every_whitespace_character():
