@@ -818,8 +818,6 @@ class ExplorerResults(ForecastResults):
     """
 
     def _bands(self, horizon: int, groups: list[np.ndarray]):
-        if self._samples is not None:
-            return super()._bands(horizon, groups)
         p, mu = self.parameters(horizon)
         return np.array([_mixture_band(self.n0[idx], p[:, idx], mu[:, idx], config.BAND) for idx in groups])
 

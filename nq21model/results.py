@@ -276,11 +276,9 @@ class ForecastResults:
             frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
         return frame[UNIT_COLUMNS]
 
-    def _reach(self, year: int, groups: list[np.ndarray]) -> np.ndarray | list:
+    def _reach(self, year: int, groups: list[np.ndarray]) -> np.ndarray:
         """P(share ≥ 95 %) per group and threshold → (groups, thresholds): exact
         Poisson-binomial given each parameter draw, averaged over the draws."""
-        if self._samples is not None:
-            return [None] * len(groups)
         stats = self.stats(year)
         out = np.empty((len(groups), len(config.THRESHOLDS)))
         for j, k in enumerate(config.THRESHOLDS):
@@ -290,8 +288,6 @@ class ForecastResults:
 
     def _bands(self, horizon: int, groups: list[np.ndarray]):
         """The 80 % band of each group's total local members (exact engine)."""
-        if self._samples is not None:
-            return [None] * len(groups)
         p, mu = self.parameters(horizon)
         return engine.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
 
@@ -303,7 +299,7 @@ class ForecastResults:
             rows = [self._sampled_unit(horizon, idx) for idx in idxs]
             return {key: np.array([r[key] for r in rows]) for key in rows[0]} if rows else {}
         stats, parts = self.stats(horizon), _Groups(idxs)
-        band = np.asarray(self._bands(horizon, idxs), dtype=float).reshape(len(idxs), 2)
+        band = np.asarray(self._bands(horizon, idxs), dtype=float).reshape(len(idxs), 2)  # (groups, 2)
         reach = self._reach(horizon, idxs)
         out = {"cells": parts.sizes, "expected_members": parts.sum(stats["expected"]),
                "members_q10": band[:, 0], "members_q90": band[:, 1]}
