@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from conftest import make_tables, run_cli
+from readers import assert_same, both_readers
 from nq21model.data import load_dataset, load_quotas
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
-from nq21model.tables import _read_csv_arrow as _ARROW_READER
 
 VI_CELLS = {"cell_id": "Mã chi bộ", "cell_name": "Tên chi bộ", "commune": "Xã", "district": "Huyện",
             "cell_type": "Loại", "population": "Dân số"}
@@ -438,29 +438,8 @@ def test_another_grouping_is_text_as_written(tmp_path):
     assert ds.cells["cum"].tolist() == codes and ds.cells["since"].tolist() == dates
 
 
-def _both_readers(monkeypatch, load):
-    """``load()``'s outcome (its value, or its DataError's message) with pyarrow's CSV
-    reader, then with pandas' alone; and whether pyarrow's read every file."""
-    from nq21model import tables
-
-    outcomes, fast = [], []
-
-    def spy(*args):
-        frame = _ARROW_READER(*args)
-        fast.append(frame is not None)
-        return frame
-
-    for reader in (spy, lambda *args: None):
-        monkeypatch.setattr(tables, "_read_csv_arrow", reader)
-        try:
-            outcomes.append(load())
-        except DataError as exc:
-            outcomes.append(str(exc))
-    return outcomes, bool(fast) and all(fast)
-
-
 @pytest.mark.parametrize("kind", list(_awkward_files()))
-def test_pyarrow_reads_as_pandas_does(tmp_path, monkeypatch, kind):
+def test_pyarrow_reads_as_pandas_does(tmp_path, kind):
     """The fast CSV reader gives the very tables, adjustments and messages (Excel rows
     included) the pandas reader gives, on every awkward shape; the clean files are
     really read by it."""
@@ -473,21 +452,17 @@ def test_pyarrow_reads_as_pandas_does(tmp_path, monkeypatch, kind):
             ds = load_dataset(cp, hp, totals=False, reconcile=reconcile)
             return ds.cells, ds.history, ds.adjustments
 
-        (fast, slow), by_arrow = _both_readers(monkeypatch, load)
-        if isinstance(slow, str):
-            assert fast == slow
-        else:
-            for a, b in zip(fast, slow):
-                pd.testing.assert_frame_equal(a, b)
+        (fast, slow), by_arrow = both_readers(load)
+        assert_same(fast, slow)
     if kind in ("clean", "semicolons and BOM", "CRLF", "blank lines", "blank line, then a broken row", "NFD, Ð, doubled spaces", "identity broken"):
         assert by_arrow
 
 
 @pytest.mark.parametrize("kind", list(CATALOGUE))
-def test_pyarrow_and_pandas_give_the_catalogue_the_same_message(tmp_path, monkeypatch, kind):
+def test_pyarrow_and_pandas_give_the_catalogue_the_same_message(tmp_path, kind):
     case, _ = CATALOGUE[kind]
-    (fast, slow), _ = _both_readers(monkeypatch, lambda: case(tmp_path))
-    assert fast == slow
+    (fast, slow), _ = both_readers(lambda: case(tmp_path))
+    assert_same(fast, slow)
 
 
 def test_a_first_row_longer_than_the_header_is_named(tmp_path):
