@@ -230,8 +230,9 @@ def write_table(tables: pd.DataFrame | dict, path: str | Path, *, office: bool =
     (lowest, highest; default 6–50), the header row frozen (``freeze_header``) and
     filtered, A4 landscape one page wide; ``synthetic`` marks every sheet "Dữ liệu
     mô phỏng" (printed page header, red tab; the title row of an office sheet);
-    ``office`` adds a title row above the header, the totals rows of the sheets that
-    ask for one, and writes probabilities the briefing's way ("> 0,99").
+    ``office`` adds a title row above the header and the totals rows of the sheets
+    that ask for one. Probabilities stay numbers, shown the briefing's way ("> 0,99")
+    by their number format.
     """
     from .styles import Sheet
 
@@ -260,8 +261,7 @@ def _write_xlsx(tables: dict, path: Path, *, office: bool, synthetic: bool, form
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for key, table in tables.items():
             sheet = table if isinstance(table, styles.Sheet) else styles.Sheet(table)
-            frame = styles.office_frame(sheet.frame) if office else sheet.frame
-            frame = _map_text(frame, _xlsx_text, _XLSX_MAY_CHANGE)
+            frame = _map_text(sheet.frame, _xlsx_text, _XLSX_MAY_CHANGE)
             frame.to_excel(writer, sheet_name=names[key], index=False, startrow=1 if office else 0)
             ws = writer.sheets[names[key]]
             totals = list(sheet.totals) if office else []

@@ -14,14 +14,14 @@ One set of rules, driven by the column names, so that every writer gets them:
   of every printed page and a red sheet tab; an office workbook also has it in its
   title row, the first thing on screen;
 * **office workbooks** (``office=True``: the quota lists, the at-risk list, the
-  explorer's export) have a title row above the header, probabilities written the
-  briefing's way (a number with 2 decimals, or the text "> 0,99" / "< 0,01"), and a
-  bold "Tổng cộng" row under the columns a :class:`Sheet` asks to add up.
+  explorer's export) have a title row above the header and a bold "Tổng cộng" row
+  under the columns a :class:`Sheet` asks to add up.
 
-The data workbooks of the command line (``--out F.xlsx``) keep their header in the
-first row (MODEL.md §3 names; ``forecast --quotas F.xlsx`` and ``pd.read_excel`` read
-them back) and their probabilities as numbers: there the "> 0,99" is a number
-format, and the cell keeps the value.
+Every workbook keeps its probabilities as numbers — the "> 0,99" is a number
+format, so that a column of chances sorts and filters as numbers and the cell keeps
+its value. The data workbooks of the command line (``--out F.xlsx``) keep their
+header in the first row (MODEL.md §3 names; ``forecast --quotas F.xlsx`` and
+``pd.read_excel`` read them back).
 """
 from __future__ import annotations
 
@@ -52,8 +52,6 @@ FORMATS = {
     "ratio": "0.00",
     "number": "#,##0.0##",
 }
-#: An office sheet's probabilities are numbers in [0.01, 0.99] or text: a plain format.
-OFFICE_PROBABILITY = "0.00"
 DEFAULT_WIDTHS = (6, 50)
 
 _RED, _PINK, _GREY = "C00000", "FDE9E7", "E7E6E6"
@@ -111,8 +109,9 @@ def column_kind(name, values: pd.Series | None = None) -> str | None:
 
 
 def chance_value(value):
-    """A probability the briefing's way, for an office sheet: 0.8234 → 0.82,
-    0.9996 → "> 0,99", 0.003 → "< 0,01" (0 stays 0, NaN stays NaN)."""
+    """A probability the briefing's way, for a value among text (the explorer's
+    "Kịch bản" sheet; a column of chances keeps numbers): 0.8234 → 0.82, 0.9996 →
+    "> 0,99", 0.003 → "< 0,01" (0 stays 0, NaN stays NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return value
     value = float(value)
@@ -123,18 +122,7 @@ def chance_value(value):
     return round(value, 2)
 
 
-def office_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its probability columns written the briefing's way."""
-    columns = [i for i, c in enumerate(frame.columns) if column_kind(c, frame.iloc[:, i]) == "probability"]
-    if not columns:
-        return frame
-    frame = frame.copy()
-    for i in columns:
-        frame.isetitem(i, pd.Series([chance_value(v) for v in frame.iloc[:, i]], index=frame.index, dtype=object))
-    return frame
-
-
-def formats_of(frame: pd.DataFrame, *, office: bool = False, overrides: dict | None = None) -> dict[int, str]:
+def formats_of(frame: pd.DataFrame, *, overrides: dict | None = None) -> dict[int, str]:
     """Column position → number format (only the columns that get one)."""
     out = {}
     for i, name in enumerate(frame.columns):
@@ -142,11 +130,8 @@ def formats_of(frame: pd.DataFrame, *, office: bool = False, overrides: dict | N
             out[i] = overrides[name]
             continue
         kind = column_kind(name, frame.iloc[:, i])
-        if kind is None and office:  # an office probability column holds text too
-            if column_kind(name) == "probability":
-                kind = "probability"
         if kind is not None:
-            out[i] = OFFICE_PROBABILITY if (office and kind == "probability") else FORMATS[kind]
+            out[i] = FORMATS[kind]
     return out
 
 
@@ -201,7 +186,7 @@ def style_sheet(ws, frame: pd.DataFrame, *, office: bool, synthetic: bool,
     head = 2 if office else 1
     n, k = len(frame), len(frame.columns)
     last = get_column_letter(max(k, 1))
-    formats = formats_of(frame, office=office, overrides=overrides)
+    formats = formats_of(frame, overrides=overrides)
     bold = Font(name=_FONT, bold=True)
     right = Alignment(horizontal="right")
     thin = Side(style="thin", color="808080")
