@@ -270,7 +270,8 @@ def cmd_synth(args) -> int:
 
 def cmd_targets(args) -> int:
     from .files import check_table_path, write_table
-    from .targets import format_targets, load_tracker_data, province_table, track_targets
+    from .target_views import format_targets, province_table
+    from .targets import load_tracker_data, track_targets
 
     if args.out is not None:
         check_table_path(args.out)

@@ -35,7 +35,7 @@ class BriefingExtras:
     base_year: int
     tracker: object | None = None          # targets.TrackerData
     targets: pd.DataFrame | None = None    # targets.track_targets(by=by)
-    paths: dict = field(default_factory=dict)  # unit -> targets.indicator_paths (small multiples)
+    paths: dict = field(default_factory=dict)  # unit -> target_views.indicator_paths (small multiples)
     allocation: object | None = None       # allocate.Allocation
     backtest_scores: pd.DataFrame | None = None
     crosscheck: pd.DataFrame | None = None
@@ -133,7 +133,7 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
 def indicator_paths_for(tracker, results: ForecastResults, *, unit: str | None, by: str = "district"):
     """Each indicator's history and projection for one unit (or the province)."""
     from .results import PROVINCE
-    from .targets import indicator_paths
+    from .target_views import indicator_paths
 
     province = unit in (None, PROVINCE)
     if not province and results.subset_of is None:  # the engine on the unit's cells only

@@ -113,7 +113,8 @@ def targets_table(run, units: list[str]) -> pd.DataFrame | None:
     extras = run.extras
     if extras is None or extras.targets is None:
         return None
-    from .targets import INDICATORS, province_table
+    from .target_views import province_table
+    from .targets import INDICATORS
 
     table = province_table(extras.targets)
     codes = extras.targets[extras.targets["unit"] == report.PROVINCE]["indicator"].tolist()

@@ -46,7 +46,7 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
     Parameters
     ----------
     paths : DataFrame
-        From :func:`nq21model.targets.indicator_paths` (``indicator, year,
+        From :func:`nq21model.target_views.indicator_paths` (``indicator, year,
         observed, expected, low, high, target``).
     ncols : int
         Panels per row.

@@ -33,7 +33,7 @@ def year_heading(year: int, base_year: int) -> str:
 
 
 def targets_by_year(table: pd.DataFrame, *, base_year: int) -> pd.DataFrame:
-    """The rows of :func:`nq21model.targets.unit_table` with each indicator on one
+    """The rows of :func:`nq21model.target_views.unit_table` with each indicator on one
     row and its target years side by side.
 
     Columns: ``("", "Chỉ tiêu")`` then, for each year Y, ``(heading, "Mục tiêu")``,
@@ -65,7 +65,7 @@ def show_targets(extras, *, unit: str | None = None) -> HTML:
     """Every quantitative target of the action programme for the unit: target,
     result (observed up to the base year, forecast after it), 80 % band, status;
     one row per indicator, the target years side by side."""
-    from .targets import unit_table
+    from .target_views import unit_table
 
     if extras.targets is None:
         return _missing(extras, "targets", "các chỉ tiêu của Chương trình hành động")

@@ -13,7 +13,7 @@ from nq21model.extras import briefing_extras, compute_extras
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
 from nq21model.fmt import format_number
-from nq21model.targets import unit_table
+from nq21model.target_views import unit_table
 
 
 @pytest.fixture(scope="module")

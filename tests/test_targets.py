@@ -11,6 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 from conftest import make_tables, run_cli
+from nq21model import target_views as V
 from nq21model import targets as T
 from nq21model.data import Dataset, load_dataset
 from nq21model.model_tables import CELL_COLUMNS
@@ -473,7 +474,7 @@ def test_explicit_missing_file_is_an_error(small, tmp_path):
 
 # ---------------------------------------------------------------- briefing helpers
 def test_unit_table_in_vietnamese(bundled_table):
-    table = T.unit_table(bundled_table, "Mường Tè")
+    table = V.unit_table(bundled_table, "Mường Tè")
     assert list(table.columns) == ["Chỉ tiêu", "Năm", "Mục tiêu", "Kết quả", "Khoảng 80%", "Đánh giá", "Cách tính"]
     row = table[(table["Chỉ tiêu"] == T.INDICATORS["2d_3"].name) & (table["Năm"] == "2025")].iloc[0]
     raw = bundled_table[(bundled_table["unit"] == "Mường Tè") & (bundled_table["indicator"] == "2d_3")].iloc[0]
@@ -485,17 +486,17 @@ def test_unit_table_in_vietnamese(bundled_table):
     assert all(unicodedata.is_normalized("NFC", v) for v in table.to_numpy().ravel())
     assert "2b" not in set(table["Chỉ tiêu"])     # province-only rows are absent from a district
     with pytest.raises(ParameterError, match="no unit 'Atlantis'"):
-        T.unit_table(bundled_table, "Atlantis")
+        V.unit_table(bundled_table, "Atlantis")
     # a band whose two ends read the same is one value (not "100%–100%" beside a mean of 99,7%)
     point = bundled_table.copy()
     point.loc[(point["unit"] == "Mường Tè") & (point["indicator"] == "2d_4"), ["value", "low", "high"]] = \
         [0.997, 1.0, 1.0]
-    row = T.unit_table(point, "Mường Tè").query("`Chỉ tiêu` == @T.INDICATORS['2d_4'].name").iloc[0]
+    row = V.unit_table(point, "Mường Tè").query("`Chỉ tiêu` == @T.INDICATORS['2d_4'].name").iloc[0]
     assert (row["Kết quả"], row["Khoảng 80%"]) == ("99,7%", "100%")
 
 
 def test_province_table(bundled_table):
-    table = T.province_table(bundled_table)
+    table = V.province_table(bundled_table)
     assert list(table.columns[:5]) == ["Chỉ tiêu", "Năm", "Mục tiêu", PROVINCE, "Đánh giá"]
     assert "Mường Tè" in table.columns
     prov = bundled_table[bundled_table["unit"] == PROVINCE]
@@ -508,7 +509,7 @@ def test_province_table(bundled_table):
 
 
 def test_indicator_paths_and_small_multiples(small):
-    paths = T.indicator_paths(small, by="district", unit="Tam Đường")
+    paths = V.indicator_paths(small, by="district", unit="Tam Đường")
     assert set(paths.columns) == {"indicator", "year", "observed", "expected", "low", "high", "target"}
     three = paths[paths["indicator"] == "3a"].set_index("year")
     ref = _reference_shares("3a", small)
@@ -526,7 +527,7 @@ def test_indicator_paths_and_small_multiples(small):
     assert any("đảng viên tại chỗ" in t.replace("\n", " ") for t in titles)
     assert "Tam Đường" in fig._suptitle.get_text()
     with pytest.raises(ParameterError):
-        T.indicator_paths(small, by="district", unit="Atlantis")
+        V.indicator_paths(small, by="district", unit="Atlantis")
 
 
 def test_a_communes_chart_shows_the_indicators_of_its_table(bundled):
@@ -535,7 +536,7 @@ def test_a_communes_chart_shows_the_indicators_of_its_table(bundled):
     commune = "Xã Pa Tần"
     table = T.track_targets(bundled, by="commune")
     rows = table[(table["unit"] == commune) & (table["method"] != "none")]
-    paths = T.indicator_paths(bundled, by="commune", unit=commune)
+    paths = V.indicator_paths(bundled, by="commune", unit=commune)
     drawn = set(paths.dropna(subset=["observed", "expected"], how="all")["indicator"])
     assert drawn == set(rows["indicator"]) and not drawn & set(T.COMMUNE_EXCLUDED)
 
@@ -579,8 +580,8 @@ def test_cli_targets_bad_input(tmp_path, small_dir):
 
 
 def test_small_shares_keep_two_decimals_so_a_miss_never_reads_as_the_target():
-    assert T._fmt_value("2a", 0.0296) == "2,96%"
-    assert T._fmt_value("3a", 0.316) == "31,6%"
+    assert V._fmt_value("2a", 0.0296) == "2,96%"
+    assert V._fmt_value("3a", 0.316) == "31,6%"
 
 
 def test_a_province_row_of_the_totals_is_the_province_not_one_more_unit(small):
