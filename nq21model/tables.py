@@ -60,7 +60,8 @@ def all_clean(values: list) -> bool:
     except TypeError:  # a value that is not text (a missing one)
         return False
     return (joined.count("\x00") == len(values) - 1 and joined[:1] not in ("", "\x00", " ")
-            and joined[-1:] not in ("\x00", " ") and "\x00\x00" not in joined and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
+            and joined[-1:] not in ("\x00", " ") and "\x00\x00" not in joined
+            and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
             and _OTHER_SPACE.search(joined) is None and unicodedata.is_normalized("NFC", joined))
 
 
