@@ -252,3 +252,21 @@ def test_normal_cdf_is_scipys_to_twelve_digits_in_both_tails():
     x = np.r_[np.linspace(-38, 9, 4001), -np.inf, np.inf, 0.0]
     np.testing.assert_allclose(engine.normal_cdf(x), st.norm.cdf(x), rtol=1e-12, atol=1e-300)
     assert engine.normal_cdf(np.ones((2, 3))).shape == (2, 3)
+
+
+def test_chunks_on_every_core_give_the_same_numbers():
+    """The cells' quantiles and tails in many chunks (on threads) are the numbers of
+    one chunk; a chunk's error reaches the caller."""
+    rng = np.random.default_rng(4)
+    n0 = rng.integers(0, 120, 3000)
+    p = rng.uniform(0.6, 1.0, (5, 3000))
+    mu = rng.uniform(0.0, 12.0, (5, 3000))
+    one = engine.summarise_cells(n0, p, mu, chunk_elements=10**9, per_draw=True)
+    one.update(engine.cell_quantiles(n0, p, mu, chunk_elements=10**9))
+    many = engine.summarise_cells(n0, p, mu, chunk_elements=3_000, per_draw=True)
+    many.update(engine.cell_quantiles(n0, p, mu, chunk_elements=3_000))
+    assert one.keys() == many.keys()
+    for key in one:
+        np.testing.assert_array_equal(one[key], many[key], err_msg=key)
+    with pytest.raises(ZeroDivisionError):
+        engine._on_every_core(lambda chunk: 1 / (chunk - 3), list(range(6)))
