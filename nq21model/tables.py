@@ -188,7 +188,8 @@ def _read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     import pyarrow.csv as pa_csv
 
     data = path.read_bytes()
-    body = data.find(b"\n") + 1  # past the headers ("exited" has an x)
+    end = re.search(rb"[\r\n]", data)  # the header line ends at a CR or an LF, as pyarrow reads it
+    body = end.end() if end else len(data)  # past the headers ("exited" has an x)
     if b'"' in data or any(data.find(x, body) >= 0 and data.find(b"0" + x, body) >= 0 for x in (b"x", b"X")):
         return None  # one byte first: memchr-fast where the two-byte search is not
     try:

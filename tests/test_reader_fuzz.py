@@ -251,6 +251,11 @@ PAST_FIRST_CHUNK = b"\n" * 9000
 #: The smallest inputs found where the readers part ways (each named for its fault).
 KNOWN = {
     "hexadecimal count": (CELLS_OK.replace(b",100", b",0x1F"), HISTORY_OK),
+    "hexadecimal count after a header ended by CR": (CELLS_OK.replace(b",100", b",0x1F").replace(b"population\n",
+                                                                                               b"population\r"),
+                                                      HISTORY_OK),
+    "hexadecimal year after a header ended by CR": (CELLS_OK, HISTORY_OK.replace(b"2020", b"0x7E4")
+                                                    .replace(b"assigned_members\n", b"assigned_members\r")),
     "hexadecimal year": (CELLS_OK, HISTORY_OK.replace(b"2020", b"0x7E4")),
     "quote open at the end of the file": (CELLS_OK.replace(b",100\n", b',"100'), HISTORY_OK),
     "quote open at the end, text column": (b'cell_id,commune,cell_type,population,cell_name\nC1,X,thon,100,"A\n',
