@@ -179,6 +179,9 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     p, mu : float arrays (n,) or (D, n)
         Survival to the horizon and Poisson mean (see :func:`horizon_parameters`);
         with a draws axis the distribution is the mixture over draws.
+    chunk_elements : int
+        Values of the low tails computed at once (cells × draws × thresholds); the
+        quantiles go in :func:`cell_quantiles`' own chunks.
     per_draw : bool
         Also return ``draws_at_least_{k}`` and ``draws_zero`` (D, n): P(≥ k) and
         P(0) given each draw (what the probability that a share of cells reaches a

@@ -137,7 +137,8 @@ def status_counts(targets: pd.DataFrame, units: list[str], *, base_year: int) ->
     """For each unit (in ``units``' order), how many of its programme targets of each
     year have each status: columns ``("", "Đơn vị")`` then ``(year heading, status)``
     for the statuses that occur (observed years: đạt, không đạt; forecast years:
-    có khả năng đạt, nguy cơ không đạt, khó đạt; "không có dữ liệu" when it occurs)."""
+    có khả năng đạt, nguy cơ không đạt, khó đạt; "không có dữ liệu" and "không áp dụng"
+    when they occur)."""
     from .report_programme import year_heading
 
     order = [report.MET, report.LIKELY_MET, report.AT_RISK, report.UNLIKELY_MET, report.MISSED, report.NO_DATA,

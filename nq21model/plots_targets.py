@@ -21,9 +21,10 @@ from .plots import percent_axis, share_limits
 from .results import PROVINCE
 from .targets import AT_RISK, INDICATORS, LIKELY_MET, MET, MISSED, NO_DATA, NOT_APPLICABLE, UNLIKELY_MET
 
-#: Colours of the statuses (green, light green, orange, red, grey).
+#: Colours of the statuses (green, light green, orange, red, orange-red, grey; pale
+#: blue where a target does not apply).
 STATUS_COLOURS = {MET: "#1a9641", LIKELY_MET: "#a6d96a", AT_RISK: "#fdae61", MISSED: "#d7191c",
-                  UNLIKELY_MET: "#f46d43", NO_DATA: "#d9d9d9", NOT_APPLICABLE: "#ececec"}
+                  UNLIKELY_MET: "#f46d43", NO_DATA: "#d9d9d9", NOT_APPLICABLE: "#c6dbef"}
 SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 
 #: The small multiples' grid, in inches: a panel's title wrapped to two lines of

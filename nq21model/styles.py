@@ -4,9 +4,10 @@ One set of rules, driven by the column names, so that every writer gets them:
 
 * **number formats** — a year ``0`` (2025, not 2.025); a count ``#,##0``; expected
   members and other expectations ``#,##0.0``; a share or a rate ``0.0%``; a
-  probability ``0.00`` and never a false certainty: above 0.99 it reads
-  "> 0,99" and below 0.01 "< 0,01", as the briefing prints it (:func:`column_kind`
-  says which column is which; a float column with only whole numbers is a count);
+  probability two decimals and never a false certainty: above 0.99 it reads
+  "> 0,99" and below 0.01 "< 0,01" (an exact 0 too, where the briefing prints
+  "0,00"), the value kept in the cell (:func:`column_kind` says which column is
+  which; a float column with only whole numbers is a count);
 * **layout** — the header row bold, wrapped and frozen, columns as wide as their
   content (within bounds), a filter on the header, A4 landscape one page wide with
   the header repeated on every printed page, page numbers in the footer;
@@ -226,7 +227,7 @@ def style_sheet(ws, frame: pd.DataFrame, *, office: bool, synthetic: bool,
                         number = cell._style
                     else:
                         cell._style = copy(number)
-                elif isinstance(cell.value, str):  # "> 0,99" beside the numbers
+                elif isinstance(cell.value, str):  # text among the numbers: aligned with them
                     if text is None:
                         cell.alignment = right
                         text = cell._style

@@ -240,6 +240,19 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
     forecast_cells = results.dataset.cells
     forecast_ban = forecast_cells["cell_type"].eq("ban").to_numpy()
     forecast_groups = {} if by is None else dict(forecast_cells.groupby(by, sort=False).indices)
+    seen = panel.notna().to_numpy()
+    years = panel.columns.to_numpy()
+    recorded = seen.any(axis=1)                                  # a cell without history: it may exist
+    first = np.where(recorded, years[seen.argmax(axis=1)], 0)
+    last = np.where(recorded, years[len(years) - 1 - seen[:, ::-1].argmax(axis=1)], 0)
+
+    def no_ban_cell(idx, year: int, forecast: bool) -> bool:
+        """The unit has no bản cell then ("không áp dụng"): none in the cells table
+        but those dissolved before (the base year of a forecast) or founded after."""
+        ban = idx[is_ban[idx]]
+        live = ~recorded[ban] | ((last[ban] >= base_year) if forecast else ((first[ban] <= year) & (last[ban] >= year)))
+        return not live.any()
+
     for unit, idx in groups.items():
         fidx = np.arange(len(forecast_cells)) if unit == PROVINCE else \
             np.asarray(forecast_groups.get(unit, np.array([], np.int64)))
@@ -248,8 +261,8 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
             for year in sorted(ind.targets):
                 if year <= base_year:
                     sel = idx[is_ban[idx]] if code == "no_empty_cell" else idx
-                    if code == "no_empty_cell" and sel.size == 0 and idx.size:
-                        rows.append(_row(code, unit, year, status=NOT_APPLICABLE))  # no bản cells to count
+                    if code == "no_empty_cell" and idx.size and no_ban_cell(idx, year, forecast=False):
+                        rows.append(_row(code, unit, year, status=NOT_APPLICABLE))  # no bản cell to count
                         continue
                     counts = panel[year].to_numpy()[sel] if year in panel.columns else np.array([])
                     counts = counts[~np.isnan(counts)]
@@ -263,7 +276,7 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
                     continue
                 sel = fidx[forecast_ban[fidx]] if code == "no_empty_cell" else fidx
                 if sel.size == 0:
-                    empty = code == "no_empty_cell" and fidx.size
+                    empty = code == "no_empty_cell" and idx.size and no_ban_cell(idx, year, forecast=True)
                     rows.append(_row(code, unit, year, status=NOT_APPLICABLE if empty else None))
                     continue
                 stats = results.stats(year)
@@ -449,3 +462,16 @@ def _admission_rows(rows: list[dict], results, dataset: Dataset, by: str | None,
         reach = 1.0 if needed <= 0 else float(1 - cdf[needed - 1]) if needed <= size else 0.0  # beyond the mass
         out.append(_row("2a", unit, year, float(lam.mean()) / scale, lo, hi, reach, "exact"))
     return out
+
+
+#: What briefings show of the tracker moved to :mod:`nq21model.target_views`; these
+#: names still work from here (looked up when asked for: target_views imports this module).
+_VIEWS = ("indicator_paths", "unit_table", "province_table", "format_targets", "METHOD_LABELS")
+
+
+def __getattr__(name: str):
+    if name in _VIEWS:
+        from . import target_views
+
+        return getattr(target_views, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
