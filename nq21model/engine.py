@@ -135,7 +135,7 @@ LARGE_CELL_DRAWS = 4_000_000
 QUANTILE_DRAWS = 32
 
 
-def low_tails(n0, p, mu, kmax: int) -> np.ndarray:
+def low_tails(n0, p, mu, kmax: int, *, chunk_elements: int = 500_000) -> np.ndarray:
     """``P(N ≤ k)`` for k = 0 … kmax of ``Binomial(n0, p) + Poisson(mu)``, directly
     (sums of products of the two pmfs: exact, no transform) → array (..., kmax + 1)
     for ``p``, ``mu`` of shape (..., n).
@@ -143,12 +143,28 @@ def low_tails(n0, p, mu, kmax: int) -> np.ndarray:
     Each pmf from its first term by the ratio of consecutive terms —
     ``b_{j+1} = b_j (n0 − j)/(j + 1) · p/(1 − p)``, ``π_{j+1} = π_j μ/(j + 1)`` — a few
     multiplications where log-gamma functions took most of a forecast's time; terms
-    below 1e-300 (a cell with hundreds of members) come out as 0, as they did."""
+    below 1e-300 (a cell with hundreds of members) come out as 0, as they did. Large
+    arrays go by chunks of cells of about ``chunk_elements`` values, on every core."""
     n0 = np.asarray(n0, dtype=float)
     p = np.asarray(p, dtype=float)
     mu = np.asarray(mu, dtype=float)
     shape = np.broadcast_shapes(n0.shape, p.shape, mu.shape)
     n0, p, mu = (np.broadcast_to(a, shape) for a in (n0, p, mu))
+    if not shape or math.prod(shape) * (kmax + 1) <= chunk_elements:
+        return _low_tails(n0, p, mu, kmax)
+    out = np.empty(shape + (kmax + 1,))
+    step = max(1, chunk_elements // (math.prod(shape[:-1]) * (kmax + 1)))
+
+    def chunk_tails(part):  # each chunk writes its own cells
+        out[..., part, :] = _low_tails(n0[..., part], p[..., part], mu[..., part], kmax)
+
+    _on_every_core(chunk_tails, [slice(start, start + step) for start in range(0, shape[-1], step)])
+    return out
+
+
+def _low_tails(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, kmax: int) -> np.ndarray:
+    """:func:`low_tails` of arrays of one shape, at once."""
+    shape = p.shape
     certain = p >= 1.0  # every member stays: exactly n0 of them
     q = np.where(certain, 1.0, 1.0 - p)
     odds = np.where(certain, 0.0, p / q)
@@ -198,16 +214,9 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     n0 = np.asarray(n0, dtype=np.int64)
     p = np.atleast_2d(np.asarray(p, dtype=float))
     mu = np.atleast_2d(np.asarray(mu, dtype=float))
-    n = n0.size
     kmax = max(thresholds)
     out = {"expected": (n0 * p + mu).mean(axis=0)}
-    tails = np.empty((p.shape[0], n, kmax + 1))
-    step = max(1, chunk_elements // (p.shape[0] * (kmax + 1)))
-
-    def chunk_tails(part):  # each chunk writes its own cells of tails
-        tails[:, part] = low_tails(n0[part], p[:, part], mu[:, part], kmax)
-
-    _on_every_core(chunk_tails, [slice(start, start + step) for start in range(0, n, step)])
+    tails = low_tails(n0, p, mu, kmax, chunk_elements=chunk_elements)         # (D, n, kmax + 1)
     low = tails.mean(axis=0)
     out["p_zero"] = low[:, 0]
     for k in thresholds:
@@ -518,9 +527,13 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
     mu = np.atleast_2d(np.asarray(mu, dtype=float))
     out = np.empty((len(groups), len(levels)), dtype=np.int64)
     if p.shape[0] != 1 or p.size == 0 or not np.all(p == p[0, 0]):
-        for g, idx in enumerate(groups):
-            offset, pmf = total_pmf(n0[idx], p[:, idx], mu[:, idx])
-            out[g] = quantiles_from_pmf(pmf, levels, offset=offset)[0]
+        def group_quantiles(part):  # each writes its own groups' rows, on every core
+            for g in part:
+                offset, pmf = total_pmf(n0[groups[g]], p[:, groups[g]], mu[:, groups[g]])
+                out[g] = quantiles_from_pmf(pmf, levels, offset=offset)[0]
+
+        _on_every_core(group_quantiles, [range(start, min(start + 64, len(groups)))
+                                         for start in range(0, len(groups), 64)])
         return out
     prob = float(p[0, 0])
     n_tot = np.array([n0[idx].sum() for idx in groups], dtype=float)

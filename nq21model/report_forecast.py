@@ -440,23 +440,24 @@ def unit_overview(results: ForecastResults, *, by: str = "district") -> pd.DataF
     """
     units = [None] + unit_order(results.dataset.cells[by].astype(str).unique())
     tables = pd.concat([results.province, results.units(by)], ignore_index=True)
+    years = sorted(config.TARGETS)
+    first = tables[tables["horizon"].isin(years)].drop_duplicates(["unit", "horizon"])
+    found = {(r["unit"], r["horizon"]): r for r in first.to_dict("records")}  # a unit's row of a year, at once
     horizon, threshold = focus(results)
     cells = results.cells[results.cells["horizon"] == horizon]
     risky = (cells[f"p_at_least_{threshold}"].to_numpy() < 0.5) | (results.n0 == 0)
+    groups = results._groups(by)
     rows = []
     for unit in units:
         name = unit or PROVINCE
-        idx = results._unit_index(by, unit)
+        idx = np.arange(len(results.n0)) if unit is None else groups[unit]
         row = {"unit": name, "cells": int(idx.size), "members_now": int(results.n0[idx].sum()),
                "zero_now": int((results.n0[idx] == 0).sum()), "at_risk": int(risky[idx].sum())}
-        mine = tables[tables["unit"] == name]
-        for year in sorted(config.TARGETS):
-            found = mine[mine["horizon"] == year]
-            if found.empty:
-                continue
-            for k in config.TARGETS[year]:
-                row[f"share_{year}_{k}"] = float(found.iloc[0][f"share_at_least_{k}"])
-                row[f"p_{year}_{k}"] = float(found.iloc[0][f"p_share_95_at_least_{k}"])
+        for year in years:
+            if (name, year) in found:
+                for k in config.TARGETS[year]:
+                    row[f"share_{year}_{k}"] = float(found[(name, year)][f"share_at_least_{k}"])
+                    row[f"p_{year}_{k}"] = float(found[(name, year)][f"p_share_95_at_least_{k}"])
         rows.append(row)
     return pd.DataFrame(rows)
 
