@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import config, engine
+from . import config, engine, engine_groups
 from .calibrate import Calibration
 from .data import Dataset
 from .exceptions import ConvergenceWarning, ParameterError
@@ -446,7 +446,7 @@ def ets_crosscheck(dataset: Dataset, base_year: int | None = None, horizon: int 
         exp, lo, hi = [], [], []
         for year in years:
             p, mu = engine.horizon_parameters(rates.survival, rates.lam, year - base_year)
-            offset, pmf = engine.total_pmf(n0, p, mu)
+            offset, pmf = engine_groups.total_pmf(n0, p, mu)
             q = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
             exp.append(float((n0 * p + mu).sum(axis=1).mean()))
             lo.append(float(q[0]))

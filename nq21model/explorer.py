@@ -51,7 +51,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import config, engine
+from . import config, engine, engine_groups
 from .data import ABSENCE_LABELS, Dataset, load_dataset
 from .exceptions import DataError, ParameterError
 from .fmt import format_number, format_percent, format_probability, slugify
@@ -1036,7 +1036,7 @@ class ExplorerView:
             out.append({"threshold": k, "share_now": float((self.members_now >= k).mean()),
                         "share": float(row[f"share_at_least_{k}"]),
                         "p_share_95": float(row[f"p_share_95_at_least_{k}"]),
-                        "cells_needed": engine.cells_needed(config.TARGET_SHARE, n),
+                        "cells_needed": engine_groups.cells_needed(config.TARGET_SHARE, n),
                         "observed": float(row.get(f"observed_share_at_least_{k}", np.nan))})
         return pd.DataFrame(out)
 

@@ -7,7 +7,7 @@ from functools import cached_property, partial
 import numpy as np
 import pandas as pd
 
-from . import config, engine
+from . import config, engine, engine_groups
 from .data import PROVINCE, Dataset
 from .exceptions import ParameterError
 from .scenario import Rates, Scenario
@@ -237,7 +237,7 @@ class ForecastResults:
         n = np.bincount(labels, minlength=len(units))
         total = np.bincount(labels, weights=counts, minlength=len(units))
         out = {"cells": n, "expected_members": total, "members_q10": total, "members_q90": total}
-        needed = np.array([engine.cells_needed(config.TARGET_SHARE, int(c)) for c in n])
+        needed = np.array([engine_groups.cells_needed(config.TARGET_SHARE, int(c)) for c in n])
         for k in config.THRESHOLDS:
             reaching = np.bincount(labels, weights=counts >= k, minlength=len(units))
             out[f"share_at_least_{k}"] = _share(reaching, n)
@@ -283,13 +283,13 @@ class ForecastResults:
         out = np.empty((len(groups), len(config.THRESHOLDS)))
         for j, k in enumerate(config.THRESHOLDS):
             probs = stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])
-            out[:, j] = engine.share_reach_groups(probs, groups, config.TARGET_SHARE).mean(axis=1)
+            out[:, j] = engine_groups.share_reach_groups(probs, groups, config.TARGET_SHARE).mean(axis=1)
         return out
 
     def _bands(self, horizon: int, groups: list[np.ndarray]):
         """The 80 % band of each group's total local members (exact engine)."""
         p, mu = self.parameters(horizon)
-        return engine.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
+        return engine_groups.total_quantiles_groups(self.n0, p, mu, groups, config.BAND)
 
     def _forecast_frame(self, horizon: int, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each group's forecast at ``horizon``: the columns of a units table's
@@ -319,7 +319,7 @@ class ForecastResults:
         row = {"cells": n, "expected_members": float(total.mean())}
         row["members_q10"], row["members_q90"] = (
             float(v) for v in np.quantile(total, config.BAND, method="inverted_cdf"))
-        needed = engine.cells_needed(config.TARGET_SHARE, n)
+        needed = engine_groups.cells_needed(config.TARGET_SHARE, n)
         for k in config.THRESHOLDS:
             reaching = (counts >= k).sum(axis=1)
             row[f"share_at_least_{k}"] = float(reaching.mean() / n)
@@ -364,7 +364,7 @@ class ForecastResults:
                 expected = total.mean()
             else:
                 p, mu = self.parameters(year)
-                offset, pmf = engine.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
+                offset, pmf = engine_groups.total_pmf(self.n0[idx], p[:, idx], mu[:, idx])
                 q10, q90 = engine.quantiles_from_pmf(pmf, config.BAND, offset=offset)[0]
                 expected = (self.n0[idx] * p[:, idx] + mu[:, idx]).sum(axis=1).mean()
             rows.append({"year": year, "expected": float(expected), "q10": float(q10), "q90": float(q90)})

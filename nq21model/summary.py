@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import config, engine
+from . import config, engine, engine_groups
 from .fmt import format_number, format_percent, format_point_change
 from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chance, light_html, unit_name,
                           unit_order)
@@ -258,7 +258,7 @@ def _reach(n0, p, mu_admitted, mu_other, factor: float, threshold: int, *, thin:
         p, mu_admitted, mu_other = p[rows], mu_admitted[rows], mu_other[rows]
     below = engine.low_tails(n0, p, mu_other + factor * mu_admitted, threshold - 1)[..., threshold - 1]
     draws = np.clip(1.0 - below, 0.0, 1.0)  # P(≥ threshold) of each cell given each draw
-    return float(engine.share_reach_groups(draws, [np.arange(n0.size)], config.TARGET_SHARE).mean())
+    return float(engine_groups.share_reach_groups(draws, [np.arange(n0.size)], config.TARGET_SHARE).mean())
 
 
 #: Largest multiple of today's admissions :func:`admissions_needed` looks at.

@@ -66,7 +66,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import config, engine
+from . import config, engine_groups
 from .data import Dataset
 from .exceptions import ParameterError
 from .indicators import (COMMUNE_EXCLUDED, INDICATORS, PROGRAMME_START, SHARE_FUNCTIONS, Indicator, TrackerData,
@@ -130,7 +130,7 @@ def _needed(target: float, n: int, strict: bool) -> int:
     """Smallest count k of n with k/n meeting the target."""
     if strict:
         return int(math.floor(target * n + 1e-9)) + 1
-    return engine.cells_needed(target, n)
+    return engine_groups.cells_needed(target, n)
 
 
 def project_share(series: pd.DataFrame, years, *, base_year: int, indicator: Indicator,
@@ -220,7 +220,7 @@ def _groups(dataset: Dataset, by: str | None) -> dict[str, np.ndarray]:
 def _band_and_tail(draws: np.ndarray, needed: int | None, scale: float = 1.0) -> tuple[float, float, float]:
     """The 80 % band of a count of successes (over ``scale``) mixed over parameter
     draws (``draws`` (D, n)), and P(count ≥ needed) (P(count = 0) when None)."""
-    offset, cdf = engine.count_cdf(draws)
+    offset, cdf = engine_groups.count_cdf(draws)
     lo, hi = ((offset + float(np.searchsorted(cdf, q - 1e-12))) / scale for q in BAND)
     if needed is None:
         p = float(cdf[0]) if offset == 0 else 0.0
@@ -288,7 +288,7 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
                     k = int(code[-1])
                     draws = stats.get(f"draws_at_least_{k}", stats[f"p_at_least_{k}"][None, :])[:, sel]
                     n = sel.size
-                    lo, hi, p = _band_and_tail(draws, engine.cells_needed(ind.targets[year], n), n)
+                    lo, hi, p = _band_and_tail(draws, engine_groups.cells_needed(ind.targets[year], n), n)
                     rows.append(_row(code, unit, year, float(stats[f"p_at_least_{k}"][sel].mean()), lo, hi, p,
                                      "exact"))
     return rows
@@ -330,7 +330,7 @@ def _owner_rows(data: TrackerData, groups, by, base_year) -> list[dict]:
                 rows.append(_row("owner_per_district", PROVINCE, year, value, value, value,
                                  float(value >= 1.0), "observed", observed=True))
             else:
-                pmf = engine.poisson_binomial_pmf(probs)
+                pmf = engine_groups.poisson_binomial_pmf(probs)
                 cdf = np.cumsum(pmf)
                 lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / probs.size for q in BAND)
                 rows.append(_row("owner_per_district", PROVINCE, year, probs.mean(), lo, hi,

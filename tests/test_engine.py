@@ -8,7 +8,7 @@ import scipy.stats as st
 from hypothesis import given, settings, strategies as hs
 
 from conftest import make_tables
-from nq21model import engine
+from nq21model import engine, engine_groups
 from nq21model.data import Dataset
 from nq21model.forecast import forecast
 from nq21model.montecarlo import simulate_members
@@ -72,7 +72,7 @@ def test_total_pmf_matches_convolution_of_cells():
     ref = np.array([1.0])
     for i in range(25):
         ref = np.convolve(ref, reference_closed_form(int(n0[i]), p[i], mu[i], size=80))
-    offset, got = engine.total_pmf(n0, p, mu)
+    offset, got = engine_groups.total_pmf(n0, p, mu)
     window = ref[offset: offset + got.size]
     assert np.abs(got[: window.size] - window).max() < 1e-12
     assert got.sum() == pytest.approx(1.0, abs=1e-9)
@@ -80,7 +80,7 @@ def test_total_pmf_matches_convolution_of_cells():
 
 def test_total_pmf_window_on_a_large_unit():
     n0 = np.full(2000, 15)
-    offset, pmf = engine.total_pmf(n0, np.full(2000, 0.9), np.full(2000, 2.0))
+    offset, pmf = engine_groups.total_pmf(n0, np.full(2000, 0.9), np.full(2000, 2.0))
     assert offset > 0 and pmf.sum() == pytest.approx(1.0, abs=1e-9)
     mean = offset + (np.arange(pmf.size) * pmf).sum()
     assert mean == pytest.approx(2000 * (15 * 0.9 + 2.0), rel=1e-9)
@@ -91,13 +91,13 @@ def test_poisson_binomial_against_dynamic_programming():
     dp = np.array([1.0])
     for q in probs:
         dp = np.convolve(dp, [1 - q, q])
-    assert np.abs(engine.poisson_binomial_pmf(probs) - dp).max() < 1e-13
+    assert np.abs(engine_groups.poisson_binomial_pmf(probs) - dp).max() < 1e-13
     needed = int(np.ceil(0.95 * 333))
-    assert engine.prob_count_at_least(probs, 0.95) == pytest.approx(dp[needed:].sum(), abs=1e-13)
-    assert engine.prob_count_at_least(np.ones(20), 0.95) == pytest.approx(1.0)
+    assert engine_groups.prob_count_at_least(probs, 0.95) == pytest.approx(dp[needed:].sum(), abs=1e-13)
+    assert engine_groups.prob_count_at_least(np.ones(20), 0.95) == pytest.approx(1.0)
     # 19 of 20 is exactly 95 %: one sure failure still meets the target
-    assert engine.prob_count_at_least(np.r_[np.ones(19), 0.0], 0.95) == pytest.approx(1.0)
-    assert engine.prob_count_at_least(np.r_[np.ones(18), 0.0, 0.0], 0.95) == pytest.approx(0.0)
+    assert engine_groups.prob_count_at_least(np.r_[np.ones(19), 0.0], 0.95) == pytest.approx(1.0)
+    assert engine_groups.prob_count_at_least(np.r_[np.ones(18), 0.0, 0.0], 0.95) == pytest.approx(0.0)
 
 
 def _dataset(n_cells=40, seed=0):
@@ -202,18 +202,18 @@ def test_grouped_poisson_binomial_matches_one_by_one():
     rng = np.random.default_rng(9)
     probs = rng.uniform(size=(3, 200))
     groups = [np.arange(0, 7), np.arange(7, 100), np.arange(100, 200), np.array([5]), np.arange(200)]
-    got = engine.prob_count_at_least_groups(probs, groups, 0.95)
+    got = engine_groups.prob_count_at_least_groups(probs, groups, 0.95)
     for g, idx in enumerate(groups):
         for j in range(3):
-            assert got[g, j] == pytest.approx(engine.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
+            assert got[g, j] == pytest.approx(engine_groups.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
 
 
 def test_grouped_poisson_binomial_with_certain_cells():
     probs = np.r_[np.ones(50), np.zeros(3), np.random.default_rng(2).uniform(0.5, 1, 20)]
     groups = [np.arange(73), np.arange(40, 73), np.arange(50, 53)]
-    got = engine.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
+    got = engine_groups.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
     for g, idx in enumerate(groups):
-        assert got[g] == pytest.approx(engine.prob_count_at_least(probs[idx], 0.95), abs=1e-13)
+        assert got[g] == pytest.approx(engine_groups.prob_count_at_least(probs[idx], 0.95), abs=1e-13)
 
 
 def test_batched_group_totals_match_one_by_one():
@@ -222,9 +222,9 @@ def test_batched_group_totals_match_one_by_one():
     groups = [np.arange(0, 3), np.arange(3, 200), np.arange(200, 500), np.arange(500), np.array([7])]
     mu = rng.uniform(0, 4, 500)
     for p in (np.full(500, 0.9), rng.uniform(0.8, 1.0, 500)):  # common survival (batched) and per cell
-        got = engine.total_quantiles_groups(n0, p, mu, groups, (0.1, 0.5, 0.9))
+        got = engine_groups.total_quantiles_groups(n0, p, mu, groups, (0.1, 0.5, 0.9))
         for g, idx in enumerate(groups):
-            offset, pmf = engine.total_pmf(n0[idx], p[idx], mu[idx])
+            offset, pmf = engine_groups.total_pmf(n0[idx], p[idx], mu[idx])
             assert list(got[g]) == list(engine.quantiles_from_pmf(pmf, (0.1, 0.5, 0.9), offset=offset)[0])
 
 
@@ -250,8 +250,8 @@ def test_no_attrition_keeps_exactly_the_members():
 
 def test_normal_cdf_is_scipys_to_twelve_digits_in_both_tails():
     x = np.r_[np.linspace(-38, 9, 4001), -np.inf, np.inf, 0.0]
-    np.testing.assert_allclose(engine.normal_cdf(x), st.norm.cdf(x), rtol=1e-12, atol=1e-300)
-    assert engine.normal_cdf(np.ones((2, 3))).shape == (2, 3)
+    np.testing.assert_allclose(engine_groups.normal_cdf(x), st.norm.cdf(x), rtol=1e-12, atol=1e-300)
+    assert engine_groups.normal_cdf(np.ones((2, 3))).shape == (2, 3)
 
 
 def test_chunks_on_every_core_give_the_same_numbers():
