@@ -163,7 +163,10 @@ def targets_section(run, units: list[str]) -> str:
     raw = (report.PROVINCE, *[u for u in units if u in shown])
     html_out = ("<h2>Các chỉ tiêu của Chương trình hành động</h2>"
                 + report.html_table(shown, numeric=("Năm", report.PROVINCE), raw=raw, cls="nq21-matrix"))
-    note = (f"Năm {run.extras.base_year} trở về trước: số liệu thực tế; sau đó: dự báo. Đèn " + report.light_legend())
+    shown_units = [report.PROVINCE] + (units if len(units) <= MATRIX_MAX_UNITS else [])
+    statuses = run.extras.targets.loc[run.extras.targets["unit"].isin(shown_units), "status"]
+    note = (f"Năm {run.extras.base_year} trở về trước: số liệu thực tế; sau đó: dự báo. Đèn "
+            + report.light_legend(statuses))
     if len(units) <= MATRIX_MAX_UNITS:
         return html_out + (f'<p class="nq21-note">{note} Cột của từng đơn vị là đánh giá của đơn vị đó (– : chỉ tiêu '
                            "chỉ đặt cho toàn tỉnh).</p>")

@@ -216,13 +216,22 @@ def traffic_light(probability: float, *, observed: bool = False) -> tuple[str, s
     return STATUS_LIGHTS[status], status
 
 
-def light_legend() -> str:
-    """The legend of the lights, in words."""
+def light_legend(statuses=()) -> str:
+    """The legend of the lights, in words; the grey one too when ``statuses`` (those
+    shown) hold "không có dữ liệu" or "không áp dụng"."""
+    grey = [s for s in (NO_DATA, NOT_APPLICABLE) if s in set(statuses)]
     return (f"{light_html('green', 'xanh')}: đạt, hoặc xác suất đạt từ {format_percent(config.STATUS_LIKELY, 0)} "
             f"(có khả năng đạt); {light_html('amber', 'vàng')}: xác suất từ "
             f"{format_percent(config.STATUS_UNLIKELY, 0)} đến dưới {format_percent(config.STATUS_LIKELY, 0)} "
             f"(nguy cơ không đạt); {light_html('red', 'đỏ')}: không đạt, hoặc xác suất dưới "
-            f"{format_percent(config.STATUS_UNLIKELY, 0)} (khó đạt).")
+            f"{format_percent(config.STATUS_UNLIKELY, 0)} (khó đạt)"
+            + (f"; {light_html('grey', 'xám')}: " + " hoặc ".join(_GREY_WORDS[s] for s in grey) if grey else "")
+            + ".")
+
+
+#: What a grey light says (:func:`light_legend`).
+_GREY_WORDS = {NO_DATA: "không có số liệu để đánh giá",
+               NOT_APPLICABLE: "chỉ tiêu không áp dụng cho đơn vị (đơn vị không có chi bộ bản)"}
 
 
 def light_html(colour: str, text: str) -> str:

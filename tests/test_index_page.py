@@ -60,3 +60,13 @@ def test_many_units_are_rows_not_columns():
     assert "Số chỉ tiêu theo đánh giá" not in few and all(f"<th>{u}</th>" in few for u in UNITS)
     assert few.index("<th>Đà Bắc</th>") < few.index("<th>Thành phố Lai Châu</th>")
     assert report.unit_order(UNITS) == UNITS
+
+
+def test_the_grey_light_is_explained_where_it_shows():
+    from nq21model import report
+
+    plain = report.light_legend(["đạt", "khó đạt"])
+    assert "xanh" in plain and "đỏ" in plain and "xám" not in plain
+    grey = report.light_legend(["đạt", report.NOT_APPLICABLE, report.NO_DATA])
+    assert "xám" in grey and "không áp dụng cho đơn vị" in grey and "không có số liệu" in grey
+    assert grey.endswith(".") and plain.endswith(".")
