@@ -48,3 +48,21 @@ def assert_same(fast, slow) -> None:
     else:
         for a, b in zip(fast, slow):
             pd.testing.assert_frame_equal(a, b)
+
+
+def dataset_both_ways(cells, history) -> bool:
+    """``load_dataset`` of the two files, with and without ``reconcile``, gives the
+    same tables and adjustments, or the same message, with either reader; returns
+    whether pyarrow's reader read every file."""
+    from nq21model.data import load_dataset
+
+    by_arrow = True
+    for reconcile in (False, True):
+        def load():
+            ds = load_dataset(cells, history, totals=False, reconcile=reconcile)
+            return ds.cells, ds.history, ds.adjustments
+
+        (fast, slow), read = both_readers(load)
+        assert_same(fast, slow)
+        by_arrow &= read
+    return by_arrow

@@ -22,8 +22,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nq21model.data import load_dataset  # noqa: E402
-from readers import assert_same, both_readers  # noqa: E402
+from readers import dataset_both_ways  # noqa: E402
 EXAMPLES = int(os.environ.get("NQ21_FUZZ_EXAMPLES", "200"))  # 2000 or more to hunt
 
 # ---------------------------------------------------------------- headers
@@ -225,13 +224,7 @@ def check_both_ways(folder, cells: bytes, history: bytes) -> None:
     cp, hp = folder / "cells.csv", folder / "history.csv"
     cp.write_bytes(cells)
     hp.write_bytes(history)
-    for reconcile in (False, True):
-        def load():
-            ds = load_dataset(cp, hp, totals=False, reconcile=reconcile)
-            return ds.cells, ds.history, ds.adjustments
-
-        (fast, slow), _ = both_readers(load)
-        assert_same(fast, slow)
+    dataset_both_ways(cp, hp)
 
 
 @st.composite
