@@ -15,6 +15,8 @@ from . import config
 MET, LIKELY_MET, AT_RISK, MISSED, UNLIKELY_MET, NO_DATA = ("đạt", "có khả năng đạt", "nguy cơ không đạt", "không đạt",
                                                            "khó đạt", "không có dữ liệu")
 NOT_APPLICABLE = "không áp dụng"
+#: Why, in a briefing's conclusion (the one target it can be: no bản cells).
+NOT_APPLICABLE_WHY = "đơn vị không có chi bộ bản nào"
 
 
 def target_thresholds(year: int) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, format_chanc
                           unit_order)
 from .report_forecast import admissions, at_risk_cells, at_risk_rule, key_figures
 from .results import PROVINCE, ForecastResults
-from .statuses import NOT_APPLICABLE, risk_threshold, target_thresholds
+from .statuses import NOT_APPLICABLE, NOT_APPLICABLE_WHY, risk_threshold, target_thresholds
 
 #: The programme's targets the conclusion speaks of: (tracker indicator, year), in order.
 CONCLUSION_TARGETS = (("2d_3", 2025), ("no_empty_cell", 2025), ("2a", 2025),
@@ -44,10 +44,6 @@ TARGET_WORDS = {
     "no_empty_any": "Không còn chi bộ không có đảng viên tại chỗ",
     "2a": "Kết nạp đảng viên mới hằng năm",
 }
-
-#: The number of a target the unit has nothing to count for (statuses.NOT_APPLICABLE:
-#: a ward without bản cells and "no bản cell without a local member").
-NOT_APPLICABLE_WHY = "đơn vị không có chi bộ bản nào"
 
 #: Probability from which a target counts as likely ("có khả năng đạt").
 LIKELY = config.STATUS_LIKELY

@@ -617,7 +617,8 @@ def test_a_ward_without_ban_cells_is_not_applicable(tmp_path):
     counts: "không áp dụng" (not "không có dữ liệu", which a board reads as missing
     figures), in the tracker, the conclusion's verdicts and the status matrix."""
     from nq21model.plots_targets import STATUS_COLOURS, plot_status_matrix
-    from nq21model.summary import NOT_APPLICABLE_WHY, programme_verdicts
+    from nq21model.statuses import NOT_APPLICABLE_WHY
+    from nq21model.summary import programme_verdicts
 
     data = load_dataset()
     cells = data.cells.copy()
