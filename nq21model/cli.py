@@ -293,6 +293,10 @@ def cmd_briefings(args) -> int:
     from .briefings import notebook_parameters, run_briefings
     from .exceptions import ParameterError
 
+    if not args.scheduler:
+        from .runner import start_server
+
+        start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
     scenario = scenario_from_args(args, dataset)
     if args.calibration is not None or not args.parameter_uncertainty:

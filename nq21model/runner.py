@@ -216,15 +216,7 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
     started in this process before the first task is submitted, so the caller may
     still fork meanwhile (the batch's province-wide parts). :func:`stop_pool` ends
     it, also before any task."""
-    import multiprocessing
-
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        # the server imports the exporter (nbconvert: ≈ 0.8 s of CPU) once; every worker is forked from it
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([f"{__package__}.html_export", "nbconvert", "nbclient", "papermill.iorw"])
-    else:  # Windows
-        context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context,
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=_pool_context(),
                                initializer=_worker_init, initargs=(log_path, kernel, cwd))
     if STARTS_WITHOUT_THREAD:  # what the first submit would do (Python 3.11–3.13), without the thread
         pool._launch_processes()
@@ -232,6 +224,30 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
         for _ in range(max(1, jobs)):
             pool.submit(_ready)
     return pool
+
+
+def _pool_context():
+    """The workers' multiprocessing context: forked from a server that imports the HTML
+    exporter (nbconvert: ≈ 0.7 s of CPU) once, spawned where there is no fork server
+    (Windows)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([f"{__package__}.html_export", "nbconvert", "nbclient", "papermill.iorw"])
+    return context
+
+
+def start_server() -> None:
+    """Start the server :func:`start_pool` forks the workers from, and return without
+    waiting for it: it imports the exporter on the other core while the caller loads
+    and checks the data (the pool's start waited for it, half a second of a district
+    batch). Nothing where there is no fork server."""
+    if _pool_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def stop_pool(pool, *, wait: bool = True) -> None:

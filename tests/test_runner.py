@@ -118,3 +118,26 @@ def test_a_pool_given_no_unit_still_stops(tmp_path, monkeypatch):
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
                    for pid in workers)
+
+
+def test_the_workers_server_starts_before_the_pool(tmp_path):
+    """``start_server`` (what ``briefings`` calls before it reads the data) starts the
+    server the pool's workers are then forked from: the pool's start finds it running
+    and starts no second one."""
+    import multiprocessing
+    import re
+    from multiprocessing import forkserver
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform (the workers are spawned)")
+    runner.start_server()
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None and Path(f"/proc/{server}").exists()
+    pool = runner.start_pool(1, kernel="", cwd=str(tmp_path), log_path=str(tmp_path / "w.log"))
+    try:
+        (worker,) = pool._processes
+        status = Path(f"/proc/{worker}/status").read_text()
+        assert int(re.search(r"PPid:\s+(\d+)", status).group(1)) == server
+        assert forkserver._forkserver._forkserver_pid == server
+    finally:
+        runner.stop_pool(pool)
