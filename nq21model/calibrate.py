@@ -33,7 +33,7 @@ event is a small multiplier, never an infinite coefficient; a cell with a thin
 record is pulled toward its peers. The year effects and β are fitted in turn until
 they agree.
 
-**Future years** (:class:`LocalLevel`). The fitted years' log effects are a level
+**Future years** (:class:`~nq21model.flows.LocalLevel`). The fitted years' log effects are a level
 that may drift plus each year's own shock; the future walks on from the level of
 the base year: year-level uncertainty is never zero, and it grows with the horizon
 when the level drifts. **Cell-years** may vary more than Poisson around their rate
@@ -50,15 +50,14 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .data import Dataset
-from .exceptions import ConvergenceWarning, DataError, ParameterError, Violation
+from .exceptions import DataError, ParameterError, Violation
+from .flows import MAX_DRAW_DEVIATION, Flow, _fit_flow
 from .scenario import Rates
 
 __all__ = ["Calibration", "calibrate", "MIN_YEARS", "FLOWS", "can_calibrate"]
@@ -67,333 +66,15 @@ __all__ = ["Calibration", "calibrate", "MIN_YEARS", "FLOWS", "can_calibrate"]
 MIN_YEARS = 3
 #: Flows fitted, in order, and the history column each counts.
 FLOWS = {"exits": "exited", "admissions": "admitted", "transfers": "transferred_in"}
-#: Scale of the half-normal prior on the spread (sd of the multipliers) of each
-#: random effect: years and areas move rates by some 10–20 %, cells by much more.
-PRIOR_SCALE = {"year": 0.15, "area": 0.3, "cell": 1.0}
 _MAX_ATTRITION = 0.95
-#: A drawn linear predictor stays within this of the point estimate (log scale).
-MAX_DRAW_DEVIATION = 2.5
-_ALPHA_FLOOR = 1e-6
 #: Most admissions (or transfers in) a cell's rate may give in a year, as a share of
 #: its residents: a guard against a draw that runs away on a thin record.
 MAX_YEARLY_SHARE = 0.1
-#: Scales of the half-normal priors of a year's own shock (σ_ε) and of the drift of
-#: the level (σ_η), log scale: years move rates by some 10–20 %, levels drift slowly.
-LEVEL_PRIOR = {"eps": 0.15, "eta": 0.15}
-_EPS_GRID = np.linspace(0.0, 0.8, 33)
-_ETA_GRID = np.linspace(0.0, 0.5, 26)
-#: Grid of the spread sqrt(α) of a random effect.
-_SPREAD_GRID = np.concatenate([[0.0], np.geomspace(0.005, 3.0, 160)])
 
 
 def can_calibrate(dataset: Dataset, base_year: int) -> bool:
     """Whether history has at least :data:`MIN_YEARS` years of flows before ``base_year``."""
     return base_year - dataset.first_year >= MIN_YEARS
-
-
-# --------------------------------------------------------------- random effects
-
-
-def _nb_loglik(observed: np.ndarray, expected: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Log-likelihood of the groups' totals for each α (negative binomial, mean E,
-    variance E + αE²), summed over groups → array like ``alpha``."""
-    from scipy.special import gammaln
-
-    o, e = observed[None, :], expected[None, :]
-    a = np.maximum(alpha, _ALPHA_FLOOR)[:, None]
-    r = 1.0 / a
-    ll = gammaln(o + r) - gammaln(r) - r * np.log1p(a * e) + o * (np.log(a * e + 1e-300) - np.log1p(a * e))
-    return ll.sum(axis=1) - gammaln(observed + 1.0).sum()
-
-
-def _spread_posterior(observed, expected, prior_scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(α grid, posterior weights) of a gamma random effect's variance α."""
-    observed = np.asarray(observed, float)
-    expected = np.asarray(expected, float)
-    keep = expected > 0
-    alpha = _SPREAD_GRID ** 2
-    log_prior = -0.5 * (_SPREAD_GRID / prior_scale) ** 2
-    # the grid is geometric: weight each point by the width it stands for
-    widths = np.gradient(_SPREAD_GRID)
-    log_post = log_prior + np.log(widths) + _nb_loglik(observed[keep], expected[keep], alpha)
-    w = np.exp(log_post - log_post.max())
-    return alpha, w / w.sum()
-
-
-def _posterior_mean(observed, expected, alpha, weights) -> np.ndarray:
-    """E[multiplier | data], integrated over the α posterior."""
-    observed = np.asarray(observed, float)[None, :]
-    expected = np.asarray(expected, float)[None, :]
-    r = 1.0 / np.maximum(alpha, _ALPHA_FLOOR)[:, None]
-    return (weights[:, None] * (r + observed) / (r + expected)).sum(axis=0)
-
-
-@dataclass
-class RandomEffect:
-    """A gamma random effect: its groups' observed and expected totals and the
-    posterior of its variance α (grid and weights). JSON-serialisable."""
-
-    groups: list
-    observed: list
-    expected: list
-    alpha: list
-    weights: list
-
-    @classmethod
-    def fit(cls, groups, observed, expected, prior_scale: float) -> "RandomEffect":
-        alpha, weights = _spread_posterior(observed, expected, prior_scale)
-        return cls(list(groups), np.asarray(observed, float).tolist(), np.asarray(expected, float).tolist(),
-                   alpha.tolist(), weights.tolist())
-
-    @property
-    def alpha_mean(self) -> float:
-        """Posterior mean of α (the variance of the multipliers)."""
-        return float(np.dot(self.alpha, self.weights))
-
-    def means(self) -> np.ndarray:
-        """Posterior mean multiplier of each group."""
-        return _posterior_mean(self.observed, self.expected, np.asarray(self.alpha), np.asarray(self.weights))
-
-    def draw_alpha(self, rng, size: int) -> np.ndarray:
-        return np.asarray(self.alpha)[rng.choice(len(self.alpha), size=size, p=np.asarray(self.weights))]
-
-    def sample(self, rng, index: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """(D, len(index)) multipliers of the groups ``index`` (−1: a group not fitted,
-        drawn from the prior) for each draw's α."""
-        obs = np.append(np.asarray(self.observed), 0.0)[index]
-        exp = np.append(np.asarray(self.expected), 0.0)[index]
-        r = 1.0 / np.maximum(alpha, _ALPHA_FLOOR)[:, None]
-        return rng.gamma(r + obs[None, :], 1.0 / (r + exp[None, :]))
-
-
-@dataclass
-class LocalLevel:
-    """The future of a flow's year effects: a local-level model of the fitted years'
-    log effects ``z_t = log((O_t + ½) / (E_t + ½))`` (sampling variance ``1/(O_t + ½)``),
-
-        z_t = ℓ_t + ε_t,   ℓ_t = ℓ_{t−1} + η_t,   ε ~ N(0, σ_ε²),  η ~ N(0, σ_η²),
-
-    so a year may be a shock of its own (ε) and the level may drift (η). Half-normal
-    priors on σ_ε and σ_η (:data:`LEVEL_PRIOR`); their posterior on a grid from the
-    Kalman filter's likelihood; the filtered level at the base year given each grid
-    point. A future year's log effect is that level walked forward plus its own shock:
-    its uncertainty grows with the horizon when the level drifts. JSON-serialisable."""
-
-    z: list
-    sigma_eps: list
-    sigma_eta: list
-    weights: list
-    level: list            # filtered level at the last fitted year, per grid point
-    level_var: list
-
-    @classmethod
-    def fit(cls, observed, expected) -> "LocalLevel":
-        o, e = np.asarray(observed, float), np.asarray(expected, float)
-        z = np.log((o + 0.5) / (e + 0.5))
-        m = 1.0 / (o + 0.5)
-        se, sh = np.meshgrid(_EPS_GRID, _ETA_GRID, indexing="ij")
-        se, sh = se.ravel(), sh.ravel()
-        a, P = np.full(se.size, z[0]), np.full(se.size, 1e4)
-        loglik = np.zeros(se.size)
-        for t in range(z.size):
-            if t:
-                P = P + sh ** 2
-            F = P + se ** 2 + m[t]
-            v = z[t] - a
-            if t:   # the first year only sets the level (diffuse start)
-                loglik -= 0.5 * (np.log(F) + v * v / F)
-            K = P / F
-            a, P = a + K * v, P * (1 - K)
-        log_post = loglik - 0.5 * (se / LEVEL_PRIOR["eps"]) ** 2 - 0.5 * (sh / LEVEL_PRIOR["eta"]) ** 2
-        w = np.exp(log_post - log_post.max())
-        return cls(z.tolist(), se.tolist(), sh.tolist(), (w / w.sum()).tolist(), a.tolist(), P.tolist())
-
-    @property
-    def point(self) -> float:
-        """Posterior mean of the future log effect."""
-        return float(np.dot(self.weights, self.level))
-
-    @property
-    def spread(self) -> tuple[float, float]:
-        """Posterior mean of σ_ε and σ_η."""
-        w = np.asarray(self.weights)
-        return float(np.dot(w, self.sigma_eps)), float(np.dot(w, self.sigma_eta))
-
-    def future(self, rng, draws: int, steps: int) -> np.ndarray:
-        """(draws, steps) log year effects of the years after the base year."""
-        g = rng.choice(len(self.weights), size=draws, p=np.asarray(self.weights))
-        se, sh = np.asarray(self.sigma_eps)[g], np.asarray(self.sigma_eta)[g]
-        level = np.asarray(self.level)[g] + np.sqrt(np.asarray(self.level_var)[g]) * rng.standard_normal(draws)
-        walk = level[:, None] + np.cumsum(sh[:, None] * rng.standard_normal((draws, steps)), axis=1)
-        out = walk + se[:, None] * rng.standard_normal((draws, steps)) - 0.5 * (se ** 2)[:, None]
-        return np.clip(out, self.point - MAX_DRAW_DEVIATION, self.point + MAX_DRAW_DEVIATION)
-
-
-# ------------------------------------------------------------------- one flow
-
-
-@dataclass
-class Flow:
-    """The fitted parameters of one flow (JSON-serialisable)."""
-
-    name: str
-    events: float
-    columns: list          # design columns: const, cell_type[...], log_population
-    levels: list           # cell types, reference first
-    pooled: list           # types with no event, pooled with the reference
-    log_pop_center: float
-    params: list
-    cov: list
-    years: RandomEffect
-    areas: RandomEffect
-    cells: RandomEffect
-    future: LocalLevel     # the future of the year effects
-    overdispersion: float  # κ: a cell-year's count varies as μ + κμ² around its rate
-    glm_summary: str = ""
-
-    def design(self, cells: pd.DataFrame) -> np.ndarray:
-        """Design matrix (n, p) of ``cells``."""
-        X = np.ones((len(cells), len(self.columns)))
-        types = cells["cell_type"].astype(str).to_numpy()
-        for j, col in enumerate(self.columns):
-            if col.startswith("cell_type["):
-                X[:, j] = types == col[len("cell_type["):-1]
-            elif col == "log_population":
-                X[:, j] = np.log(cells["population"].to_numpy(float)) - self.log_pop_center
-        return X
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Flow":
-        data = dict(data)
-        for key in ("years", "areas", "cells"):
-            data[key] = RandomEffect(**data[key])
-        data["future"] = LocalLevel(**data["future"])
-        return cls(**data)
-
-
-def _glm(totals: np.ndarray, X: np.ndarray, offset: np.ndarray, names: list[str]):
-    """Poisson GLM of the cells' totals, robust standard errors."""
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = GLM(totals, pd.DataFrame(X, columns=names), family=families.Poisson(),
-                     offset=offset).fit(cov_type="HC0")
-    for w in caught:
-        if "converge" in str(w.message).lower() or type(w.message).__name__ in (
-                "ConvergenceWarning", "PerfectSeparationWarning"):
-            warnings.warn(f"GLM: {w.message}", ConvergenceWarning, stacklevel=4)
-    return result
-
-
-class _Constant:
-    """A rate with no covariate, in closed form (what a GLM cannot fit is still a rate)."""
-
-    def __init__(self, events: float, exposure: float):
-        rate = max(events, 0.5) / max(exposure, 1e-300)
-        self.params = pd.Series([math.log(rate)], index=["const"])
-        self._cov = np.array([[1.0 / max(events, 0.5)]])
-
-    def cov_params(self):
-        return self._cov
-
-    def summary(self):
-        return "constant rate (too few cells or events for the GLM)"
-
-
-def _stable_glm(totals, X, offset, columns):
-    """The GLM, dropping columns from the end while it fails or runs off to infinity;
-    with none left, the constant rate in closed form."""
-    while True:
-        try:
-            result = _glm(totals, X[:, :len(columns)], offset, columns)
-            params, cov = result.params.to_numpy(), np.asarray(result.cov_params())
-            if np.isfinite(params).all() and np.isfinite(cov).all() and np.abs(params[1:]).max(initial=0) < 15:
-                return result, columns
-        except (np.linalg.LinAlgError, ValueError):
-            pass
-        if len(columns) == 1:
-            return _Constant(float(totals.sum()), float(np.exp(offset).sum())), columns
-        columns = columns[:-1]
-
-
-def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarray, year: np.ndarray,
-              cells: pd.DataFrame, area: np.ndarray, area_names: list, fit_years: list[int]) -> Flow:
-    """One flow's model from its cell-years (``cell``/``year``: indices into ``cells``
-    and ``fit_years``; ``area``: each cell's index into ``area_names``)."""
-    n, T = len(cells), len(fit_years)
-    types = cells["cell_type"].astype(str).to_numpy()
-    cell_events = np.bincount(cell, weights=count, minlength=n)
-    cell_exposure = np.bincount(cell, weights=exposure, minlength=n)
-    type_events = pd.Series(cell_events).groupby(types).sum()
-    present = [t for t in pd.Series(types).value_counts().index if cell_exposure[types == t].sum() > 0]
-    with_events = [t for t in present if type_events.get(t, 0) > 0]
-    reference = with_events[0] if with_events else (present[0] if present else "")
-    levels = [reference] + [t for t in with_events if t != reference]
-    pooled = [t for t in present if t not in levels]
-    columns = ["const"] + [f"cell_type[{t}]" for t in levels[1:]]
-    pop = cells["population"].to_numpy(float)
-    center = float(np.log(pop).mean())
-    if np.ptp(np.log(pop)) > 0 and count.sum() > 0:
-        columns.append("log_population")
-    flow = Flow(name=name, events=float(count.sum()), columns=columns, levels=levels, pooled=pooled,
-                log_pop_center=center, params=[], cov=[], years=None, areas=None, cells=None,
-                future=None, overdispersion=0.0)
-    X = flow.design(cells)
-    year_exposure = np.bincount(year, weights=exposure, minlength=T)
-    year_events = np.bincount(year, weights=count, minlength=T)
-    if count.sum() == 0:  # no event at all: rate 0, nothing to fit
-        flow.params = [-np.inf] + [0.0] * (len(columns) - 1)
-        flow.cov = np.zeros((len(columns), len(columns))).tolist()
-        flow.years = RandomEffect.fit(fit_years, year_events, year_exposure * 0, PRIOR_SCALE["year"])
-        flow.areas = RandomEffect.fit(area_names, np.zeros(len(area_names)), np.zeros(len(area_names)),
-                                      PRIOR_SCALE["area"])
-        flow.cells = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_events * 0, PRIOR_SCALE["cell"])
-        flow.future = LocalLevel.fit(year_events, year_events)
-        return flow
-    fitted = cell_exposure > 0
-    # a design the fitted cells can carry: full rank, fewer columns than cells
-    while len(columns) > 1 and (fitted.sum() <= len(columns)
-                                or np.linalg.matrix_rank(X[fitted]) < len(columns)):
-        columns = columns[:-1]
-        X = X[:, :-1]
-    flow.columns = columns
-    v = np.ones(T)
-    for _ in range(8):
-        cell_exp_v = np.bincount(cell, weights=exposure * v[year], minlength=n)
-        result, columns = _stable_glm(cell_events[fitted], X[fitted], np.log(cell_exp_v[fitted]), columns)
-        X = X[:, :len(columns)]
-        flow.columns = columns
-        beta = result.params.to_numpy()
-        rate = np.exp(np.clip(X @ beta, -30.0, 30.0))
-        expected_year = np.bincount(year, weights=exposure * rate[cell], minlength=T)
-        years = RandomEffect.fit(fit_years, year_events, expected_year, PRIOR_SCALE["year"])
-        new_v = years.means()
-        new_v /= np.exp(np.mean(np.log(new_v)))  # the intercept carries the mean level
-        if np.max(np.abs(np.log(new_v) - np.log(v))) < 1e-6:
-            v = new_v
-            break
-        v = new_v
-    cell_expected = np.bincount(cell, weights=exposure * v[year], minlength=n) * rate
-    area_obs = np.bincount(area, weights=cell_events, minlength=len(area_names))
-    area_exp = np.bincount(area, weights=cell_expected, minlength=len(area_names))
-    areas = RandomEffect.fit(area_names, area_obs, area_exp, PRIOR_SCALE["area"])
-    w = areas.means()
-    cells_re = RandomEffect.fit(cells["cell_id"].tolist(), cell_events, cell_expected * w[area],
-                                PRIOR_SCALE["cell"])
-    flow.params = beta.tolist()
-    flow.cov = np.asarray(result.cov_params()).tolist()
-    flow.years, flow.areas, flow.cells = years, areas, cells_re
-    flow.future = LocalLevel.fit(year_events, np.bincount(year, weights=exposure * rate[cell], minlength=T))
-    # what a cell-year's count varies by beyond Poisson, around its fitted rate
-    mu = exposure * rate[cell] * v[year] * w[area][cell] * cells_re.means()[cell]
-    flow.overdispersion = float(max(0.0, ((count - mu) ** 2 - count).sum() / max((mu ** 2).sum(), 1e-300)))
-    flow.glm_summary = str(result.summary())
-    return flow
 
 
 # ------------------------------------------------------------------ the model

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import make_tables, run_cli
-from nq21model.calibrate import Calibration, _spread_posterior
+from nq21model.calibrate import Calibration
+from nq21model.flows import _spread_posterior
 from nq21model.data import Dataset, load_dataset
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
