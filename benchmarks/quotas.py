@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nq21model import quotas as qm
+from nq21model.quota_rules import _largest_remainder
 
 LIFTS_TRUE = (1.0, 1.5, 2.0, 3.0)
 RATE = 0.035
@@ -38,7 +39,7 @@ def unit_budgets(province: np.ndarray, unit: np.ndarray, population: np.ndarray)
     U = int(unit.max()) + 1
     upop = np.bincount(unit, weights=population, minlength=U)
     zero = np.zeros(U, np.int64)
-    return np.stack([qm._largest_remainder(upop / upop.sum() * b, zero, np.array([b])) for b in province], axis=1)
+    return np.stack([_largest_remainder(upop / upop.sum() * b, zero, np.array([b])) for b in province], axis=1)
 
 
 def simple_rates(cells: pd.DataFrame, history: pd.DataFrame, base: int, years: int = 5, strength: float = 3.0):

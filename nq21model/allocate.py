@@ -252,7 +252,7 @@ def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,
                  base_year: int) -> tuple[list, np.ndarray, np.ndarray, str]:
     """Each unit's integer budget a year (adding up to ⌊budget⌋) → (names, unit of
     each cell, (U, Y) budgets, how they were shared)."""
-    from .quotas import _largest_remainder
+    from .quota_rules import _largest_remainder
 
     codes, names = pd.factorize(active.cells[by].astype(str), sort=True)
     names = list(names)
