@@ -18,7 +18,7 @@ the press summaries of the resolution by Lao Động and Người Tây Bắc lis
 
 The table ``data/communes_2025.csv`` (columns ``district, commune, commune_2025,
 note``) has one row for each of the 106 old units of the bundled layout
-(:data:`nq21model.synth._LAI_CHAU`), written as the data write them ("Xã Bình
+(:data:`nq21model.synth_places._LAI_CHAU`), written as the data write them ("Xã Bình
 Lư", "Phường Tân Phong", "Thị trấn Tam Đường"), and the new unit with its prefix
 ("Xã …" / "Phường …") as the resolution names it. ``note`` cites the clause. Three
 old names are spelled differently in the resolution ("Tông Qua Lìn" / "Tung Qua

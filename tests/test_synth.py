@@ -270,7 +270,7 @@ def test_programme_stream_leaves_core_unchanged(sp, programme):
 
 
 def test_programme_roles(sp, programme):
-    from nq21model.synth import ROLE_COLUMNS
+    from nq21model.synth_programme import ROLE_COLUMNS
 
     r = programme.roles
     assert list(r.columns) == ROLE_COLUMNS
@@ -287,7 +287,7 @@ def test_programme_roles(sp, programme):
 
 
 def test_programme_organisations(programme):
-    from nq21model.synth import ORGANISATION_KINDS, RATINGS
+    from nq21model.synth_programme import ORGANISATION_KINDS, RATINGS
 
     o, oy = programme.organisations, programme.organisation_years
     assert o["org_id"].is_unique and set(o["kind"]) == set(ORGANISATION_KINDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nq21model.synth import _COMMUNE_PREFIX, _LAI_CHAU
+from nq21model.synth_places import _COMMUNE_PREFIX, _LAI_CHAU
 from nq21model.units2025 import COMMUNES_2025_FILE, commune_2025_for, load_commune_map
 
 ROOT = Path(__file__).resolve().parents[1]
