@@ -33,6 +33,8 @@ SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 #: and took half of a briefing's chart time).
 TITLE_WIDTH = 26
 PANEL_HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WGAP, HGAP = 1.3, 0.55, 0.12, 0.85, 0.3, 0.6, 0.72
+#: Years between the ticks of a panel's year axis.
+YEAR_STEP = 5
 
 
 def _number_formatter():
@@ -129,7 +131,7 @@ def _panel(ax, part: dict, code: str) -> None:
     ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5, y=1.0)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, MultipleLocator
 
     if ind.percent:
         values = np.concatenate([part[c] for c in ("observed", "expected", "low", "high")])
@@ -141,7 +143,10 @@ def _panel(ax, part: dict, code: str) -> None:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.yaxis.set_major_formatter(_number_formatter())
     ax.set_xlim(first - 0.5, int(year.max()) + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    # years ending in 0 or 5: the programme's 2025 and 2030 are ticks (MaxNLocator gave
+    # 2017, 2020, … 2029), and three or four ticks a panel draw faster than six; a
+    # panel of a few years has every year
+    ax.xaxis.set_major_locator(MultipleLocator(YEAR_STEP if year.max() - first > YEAR_STEP else 1))
 
 
 def plot_status_matrix(table: pd.DataFrame, *, year: int | None = None, ax=None):

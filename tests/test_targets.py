@@ -673,3 +673,21 @@ def test_the_briefing_views_are_still_found_in_targets():
         (V.unit_table, V.province_table, V.indicator_paths, V.format_targets)
     with pytest.raises(AttributeError):
         T.no_such_name
+
+
+def test_small_multiples_mark_the_programme_years(bundled):
+    """Each panel's year axis is ticked every five years (every year in a panel of a
+    few years), so that 2025 and 2030, the programme's target years, are labelled
+    wherever a panel reaches them."""
+    from nq21model.plots_targets import plot_targets
+
+    fig = plot_targets(V.indicator_paths(bundled))
+    spans = set()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        step = 5 if high - low - 1 > 5 else 1
+        spans.add(step)
+        assert ticks and all(t % step == 0 for t in ticks) and len(ticks) >= 2, (ax.get_title(), ticks)
+        assert {y for y in (2025, 2030) if low <= y <= high} <= set(ticks), (ax.get_title(), ticks)
+    assert spans == {1, 5}  # the bundled data have both kinds of panel
