@@ -16,8 +16,9 @@ from conftest import ROOT, make_tables
 from nq21model import config
 from nq21model.data import Dataset, load_dataset
 from nq21model.exceptions import ParameterError
-from nq21model.explorer import (EXPLORER_DRAWS, EXPORT_HEADERS, LEVELS, Explorer, ExplorerState, default_threshold,
-                                fan_path, rate_band_html, slugify, threshold_options)
+from nq21model.explorer import (EXPLORER_DRAWS, LEVELS, Explorer, ExplorerState, default_threshold, fan_path,
+                                rate_band_html, slugify, threshold_options)
+from nq21model.explorer_view import EXPORT_HEADERS
 from nq21model.fmt import format_number, format_percent, format_probability
 from nq21model.forecast import forecast
 from nq21model.results import CELL_COLUMNS, PROVINCE, ForecastResults
