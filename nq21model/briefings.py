@@ -43,7 +43,7 @@ from pathlib import Path
 from . import config, runner
 from .batch_files import write_at_risk_xlsx, write_index, write_manifest
 from .exceptions import ParameterError
-from .files import replace_folder, staging_folder
+from .files import check_writable, replace_folder, staging_folder
 from .fmt import slugify, unit_file_names  # noqa: F401 (slugify: re-exported)
 from .html_export import REMOVE_TAG, TEMPLATE_NAME, TEMPLATES_DIR, export_html, html_exporter  # noqa: F401
 from .runner import CELL_TIMEOUT, execute, execute_unit  # noqa: F401 (re-exported)
@@ -235,8 +235,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         raise ParameterError(f"--jobs must be at least 1, got {jobs}")
     if not notebook.is_file():
         raise ParameterError(f"{notebook}: notebook not found")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ParameterError(f"{out_dir}: the output must be a folder")
+    check_writable(out_dir, folder=True)
     params["context_dir"] = ""
     check_kernel(kernel)
     if only:

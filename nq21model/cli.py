@@ -171,10 +171,12 @@ def cmd_calibrate(args) -> int:
     from . import config
     from .calibrate import Calibration
     from .exceptions import ParameterError
+    from .files import check_writable
 
     out = args.out if args.out is not None else config.OUTPUTS_DIR / "calibration.json"
     if out.suffix.lower() != ".json":
         raise ParameterError(f"{out}: the output must end in .json")
+    check_writable(out)
     dataset = load_data(args)
     cal = Calibration(draws=args.draws, uncertainty=args.parameter_uncertainty, seed=args.seed)
     cal.fit(dataset, args.base_year)
@@ -278,10 +280,12 @@ def cmd_template(args) -> int:
 def cmd_allocate(args) -> int:
     from .allocate import allocate
     from .quota_tables import write_quota_workbooks
-    from .files import check_table_path, write_table
+    from .files import check_table_path, check_writable, write_table
 
     if args.out is not None:
         check_table_path(args.out)
+    if args.workbooks is not None:
+        check_writable(args.workbooks, folder=True)
     dataset = load_data(args)
     allocation = allocate(dataset, base_year=args.base_year, horizon=args.horizon, thresholds=args.threshold,
                           admissions_per_year=args.admissions_per_year, admission_rate=args.admission_rate,

@@ -68,10 +68,29 @@ def folder_mode() -> int:
 
 
 def check_table_path(path: str | Path) -> Path:
-    """The path, if it ends in .csv or .xlsx (ParameterError otherwise)."""
+    """The path, if it ends in .csv or .xlsx and can be written (ParameterError
+    otherwise: :func:`check_writable`)."""
     path = Path(path)
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise ParameterError(f"{path}: the output must end in .csv or .xlsx")
+    return check_writable(path)
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> Path:
+    """``path`` if a command can write it — a file (a folder with ``folder``) whose
+    folders exist or can be made — else ParameterError saying why. A command checks
+    every output before it writes any, so that a path it cannot write stops it before
+    its first file, not after (nothing half-written)."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise ParameterError(f"cannot write {path}: it is {'a file, not a folder' if folder else 'a folder'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ParameterError(f"cannot write {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ParameterError(f"cannot write {path}: no permission to write in {parent}")
+            break
     return path
 
 

@@ -14,6 +14,9 @@ from .fmt import UNIT_LABELS
 
 __all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks", "chance_words"]
 
+#: How a unit's quota workbook is named: the prefix, then the unit's file name.
+WORKBOOK_PREFIX = "chi_tieu_ket_nap_"
+
 
 def quota_gain_table(allocation: Allocation, by: str | None = None, unit: str | None = None) -> pd.DataFrame:
     """The plan's gain over the population split for the briefing, one row per lift
@@ -102,6 +105,11 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
         if transfer:
             rows.append(("Điều chỉnh giữa các đơn vị", (f"nhận thêm {transfer}" if transfer > 0 else
                                                         f"nhường cho đơn vị khác {-transfer}") + " trong cả giai đoạn"))
+        unplaced = int(a.plan.unit_unplaced[u])
+        if unplaced > 0:
+            rows.append(("Chưa giao được", f"{unplaced} đảng viên của phần đơn vị được chia không giao được cho chi bộ "
+                                           f"nào: vượt khả năng kết nạp của các chi bộ ({a.lift:g} lần mức mấy năm "
+                                           "qua); kiểm tra số liệu (dân số) hoặc chia lại cho đơn vị khác"))
     else:  # a unit inside the budget's units (a commune of a district's plan)
         rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
@@ -122,8 +130,10 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
     "Tổng cộng" row under the members and the quotas) and "Ghi chú"
     (:func:`quota_notes`: the unit's own budget, the rules); "Dữ liệu mô phỏng" on
     every sheet when the data are synthetic (styles: :mod:`nq21model.styles`).
-    ``units``: only these units' lists (default every unit). Returns {unit: path};
-    names from :func:`fmt.unit_file_names`, e.g.
+    ``units``: only these units' lists (default every unit: then the lists of an
+    earlier run in ``out_dir`` that this one did not make — a unit renamed, a
+    district written two ways — are removed, so that the folder holds this plan
+    only). Returns {unit: path}; names from :func:`fmt.unit_file_names`, e.g.
     ``chi_tieu_ket_nap_tam-duong.xlsx``.
     """
     from .files import write_tables
@@ -138,7 +148,7 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
     out_dir = Path(out_dir)
     names = unit_file_names(cells[by].unique())
     wanted = sorted(names) if units is None else [u for u in sorted(names) if u in set(units)]
-    paths = {unit: out_dir / f"chi_tieu_ket_nap_{names[unit]}.xlsx" for unit in wanted}
+    paths = {unit: out_dir / f"{WORKBOOK_PREFIX}{names[unit]}.xlsx" for unit in wanted}
     period = f"{a.years[0]}–{a.years[-1]}"
     books = {}
     for unit, path in paths.items():
@@ -149,4 +159,9 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
             "Chỉ tiêu": Sheet(sheet, title=f"Đề xuất chỉ tiêu kết nạp đảng viên {period} — {unit}", totals=added),
             "Ghi chú": Sheet(quota_notes(a, unit, mask, by), title=f"Ghi chú — {unit}")}
     write_tables(books, office=True, synthetic=bool(a.dataset.synthetic))
+    if units is None:
+        made = set(paths.values())
+        for stale in out_dir.glob(f"{WORKBOOK_PREFIX}*.xlsx"):
+            if stale not in made:
+                stale.unlink()
     return paths
