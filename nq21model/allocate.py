@@ -193,6 +193,13 @@ def format_summary(a: Allocation, by: str | None = None) -> str:
     for _, r in sens.iterrows():
         lines.append(f"{r['lift']:>4g}{100 * r['share_proportional']:>14.1f}%{100 * r['share_optimised']:>7.1f}%"
                      f"{100 * r['gain']:>+7.1f}{r['realised_proportional']:>17.0f}{r['realised_optimised']:>17.0f}")
+    unplaced = int(a.plan.info.get("unplaced", 0))
+    if unplaced > 0:  # budget no cell can take at the lift: said, never silently dropped
+        short = [f"{a.unit_names[u]} ({int(a.plan.unit_unplaced[u])})" for u in np.flatnonzero(a.plan.unit_unplaced > 0)]
+        lines.append(f"Not placed: {unplaced} admissions of the budget, above what the cells can admit at "
+                     f"{a.lift:g}× their calibrated rate" + (f" — {', '.join(short)}" if short else "")
+                     + "; check the data (a population typed wrong shifts a budget split by population), "
+                       "or --pool lets other units take them, --max-lift raises the cap")
     losing = [a.unit_names[u] for u in a.plan.losing_units]
     if losing:
         lines.append("Units giving admissions to others (pooled): " + ", ".join(

@@ -23,9 +23,9 @@ import pandas as pd
 
 from . import config
 from .exceptions import DataError, DataWarning, Violation
-from .model_tables import PROVINCE_UNITS, _load_history, load_cells, load_totals
+from .model_tables import PROVINCE_UNITS, UNIT_COLUMNS, _load_history, load_cells, load_totals
 from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
-from .tables import _fold
+from .tables import _fold, unit_name_key
 
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"
@@ -297,6 +297,7 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     if totals is not False:
         totals_df = load_totals(Path(totals))
         sources["totals"] = str(totals)
+        check_totals_units(totals_df, cells_df, Path(totals).name, cells_path.name)
     marker = files["marker"]
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
     dataset = Dataset(cells=cells_df, history=history_df, sources=sources,
@@ -305,6 +306,36 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     for line in dataset.check_totals():
         warnings.warn(line, DataWarning, stacklevel=2)
     return dataset
+
+
+def check_totals_units(totals: pd.DataFrame, cells: pd.DataFrame, totals_name: str, cells_name: str) -> None:
+    """Each unit of the totals is the province or a unit of the cells (a district, a
+    commune): a name written another way than the cells write it ("Mường Tè" for
+    "Huyện Mường Tè") is a DataError that names both; a unit the cells do not have
+    at all, a warning (its rows are not used)."""
+    known = set()
+    for column in UNIT_COLUMNS:
+        if column in cells:
+            known.update(cells[column].dropna().astype(str).unique().tolist())
+    by_key = {}
+    for name in sorted(known):
+        by_key.setdefault(unit_name_key(name)[1], name)
+    problems, strangers = [], []
+    for unit in totals["unit"].astype(str).unique().tolist():
+        if unit in known or _fold(unit) in PROVINCE_UNITS:
+            continue
+        close = by_key.get(unit_name_key(unit)[1])
+        if close is not None:
+            problems.append(Violation(totals_name, None, "unit", f"'{unit}' is not a unit of {cells_name}: did you "
+                                      f"mean '{close}'? Write each unit's name as {cells_name} writes it"))
+        else:
+            strangers.append(unit)
+    if problems:
+        raise DataError(problems)
+    if strangers:
+        shown = ", ".join(f"'{u}'" for u in strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
+        warnings.warn(f"{totals_name}: {shown} not a district or commune of {cells_name}: "
+                      f"{'its' if len(strangers) == 1 else 'their'} rows are not used", DataWarning, stacklevel=3)
 
 
 def load_lai_chau() -> Dataset:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import DataError, Violation
-from .tables import Column, _check_keys, _excel_row, _finish, _not_greater, _parse_table
+from .tables import Column, _check_keys, _excel_row, _finish, _not_greater, _parse_table, same_unit_pairs
 
 #: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
 #: name; "xóm", "ấp" are thôn.
@@ -26,6 +26,12 @@ CELL_TYPES = {
     "todanpho": "to_dan_pho", "tdp": "to_dan_pho", "khupho": "to_dan_pho", "tieukhu": "to_dan_pho",
 }
 
+#: The cells' columns that name units: each unit written one way (:func:`load_cells`).
+UNIT_COLUMNS = ("district", "commune", "commune_2025")
+#: Most residents a village or residential group may have (the largest have some
+#: tens of thousands; a typed extra zero or two shifts a budget split by population).
+MAX_POPULATION = 50_000
+
 CELL_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
     Column("cell_name", "Tên chi bộ", "text"),
@@ -33,7 +39,8 @@ CELL_COLUMNS = (
     Column("district", "Huyện", "text", required=False, extra_aliases=("Huyện, thành phố", "Huyện/thành phố")),
     Column("cell_type", "Loại", "choice", extra_aliases=("Loại chi bộ",), choices=CELL_TYPES, choice_what="cell type",
            choice_help="thon, ban or to_dan_pho (thôn, bản, tổ dân phố; also khu phố, tiểu khu, xóm)"),
-    Column("population", "Dân số", "int", minimum=1),
+    Column("population", "Dân số", "int", minimum=1, maximum=MAX_POPULATION,
+           maximum_why=": more than any village or residential group has — a typing slip?"),
     Column("commune_2025", "Xã mới", "text", required=False,
            extra_aliases=("Xã, phường mới", "Xã/phường mới", "Xã phường sau sắp xếp")),
     Column("secretary_is_village_head", "Bí thư là trưởng thôn", "bool_or_blank", required=False),
@@ -99,7 +106,16 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
         for row in rows[1:]:
             problems.append(Violation(name, row, headers["cell_id"],
                                       f"duplicate cell_id '{cell_id}' (first at row {rows[0]})"))
+    for column in UNIT_COLUMNS:  # "Huyện Sìn Hồ" beside "Sìn Hồ" would make two units of one
+        if column in frame:
+            values = frame[column].dropna()
+            for first, second in same_unit_pairs(values.unique().tolist()):
+                rows = [_excel_row(values.index[values.eq(n).to_numpy()][0]) for n in (first, second)]
+                problems.append(Violation(name, rows[1], headers[column],
+                                          f"'{second}' and '{first}' (row {rows[0]}) look like one unit written "
+                                          "two ways: write it one way in every row (else they make two units)"))
     if problems:
+        problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)
     frame = frame.reset_index(drop=True)
     frame["population"] = frame["population"].astype(np.int64)

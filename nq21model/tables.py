@@ -72,6 +72,45 @@ def _fold(value: str) -> str:
     return re.sub(r"[\s_\-\.]+", "", text)
 
 
+# ------------------------------------------------------------- units' names
+
+#: Words that open the name of an administrative unit (lower case) and the word each
+#: stands for ("TP. Lai Châu" is "Thành phố Lai Châu").
+_UNIT_PREFIXES = {"huyện": "huyện", "quận": "quận", "thành phố": "thành phố", "tp": "thành phố",
+                  "thị xã": "thị xã", "tx": "thị xã", "xã": "xã", "phường": "phường", "thị trấn": "thị trấn",
+                  "tt": "thị trấn"}
+_UNIT_PREFIX = re.compile("(" + "|".join(sorted(map(re.escape, _UNIT_PREFIXES), key=len, reverse=True))
+                          + r")(?:\.\s*|\s+)(?=\S)")
+
+
+def unit_name_key(name: str) -> tuple[str | None, str]:
+    """(the word the name opens with — "huyện", "xã", … — or None, the rest) of a
+    unit's name, case folded: "TP. Lai Châu" → ("thành phố", "lai châu"), "Sìn Hồ" →
+    (None, "sìn hồ"). Accents count: "Xà Dề Phìn" opens with no such word."""
+    text = normalise_text(str(name)).casefold()
+    match = _UNIT_PREFIX.match(text)
+    if match is None:
+        return None, text
+    return _UNIT_PREFIXES[match.group(1)], text[match.end():]
+
+
+def same_unit_pairs(names) -> list[tuple[str, str]]:
+    """Pairs of distinct names that look like one unit written two ways: the same
+    name with and without its word ("Huyện Sìn Hồ", "Sìn Hồ") or with a word and its
+    abbreviation ("TP Lai Châu", "Thành phố Lai Châu"); never two different words
+    ("Xã Tam Đường", "Thị trấn Tam Đường" are two units). In the order met."""
+    seen: dict[str, list[tuple[str | None, str]]] = {}
+    pairs = []
+    for name in dict.fromkeys(names):
+        prefix, rest = unit_name_key(name)
+        for other_prefix, other in seen.get(rest, []):
+            if prefix is None or other_prefix is None or prefix == other_prefix:
+                pairs.append((other, name))
+                break
+        seen.setdefault(rest, []).append((prefix, name))
+    return pairs
+
+
 # ------------------------------------------------------------------------- schema
 
 
@@ -83,6 +122,10 @@ class Column:
     required: bool = True
     minimum: int | None = None
     extra_aliases: tuple[str, ...] = ()
+    #: kind "int": largest plausible value (default :data:`MAX_COUNT`) and the words
+    #: that say why, in the error
+    maximum: int | None = None
+    maximum_why: str = ""
     #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
     choices: dict | None = None
     choice_help: str = ""
@@ -114,16 +157,17 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             book = pd.ExcelFile(path, engine="openpyxl")
         except Exception as exc:  # corrupt workbook
             raise DataError(Violation(name, None, None, f"cannot be read as Excel ({exc})")) from None
-        sheets = book.sheet_names
-        if sheet is None:
-            sheet = _default_sheet(sheets, columns)
-        if isinstance(sheet, str) and sheet not in sheets:
-            raise DataError(Violation(name, None, None,
-                                      f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
-        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
-            raise DataError(Violation(name, None, None,
-                                      f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
-        frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
+        with book:  # closed however the reading ends (an unclosed file warned on every run)
+            sheets = book.sheet_names
+            if sheet is None:
+                sheet = _default_sheet(sheets, columns)
+            if isinstance(sheet, str) and sheet not in sheets:
+                raise DataError(Violation(name, None, None,
+                                          f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
+            if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+                raise DataError(Violation(name, None, None,
+                                          f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
+            frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
     elif suffix in (".csv", ".txt"):
         try:
             with open(path, encoding="utf-8-sig") as fh:
@@ -280,10 +324,11 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
     """
     header = normalise_text(header)
     if col.kind == "int":
+        limit = MAX_COUNT if col.maximum is None else col.maximum
         if values.dtype.kind == "i":  # read as a clean column of integers: range checks alone
             parsed = values.astype(np.int64)
             numbers = parsed.to_numpy()
-            if (numbers <= MAX_COUNT).all() and (col.minimum is None or (numbers >= col.minimum).all()):
+            if (numbers <= limit).all() and (col.minimum is None or (numbers >= col.minimum).all()):
                 return parsed
             bad_index = values.index[:0]
         else:
@@ -293,10 +338,10 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                 raw = values[index]
                 problems.append(Violation(name, _excel_row(index), header, _int_problem(raw)))
         good = parsed.drop(index=bad_index)
-        too_big = good[good > MAX_COUNT]
+        too_big = good[good > limit]
         for index, value in too_big.items():
             problems.append(Violation(name, _excel_row(index), header,
-                                      f"{value} is too large (at most {MAX_COUNT:,})"))
+                                      f"{value} is too large (at most {limit:,}{col.maximum_why})"))
         good = good.drop(index=too_big.index)
         low = good[good < col.minimum] if col.minimum is not None else good.iloc[:0]
         rule = "must be > 0" if col.minimum == 1 else f"must be ≥ {col.minimum}"

@@ -13,6 +13,7 @@ from nq21model.data import load_dataset, load_quotas
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
+from nq21model.tables import _parse_int
 
 VI_CELLS = {"cell_id": "Mã chi bộ", "cell_name": "Tên chi bộ", "commune": "Xã", "district": "Huyện",
             "cell_type": "Loại", "population": "Dân số"}
@@ -334,13 +335,25 @@ def test_thousands_points_are_read_the_vietnamese_way(tmp_path):
     cells, history = make_tables()
     cells = cells.astype({"population": object})
     cells.loc[0, "population"] = "2.000"
-    cells.loc[1, "population"] = "1.234.567"
+    cells.loc[1, "population"] = "12.345"
     cells.loc[2, "population"] = "3 500"
     ds = load_dataset(*write(tmp_path, cells, history))
-    assert ds.cells["population"].tolist()[:3] == [2000, 1234567, 3500]
+    assert ds.cells["population"].tolist()[:3] == [2000, 12345, 3500]
+    assert _parse_int("1.234.567") == 1234567
     cells.loc[3, "population"] = "2,000"
     with pytest.raises(DataError, match="'2,000' is ambiguous"):
         load_dataset(*write(tmp_path, cells, history))
+
+
+def test_a_population_no_village_has_is_a_typing_slip(tmp_path):
+    """5,000,000 residents (a typed extra zero or three) would take most of a budget
+    split by population: refused, naming the row and the user's column."""
+    cells, history = make_tables()
+    cells = cells.astype({"population": object})
+    cells.loc[3, "population"] = "5.000.000"
+    message = errors_of(tmp_path, cells, history)
+    assert ("cells.csv, row 5, column 'population': 5000000 is too large (at most 50,000: more than any "
+            "village or residential group has — a typing slip?)") in message
 
 
 def test_cell_types_by_other_names(tmp_path):

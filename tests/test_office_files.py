@@ -1,0 +1,131 @@
+"""What an office's own files do (a review with files the project did not make): a
+unit written two ways, totals naming units another way, a population typed wrong,
+outputs that cannot be written, workbooks of an earlier run, an Excel file left open."""
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, make_tables, run_cli
+from nq21model.data import load_dataset
+from nq21model.exceptions import DataError, DataWarning
+from nq21model.tables import same_unit_pairs, unit_name_key
+
+
+def _write(folder, cells, history, totals=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    cells.to_csv(folder / "cells.csv", index=False)
+    history.to_csv(folder / "history.csv", index=False)
+    if totals is not None:
+        totals.to_csv(folder / "totals.csv", index=False)
+    return folder / "cells.csv", folder / "history.csv"
+
+
+def test_unit_names_with_and_without_their_word():
+    assert unit_name_key("TP. Lai Châu") == unit_name_key("Thành phố Lai Châu") == ("thành phố", "lai châu")
+    assert unit_name_key("Sìn Hồ") == (None, "sìn hồ")
+    assert unit_name_key("Xà Dề Phìn") == (None, "xà dề phìn")  # "Xà" is not "Xã"
+    assert same_unit_pairs(["Sìn Hồ", "Huyện Sìn Hồ", "Xã Tam Đường", "Thị trấn Tam Đường", "TP Lai Châu",
+                            "Thành phố Lai Châu"]) == [("Sìn Hồ", "Huyện Sìn Hồ"),
+                                                       ("TP Lai Châu", "Thành phố Lai Châu")]
+
+
+def test_a_district_written_two_ways_is_refused_not_split(tmp_path):
+    """"Huyện Sìn Hồ" in some rows and "Sìn Hồ" in others made two districts, each
+    with its own forecast, budget and quota workbook, and nothing said so."""
+    cells, history = make_tables()
+    cells.loc[[2, 4], "district"] = "Huyện Sìn Hồ"  # rows 4 and 6 of the file; "Sìn Hồ" first at row 2
+    with pytest.raises(DataError) as info:
+        load_dataset(*_write(tmp_path, cells, history))
+    assert str(info.value) == ("cells.csv, row 4, column 'district': 'Huyện Sìn Hồ' and 'Sìn Hồ' (row 2) look "
+                               "like one unit written two ways: write it one way in every row (else they make two "
+                               "units)")
+    proc = run_cli("forecast", "--cells", tmp_path / "cells.csv", "--history", tmp_path / "history.csv")
+    assert proc.returncode == 2 and "look like one unit written two ways" in proc.stderr
+
+
+def test_two_units_of_one_name_and_different_words_are_two_units(tmp_path):
+    cells, history = make_tables()
+    cells["commune"] = ["Xã Tam Đường" if i % 2 else "Thị trấn Tam Đường" for i in range(len(cells))]
+    ds = load_dataset(*_write(tmp_path, cells, history))
+    assert ds.cells["commune"].nunique() == 2
+
+
+def test_totals_naming_a_unit_another_way_say_which(tmp_path):
+    cells, history = make_tables()
+    totals = pd.DataFrame({"unit": ["Huyện Sìn Hồ", "Tam Đường"], "year": [2025, 2025],
+                           "members": [900, 800], "admitted": [30, 25]})
+    with pytest.raises(DataError, match="totals.csv, column 'unit': 'Huyện Sìn Hồ' is not a unit of cells.csv: "
+                                        "did you mean 'Sìn Hồ'?"):
+        load_dataset(*_write(tmp_path, cells, history, totals))
+    totals["unit"] = ["Sìn Hồ", "Mường Lay"]  # a unit the cells do not have at all: not used, and said
+    _write(tmp_path, cells, history, totals)
+    with pytest.warns(DataWarning, match="'Mường Lay' not a district or commune of cells.csv: its rows are not used"):
+        load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+    totals["unit"] = ["Sìn Hồ", "Toàn tỉnh"]
+    _write(tmp_path, cells, history, totals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+
+
+def test_budget_no_cell_can_take_is_said_not_dropped(tmp_path, capsys):
+    """Populations typed too large (still under the limit) pull a budget split by
+    population to one district whose cells cannot take it: the plan says how much is
+    not placed and where, in the summary and in the unit's workbook."""
+    from nq21model.allocate import allocate, format_summary
+    from nq21model.quota_tables import quota_notes
+
+    bundled = load_dataset()
+    cells = bundled.cells.copy()
+    typed = cells.index[cells["district"].eq(cells.loc[3, "district"])][:6]
+    cells.loc[typed, "population"] = 49_000
+    ds = load_dataset(*_write(tmp_path, cells, bundled.history))  # no totals: budgets by population
+    a = allocate(ds)
+    text = format_summary(a)
+    assert int(a.plan.info["unplaced"]) > 0
+    unit = cells.loc[3, a.unit_column]
+    assert f"Not placed: {int(a.plan.info['unplaced'])} admissions of the budget" in text and unit in text
+    mask = (a.dataset.cells[a.unit_column] == unit).to_numpy()
+    notes = quota_notes(a, unit, mask, a.unit_column).set_index("Mục")["Giá trị"]
+    assert notes["Chưa giao được"].startswith(f"{int(a.plan.unit_unplaced[a.unit_names.index(unit)])} đảng viên")
+    assert "Not placed" not in format_summary(allocate(bundled))
+
+
+def test_an_output_that_cannot_be_written_stops_the_command_before_any_file(tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    out = tmp_path / "out.xlsx"
+    proc = run_cli("forecast", "--fixed-rates", "--horizon", "2030", "--out", out,
+                   "--out-units", tmp_path / "blocker" / "units.csv")
+    assert proc.returncode == 2 and not out.exists()
+    assert f"cannot write {tmp_path / 'blocker' / 'units.csv'}: {tmp_path / 'blocker'} is a file, not a folder" \
+        in proc.stderr
+    proc = run_cli("allocate", "--out", tmp_path / "q.xlsx", "--workbooks", tmp_path / "blocker")
+    assert proc.returncode == 2 and not (tmp_path / "q.xlsx").exists()
+    assert f"cannot write {tmp_path / 'blocker'}: it is a file, not a folder" in proc.stderr
+
+
+def test_workbooks_of_an_earlier_run_do_not_stay_beside_the_new_ones(tmp_path):
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    stale = folder / "chi_tieu_ket_nap_huyen-sin-ho.xlsx"  # a unit of an earlier run (written another way)
+    stale.write_bytes(b"old")
+    mine = folder / "ghi-chu.txt"  # not one of the tool's workbooks: kept
+    mine.write_text("notes")
+    run_cli("allocate", "--workbooks", folder, check=True)
+    names = sorted(p.name for p in folder.iterdir())
+    assert not stale.exists() and mine.exists()
+    assert len(names) == 9 and "chi_tieu_ket_nap_sin-ho.xlsx" in names
+
+
+def test_an_excel_input_is_closed(tmp_path):
+    """Every run on an .xlsx printed "ResourceWarning: unclosed file" to a clerk."""
+    cells, history = make_tables()
+    cells.to_excel(tmp_path / "data.xlsx", sheet_name="Chi bộ", index=False)
+    with pd.ExcelWriter(tmp_path / "data.xlsx", mode="a", engine="openpyxl") as book:
+        history.to_excel(book, sheet_name="Lịch sử", index=False)
+    proc = run_cli("forecast", "--cells", tmp_path / "data.xlsx", "--history", tmp_path / "data.xlsx",
+                   "--fixed-rates", "--admission-base", "local", cwd=ROOT, check=True)
+    assert "ResourceWarning" not in proc.stderr and "unclosed" not in proc.stderr
