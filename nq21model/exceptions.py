@@ -1,6 +1,7 @@
 """Errors and warnings of nq21model, in one place."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -27,8 +28,12 @@ class Violation:
         return f"{', '.join(where)}: {self.rule}"
 
 
-#: Violations listed in a message; the rest are counted (all are in ``.violations``).
+#: Lines of a message; the rest are counted (every violation is in ``.violations``).
 _SHOWN = 30
+#: Violations of one kind (one file, column and rule, whatever the values) listed each;
+#: more of a kind make one line, its first and the rows of the others.
+_EACH = 3
+_VALUES = re.compile(r"'[^']*'|\d+")
 
 
 class DataError(ValueError):
@@ -44,11 +49,21 @@ class DataError(ValueError):
         n = len(self.violations)
         if n == 1:
             return str(self.violations[0])
-        head = f"{n} problems in the input:"
-        shown = [f"  - {v}" for v in self.violations[:_SHOWN]]
-        if n > _SHOWN:
-            shown.append(f"  … and {n - _SHOWN} more of the same kinds (fix these and run again)")
-        return "\n".join([head] + shown)
+        kinds: dict[tuple, list[Violation]] = {}  # a blank in 9,000 rows is one line, not 9,000
+        for v in self.violations:
+            kinds.setdefault((v.file, v.column, _VALUES.sub("·", v.rule)), []).append(v)
+        lines = []
+        for same in kinds.values():
+            if len(same) <= _EACH:
+                lines += [f"  - {v}" for v in same]
+                continue
+            rows = [v.row for v in same[1:] if v.row is not None]
+            listed = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
+            lines.append(f"  - {same[0]} — and {len(same) - 1:,} more like it" + (f" (rows {listed})" if rows else ""))
+        shown = lines[:_SHOWN]
+        if len(lines) > _SHOWN:
+            shown.append(f"  … and {len(lines) - _SHOWN} more (fix these and run again)")
+        return "\n".join([f"{n:,} problems in the input:"] + shown)
 
 
 class ParameterError(ValueError):

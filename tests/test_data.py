@@ -283,9 +283,25 @@ def test_ids_that_lost_their_leading_zeros(tmp_path):
     cells["cell_id"] = [f"{i:03d}" for i in range(len(cells))]
     history["cell_id"] = history["cell_id"].str[1:].astype(int).astype(str)  # '000' -> '0', '001' -> '1'
     message = errors_of(tmp_path, cells, history)
-    assert "did Excel drop the leading zeros of '001'?" in message
-    assert message.startswith(f"{len(history)} problems")
-    assert "more of the same kinds" in message and message.count("\n  - ") == 30
+    assert message == (f"{len(history)} problems in the input:\n  - history.csv, row 2, column 'cell_id': cell '0' "
+                       "is not in the cells.csv file (did Excel drop the leading zeros of '000'? store ids as text) "
+                       f"— and {len(history) - 1} more like it (rows 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, …)")
+
+
+def test_many_problems_of_one_kind_make_one_line(tmp_path):
+    """A blank in the admissions of most rows (an office's way of writing 0) was a
+    line per row: now one line says it and where, and other kinds still show."""
+    cells, history = make_tables()
+    history = history.astype({"admitted": object})
+    history.loc[1::2, "admitted"] = ""
+    history = _set(history, 0, "exited", "-1")
+    message = errors_of(tmp_path, cells, history)
+    blanks = int((history["admitted"] == "").sum())
+    assert message.splitlines() == [
+        f"{blanks + 1} problems in the input:",
+        "  - history.csv, row 2, column 'exited': must be ≥ 0, found -1",
+        f"  - history.csv, row 3, column 'admitted': expected a whole number, found '' — and {blanks - 1} more "
+        "like it (rows 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, …)"]
 
 
 def test_blank_role_answers_stay_unknown(tmp_path):

@@ -33,7 +33,9 @@ DDE = "=cmd|' /C calc'!A0"
 HOSTILE = [HYPERLINK, DDE, "+1+2", "-2+3", "@SUM(A1)", "\tXã Tab", "\rXã CR"]
 #: renames in the copy of the bundled data (names as the loader keeps them: trimmed)
 DISTRICTS = {"Mường Tè": HYPERLINK, "Sìn Hồ": "@SUM(A1)"}
-COMMUNE_NAMES = [DDE, "+1+2", "-2+3", "Xã Nà Tăm", "Xã Nà Tâm", "Bản A", "bản a", "Nà-Tăm", "Nà Tăm"]
+#: pairs whose file names would collide ("bản a" beside "Bản A" is one unit written two
+#: ways: refused by the loader, so the case pair differs by an accent too)
+COMMUNE_NAMES = [DDE, "+1+2", "-2+3", "Xã Nà Tăm", "Xã Nà Tâm", "Bản A", "bản à", "Khe-Lò", "Khe Lò"]
 CELL_NAMES = [HYPERLINK, DDE, "+1+2", "-2+3", "@SUM(A1)", "\tChi bộ tab"]
 
 
@@ -236,8 +238,8 @@ def test_briefing_writers_have_no_live_cell(hostile, tmp_path):
         if by == "commune":
             slugs = unit_file_names(paths)
             assert {p.name for p in paths.values()} == {f"chi_tieu_ket_nap_{s}.xlsx" for s in slugs.values()}
-            assert paths["Xã Nà Tăm"] != paths["Xã Nà Tâm"] and paths["Bản A"] != paths["bản a"]
-            assert paths["Nà-Tăm"] != paths["Nà Tăm"]
+            assert paths["Xã Nà Tăm"] != paths["Xã Nà Tâm"] and paths["Bản A"] != paths["bản à"]
+            assert paths["Khe-Lò"] != paths["Khe Lò"]
 
 
 def test_explorer_export_goes_through_the_writer(tmp_path):
