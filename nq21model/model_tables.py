@@ -98,7 +98,7 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     """
     path = Path(path)
     frame, headers, problems = _parse_table(path, CELL_COLUMNS, sheet, allow_extra="keep")
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     ids = frame["cell_id"]
     dup = ids.notna() & ids.duplicated(keep=False)
     for cell_id, rows in frame.loc[dup].groupby("cell_id").groups.items():
@@ -162,7 +162,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     """
     path = Path(path)
     frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet)
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     if "transferred_in" not in frame:
         frame["transferred_in"] = 0
         headers["transferred_in"] = "transferred_in"
@@ -259,15 +259,16 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
     so the file written by ``nq21model allocate`` loads as it is)."""
     path = Path(path)
     frame, headers, problems = _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
+    name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     good = frame.dropna(subset=["cell_id", "year"])
     if cells is not None:
         known = set(cells["cell_id"])
         for _, r in good.loc[~good["cell_id"].isin(known)].iterrows():
-            problems.append(Violation(path.name, r["_row"], headers["cell_id"],
+            problems.append(Violation(name, r["_row"], headers["cell_id"],
                                       f"cell '{r['cell_id']}' is not in the cells file"))
     for _, r in good.loc[good.duplicated(["cell_id", "year"])].iterrows():
-        problems.append(Violation(path.name, r["_row"], headers["year"],
+        problems.append(Violation(name, r["_row"], headers["year"],
                                   f"a second quota for cell '{r['cell_id']}' in {r['year']}"))
     if problems:
         raise DataError(problems)
@@ -290,7 +291,7 @@ def load_totals(path: str | Path, *, sheet: str | int | None = None,
     path = Path(path)
     columns = tuple(replace(c, required=c.required or c.name in required) for c in TOTALS_COLUMNS)
     frame, headers, problems = _parse_table(path, columns, sheet)
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     _check_keys(frame, headers, name, ("unit", "year"), "unit", problems)
     for small, big in (("members_rated_good", "members_rated"), ("members_rated", "members"),

@@ -160,7 +160,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
         with book:  # closed however the reading ends (an unclosed file warned on every run)
             sheets = book.sheet_names
             if sheet is None:
-                sheet = _default_sheet(sheets, columns)
+                sheet = _default_sheet(sheets, columns, book)
             if isinstance(sheet, str) and sheet not in sheets:
                 raise DataError(Violation(name, None, None,
                                           f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
@@ -168,6 +168,8 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 raise DataError(Violation(name, None, None,
                                           f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
             frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
+            if len(sheets) > 1:  # which sheet, in every message
+                frame.attrs["where"] = f"{name}, sheet '{sheets[sheet] if isinstance(sheet, int) else sheet}'"
     elif suffix in (".csv", ".txt"):
         try:
             with open(path, encoding="utf-8-sig") as fh:
@@ -251,8 +253,10 @@ def _read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     return table.to_pandas()
 
 
-def _default_sheet(sheets: list[str], columns: tuple[Column, ...]) -> str | int:
-    """In a workbook holding both tables, the sheet named for this table, else the first."""
+def _default_sheet(sheets: list[str], columns: tuple[Column, ...], book=None) -> str | int:
+    """In a workbook holding both tables, the sheet named for this table, else the
+    only sheet whose first rows hold this table's headers (``book``: the open
+    workbook), else the first."""
     wanted = {"cells": {"cells", "chibo"}, "history": {"history", "lichsu"}, "quotas": {"quotas", "chitieu"},
               "totals": {"totals", "tonghop", "tongso"}}
     names = {c.name for c in columns}
@@ -261,6 +265,14 @@ def _default_sheet(sheets: list[str], columns: tuple[Column, ...]) -> str | int:
     for sheet in sheets:
         if _fold(sheet) in wanted[kind]:
             return sheet
+    if book is not None and len(sheets) > 1:  # "Sheet1", "Sheet2": the one with this table's headers
+        holding = []
+        for sheet in sheets:
+            top = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0, nrows=HEADER_SEARCH_ROWS)
+            if not _map_headers(top, columns, sheet, True)[1] or _header_below(top, columns, sheet, True) is not None:
+                holding.append(sheet)
+        if len(holding) == 1:
+            return holding[0]
     return 0
 
 
@@ -446,10 +458,15 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     """Read and parse; return (canonical frame, canonical -> user header, violations).
     Extra columns kept (``allow_extra="keep"``) come last, as text (blank → None)."""
     frame = _read_table(path, sheet, columns)
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     headers, problems = _map_headers(frame, columns, name, allow_extra)
+    if problems:  # a report's title above the header, or a header on two rows
+        found = _header_below(frame, columns, name, allow_extra)
+        if found is not None:
+            frame, headers, problems = found
     if problems:
         raise DataError(problems)
+    frame = _without_total_rows(frame, name)
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
     parsed = {}
@@ -460,7 +477,62 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     for extra in (h for h in headers if h not in known):
         parsed[extra] = frame[headers[extra]].map(lambda v: None if _is_blank(v) else normalise_text(v))
     out = pd.DataFrame(parsed, index=frame.index)
+    out.attrs["where"] = name
     return out, {k: normalise_text(v) for k, v in headers.items()}, problems
+
+
+#: Rows below row 1 where a header may stand (under a report's title and blank rows).
+HEADER_SEARCH_ROWS = 10
+
+
+def _header_below(frame: pd.DataFrame, columns: tuple[Column, ...], name: str, allow_extra):
+    """(frame, headers, []) read from the header found below row 1 — a row of the
+    first :data:`HEADER_SEARCH_ROWS` whose labels name every required column, or two
+    rows read as one (a group label merged over the columns of its sub-labels: each
+    column's lower label, else its upper) — or None. The data rows keep their Excel
+    numbers (the frame's index)."""
+    def labels(values):
+        return ["" if _is_blank(v) else normalise_text(str(v)) for v in values]
+
+    top = [("" if str(c).startswith("Unnamed:") else normalise_text(str(c))) for c in frame.columns]
+    rows = [labels(frame.iloc[i].tolist()) for i in range(min(HEADER_SEARCH_ROWS, len(frame)))]
+    candidates = []  # (labels, first data row's position)
+    for i, row in enumerate(rows):
+        upper = top if i == 0 else rows[i - 1]
+        candidates.append(([low or up for low, up in zip(row, upper)], i + 1))  # header on rows i-1, i
+        candidates.append((row, i + 1))
+    for header, start in candidates:
+        named = [h or f"Unnamed: {j}" for j, h in enumerate(header)]
+        if len(set(named)) < len(named):
+            continue
+        found, problems = _map_headers(pd.DataFrame(columns=named), columns, name, allow_extra)
+        if not problems:
+            body = frame.iloc[start:].copy()
+            body.columns = named
+            return body, found, []
+    return None
+
+
+#: What the first text of an office's total row says (folded): "Tổng cộng", "Cộng", …
+_TOTAL_LABELS = {"tongcong", "cong", "tong", "tongso", "total", "sum"}
+
+
+def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The frame without the total rows at its end ("Tổng cộng" in a cell of the row,
+    no id), each named in a warning: a spreadsheet's total is not a cell."""
+    import warnings
+
+    from .exceptions import DataWarning
+
+    while len(frame):
+        last = frame.iloc[-1]
+        texts = [v for v in last.tolist() if isinstance(v, str) and v.strip()]
+        if not texts or _fold(texts[0]) not in _TOTAL_LABELS:
+            break
+        warnings.warn(f"{name}, row {_excel_row(frame.index[-1])}: a total row ('{normalise_text(texts[0])}'), "
+                      "not read as data", DataWarning, stacklevel=4)
+        frame = frame.iloc[:-1]
+    return frame
 
 
 def _excel_row(index) -> int:

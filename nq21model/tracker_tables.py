@@ -89,7 +89,7 @@ def load_roles(path: str | Path, cells: pd.DataFrame | None = None, *,
     """
     path = Path(path)
     frame, headers, problems = _parse_table(path, ROLE_COLUMNS, sheet)
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     known = set(cells["cell_id"]) if cells is not None else None
     _check_keys(frame, headers, name, ("cell_id", "year"), "cell", problems, known, "cell_id", cells_name)
@@ -109,10 +109,11 @@ def load_organisations(path: str | Path, *, sheet: str | int | None = None) -> p
     private_enterprise, armed_forces, or their Vietnamese names)."""
     path = Path(path)
     frame, headers, problems = _parse_table(path, ORGANISATION_COLUMNS, sheet)
+    name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     ids = frame.dropna(subset=["org_id"])
     for _, r in ids.loc[ids["org_id"].duplicated(keep="first")].iterrows():
-        problems.append(Violation(path.name, r["_row"], headers["org_id"], f"duplicate org_id '{r['org_id']}'"))
+        problems.append(Violation(name, r["_row"], headers["org_id"], f"duplicate org_id '{r['org_id']}'"))
     out = _finish(frame, problems, ORGANISATION_COLUMNS)
     return out.astype(str)
 
@@ -131,7 +132,7 @@ def load_organisation_years(path: str | Path, organisations: pd.DataFrame | None
     """
     path = Path(path)
     frame, headers, problems = _parse_table(path, ORGANISATION_YEAR_COLUMNS, sheet)
-    name = path.name
+    name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     if organisations is not None:
         known = set(organisations["org_id"])

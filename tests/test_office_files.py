@@ -129,3 +129,77 @@ def test_an_excel_input_is_closed(tmp_path):
     proc = run_cli("forecast", "--cells", tmp_path / "data.xlsx", "--history", tmp_path / "data.xlsx",
                    "--fixed-rates", "--admission-base", "local", cwd=ROOT, check=True)
     assert "ResourceWarning" not in proc.stderr and "unclosed" not in proc.stderr
+
+
+# ------------------------------------------------ spreadsheets as offices make them
+
+VI_CELLS = {"cell_id": "Mã chi bộ", "cell_name": "Tên chi bộ", "commune": "Xã", "district": "Huyện",
+            "cell_type": "Loại", "population": "Dân số"}
+VI_HISTORY = {"cell_id": "Mã chi bộ", "year": "Năm", "local_members": "Đảng viên tại chỗ", "admitted": "Kết nạp",
+              "exited": "Giảm", "assigned_members": "Cán bộ xã cử đến", "transferred_in": "Chuyển đến"}
+
+
+def _report_sheet(book, title, frame, *, title_rows=True, total=None, group=None):
+    """A sheet as an office makes it: a title and a blank row above the header, an
+    "STT" column, a header on two rows (``group``: (label, first, last) columns under
+    one merged label), a "Tổng cộng" row (``total``: {column: value})."""
+    ws = book.create_sheet(title)
+    header = ["STT", *frame.columns]
+    if title_rows:
+        ws.append(["BÁO CÁO SỐ LIỆU ĐẢNG VIÊN CÁC CHI BỘ THÔN, BẢN, TỔ DÂN PHỐ"])
+        ws.append([])
+    if group is None:
+        ws.append(header)
+    else:
+        label, first, last = group
+        upper = [h if not first <= j <= last else (label if j == first else None) for j, h in enumerate(header)]
+        lower = [None if not first <= j <= last else h for j, h in enumerate(header)]
+        ws.append(upper)
+        ws.append(lower)
+        row = ws.max_row - 1
+        ws.merge_cells(start_row=row, start_column=first + 1, end_row=row, end_column=last + 1)
+        for j in range(len(header)):
+            if not first <= j <= last:
+                ws.merge_cells(start_row=row, start_column=j + 1, end_row=row + 1, end_column=j + 1)
+    for i, values in enumerate(frame.itertuples(index=False), start=1):
+        ws.append([i, *values])
+    if total is not None:
+        ws.append(["Tổng cộng", *[total.get(c) for c in frame.columns]])
+    return ws
+
+
+def test_a_report_with_its_title_total_row_and_two_row_header_is_read(tmp_path):
+    """The most common shape of a Vietnamese office's sheet: the report's title and
+    a blank row above the header, an STT column, "Biến động trong năm" merged over
+    the flows' labels, a "Tổng cộng" row — in one workbook with unnamed sheets."""
+    import openpyxl
+
+    cells, history = make_tables()
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    _report_sheet(book, "Sheet1", cells.rename(columns=VI_CELLS),
+                  total={"Dân số": int(cells["population"].sum())})
+    flows = history.rename(columns=VI_HISTORY)[list(VI_HISTORY.values())]
+    _report_sheet(book, "Sheet2", flows, group=("Biến động trong năm", 4, 5))  # Kết nạp, Giảm
+    book.save(tmp_path / "bao_cao.xlsx")
+    path = tmp_path / "bao_cao.xlsx"
+    with pytest.warns(DataWarning, match=r"bao_cao.xlsx, sheet 'Sheet1', row \d+: a total row \('Tổng cộng'\)"):
+        ds = load_dataset(path, path)
+    plain = load_dataset(*_write(tmp_path / "plain", cells, history))
+    assert ds.cells.drop(columns="STT", errors="ignore").equals(plain.cells)
+    assert ds.history.equals(plain.history)
+
+
+def test_a_message_names_the_sheet_and_the_row_as_excel_shows_them(tmp_path):
+    import openpyxl
+
+    cells, history = make_tables()
+    history.loc[5, "admitted"] = -1  # the 6th data row: row 9 under the title, blank row, header
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    _report_sheet(book, "Sheet1", cells.rename(columns=VI_CELLS))
+    _report_sheet(book, "Sheet2", history.rename(columns=VI_HISTORY))
+    book.save(tmp_path / "bao_cao.xlsx")
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path / "bao_cao.xlsx", tmp_path / "bao_cao.xlsx")
+    assert "bao_cao.xlsx, sheet 'Sheet2', row 9, column 'Kết nạp': must be ≥ 0, found -1" in str(info.value)
