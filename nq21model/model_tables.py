@@ -117,6 +117,15 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     if problems:
         problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)
+    example = frame["cell_id"].eq(TEMPLATE_EXAMPLE[0]) & frame["cell_name"].eq(TEMPLATE_EXAMPLE[1])
+    if example.any() and len(frame) > 1:  # the template's example row, left above an office's own rows
+        import warnings
+
+        from .exceptions import DataWarning
+
+        warnings.warn(f"{name}, row {_excel_row(frame.index[example.to_numpy()][0])}: the template's example "
+                      f"({TEMPLATE_EXAMPLE[0]}, {TEMPLATE_EXAMPLE[1]}) is read as a cell: delete its rows "
+                      "(Chi bộ and Lịch sử) if it is not one of yours", DataWarning, stacklevel=3)
     frame = frame.reset_index(drop=True)
     frame["population"] = frame["population"].astype(np.int64)
     for col in CELL_COLUMNS:
@@ -307,6 +316,9 @@ def load_totals(path: str | Path, *, sheet: str | int | None = None,
 
 # ---------------------------------------------------------------------- template
 
+#: The id and name of the template's example cell (a warning when it is read among other rows).
+TEMPLATE_EXAMPLE = ("LC-TDU-001", "Chi bộ bản Nà Tăm")
+
 TEMPLATE_HELP = [
     ("Mã chi bộ", "Mã ổn định, không trùng, dùng chung cho hai bảng (ví dụ LC-TDU-001)."),
     ("Tên chi bộ", "Ví dụ: Chi bộ bản Nà Tăm."),
@@ -337,8 +349,8 @@ def write_template(path: str | Path) -> Path:
     if Path(path).suffix.lower() != ".xlsx":
         raise ParameterError(f"{path}: the template is written as .xlsx")
     shown = ("cell_id", "cell_name", "commune", "district", "cell_type", "population")
-    cells = pd.DataFrame([["LC-TDU-001", "Chi bộ bản Nà Tăm", "Xã Bản Bo", "Tam Đường", "bản", 520]],
+    cells = pd.DataFrame([[*TEMPLATE_EXAMPLE, "Xã Bản Bo", "Tam Đường", "bản", 520]],
                          columns=[c.alias for name in shown for c in CELL_COLUMNS if c.name == name])
-    history = pd.DataFrame([["LC-TDU-001", 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
+    history = pd.DataFrame([[TEMPLATE_EXAMPLE[0], 2025, 7, 1, 0, 1, 0]], columns=[c.alias for c in HISTORY_COLUMNS])
     guide = pd.DataFrame(TEMPLATE_HELP, columns=["Cột", "Cách ghi"])
     return write_table({"Chi bộ": cells, "Lịch sử": history, "Hướng dẫn": guide}, path, widths=(12, 80))

@@ -203,3 +203,23 @@ def test_a_message_names_the_sheet_and_the_row_as_excel_shows_them(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset(tmp_path / "bao_cao.xlsx", tmp_path / "bao_cao.xlsx")
     assert "bao_cao.xlsx, sheet 'Sheet2', row 9, column 'Kết nạp': must be ≥ 0, found -1" in str(info.value)
+
+
+def test_the_templates_example_left_among_an_offices_rows_is_named(tmp_path):
+    """Offices fill the template below its example row and leave it: a cell too many
+    (members, quotas), with no word. Now a warning names it; the template alone reads
+    as before."""
+    from nq21model.model_tables import TEMPLATE_EXAMPLE, write_template
+
+    template = write_template(tmp_path / "mau.xlsx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        assert len(load_dataset(template, template).cells) == 1
+    cells, history = make_tables()
+    example = pd.DataFrame([[*TEMPLATE_EXAMPLE, "Xã Bản Bo", "Tam Đường", "ban", 520]], columns=cells.columns[:6])
+    cells = pd.concat([example, cells], ignore_index=True)
+    history = pd.concat([pd.DataFrame([[TEMPLATE_EXAMPLE[0], 2025, 7, 1, 0, 1, 0]], columns=history.columns),
+                         history], ignore_index=True)
+    with pytest.warns(DataWarning, match=r"cells.csv, row 2: the template's example \(LC-TDU-001, Chi bộ bản Nà "
+                                         r"Tăm\) is read as a cell"):
+        load_dataset(*_write(tmp_path, cells, history))
