@@ -40,6 +40,7 @@ CELL_COLUMNS = (
     Column("cell_type", "Loại", "choice", extra_aliases=("Loại chi bộ",), choices=CELL_TYPES, choice_what="cell type",
            choice_help="thon, ban or to_dan_pho (thôn, bản, tổ dân phố; also khu phố, tiểu khu, xóm)"),
     Column("population", "Dân số", "int", minimum=1, maximum=MAX_POPULATION,
+           extra_aliases=("Số dân", "Nhân khẩu", "Số nhân khẩu"),
            maximum_why=": more than any village or residential group has — a typing slip?"),
     Column("commune_2025", "Xã mới", "text", required=False,
            extra_aliases=("Xã, phường mới", "Xã/phường mới", "Xã phường sau sắp xếp")),
@@ -52,11 +53,14 @@ CELL_COLUMNS = (
 HISTORY_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
     Column("year", "Năm", "int", minimum=1900),
-    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0),
-    Column("admitted", "Kết nạp", "int", minimum=0),
-    Column("exited", "Giảm", "int", minimum=0),
-    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0),
-    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0),
+    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0, extra_aliases=("Số đảng viên tại chỗ",)),
+    Column("admitted", "Kết nạp", "int", minimum=0,
+           extra_aliases=("Kết nạp mới", "Số kết nạp", "Đảng viên kết nạp", "Số đảng viên kết nạp")),
+    Column("exited", "Giảm", "int", minimum=0, extra_aliases=("Số đảng viên giảm", "Đảng viên giảm", "Giảm trong năm")),
+    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0,
+           extra_aliases=("Cán bộ xã sinh hoạt", "Cán bộ, công chức xã cử đến", "Cán bộ xã cử đến sinh hoạt")),
+    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0,
+           extra_aliases=("Số đảng viên chuyển đến", "Đảng viên chuyển đến")),
 )
 
 QUOTA_COLUMNS = (
@@ -170,9 +174,10 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     (else None); and the adjustments (empty unless ``reconcile``).
     """
     path = Path(path)
-    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet)
+    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet, allow_extra="warn")
     name = frame.attrs.get("where", path.name)
-    if "transferred_in" not in frame:
+    no_transfers = "transferred_in" not in frame
+    if no_transfers:
         frame["transferred_in"] = 0
         headers["transferred_in"] = "transferred_in"
     # Rows whose key failed to parse cannot be checked further.
@@ -242,7 +247,9 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
             f"{int(members[i - 1])} (end of {year[i] - 1}) + admitted {int(counts['admitted'][i])} + "
             f"transferred_in {int(counts['transferred_in'][i])} − exited {int(counts['exited'][i])} "
             f"= {int(expected[i])}" + ("" if n_broken else
-                                        " (--reconcile trusts local_members and lists the rows it adjusts)")))
+                                        " (--reconcile trusts local_members and lists the rows it adjusts"
+                                        + ("; the file has no column 'Chuyển đến' [transferred_in]: members "
+                                           "moved in count as 0" if no_transfers else "") + ")")))
     if problems:
         problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)

@@ -132,6 +132,7 @@ class Column:
     choice_what: str = "value"
 
 
+_BRACKETS = re.compile(r"\([^)]*\)")
 _TRUE = {"1", "true", "yes", "co", "x", "dung"}
 _FALSE = {"0", "false", "no", "khong", "sai"}
 #: Largest count or year a table may hold (a guard against typing slips and overflow).
@@ -285,8 +286,9 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
                  allow_extra: bool | str = False) -> tuple[dict, list]:
     """Map the file's headers to canonical names; return (canonical -> header, violations).
 
-    ``allow_extra``: False (an unknown header is an error), True (ignored) or
-    ``"keep"`` (kept as a text column under its normalised header).
+    ``allow_extra``: False (an unknown header is an error), True (ignored),
+    ``"warn"`` (ignored, named in a warning by :func:`_parse_table`) or ``"keep"``
+    (kept as a text column under its normalised header).
     """
     lookup = {}
     for col in columns:
@@ -298,6 +300,8 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
         text = normalise_text(header)
         key = _fold(text)
         canonical = lookup.get(key)
+        if canonical is None and "(" in text:  # a unit in brackets: "Dân số (người)"
+            canonical = lookup.get(_fold(_BRACKETS.sub("", text)))
         twin = re.fullmatch(r"(.+)\.(\d+)", text)  # pandas renames a repeated header "X" to "X.1"
         if canonical is None and twin and lookup.get(_fold(twin.group(1))) in found:
             first = found[lookup[_fold(twin.group(1))]]
@@ -466,6 +470,8 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
             frame, headers, problems = found
     if problems:
         raise DataError(problems)
+    if allow_extra == "warn":
+        _warn_unread(frame, headers, name)
     frame = _without_total_rows(frame, name)
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
@@ -479,6 +485,22 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     out = pd.DataFrame(parsed, index=frame.index)
     out.attrs["where"] = name
     return out, {k: normalise_text(v) for k, v in headers.items()}, problems
+
+
+def _warn_unread(frame: pd.DataFrame, headers: dict, name: str) -> None:
+    """A warning naming the file's columns that are not read (a total, a note): an
+    office sees that they are left out, and a misspelt optional column is not
+    dropped without a word."""
+    import warnings
+
+    from .exceptions import DataWarning
+
+    used = set(headers.values())
+    unread = [normalise_text(str(h)) for h in frame.columns if h not in used and not str(h).startswith("Unnamed:")
+              and _fold(normalise_text(str(h))) not in _IGNORED]
+    if unread:
+        warnings.warn(f"{name}: column{'s' if len(unread) > 1 else ''} {', '.join(repr(h) for h in unread)} "
+                      f"not read (not a column of this table)", DataWarning, stacklevel=4)
 
 
 #: Rows below row 1 where a header may stand (under a report's title and blank rows).

@@ -223,3 +223,27 @@ def test_the_templates_example_left_among_an_offices_rows_is_named(tmp_path):
     with pytest.warns(DataWarning, match=r"cells.csv, row 2: the template's example \(LC-TDU-001, Chi bộ bản Nà "
                                          r"Tăm\) is read as a cell"):
         load_dataset(*_write(tmp_path, cells, history))
+
+
+def test_headers_as_offices_write_them(tmp_path):
+    """"Dân số (người)", "Số đảng viên tại chỗ", "Kết nạp mới", "Số đảng viên giảm",
+    "Cán bộ xã sinh hoạt" were each "unknown header"; an extra column of the history
+    (a total the office keeps) stopped the run: now it is left out and named."""
+    cells, history = make_tables()
+    plain = load_dataset(*_write(tmp_path / "plain", cells, history))
+    cells = cells.rename(columns={**VI_CELLS, "population": "Dân số (người)"})
+    history = history.rename(columns={"local_members": "Số đảng viên tại chỗ", "admitted": "Kết nạp mới",
+                                      "exited": "Số đảng viên giảm", "assigned_members": "Cán bộ xã sinh hoạt"})
+    history["Tổng số đảng viên (cả cán bộ xã)"] = history["Số đảng viên tại chỗ"] + history["Cán bộ xã sinh hoạt"]
+    with pytest.warns(DataWarning, match=r"history.csv: column 'Tổng số đảng viên \(cả cán bộ xã\)' not read"):
+        ds = load_dataset(*_write(tmp_path, cells, history))
+    assert ds.cells.equals(plain.cells) and ds.history.equals(plain.history)
+
+
+def test_broken_identity_without_a_transfers_column_says_so(tmp_path):
+    cells, history = make_tables()
+    history.loc[history["year"] == 2022, "transferred_in"] = 1
+    history.loc[history["year"] >= 2022, "local_members"] += 1
+    with pytest.raises(DataError, match="the file has no column 'Chuyển đến' \\[transferred_in\\]: members moved in "
+                                        "count as 0"):
+        load_dataset(*_write(tmp_path, cells, history.drop(columns="transferred_in")))
