@@ -149,16 +149,20 @@ def cmd_forecast(args) -> int:
                        method=args.method, draws=args.draws, seed=args.seed)
     unit = args.unit or results.unit_column
     if args.out is not None:
-        write_table({"cells": results.cells, "units": results.units(unit),
-                     "province": results.province}, args.out, synthetic=dataset.synthetic)  # CSV: the first table
+        tables = {"cells": results.cells, "units": results.units(unit), "province": results.province}
+        if len(results.absent):  # the cells not forecast, for the office that asks which
+            tables["absent"] = results.absent
+        write_table(tables, args.out, synthetic=dataset.synthetic)  # CSV: the first table
     if args.out_units is not None:
         write_table(results.unit_paths(unit), args.out_units, synthetic=dataset.synthetic)
     results.print_summary(unit, max_units=PRINTED_UNITS)
     print(console.scenario_people_line(results))
     if len(results.absent):
         reasons = results.absent["reason"].value_counts()
+        where = "sheet 'absent' of --out F.xlsx" if args.out is None or args.out.suffix.lower() != ".xlsx" \
+            else f"sheet 'absent' of {args.out}"
         print(f"Not forecast: {reasons.get('dissolved', 0)} cells dissolved before {results.base_year}, "
-              f"{reasons.get('not_yet', 0)} with no history up to it (see 'absent' in the Python API)")
+              f"{reasons.get('not_yet', 0)} with no history up to it ({where})")
     if args.out is not None:
         print(f"\nWrote {len(results.cells)} cell rows to {args.out}")
     if args.out_units is not None:

@@ -74,7 +74,8 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     _add_scenario_args(p)
     p.add_argument("--unit", default=None, metavar="COLUMN",
                    help="cells column to summarise by (default district, or commune when there is none)")
-    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx", help="write the cell table (XLSX: also units, province)")
+    p.add_argument("--out", type=Path, metavar="F.csv|F.xlsx",
+                   help="write the cell table (XLSX: also units, province, the cells not forecast)")
     p.add_argument("--out-units", type=Path, metavar="F.csv",
                    help="write the yearly path of every unit and the province: members, admissions, shares")
     p.set_defaults(func=commands["forecast"])

@@ -247,3 +247,15 @@ def test_broken_identity_without_a_transfers_column_says_so(tmp_path):
     with pytest.raises(DataError, match="the file has no column 'Chuyển đến' \\[transferred_in\\]: members moved in "
                                         "count as 0"):
         load_dataset(*_write(tmp_path, cells, history.drop(columns="transferred_in")))
+
+
+def test_the_cells_not_forecast_are_in_the_workbook(tmp_path):
+    """"Not forecast: 12 cells dissolved … (see 'absent' in the Python API)": an office
+    had no list of them. The forecast's workbook has it."""
+    out = tmp_path / "du_bao.xlsx"
+    proc = run_cli("forecast", "--fixed-rates", "--admission-base", "local", "--horizon", "2030", "--out", out,
+                   check=True)
+    assert f"(sheet 'absent' of {out})" in proc.stdout
+    absent = pd.read_excel(out, sheet_name="absent")
+    assert len(absent) == 12 and set(absent["reason"]) == {"dissolved"}
+    assert (absent["last_year"] < 2025).all()
