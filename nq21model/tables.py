@@ -202,6 +202,9 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             raise DataError(Violation(name, None, None, "the file is empty")) from None
         except pd.errors.ParserError as exc:
             raise DataError(Violation(name, None, None, f"cannot be read as CSV ({exc})")) from None
+    elif suffix in (".xls", ".ods"):
+        raise DataError(Violation(name, None, None, f"a {suffix} file: open it in Excel (or LibreOffice) and save "
+                                                    "it as .xlsx (Excel Workbook) or CSV UTF-8"))
     else:
         raise DataError(Violation(name, None, None, "expected a .csv or .xlsx file"))
     if frame.columns.size == 0:

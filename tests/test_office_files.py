@@ -259,3 +259,10 @@ def test_the_cells_not_forecast_are_in_the_workbook(tmp_path):
     absent = pd.read_excel(out, sheet_name="absent")
     assert len(absent) == 12 and set(absent["reason"]) == {"dissolved"}
     assert (absent["last_year"] < 2025).all()
+
+
+def test_an_old_excel_file_says_how_to_save_it(tmp_path):
+    (tmp_path / "chi_bo.xls").write_bytes(b"\xd0\xcf\x11\xe0 an Excel 97-2003 file")
+    with pytest.raises(DataError, match=r"chi_bo.xls: a .xls file: open it in Excel \(or LibreOffice\) and save it "
+                                        r"as .xlsx \(Excel Workbook\) or CSV UTF-8"):
+        load_dataset(tmp_path / "chi_bo.xls", tmp_path / "chi_bo.xls")
