@@ -25,7 +25,7 @@ from . import config
 from .exceptions import DataError, DataWarning, Violation
 from .model_tables import PROVINCE_UNITS, UNIT_COLUMNS, _load_history, load_cells, load_totals
 from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
-from .tables import _fold, unit_name_key
+from .spelling import _fold, unit_name_key
 
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"

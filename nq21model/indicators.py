@@ -312,7 +312,7 @@ def _unit_count_shares(frame: pd.DataFrame, data: TrackerData, by: str | None,
     the sum over units in the years every unit reports; unit rows kept only when the
     grouping is the one the counts are by (or all, ``all_units``)."""
     from .model_tables import PROVINCE_UNITS
-    from .tables import _fold
+    from .spelling import _fold
 
     own = frame["unit"].map(_fold).isin(PROVINCE_UNITS)
     if own.any():

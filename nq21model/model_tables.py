@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import DataError, Violation
-from .tables import Column, _check_keys, _excel_row, _finish, _not_greater, _parse_table, same_unit_pairs
+from .spelling import same_unit_pairs
+from .tables import Column, _check_keys, _excel_row, _finish, _not_greater, _parse_table
 
 #: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
 #: name; "xóm", "ấp" are thôn.

@@ -9,7 +9,7 @@ import pandas as pd
 from nq21model import tables
 from nq21model.exceptions import DataError
 
-ARROW_READER = tables._read_csv_arrow
+ARROW_READER = tables.read_csv_arrow
 
 
 def both_readers(load) -> tuple[list, bool]:
@@ -24,7 +24,7 @@ def both_readers(load) -> tuple[list, bool]:
         return frame
 
     for reader in (spy, lambda *args: None):
-        tables._read_csv_arrow = reader
+        tables.read_csv_arrow = reader
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -34,7 +34,7 @@ def both_readers(load) -> tuple[list, bool]:
         except Exception as exc:  # noqa: BLE001 - a crash is an outcome: assert_same fails on it
             outcomes.append(f"crash {type(exc).__name__}: {exc}")
         finally:
-            tables._read_csv_arrow = ARROW_READER
+            tables.read_csv_arrow = ARROW_READER
     return outcomes, bool(fast) and all(fast)
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, make_tables, run_cli
 from nq21model.data import load_dataset
 from nq21model.exceptions import DataError, DataWarning
-from nq21model.tables import same_unit_pairs, unit_name_key
+from nq21model.spelling import same_unit_pairs, unit_name_key
 
 
 def _write(folder, cells, history, totals=None):

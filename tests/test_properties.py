@@ -150,7 +150,7 @@ _AWKWARD_TEXT = st.lists(st.sampled_from(
 def test_text_called_clean_is_left_as_it_is(values):
     """``all_clean`` (one look at the values joined) never says clean where
     ``normalise_text`` would change a value or a value is blank."""
-    from nq21model.tables import all_clean, normalise_text
+    from nq21model.spelling import all_clean, normalise_text
 
     if all_clean(values):
         assert all(type(v) is str and v and normalise_text(v) == v for v in values)
@@ -160,7 +160,7 @@ def test_text_called_clean_is_left_as_it_is(values):
 
 
 def test_the_clean_check_knows_every_whitespace_character():
-    from nq21model.tables import _OTHER_SPACE
+    from nq21model.spelling import _OTHER_SPACE
 
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace() and c != 0x20]
     assert spaces and all(_OTHER_SPACE.fullmatch(c) for c in spaces)

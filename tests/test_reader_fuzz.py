@@ -1,6 +1,6 @@
 """Differential fuzzing of the CSV readers: for any CSV text, ``load_dataset`` gives
 the very same tables, adjustments — or the very same DataError message — whether
-pyarrow's reader (``tables._read_csv_arrow``) reads the files or pandas' alone does.
+pyarrow's reader (``csv_arrow.read_csv_arrow``) reads the files or pandas' alone does.
 
 The files are generated as bytes with the shapes offices produce: BOM, ``;``, CRLF
 or CR line ends, blank lines and lines of separators anywhere, quoted fields with

@@ -1,0 +1,93 @@
+"""Text as users spell it: :func:`normalise_text` (NFC, ``Ð`` read as ``Đ``, spaces
+folded), :func:`all_clean` (whether a column needs it at all), ``_fold`` (the key
+headers and categories are matched by: no case, accents or spacing), and the names
+of administrative units written with or without their word ("Huyện Sìn Hồ", "Sìn
+Hồ": :func:`same_unit_pairs`). What :mod:`nq21model.tables` reads tables with."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+def normalise_text(value: str) -> str:
+    """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
+    text = value if type(value) is str else str(value)
+    if not text.isascii():
+        if unicodedata.is_normalized("NFC", text) and "\u00d0" not in text and text == text.strip() \
+                and "  " not in text and "\t" not in text and "\n" not in text and "\xa0" not in text:
+            return text  # the common case: already clean
+        text = unicodedata.normalize("NFC", text)
+        if "\u00d0" in text:
+            text = text.replace("\u00d0", "\u0110")
+        if not text.isascii():
+            text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+_SPACES = re.compile(r"\s+")
+#: Characters normalise_text replaces: whitespace other than the space (Python's
+#: ``str.isspace``) and Ð.
+_OTHER_SPACE = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u00d0]")
+
+
+def all_clean(values: list) -> bool:
+    """Whether every value is a non-empty string :func:`normalise_text` leaves as it
+    is — a few passes over the values joined by NUL, in C (NFC holds for the join
+    exactly when for each value: NUL composes with nothing), instead of a call per
+    value (an empty value shows as two NULs together or one at an end). False says
+    only that some value needs the slow way."""
+    try:
+        joined = "\x00".join(values)
+    except TypeError:  # a value that is not text (a missing one)
+        return False
+    return (joined.count("\x00") == len(values) - 1 and joined[:1] not in ("", "\x00", " ")
+            and joined[-1:] not in ("\x00", " ") and "\x00\x00" not in joined
+            and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
+            and _OTHER_SPACE.search(joined) is None and unicodedata.is_normalized("NFC", joined))
+
+
+def _fold(value: str) -> str:
+    """Key for matching headers and categories: lower case, no accents, no spacing."""
+    text = normalise_text(value).casefold().replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-\.]+", "", text)
+
+
+# ------------------------------------------------------------- units' names
+
+#: Words that open the name of an administrative unit (lower case) and the word each
+#: stands for ("TP. Lai Châu" is "Thành phố Lai Châu").
+_UNIT_PREFIXES = {"huyện": "huyện", "quận": "quận", "thành phố": "thành phố", "tp": "thành phố",
+                  "thị xã": "thị xã", "tx": "thị xã", "xã": "xã", "phường": "phường", "thị trấn": "thị trấn",
+                  "tt": "thị trấn"}
+_UNIT_PREFIX = re.compile("(" + "|".join(sorted(map(re.escape, _UNIT_PREFIXES), key=len, reverse=True))
+                          + r")(?:\.\s*|\s+)(?=\S)")
+
+
+def unit_name_key(name: str) -> tuple[str | None, str]:
+    """(the word the name opens with — "huyện", "xã", … — or None, the rest) of a
+    unit's name, case folded: "TP. Lai Châu" → ("thành phố", "lai châu"), "Sìn Hồ" →
+    (None, "sìn hồ"). Accents count: "Xà Dề Phìn" opens with no such word."""
+    text = normalise_text(str(name)).casefold()
+    match = _UNIT_PREFIX.match(text)
+    if match is None:
+        return None, text
+    return _UNIT_PREFIXES[match.group(1)], text[match.end():]
+
+
+def same_unit_pairs(names) -> list[tuple[str, str]]:
+    """Pairs of distinct names that look like one unit written two ways: the same
+    name with and without its word ("Huyện Sìn Hồ", "Sìn Hồ") or with a word and its
+    abbreviation ("TP Lai Châu", "Thành phố Lai Châu"); never two different words
+    ("Xã Tam Đường", "Thị trấn Tam Đường" are two units). In the order met."""
+    seen: dict[str, list[tuple[str | None, str]]] = {}
+    pairs = []
+    for name in dict.fromkeys(names):
+        prefix, rest = unit_name_key(name)
+        for other_prefix, other in seen.get(rest, []):
+            if prefix is None or other_prefix is None or prefix == other_prefix:
+                pairs.append((other, name))
+                break
+        seen.setdefault(rest, []).append((prefix, name))
+    return pairs
