@@ -198,8 +198,9 @@ def format_summary(a: Allocation, by: str | None = None) -> str:
         short = [f"{a.unit_names[u]} ({int(a.plan.unit_unplaced[u])})" for u in np.flatnonzero(a.plan.unit_unplaced > 0)]
         lines.append(f"Not placed: {unplaced} admissions of the budget, above what the cells can admit at "
                      f"{a.lift:g}× their calibrated rate" + (f" — {', '.join(short)}" if short else "")
-                     + "; check the data (a population typed wrong shifts a budget split by population), "
-                       "or --pool lets other units take them, --max-lift raises the cap")
+                     + "; check the data (a population typed wrong shifts a budget split by population)"
+                     + ("" if a.plan.pooled else ", or --pool lets other units take them")
+                     + "; --max-lift raises the cap")
     losing = [a.unit_names[u] for u in a.plan.losing_units]
     if losing:
         lines.append("Units giving admissions to others (pooled): " + ", ".join(

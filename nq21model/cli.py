@@ -283,7 +283,7 @@ def cmd_template(args) -> int:
 
 def cmd_allocate(args) -> int:
     from .allocate import allocate
-    from .quota_tables import write_quota_workbooks
+    from .quota_tables import remove_earlier_workbooks, write_quota_workbooks
     from .files import check_table_path, check_writable, write_table
 
     if args.out is not None:
@@ -300,11 +300,15 @@ def cmd_allocate(args) -> int:
                      "sensitivity": allocation.sensitivity()}, args.out, synthetic=dataset.synthetic)
     if args.workbooks is not None:
         paths = write_quota_workbooks(allocation, args.workbooks)
+        removed = remove_earlier_workbooks(args.workbooks, paths.values())
     allocation.print_summary()
     if args.out is not None:
         print(f"\nWrote {len(allocation.table)} quota rows (cell × year) to {args.out}")
     if args.workbooks is not None:
         print(f"Wrote {len(paths)} quota workbooks to {args.workbooks}")
+        if removed:
+            print(f"Removed {len(removed)} quota lists of an earlier run that this plan does not make: "
+                  + ", ".join(p.name for p in removed))
     write_adjustments(dataset, args.out)
     return 0
 

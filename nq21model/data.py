@@ -319,12 +319,15 @@ def check_totals_units(totals: pd.DataFrame, cells: pd.DataFrame, totals_name: s
             known.update(cells[column].dropna().astype(str).unique().tolist())
     by_key = {}
     for name in sorted(known):
-        by_key.setdefault(unit_name_key(name)[1], name)
+        prefix, rest = unit_name_key(name)
+        by_key.setdefault(rest, []).append((prefix, name))
     problems, strangers = [], []
     for unit in totals["unit"].astype(str).unique().tolist():
         if unit in known or _fold(unit) in PROVINCE_UNITS:
             continue
-        close = by_key.get(unit_name_key(unit)[1])
+        prefix, rest = unit_name_key(unit)  # the rule of same_unit_pairs: "Xã Sìn Hồ" is not "Huyện Sìn Hồ"
+        close = next((name for other, name in by_key.get(rest, []) if None in (prefix, other) or prefix == other),
+                     None)
         if close is not None:
             problems.append(Violation(totals_name, None, "unit", f"'{unit}' is not a unit of {cells_name}: did you "
                                       f"mean '{close}'? Write each unit's name as {cells_name} writes it"))

@@ -49,9 +49,10 @@ class DataError(ValueError):
         n = len(self.violations)
         if n == 1:
             return str(self.violations[0])
-        kinds: dict[tuple, list[Violation]] = {}  # a blank in 9,000 rows is one line, not 9,000
-        for v in self.violations:
-            kinds.setdefault((v.file, v.column, _VALUES.sub("·", v.rule)), []).append(v)
+        kinds: dict = {}  # a blank in 9,000 rows is one line, not 9,000
+        for v in self.violations:  # one without a row is said in full (its values are all there is)
+            kind = (v.file, v.column, _VALUES.sub("·", v.rule)) if v.row is not None else id(v)
+            kinds.setdefault(kind, []).append(v)
         lines = []
         for same in kinds.values():
             if len(same) <= _EACH:

@@ -84,12 +84,13 @@ def check_writable(path: str | Path, *, folder: bool = False) -> Path:
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         raise ParameterError(f"cannot write {path}: it is {'a file, not a folder' if folder else 'a folder'}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ParameterError(f"cannot write {path}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ParameterError(f"cannot write {path}: no permission to write in {parent}")
+    # a folder is written inside: the folder itself if it exists; else its first existing folder
+    for where in ([path] if folder and path.exists() else []) + list(path.parents):
+        if where.exists():
+            if not where.is_dir():
+                raise ParameterError(f"cannot write {path}: {where} is a file, not a folder")
+            if not os.access(where, os.W_OK | os.X_OK):
+                raise ParameterError(f"cannot write {path}: no permission to write in {where}")
             break
     return path
 

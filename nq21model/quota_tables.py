@@ -3,6 +3,7 @@ tables (the gain over the population split, the cells whose quota changes most) 
 each unit's quota workbook for its office (the list, a totals row, the notes)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from .allocate import Allocation
 from .exceptions import ParameterError
 from .fmt import UNIT_LABELS
 
-__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks", "chance_words"]
+__all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks",
+           "remove_earlier_workbooks", "chance_words"]
 
 #: How a unit's quota workbook is named: the prefix, then the unit's file name.
 WORKBOOK_PREFIX = "chi_tieu_ket_nap_"
@@ -130,11 +132,9 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
     "Tổng cộng" row under the members and the quotas) and "Ghi chú"
     (:func:`quota_notes`: the unit's own budget, the rules); "Dữ liệu mô phỏng" on
     every sheet when the data are synthetic (styles: :mod:`nq21model.styles`).
-    ``units``: only these units' lists (default every unit: then the lists of an
-    earlier run in ``out_dir`` that this one did not make — a unit renamed, a
-    district written two ways — are removed, so that the folder holds this plan
-    only). Returns {unit: path}; names from :func:`fmt.unit_file_names`, e.g.
-    ``chi_tieu_ket_nap_tam-duong.xlsx``.
+    ``units``: only these units' lists (default every unit). Returns {unit: path};
+    names from :func:`fmt.unit_file_names`, e.g. ``chi_tieu_ket_nap_tam-duong.xlsx``
+    (:func:`remove_earlier_workbooks` clears the lists of an earlier run).
     """
     from .files import write_tables
     from .fmt import unit_file_names
@@ -159,9 +159,21 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
             "Chỉ tiêu": Sheet(sheet, title=f"Đề xuất chỉ tiêu kết nạp đảng viên {period} — {unit}", totals=added),
             "Ghi chú": Sheet(quota_notes(a, unit, mask, by), title=f"Ghi chú — {unit}")}
     write_tables(books, office=True, synthetic=bool(a.dataset.synthetic))
-    if units is None:
-        made = set(paths.values())
-        for stale in out_dir.glob(f"{WORKBOOK_PREFIX}*.xlsx"):
-            if stale not in made:
-                stale.unlink()
     return paths
+
+
+#: A name :func:`write_quota_workbooks` gives: the prefix, a unit's slug, ".xlsx".
+_WORKBOOK_NAME = re.compile(re.escape(WORKBOOK_PREFIX) + r"[a-z0-9]+(?:-[a-z0-9]+)*\.xlsx")
+
+
+def remove_earlier_workbooks(out_dir: str | Path, keep) -> list[Path]:
+    """Remove from ``out_dir`` the quota lists of an earlier run that this one did
+    not make (``keep``: its paths) — a unit renamed, or written two ways — so that
+    the folder holds one plan; only names the tool gives (an office's "… (bản đã
+    duyệt).xlsx" copy stays). Returns what was removed."""
+    keep = {Path(p) for p in keep}
+    stale = sorted(p for p in Path(out_dir).glob(f"{WORKBOOK_PREFIX}*.xlsx")
+                   if p not in keep and _WORKBOOK_NAME.fullmatch(p.name))
+    for path in stale:
+        path.unlink()
+    return stale

@@ -46,7 +46,8 @@ class Column:
     choice_what: str = "value"
 
 
-_BRACKETS = re.compile(r"\([^)]*\)")
+#: A unit of measure in brackets after a header, left out to read it: "(người)", "(hộ)".
+_UNIT_IN_BRACKETS = re.compile(r"\s*\((?:người|hộ|khẩu|nhân khẩu|đảng viên|đv|đ/v)\)", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "co", "x", "dung"}
 _FALSE = {"0", "false", "no", "khong", "sai"}
 #: Largest count or year a table may hold (a guard against typing slips and overflow).
@@ -172,27 +173,44 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
 
     ``allow_extra``: False (an unknown header is an error), True (ignored),
     ``"warn"`` (ignored, named in a warning by :func:`_parse_table`) or ``"keep"``
-    (kept as a text column under its normalised header).
+    (kept as a text column under its normalised header). A column's name or alias
+    outranks its other aliases, which outrank a header read without a unit in
+    brackets ("Dân số (người)"): a header outranked by another of the same column is
+    an extra column (where extras are allowed), two of one rank a second column.
     """
-    lookup = {}
+    ranks = {}
     for col in columns:
-        for label in (col.name, col.alias, *col.extra_aliases):
-            lookup[_fold(label)] = col.name
+        for rank, labels in ((0, (col.name, col.alias)), (1, col.extra_aliases)):
+            for label in labels:
+                ranks.setdefault(_fold(label), (rank, col.name))
+    matched = {}  # header -> (rank, canonical)
+    for header in frame.columns:
+        text = normalise_text(header)
+        match = ranks.get(_fold(text))
+        unit = _UNIT_IN_BRACKETS.search(text)
+        if match is None and unit is not None:  # "Dân số (người)"; never "Xã (mới)"
+            rank, canonical = ranks.get(_fold(text[:unit.start()] + text[unit.end():]), (None, None))
+            match = None if canonical is None else (2, canonical)
+        if match is not None:
+            matched[header] = match
+    best = {}
+    for rank, canonical in matched.values():
+        best[canonical] = min(rank, best.get(canonical, rank))
     found: dict[str, str] = {}
     problems = []
     for header in frame.columns:
         text = normalise_text(header)
-        key = _fold(text)
-        canonical = lookup.get(key)
-        if canonical is None and "(" in text:  # a unit in brackets: "Dân số (người)"
-            canonical = lookup.get(_fold(_BRACKETS.sub("", text)))
+        rank, canonical = matched.get(header, (None, None))
         twin = re.fullmatch(r"(.+)\.(\d+)", text)  # pandas renames a repeated header "X" to "X.1"
-        if canonical is None and twin and lookup.get(_fold(twin.group(1))) in found:
-            first = found[lookup[_fold(twin.group(1))]]
+        if canonical is None and twin and ranks.get(_fold(twin.group(1)), (0, None))[1] in found:
+            first = found[ranks[_fold(twin.group(1))][1]]
             problems.append(Violation(name, 1, twin.group(1), f"a second column named like '{first}'"))
             continue
-        if key in _IGNORED or text.startswith("Unnamed:"):
+        if _fold(text) in _IGNORED or text.startswith("Unnamed:"):
             continue
+        outranked = canonical is not None and rank > best[canonical]
+        if outranked and allow_extra:  # "Số nhân khẩu" beside "Dân số": the population is "Dân số"
+            canonical = None
         if canonical is None and allow_extra == "keep" and text not in found:
             found[text] = header
             continue
@@ -201,9 +219,9 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
         if canonical is None:
             expected = ", ".join(f"{c.name} [{c.alias}]" for c in columns)
             problems.append(Violation(name, 1, text, f"unknown header; expected one of: {expected}"))
-        elif canonical in found:
-            problems.append(Violation(name, 1, text, f"a second column for '{canonical}' "
-                                                     f"(first: '{found[canonical]}')"))
+        elif canonical in found or outranked:
+            first = found.get(canonical) or next(h for h, m in matched.items() if m == (best[canonical], canonical))
+            problems.append(Violation(name, 1, text, f"a second column for '{canonical}' (first: '{first}')"))
         else:
             found[canonical] = header
     known = {c.name for c in columns}
@@ -403,10 +421,10 @@ def _header_below(frame: pd.DataFrame, columns: tuple[Column, ...], name: str, a
     top = [("" if str(c).startswith("Unnamed:") else normalise_text(str(c))) for c in frame.columns]
     rows = [labels(frame.iloc[i].tolist()) for i in range(min(HEADER_SEARCH_ROWS, len(frame)))]
     candidates = []  # (labels, first data row's position)
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows):  # one row first: a title above must not fill a blank label
         upper = top if i == 0 else rows[i - 1]
-        candidates.append(([low or up for low, up in zip(row, upper)], i + 1))  # header on rows i-1, i
         candidates.append((row, i + 1))
+        candidates.append(([low or up for low, up in zip(row, upper)], i + 1))  # header on rows i-1, i
     for header, start in candidates:
         named = [h or f"Unnamed: {j}" for j, h in enumerate(header)]
         if len(set(named)) < len(named):
@@ -419,8 +437,9 @@ def _header_below(frame: pd.DataFrame, columns: tuple[Column, ...], name: str, a
     return None
 
 
-#: What the first text of an office's total row says (folded): "Tổng cộng", "Cộng", …
-_TOTAL_LABELS = {"tongcong", "cong", "tong", "tongso", "total", "sum"}
+#: What the first text of an office's total row says (folded): "Tổng cộng", "Cộng".
+#: Never "Tổng số" nor "Tổng": they name the province's own row of a totals table.
+_TOTAL_LABELS = {"tongcong", "cong", "total"}
 
 
 def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -4,6 +4,7 @@ outputs that cannot be written, workbooks of an earlier run, an Excel file left 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,7 +88,11 @@ def test_budget_no_cell_can_take_is_said_not_dropped(tmp_path, capsys):
     text = format_summary(a)
     assert int(a.plan.info["unplaced"]) > 0
     unit = cells.loc[3, a.unit_column]
-    assert f"Not placed: {int(a.plan.info['unplaced'])} admissions of the budget" in text and unit in text
+    line = next(line for line in text.splitlines() if line.startswith("Not placed:"))
+    assert line.startswith(f"Not placed: {int(a.plan.info['unplaced'])} admissions of the budget")
+    assert f"— {unit} (" in line and "--pool lets other units take them" in line
+    pooled = format_summary(allocate(bundled, pool=True, max_lift=1.0, admissions_per_year=1500))
+    assert "--pool" not in next(line for line in pooled.splitlines() if line.startswith("Not placed:"))
     mask = (a.dataset.cells[a.unit_column] == unit).to_numpy()
     notes = quota_notes(a, unit, mask, a.unit_column).set_index("Mục")["Giá trị"]
     assert notes["Chưa giao được"].startswith(f"{int(a.plan.unit_unplaced[a.unit_names.index(unit)])} đảng viên")
@@ -266,3 +271,104 @@ def test_an_old_excel_file_says_how_to_save_it(tmp_path):
     with pytest.raises(DataError, match=r"chi_bo.xls: a .xls file: open it in Excel \(or LibreOffice\) and save it "
                                         r"as .xlsx \(Excel Workbook\) or CSV UTF-8"):
         load_dataset(tmp_path / "chi_bo.xls", tmp_path / "chi_bo.xls")
+
+
+# ------------------------------------------------ what the review of these found
+
+
+def test_the_provinces_own_row_is_not_a_total_row(tmp_path):
+    """"Tổng số" names the province's row of a totals table: a file sorted by year
+    ends with it, and it is data, not a spreadsheet's total."""
+    bundled = load_dataset()
+    totals = bundled.totals[["unit", "year", "members", "admitted"]]
+    province = totals.groupby("year", as_index=False)[["members", "admitted"]].sum().assign(unit="Tổng số")
+    totals = pd.concat([totals, province]).sort_values(["year", "unit"], kind="stable")
+    _write(tmp_path, bundled.cells, bundled.history, totals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        ds = load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+    assert ds.unit_totals("members").index.max() == 2025
+
+
+def test_a_header_in_brackets_is_read_only_for_a_unit(tmp_path):
+    """"Dân số (người)" is the population; "Xã (mới)" beside "Xã" is another column
+    (kept, as before), never the commune; "Số nhân khẩu" beside "Dân số" too."""
+    cells, history = make_tables()
+    plain = load_dataset(*_write(tmp_path / "plain", cells, history)).cells
+    extra = cells.assign(**{"Xã (mới)": "Xã Mới", "Số nhân khẩu": cells["population"] + 1})
+    ds = load_dataset(*_write(tmp_path / "extra", extra, history))
+    assert ds.cells["commune"].equals(plain["commune"]) and ds.cells["population"].equals(plain["population"])
+    assert {"Xã (mới)", "Số nhân khẩu"} <= set(ds.cells.columns)
+    only_new = cells.drop(columns="commune").assign(**{"Xã cũ": cells["commune"], "Xã (mới)": "Xã Mới"})
+    with pytest.raises(DataError, match=r"column 'commune \[Xã\]': required column is missing"):
+        load_dataset(*_write(tmp_path / "new", only_new, history))
+
+
+def test_a_folder_written_inside_is_checked_itself(tmp_path, monkeypatch):
+    import os
+
+    from nq21model.exceptions import ParameterError
+    from nq21model.files import check_writable
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real(path, mode))
+    with pytest.raises(ParameterError, match=f"cannot write {locked}: no permission to write in {locked}$"):
+        check_writable(locked, folder=True)
+    with pytest.raises(ParameterError, match=f"cannot write {locked / 'new'}: no permission to write in {locked}$"):
+        check_writable(locked / "new", folder=True)  # made inside the locked folder
+    assert check_writable(tmp_path / "open", folder=True) == tmp_path / "open"
+    with pytest.raises(ParameterError, match="no permission to write in"):
+        check_writable(locked / "q.xlsx")
+
+
+def test_an_offices_own_copy_of_a_list_stays(tmp_path):
+    from nq21model.quota_tables import remove_earlier_workbooks
+
+    names = ["chi_tieu_ket_nap_sin-ho.xlsx", "chi_tieu_ket_nap_huyen-sin-ho.xlsx",
+             "chi_tieu_ket_nap_sin-ho (bản đã duyệt).xlsx", "chi_tieu_ket_nap_sin-ho_2024.xlsx"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    removed = remove_earlier_workbooks(tmp_path, [tmp_path / names[0]])
+    assert [p.name for p in removed] == [names[1]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[0], *names[2:]])
+
+
+def test_totals_naming_another_unit_of_the_same_name_are_warned_not_refused(tmp_path):
+    """"Xã Sìn Hồ" is a commune, not the district "Huyện Sìn Hồ": a unit the cells
+    do not have (warned, not used), not the district written another way."""
+    cells, history = make_tables()
+    cells["district"] = cells["district"].map(lambda d: f"Huyện {d}")
+    totals = pd.DataFrame({"unit": ["Huyện Sìn Hồ", "Xã Sìn Hồ"], "year": [2025, 2025], "members": [900, 80],
+                           "admitted": [30, 2]})
+    _write(tmp_path, cells, history, totals)
+    with pytest.warns(DataWarning, match="'Xã Sìn Hồ' not a district or commune of cells.csv"):
+        load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+
+
+def test_problems_without_a_row_are_each_said():
+    from nq21model.exceptions import Violation
+
+    units = ["Huyện Mường Tè", "Huyện Sìn Hồ", "Huyện Phong Thổ", "Huyện Tân Uyên"]
+    message = str(DataError([Violation("totals.csv", None, "unit", f"'{u}' is not a unit of cells.csv")
+                             for u in units]))
+    assert all(u in message for u in units) and "more like it" not in message
+
+
+def test_a_title_above_a_header_with_a_blank_first_label(tmp_path):
+    """The STT column often has no label: the title above it must not become one."""
+    import openpyxl
+
+    cells, history = make_tables()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Chi bộ"
+    sheet.append(["DANH SÁCH CHI BỘ"])
+    sheet.append([None, *cells.rename(columns=VI_CELLS).columns])
+    for i, values in enumerate(cells.itertuples(index=False), start=1):
+        sheet.append([i, *values])
+    book.save(tmp_path / "chi_bo.xlsx")
+    history.to_csv(tmp_path / "history.csv", index=False)
+    ds = load_dataset(tmp_path / "chi_bo.xlsx", tmp_path / "history.csv")
+    assert list(ds.cells.columns) == list(load_dataset(*_write(tmp_path / "plain", cells, history)).cells.columns)

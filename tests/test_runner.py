@@ -122,22 +122,32 @@ def test_a_pool_given_no_unit_still_stops(tmp_path, monkeypatch):
 
 def test_the_workers_server_starts_before_the_pool(tmp_path):
     """``start_server`` (what ``briefings`` calls before it reads the data) starts the
-    server the pool's workers are then forked from: the pool's start finds it running
-    and starts no second one."""
+    server the pool's workers are then forked from, in a process that had none: the
+    pool's start finds it running and starts no second one."""
     import multiprocessing
-    import re
-    from multiprocessing import forkserver
+    import subprocess
+    import sys
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork server on this platform (the workers are spawned)")
-    runner.start_server()
-    server = forkserver._forkserver._forkserver_pid
-    assert server is not None and Path(f"/proc/{server}").exists()
-    pool = runner.start_pool(1, kernel="", cwd=str(tmp_path), log_path=str(tmp_path / "w.log"))
-    try:
-        (worker,) = pool._processes
-        status = Path(f"/proc/{worker}/status").read_text()
-        assert int(re.search(r"PPid:\s+(\d+)", status).group(1)) == server
-        assert forkserver._forkserver._forkserver_pid == server
-    finally:
-        runner.stop_pool(pool)
+    code = f"""
+import re, sys
+from multiprocessing import forkserver
+from pathlib import Path
+from nq21model import runner
+assert forkserver._forkserver._forkserver_pid is None
+runner.start_server()
+server = forkserver._forkserver._forkserver_pid
+assert server is not None and Path(f"/proc/{{server}}").exists()
+pool = runner.start_pool(1, kernel="", cwd={str(tmp_path)!r}, log_path={str(tmp_path / "w.log")!r})
+try:
+    (worker,) = pool._processes
+    status = Path(f"/proc/{{worker}}/status").read_text()
+    assert int(re.search(r"PPid:\\s+(\\d+)", status).group(1)) == server
+    assert forkserver._forkserver._forkserver_pid == server
+finally:
+    runner.stop_pool(pool)
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "ok", proc.stderr
