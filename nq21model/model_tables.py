@@ -17,7 +17,8 @@ import pandas as pd
 
 from .exceptions import DataError, Violation
 from .spelling import same_unit_pairs
-from .tables import Column, _check_keys, _excel_row, _finish, _not_greater, _parse_table
+from .table_checks import _check_keys, _finish, _not_greater
+from .tables import Column, _excel_row, _parse_table
 
 #: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
 #: name; "xóm", "ấp" are thôn.

@@ -10,7 +10,8 @@ import pandas as pd
 
 from .model_tables import CELL_COLUMNS, load_totals
 from .exceptions import Violation
-from .tables import Column, _check_keys, _excel_row, _finish, _implies, _parse_table
+from .table_checks import _check_keys, _finish, _implies
+from .tables import Column, _excel_row, _parse_table
 
 ROLE_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
