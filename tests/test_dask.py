@@ -20,6 +20,16 @@ pytest.importorskip("distributed")
 DASK = Path(sys.executable).with_name("dask")
 
 
+def _end_with_this_process() -> None:
+    """In a cluster process, before it runs: SIGTERM when the test process ends (Linux's
+    parent-death signal), so that a test run killed before its teardown leaves no
+    scheduler or worker (and no kernel of theirs) running on a developer's machine."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,13 +46,13 @@ def cluster(tmp_path):
     logs.mkdir()
     procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], stdout=open(logs / "scheduler.log", "w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)]
+                              stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_end_with_this_process)]
     try:
         for i in range(2):
             procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1",
                                            "--no-dashboard", "--name", f"w{i}", "--host", "127.0.0.1"],
                                           stdout=open(logs / f"worker{i}.log", "w"), stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+                                          start_new_session=True, preexec_fn=_end_with_this_process))
         deadline = time.time() + 90
         while True:
             try:
