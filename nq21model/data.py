@@ -25,7 +25,7 @@ from . import config
 from .exceptions import DataError, DataWarning, Violation
 from .model_tables import PROVINCE_UNITS, UNIT_COLUMNS, _load_history, load_cells, load_totals
 from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
-from .spelling import _fold, unit_name_key
+from .spelling import _fold, same_word, unit_name_key
 
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"
@@ -325,9 +325,8 @@ def check_totals_units(totals: pd.DataFrame, cells: pd.DataFrame, totals_name: s
     for unit in totals["unit"].astype(str).unique().tolist():
         if unit in known or _fold(unit) in PROVINCE_UNITS:
             continue
-        prefix, rest = unit_name_key(unit)  # the rule of same_unit_pairs: "Xã Sìn Hồ" is not "Huyện Sìn Hồ"
-        close = next((name for other, name in by_key.get(rest, []) if None in (prefix, other) or prefix == other),
-                     None)
+        prefix, rest = unit_name_key(unit)
+        close = next((name for other, name in by_key.get(rest, []) if same_word(prefix, other)), None)
         if close is not None:
             problems.append(Violation(totals_name, None, "unit", f"'{unit}' is not a unit of {cells_name}: did you "
                                       f"mean '{close}'? Write each unit's name as {cells_name} writes it"))

@@ -9,13 +9,14 @@ the :class:`~nq21model.data.Dataset` of them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataError, Violation
+from .exceptions import DataError, DataWarning, Violation
 from .spelling import same_unit_pairs
 from .table_checks import _check_keys, _finish, _not_greater
 from .tables import Column, _excel_row, _parse_table
@@ -125,10 +126,6 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
         raise DataError(problems)
     example = frame["cell_id"].eq(TEMPLATE_EXAMPLE[0]) & frame["cell_name"].eq(TEMPLATE_EXAMPLE[1])
     if example.any() and len(frame) > 1:  # the template's example row, left above an office's own rows
-        import warnings
-
-        from .exceptions import DataWarning
-
         warnings.warn(f"{name}, row {_excel_row(frame.index[example.to_numpy()][0])}: the template's example "
                       f"({TEMPLATE_EXAMPLE[0]}, {TEMPLATE_EXAMPLE[1]}) is read as a cell: delete its rows "
                       "(Chi bộ and Lịch sử) if it is not one of yours", DataWarning, stacklevel=3)

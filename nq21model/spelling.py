@@ -76,6 +76,13 @@ def unit_name_key(name: str) -> tuple[str | None, str]:
     return _UNIT_PREFIXES[match.group(1)], text[match.end():]
 
 
+def same_word(word, other) -> bool:
+    """Whether two names of one rest (:func:`unit_name_key`) can be one unit: one of
+    them without its word, or both with the same word ("Xã Sìn Hồ" is not "Huyện Sìn
+    Hồ")."""
+    return word is None or other is None or word == other
+
+
 def same_unit_pairs(names) -> list[tuple[str, str]]:
     """Pairs of distinct names that look like one unit written two ways: the same
     name with and without its word ("Huyện Sìn Hồ", "Sìn Hồ") or with a word and its
@@ -86,7 +93,7 @@ def same_unit_pairs(names) -> list[tuple[str, str]]:
     for name in dict.fromkeys(names):
         prefix, rest = unit_name_key(name)
         for other_prefix, other in seen.get(rest, []):
-            if prefix is None or other_prefix is None or prefix == other_prefix:
+            if same_word(prefix, other_prefix):
                 pairs.append((other, name))
                 break
         seen.setdefault(rest, []).append((prefix, name))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .csv_arrow import read_csv_arrow
-from .exceptions import DataError, Violation
+from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 
 
@@ -393,10 +394,6 @@ def _warn_unread(frame: pd.DataFrame, headers: dict, name: str) -> None:
     """A warning naming the file's columns that are not read (a total, a note): an
     office sees that they are left out, and a misspelt optional column is not
     dropped without a word."""
-    import warnings
-
-    from .exceptions import DataWarning
-
     used = set(headers.values())
     unread = [normalise_text(str(h)) for h in frame.columns if h not in used and not str(h).startswith("Unnamed:")
               and _fold(normalise_text(str(h))) not in _IGNORED]
@@ -443,12 +440,9 @@ _TOTAL_LABELS = {"tongcong", "cong", "total"}
 
 
 def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The frame without the total rows at its end ("Tổng cộng" in a cell of the row,
-    no id), each named in a warning: a spreadsheet's total is not a cell."""
-    import warnings
-
-    from .exceptions import DataWarning
-
+    """The frame without the total rows at its end (a row whose first text is "Tổng
+    cộng", "Cộng" or "Total"), each named in a warning: a spreadsheet's total is not
+    a cell."""
     while len(frame):
         last = frame.iloc[-1]
         texts = [v for v in last.tolist() if isinstance(v, str) and v.strip()]
