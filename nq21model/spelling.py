@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
 def normalise_text(value: str) -> str:
     """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
@@ -83,14 +84,33 @@ def same_word(word, other) -> bool:
     return word is None or other is None or word == other
 
 
+#: :data:`_UNIT_PREFIX` at the start of each line of clean names joined by newlines.
+_UNIT_PREFIX_LINES = re.compile("^(?:" + "|".join(sorted(map(re.escape, _UNIT_PREFIXES), key=len, reverse=True))
+                                + r")(?:\. *| +)(?=[^ \n])", re.MULTILINE)
+
+
+def _rests(names: list) -> list[str] | None:
+    """:func:`unit_name_key`'s rest of every name, in a few passes in C over the
+    names joined by newlines (clean names: :func:`all_clean`), or None."""
+    if not all_clean(names) or any("\n" in name for name in names):
+        return None
+    rests = _UNIT_PREFIX_LINES.sub("", "\n".join(names).casefold()).split("\n")
+    return rests if len(rests) == len(names) else None
+
+
 def same_unit_pairs(names) -> list[tuple[str, str]]:
     """Pairs of distinct names that look like one unit written two ways: the same
     name with and without its word ("Huyện Sìn Hồ", "Sìn Hồ") or with a word and its
     abbreviation ("TP Lai Châu", "Thành phố Lai Châu"); never two different words
     ("Xã Tam Đường", "Thị trấn Tam Đường" are two units). In the order met."""
+    names = list(dict.fromkeys(names))
+    rests = _rests(names)
+    if rests is not None:  # a country's ten thousand names: only those whose rest recurs can pair
+        counts = Counter(rests)
+        names = [name for name, rest in zip(names, rests) if counts[rest] > 1]
     seen: dict[str, list[tuple[str | None, str]]] = {}
     pairs = []
-    for name in dict.fromkeys(names):
+    for name in names:
         prefix, rest = unit_name_key(name)
         for other_prefix, other in seen.get(rest, []):
             if same_word(prefix, other_prefix):
