@@ -117,7 +117,7 @@ def compute_part(results: ForecastResults, part: str, by: str = "district", unit
             if result is not None:
                 fields["backtest_scores"] = backtest_scores_table(result)
     elif part == "crosscheck":
-        from .backtest import ets_crosscheck_table
+        from .crosscheck import ets_crosscheck_table
 
         if results.subset_of is not None:  # one unit's cells: not the province's forecast
             holder.problems["crosscheck"] = ("chỉ có khi lập cả đợt báo cáo (nq21model briefings), "

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from nq21model.backtest import (backtest, backtest_scores_table, ets_crosscheck_table, plot_reliability,
-                                province_rates, reliability_table)
+from nq21model.backtest import backtest, backtest_scores_table, plot_reliability, province_rates, reliability_table
+from nq21model.crosscheck import ets_crosscheck_table
 from nq21model.data import load_dataset
 from nq21model.exceptions import ParameterError
 from nq21model.synth import write_bundle

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import make_tables
-from nq21model import config, report, summary
+from nq21model import config, report, summary, summary_admissions
 from nq21model.extras import compute_extras
 from nq21model.fmt import format_number, format_percent
 
@@ -175,14 +175,14 @@ def test_hotspot_sentence_names_the_places_with_most_cells(monkeypatch, results)
 
 
 def test_admissions_needed_against_a_direct_computation(results):
-    need = summary.admissions_needed(results, unit=UNIT)
+    need = summary_admissions.admissions_needed(results, unit=UNIT)
     assert need["horizon"] == 2030 and need["threshold"] == 4 and need["level"] == config.STATUS_LIKELY
     assert need["current"] == pytest.approx(report.admissions(results, unit=UNIT)["expected"])
     assert need["p_now"] == pytest.approx(reach_reference(results, UNIT, 1.0, 4, 2030), abs=1e-9)
     # the forecast's own probability at today's admissions
     units = results.units("district").set_index(["unit", "horizon"])
     assert need["p_now"] == pytest.approx(units.loc[(UNIT, 2030), "p_share_95_at_least_4"], abs=1e-9)
-    assert 1.0 < need["factor"] < summary.MAX_FACTOR  # these data: not likely now, reachable
+    assert 1.0 < need["factor"] < summary_admissions.MAX_FACTOR  # these data: not likely now, reachable
     assert reach_reference(results, UNIT, need["factor"], 4, 2030) >= need["level"]
     assert reach_reference(results, UNIT, need["factor"] / 1.02, 4, 2030) < need["level"]
     assert need["needed"] == pytest.approx(need["factor"] * need["current"])
@@ -192,10 +192,10 @@ def test_admissions_needed_against_a_direct_computation(results):
 def test_admissions_needed_on_a_country_searches_on_thinned_draws(results, monkeypatch):
     """Above LARGE_CELL_DRAWS the search uses 32 of the draws: the probability at
     today's admissions stays the page's own, the factor moves little."""
-    exact = summary.admissions_needed(results, unit=UNIT)
-    monkeypatch.setattr(summary.engine, "LARGE_CELL_DRAWS", 1)
-    monkeypatch.setattr(summary.engine, "QUANTILE_DRAWS", 16)
-    thinned = summary.admissions_needed(results, unit=UNIT)
+    exact = summary_admissions.admissions_needed(results, unit=UNIT)
+    monkeypatch.setattr(summary_admissions.engine, "LARGE_CELL_DRAWS", 1)
+    monkeypatch.setattr(summary_admissions.engine, "QUANTILE_DRAWS", 16)
+    thinned = summary_admissions.admissions_needed(results, unit=UNIT)
     assert thinned["p_now"] == exact["p_now"] and thinned["threshold"] == exact["threshold"]
     assert thinned["factor"] == pytest.approx(exact["factor"], rel=0.1)
 
@@ -205,31 +205,31 @@ def test_admissions_needed_aims_at_the_first_target_not_yet_likely(results):
     for unit in (UNIT, "Tam Đường"):
         p4, p5 = (units.loc[(unit, 2030), f"p_share_95_at_least_{k}"] for k in (4, 5))
         expected = 4 if p4 < config.STATUS_LIKELY else (5 if p5 < config.STATUS_LIKELY else 5)
-        assert summary.admissions_needed(results, unit=unit)["threshold"] == expected
+        assert summary_admissions.admissions_needed(results, unit=unit)["threshold"] == expected
 
 
 def test_admissions_needed_when_already_likely_or_out_of_reach(results):
-    easy = summary.admissions_needed(results, unit=UNIT, threshold=1)
+    easy = summary_admissions.admissions_needed(results, unit=UNIT, threshold=1)
     assert easy["factor"] == 1.0 and easy["needed"] == easy["current"]
-    assert "là đủ để" in summary.admissions_sentence(easy, unit=UNIT)
-    hard = summary.admissions_needed(results, unit=UNIT, threshold=60)
+    assert "là đủ để" in summary_admissions.admissions_sentence(easy, unit=UNIT)
+    hard = summary_admissions.admissions_needed(results, unit=UNIT, threshold=60)
     assert math.isnan(hard["factor"])
-    assert "khó đạt" in summary.admissions_sentence(hard, unit=UNIT)
+    assert "khó đạt" in summary_admissions.admissions_sentence(hard, unit=UNIT)
 
 
 def test_admissions_sentence_says_the_numbers():
     need = {"horizon": 2030, "threshold": 4, "level": 0.8, "current": 67.2, "p_now": 0.01, "factor": 3.4,
             "needed": 228.5, "needed_rate": 0.125, "phi": 0.6, "lift": 2.0, "kind": "continue"}
-    text = summary.admissions_sentence(need, unit="Mường Tè")
+    text = summary_admissions.admissions_sentence(need, unit="Mường Tè")
     assert text == ("Để chỉ tiêu 95% chi bộ có từ 4 đảng viên tại chỗ năm 2030 có khả năng đạt (xác suất từ 80%) "
                     "khi mọi chi bộ tăng kết nạp như nhau, chi bộ thôn, bản của Mường Tè cần kết nạp khoảng 230 "
                     "người/năm, gấp 3,4 lần mức hiện nay "
                     "(≈ 67), tức là tỷ lệ kết nạp chung của Mường Tè khoảng 12,5% tổng số đảng viên/năm, nếu chi "
                     "bộ thôn, bản vẫn chiếm khoảng 60% số kết nạp như hiện nay; mức này vượt khả năng kết nạp giả "
                     "định của các chi bộ (gấp 2 lần mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ.")
-    within = summary.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
+    within = summary_admissions.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
     assert "gấp 1,5 lần" in within and "vượt" not in within and "tổng số đảng viên" not in within
-    small = summary.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
+    small = summary_admissions.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
     assert "gấp 8,6 lần" in small and "tổng số đảng viên" not in small and "vượt khả năng" in small
 
 
@@ -316,7 +316,7 @@ def test_smallest_factor_finds_the_crossing_in_few_steps(centre, slope):
         return 1 / (1 + math.exp(-slope * math.log(m / centre)))
 
     level, tol = 0.8, 0.01
-    m = summary._smallest_factor(reach, level, tol, at_one=reach(1.0))
+    m = summary_admissions._smallest_factor(reach, level, tol, at_one=reach(1.0))
     assert reach(m) >= level and reach(m / (1 + tol)) < level
     assert len(calls) - 3 <= 8  # the two checks above and at_one aside
-    assert math.isnan(summary._smallest_factor(lambda m: 0.1, level, tol, at_one=0.1))
+    assert math.isnan(summary_admissions._smallest_factor(lambda m: 0.1, level, tol, at_one=0.1))

@@ -1,0 +1,64 @@
+"""The parts :class:`nq21model.results.ForecastResults` is made of: the columns of
+its units table, sums by group of cells, per-cell statistics whose quantiles are
+computed when first asked for, and the same statistics of Monte Carlo counts."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import config
+
+
+class _Groups:
+    """Cells of several groups (index arrays, which may overlap) for sums by group."""
+
+    def __init__(self, idxs: list[np.ndarray]):
+        self.sizes = np.array([len(i) for i in idxs], dtype=np.int64)
+        self.flat = np.concatenate(idxs).astype(np.int64) if idxs else np.array([], np.int64)
+        self.labels = np.repeat(np.arange(len(idxs)), self.sizes)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each group's sum of ``values`` (one per cell)."""
+        return np.bincount(self.labels, weights=values[self.flat], minlength=len(self.sizes))
+
+
+def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """count / n, NaN where a group has no cell."""
+    return np.divide(count, n, out=np.full(len(n), np.nan), where=n > 0)
+
+
+#: Columns of :meth:`ForecastResults.units`, in order.
+UNIT_COLUMNS = ["unit", "horizon", "status", "cells", "expected_members", "members_q10", "members_q90",
+                *(c for k in config.THRESHOLDS for c in (f"share_at_least_{k}", f"p_share_95_at_least_{k}")),
+                "expected_zero_cells", "p_no_zero_cell", "observed_members",
+                *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
+
+
+#: The quantiles of :attr:`ForecastResults.cells` (``q10, q50, q90``).
+QUANTILE_LEVELS = (0.1, 0.5, 0.9)
+
+
+class _CellStats(dict):
+    """Per-cell statistics of one year whose quantiles (the costly part, which the
+    programme's indicators do not use) are computed when first asked for."""
+
+    def __init__(self, values: dict, quantiles):
+        super().__init__(values)
+        self._quantiles = quantiles
+
+    def __missing__(self, key):
+        if self._quantiles is not None and key in {f"q{round(100 * q)}" for q in QUANTILE_LEVELS}:
+            self.update(self._quantiles())
+            self._quantiles = None
+            return self[key]
+        raise KeyError(key)
+
+
+def _summarise_samples(counts: np.ndarray) -> dict[str, np.ndarray]:
+    out = {"expected": counts.mean(axis=0)}
+    for level in QUANTILE_LEVELS:
+        # smallest k with empirical CDF ≥ level (the same definition as the exact engine)
+        out[f"q{round(100 * level)}"] = np.quantile(counts, level, axis=0, method="inverted_cdf").astype(np.int64)
+    out["p_zero"] = (counts == 0).mean(axis=0)
+    for k in config.THRESHOLDS:
+        out[f"p_at_least_{k}"] = (counts >= k).mean(axis=0)
+    return out
