@@ -39,14 +39,14 @@ optimise for the scenario's admission rate (the notebook passes
 :func:`nq21model.allocate.optimised_quotas`).
 
 The pieces live in :mod:`nq21model.explorer_base` (labels, ranges, the state, the
-texts beside the controls), :mod:`nq21model.explorer_results` (one scenario's
-forecast of a unit) and :mod:`nq21model.explorer_view` (the view, its export, the
-page); this module holds :class:`Explorer` and re-exports their public names.
+texts beside the controls), :mod:`nq21model.explorer_options` (what the controls
+offer), :mod:`nq21model.explorer_results` (one scenario's forecast of a unit) and
+:mod:`nq21model.explorer_view` (the view, its export, the page); this module holds
+:class:`Explorer` and re-exports their public names.
 """
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections import OrderedDict
 from dataclasses import fields, replace
 from pathlib import Path
@@ -59,9 +59,10 @@ from . import config, engine
 from .data import Dataset, load_dataset
 from .exceptions import DataError, ParameterError
 from .explorer_base import (ADMISSION_RANGE, ADMISSIONS, ALLOCATION_CHOICES, ATTRITION_RANGE, EXPLORER_DRAWS,
-                            LEVELS, MAX_STEPS, OPTIMISED_QUOTAS, PROGRAMME_BAND, RATE_MODELS, Choice,
+                            LEVELS, MAX_STEPS, PROGRAMME_BAND, RATE_MODELS, Choice,
                             ExplorerState, _error_html, default_threshold, people_label, rate_band_html,
                             threshold_options)
+from .explorer_options import ExplorerOptions
 from .explorer_results import ExplorerResults, MemoDataset, UnitForecast, fan_path, subset_rates
 from .explorer_view import ExplorerPage, ExplorerView, export_tables
 from .fmt import format_number, slugify
@@ -80,7 +81,7 @@ __all__ = [
 QuotaProvider = Callable[[Dataset, Scenario, int, int], pd.DataFrame]
 
 
-class Explorer:
+class Explorer(ExplorerOptions):
     """Scenario explorer over one dataset; caches what slider moves do not change.
 
     Parameters
@@ -122,126 +123,6 @@ class Explorer:
         self._hints: OrderedDict[tuple, dict] = OrderedDict()
         self._checked_years: set[int] = set()
         self._quotas: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-
-    # ------------------------------------------------------------- options
-    def levels(self) -> list[tuple[str, str]]:
-        """(Vietnamese label, level) pairs of the levels the data has: the province,
-        then district, commune_2025 and commune when the cells table has them."""
-        return [(label, key) for key, label in LEVELS.items() if key == "province" or key in self.dataset.cells]
-
-    def default_level(self) -> str:
-        """The data's largest unit below the province (district, else the post-2025
-        commune, else the commune)."""
-        return next(key for key in ("district", "commune_2025", "commune") if key in self.dataset.cells)
-
-    def start(self, level: str | None, unit: str | None) -> tuple[str, str | None, str]:
-        """A (level, unit) to show first, and a note when the one asked for is not in
-        the data (another data set than the bundled one): then the data's default
-        level and its first unit."""
-        levels = [key for _, key in self.levels()]
-        note = ""
-        if level not in levels:
-            if level:
-                note = f"Dữ liệu không có cấp '{level}'; hiển thị {LEVELS[self.default_level()].lower()}."
-            level = self.default_level()
-        if level == "province":
-            return level, None, note
-        names = self.units(level)
-        if unit not in names:
-            if unit:
-                note = (note + " " if note else "") + f"Không có '{unit}' trong dữ liệu; hiển thị {names[0]}."
-            unit = names[0]
-        return level, unit, note
-
-    def units(self, level: str) -> list[str]:
-        """Names a unit of ``level`` may take, sorted (province: ['Toàn tỉnh'])."""
-        if level == "province":
-            return [PROVINCE]
-        self._check_level(level)
-        return sorted(self.dataset.cells[level].astype(str).unique(), key=_sort_key)
-
-    def unit_options(self, level: str) -> list[tuple[str, str]]:
-        """(label, name) pairs for a dropdown: communes carry their district (when
-        the data has districts)."""
-        if level != "commune" or "district" not in self.dataset.cells:
-            return [(name, name) for name in self.units(level)]
-        district = self.dataset.cells.drop_duplicates("commune").set_index("commune")["district"]
-        return [(f"{name} ({district[name]})", name) for name in self.units(level)]
-
-    def base_years(self) -> list[int]:
-        """Years of history that can serve as base year."""
-        return list(self.dataset.years)
-
-    def horizons(self, base_year: int | None = None) -> list[int]:
-        """Horizons offered after ``base_year``: the next :data:`MAX_STEPS` years."""
-        base = self.dataset.last_year if base_year is None else int(base_year)
-        return list(range(base + 1, base + MAX_STEPS + 1))
-
-    def default_horizon(self, base_year: int | None = None, current: int | None = None) -> int:
-        """``current`` if it is after the base year, else the first target year after
-        it (else the base year + 5)."""
-        choices = self.horizons(base_year)
-        if current in choices:
-            return int(current)
-        base = choices[0] - 1
-        later = [y for y in sorted(config.TARGETS) if y > base]
-        return later[0] if later else base + 5
-
-    def admissions_options(self) -> list[tuple[str, str]]:
-        """(label, value) pairs of a scenario's admissions."""
-        return [(label, key) for key, label in ADMISSIONS.items()]
-
-    def rate_options(self) -> list[tuple[str, str]]:
-        """(label, value) pairs of a scenario's rates."""
-        return [(label, key) for key, label in RATE_MODELS.items()]
-
-    def allocations(self, *, quotas: bool = False) -> list[tuple[str, str]]:
-        """(Vietnamese label, value) pairs of the allocations on offer; 'quota' only
-        when a quotas table is at hand (``quotas=True``) or a provider was given."""
-        values = ["calibrated", "population", "members"]
-        if quotas or self.quota_provider is not None:
-            values.append("quota")
-        labels = dict(ALLOCATION_CHOICES)
-        if self.quota_provider is not None and not quotas:
-            labels["quota"] = OPTIMISED_QUOTAS
-        return [(labels[v], v) for v in values]
-
-    def admission_base(self, base_year: int | None = None) -> str:
-        """``all`` when the totals table gives the programme's base in ``base_year``
-        (the rate is a share of all party members), else ``local`` (a share of the
-        village cells' local members)."""
-        base = self.dataset.last_year if base_year is None else int(base_year)
-        return "all" if self.programme(base) is not None else "local"
-
-    def rate_description(self, which: str = "a", base_year: int | None = None) -> str:
-        """The admission-rate slider's label: what the rate is a share of (all party
-        members, or the village cells' local members when the data has no totals)."""
-        of = "tổng số đảng viên" if self.admission_base(base_year) == "all" else "đảng viên tại chỗ"
-        return f"{which.upper()}: kết nạp/năm (% {of})"
-
-    def controls_disabled(self, state: ExplorerState) -> dict[str, bool]:
-        """Which scenario controls do nothing in ``state`` (the notebook greys them
-        out): the rate slider and the allocation with continued admissions, the
-        attrition slider with calibrated rates."""
-        try:
-            base = self._years(state)[0]
-            calibrated = self.can_calibrate(base)
-        except (ParameterError, DataError):
-            calibrated = True
-        out = {}
-        for which, prefix in (("a", ""), ("b", "compare_")):
-            f = state.scenario_fields(which)
-            fitted = calibrated and f["rates"] == "calibrated"
-            keep = fitted and f["admissions"] == "continue"
-            out[prefix + "admission_rate"] = keep
-            out[prefix + "allocation"] = keep
-            out[prefix + "attrition_rate"] = fitted
-        return out
-
-    def _check_level(self, level: str) -> None:
-        levels = [key for _, key in self.levels()]
-        if level not in levels:
-            raise ParameterError(f"level must be one of {', '.join(levels)} (the data's levels), got '{level}'")
 
     # ----------------------------------------------------- calibration, bases
     def can_calibrate(self, base_year: int) -> bool:
@@ -557,9 +438,3 @@ class Explorer:
 def _trim(cache: OrderedDict, size: int) -> None:
     while len(cache) > size:
         cache.popitem(last=False)
-
-
-def _sort_key(name: str) -> str:
-    """Vietnamese-like order: accents ignored, đ after d."""
-    text = unicodedata.normalize("NFD", name.casefold().replace("đ", "d~"))
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
