@@ -245,9 +245,11 @@ def cmd_briefings(args) -> int:
     from .briefings import notebook_parameters, run_briefings
     from .exceptions import ParameterError
 
-    if not args.scheduler:
-        from .runner import start_server
+    from .runner import check_scheduler, start_server
 
+    if args.scheduler:
+        check_scheduler(args.scheduler)  # before the data are read and the province-wide parts made
+    else:
         start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
     scenario = scenario_from_args(args, dataset)

@@ -360,14 +360,38 @@ def execute_unit_remote(task: dict, context: dict[str, bytes]) -> dict:
     return outcome
 
 
-def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        from .exceptions import ParameterError
+def check_scheduler(scheduler: str, timeout: float = 3.0) -> None:
+    """Raise :class:`~nq21model.exceptions.ParameterError` before any work when the
+    units cannot go to ``scheduler``: the optional package missing, an address that
+    is not ``tcp://HOST:PORT``, or nothing listening there (a batch would otherwise
+    prepare its province-wide parts first, then wait for the connection to time out)."""
+    import socket
+    from urllib.parse import urlsplit
 
+    from .exceptions import ParameterError
+
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
         raise ParameterError("--scheduler needs the optional package 'distributed': "
                              "pip install -e '.[dask]'") from None
+    try:
+        address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        host, port = address.hostname, address.port
+    except ValueError:  # a port that is not a number
+        host = port = None
+    if not host or port is None:
+        raise ParameterError(f"--scheduler {scheduler}: give the scheduler's address as tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
+
+
+def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
+    check_scheduler(scheduler)
+    from distributed import Client, as_completed
+
     outcomes = []
     try:
         client = Client(scheduler, timeout=10)

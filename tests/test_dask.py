@@ -100,8 +100,19 @@ def test_district_briefings_on_a_dask_cluster(cluster, tmp_path):
     assert (out / "index.html").exists() and len(list((out / "chi_tieu").glob("*.xlsx"))) == 8
 
 
-def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
-    proc = run_cli("briefings", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", tmp_path / "out",
-                   "--quiet", "--only", "Mường Tè", timeout=300)
-    assert proc.returncode == 2 and "no Dask scheduler answers" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_an_unreachable_scheduler_is_a_clear_error_before_any_work(tmp_path):
+    """Said before the data are read (a cells file that is not there is not reached)
+    and the province-wide parts made: it came after them and a 10 s connection
+    timeout. Nothing is written."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    proc = run_cli("briefings", "--scheduler", address, "--out", tmp_path / "out", "--quiet", "--only", "Mường Tè",
+                   "--cells", tmp_path / "no-such-cells.csv", timeout=300)
+    assert proc.returncode == 2 and f"no Dask scheduler answers at {address}" in proc.stderr
+    assert "no-such-cells" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_scheduler_address_without_a_port_is_a_clear_error(tmp_path):
+    proc = run_cli("briefings", "--scheduler", "tcp://127.0.0.1", "--out", tmp_path / "out", "--quiet",
+                   timeout=300)
+    assert proc.returncode == 2 and "tcp://HOST:PORT" in proc.stderr and "Traceback" not in proc.stderr
