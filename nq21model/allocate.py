@@ -24,7 +24,6 @@ are in :mod:`nq21model.quota_tables`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,10 +31,10 @@ import pandas as pd
 from . import config
 from .data import PROVINCE, Dataset, load_dataset
 from .exceptions import ParameterError
-from .quotas import QuotaPlan, cell_values, optimise, population_split
+from .quotas import QuotaPlan, mixed_values, optimise, population_split
 
 __all__ = ["Allocation", "allocate", "province_budget", "budget_grouping", "unit_budgets", "optimised_quotas",
-           "SENSITIVITY_LIFTS"]
+           "score_plans", "SENSITIVITY_LIFTS"]
 
 #: Lifts at which a plan and the population split are scored side by side.
 SENSITIVITY_LIFTS = (1.0, 2.0, 3.0)
@@ -59,10 +58,13 @@ class Allocation:
     plan: QuotaPlan
     proportional: np.ndarray     # (n, Y) int: the population split
     n0: np.ndarray
-    survival: np.ndarray         # (n,)
+    survival: np.ndarray         # (n,)    the optimiser's rates: the means over the parameter draws
     natural: np.ndarray          # (n, Y)
     transfers: np.ndarray        # (n, Y)
     lift: float
+    #: ("optimised" | "proportional", lift) → ({k: P(≥ k) (n,)}, expected realised admissions (n,)):
+    #: the plan and the population split scored over every parameter draw (:func:`score_plans`)
+    scores: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
     @property
@@ -80,21 +82,16 @@ class Allocation:
         """(n, Y) integer quotas."""
         return self.plan.quotas
 
-    def values(self, quotas: np.ndarray, k: int, lift: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """P(≥ k at the horizon) per cell and expected realised admissions (n, Y) of
-        ``quotas`` when cells can admit ``lift`` × their calibrated rate."""
-        return cell_values(quotas, self.n0, self.survival, self.natural, self.transfers,
-                           lift=self.lift if lift is None else lift, thresholds=k)
-
-    @cached_property
+    @property
     def p_optimised(self) -> dict:
-        """Threshold → (n,) P(≥ k) under the plan (the assumed lift)."""
-        return {k: self.values(self.quotas, k)[0] for k in self.thresholds}
+        """Threshold → (n,) P(≥ k) under the plan (the assumed lift), the forecast's
+        own: mixed over the parameter draws."""
+        return self.scores[("optimised", self.lift)][0]
 
-    @cached_property
+    @property
     def p_proportional(self) -> dict:
-        """Threshold → (n,) P(≥ k) under the population split."""
-        return {k: self.values(self.proportional, k)[0] for k in self.thresholds}
+        """Threshold → (n,) P(≥ k) under the population split (as :attr:`p_optimised`)."""
+        return self.scores[("proportional", self.lift)][0]
 
     def sensitivity(self, mask: np.ndarray | None = None) -> pd.DataFrame:
         """The plan against the population split if cells can admit 1, 2 or 3 times
@@ -103,9 +100,10 @@ class Allocation:
         realised_optimised`` (expected admissions actually made over the period)."""
         mask = np.ones(len(self.n0), bool) if mask is None else mask
         rows = []
+        k = self.threshold
         for lift in SENSITIVITY_LIFTS:
-            vo, ro = self.values(self.quotas, self.threshold, lift)
-            vp, rp = self.values(self.proportional, self.threshold, lift)
+            (vo, ro), (vp, rp) = self.scores[("optimised", lift)], self.scores[("proportional", lift)]
+            vo, vp = vo[k], vp[k]
             rows.append({"lift": lift, "share_proportional": float(vp[mask].mean()),
                          "share_optimised": float(vo[mask].mean()), "gain": float(vo[mask].mean() - vp[mask].mean()),
                          "realised_proportional": float(rp[mask].sum()), "realised_optimised": float(ro[mask].sum())})
@@ -152,7 +150,7 @@ class Allocation:
         names = sorted(self.dataset.cells[by].astype(str).unique())
         rows = []
         k = self.threshold
-        realised = self.plan.realised.sum(axis=1)
+        realised = self.scores[("optimised", self.lift)][1]
         for name in names + [PROVINCE]:
             mask = self.unit_mask(by, name)
             row = {"unit": name, "cells": int(mask.sum()), "quota_total": int(self.quotas[mask].sum()),
@@ -315,7 +313,10 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
         Most quota per cell and year, whatever the cell's capacity.
     calibration, rates
         A fitted Calibration, or its natural rates for the cells present in the base
-        year (``Rates``), to use instead of fitting.
+        year (``Rates``), to use instead of fitting. Default: a Calibration fitted on
+        history up to the base year with parameter draws, as the forecast's (the
+        optimiser takes the mean rates over the draws), so that these quotas are a
+        batch of briefings' on the same data.
     """
     from .calibrate import Calibration, can_calibrate
 
@@ -352,8 +353,10 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
         if not can_calibrate(dataset, base_year):
             raise ParameterError(f"quotas need each cell's calibrated rate, and history before {base_year} is "
                                  f"too short to calibrate (at least 3 years); choose a later base year")
-        calibration = calibration or Calibration(uncertainty=False).fit(dataset, base_year)
-        rates = calibration.rates(active, horizon, uncertainty=False)
+        # the forecast's own calibration (parameter draws): the quotas of `allocate` are the
+        # quotas of a batch of briefings on the same data
+        calibration = calibration or Calibration().fit(dataset, base_year)
+        rates = calibration.rates(active, horizon)
     Y = horizon - base_year
     natural = rates.admissions[:, :, :Y].mean(axis=0)
     transfers = rates.info.get("transfers", np.zeros_like(rates.admissions))[:, :, :Y].mean(axis=0)
@@ -368,11 +371,24 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
                     thresholds=thresholds, lift=max_lift, pool=pool, floor_rule=floor is not None,
                     floor_share=2.0 if floor is None else float(floor), cap=cap)
     proportional = population_split(budgets, codes, population)
+    scores = score_plans({"optimised": plan.quotas, "proportional": proportional}, n0, rates, Y,
+                         lifts={float(max_lift), *SENSITIVITY_LIFTS}, thresholds=thresholds)
     return Allocation(dataset=active, base_year=base_year, horizon=horizon, thresholds=dict(thresholds),
                       unit_column=by, unit_names=names, unit=codes, budgets=budgets, province_budget=budget,
                       budget_note=f"{note}; units' budgets {how}", plan=plan, proportional=proportional,
-                      n0=n0, survival=survival, natural=natural, transfers=transfers, lift=float(max_lift),
+                      n0=n0, survival=survival, natural=natural, transfers=transfers, lift=float(max_lift), scores=scores,
                       info={"seconds": plan.info["seconds"], "checks": plan.info["checks"], "shared": how})
+
+
+def score_plans(plans: dict, n0: np.ndarray, rates, years: int, *, lifts, thresholds) -> dict:
+    """Each plan (name → quotas (n, Y)) at each lift: ({k: P(≥ k) (n,)}, expected
+    realised admissions (n,)) over every parameter draw of ``rates`` — what a forecast
+    of the plan gives (:func:`nq21model.quotas.mixed_values`), where the optimiser
+    planned on the mean rates."""
+    transfers = rates.info.get("transfers", np.zeros_like(rates.admissions))
+    return {(name, float(lift)): mixed_values(quotas, n0, rates.survival, rates.admissions[:, :, :years],
+                                              transfers[:, :, :years], lift=float(lift), thresholds=thresholds)
+            for name, quotas in plans.items() for lift in sorted(lifts)}
 
 
 def optimised_quotas(dataset: Dataset, scenario, base_year: int, horizon: int) -> pd.DataFrame:

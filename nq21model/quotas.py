@@ -40,7 +40,7 @@ from .exceptions import ParameterError
 from .quota_rules import _top_up, _unit_arrays, check_plan, floors_as_written, population_split, spread
 
 __all__ = ["QuotaPlan", "optimise", "population_split", "evaluate_plan", "expected_share",
-           "cell_values", "response", "floors_as_written", "check_plan", "spread"]
+           "cell_values", "mixed_values", "response", "floors_as_written", "check_plan", "spread"]
 
 RESPONSES = ("min", "exp")
 #: Default tie-breaker: value of one expected realised admission, in cells.
@@ -145,6 +145,37 @@ def cell_values(quotas, n0, survival, natural, transfers, *, lift, thresholds=5,
     real = response(q, (L[:, None] if L.ndim == 1 else L) * nat, response_kind)
     mu = ((real + tr) * w).sum(axis=1)
     return _tail(_binom_low(np.asarray(n0), p, int(ks.max())), mu, ks, ws), real
+
+
+#: Cell-draws scored at once by :func:`mixed_values` (the arrays of a chunk stay small).
+MIXED_CHUNK = 500_000
+
+
+def mixed_values(quotas, n0, survival, natural, transfers, *, lift, thresholds=5,
+                 response_kind: str = "min") -> tuple[dict, np.ndarray]:
+    """:func:`cell_values` mixed over parameter draws — the forecast's own
+    probabilities of a plan (``Scenario(allocation="quota")`` realises a quota as
+    ``min(q, lift · natural)`` in every draw): ``survival`` (D, n), ``natural`` and
+    ``transfers`` (D, n, Y). Returns ({k: P(N_i,T ≥ k) (n,)}, expected realised
+    admissions of each cell over the years (n,)), averaged over the D draws."""
+    q = np.asarray(quotas, dtype=float)
+    s, nat, tr = (np.asarray(x, dtype=float) for x in (survival, natural, transfers))
+    D, n = s.shape
+    Y = q.shape[1]
+    ks, _ = _thresholds(thresholds)
+    p = {int(k): np.zeros(n) for k in ks}
+    realised = np.zeros(n)
+    step = max(1, MIXED_CHUNK // max(n, 1))
+    for start in range(0, D, step):
+        m = min(step, D - start)
+        rows = slice(start, start + m)
+        args = (np.tile(q, (m, 1)), np.tile(n0, m), s[rows].reshape(m * n),
+                nat[rows, :, :Y].reshape(m * n, Y), tr[rows, :, :Y].reshape(m * n, Y))
+        for k in p:
+            value, real = cell_values(*args, lift=lift, thresholds=k, response_kind=response_kind)
+            p[k] += value.reshape(m, n).sum(axis=0)
+        realised += real.reshape(m, n, Y).sum(axis=(0, 2))
+    return {k: v / D for k, v in p.items()}, realised / D
 
 
 def evaluate_plan(quotas, n0, survival, true_natural, transfers, lift, horizon_steps, k=5,
