@@ -243,8 +243,6 @@ def cmd_targets(args) -> int:
 
 def cmd_briefings(args) -> int:
     from .briefings import notebook_parameters, run_briefings
-    from .exceptions import ParameterError
-
     from .runner import check_scheduler, start_server
 
     if args.scheduler:
@@ -253,9 +251,6 @@ def cmd_briefings(args) -> int:
         start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
     scenario = scenario_from_args(args, dataset)
-    if args.calibration is not None or not args.parameter_uncertainty:
-        raise ParameterError("briefings fit the calibration once per run, with parameter uncertainty: "
-                             "--calibration and --no-parameter-uncertainty are for forecast")
     if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
         import secrets
 
@@ -329,17 +324,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with _shown_warnings(args):
-            return args.func(args)
+            code = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head`) is met here, not at the interpreter's exit
+        return code
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like (an OSError: caught first)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
     except OSError as exc:  # an output folder that cannot be made, a file that cannot be read…
         print(f"nq21model {args.command}: error: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stdout = open(os.devnull, "w")
-        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

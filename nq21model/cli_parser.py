@@ -6,21 +6,24 @@ import argparse
 from pathlib import Path
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, *,
+                   base_year: str = "base year of the forecast (default: last year of history)") -> None:
     g = p.add_argument_group("data")
     g.add_argument("--cells", type=Path, help="cells table, CSV or XLSX (default: bundled data/raw/cells.csv)")
     g.add_argument("--history", type=Path, help="history table, CSV or XLSX (default: bundled data/raw/history.csv)")
     g.add_argument("--totals", type=Path, metavar="F",
                    help="yearly members and admissions of the whole party organisation per unit (unit, year, "
                         "members, admitted); default totals.csv beside the cells file, if there is one")
-    g.add_argument("--sheet", help="sheet of an XLSX input (name or 0-based number; default the first)")
-    g.add_argument("--base-year", type=int, help="base year of the forecast (default: last year of history)")
+    g.add_argument("--sheet", help="sheet of an XLSX input (name or 0-based number; default: the sheet whose "
+                                   "first rows hold the table's headers, as the template's 'Chi bộ' and 'Lịch "
+                                   "sử', else the first)")
+    g.add_argument("--base-year", type=int, help=base_year)
     g.add_argument("--reconcile", action="store_true",
                    help="history rows that break the yearly identity: trust local_members, adjust "
                         "transferred_in/exited, and list every adjusted row in a file (default: an error)")
 
 
-def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True) -> None:
+def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True, calibration: bool = True) -> None:
     g = p.add_argument_group("scenario (default: continue as calibrated on history up to the base year)")
     if horizons:
         g.add_argument("--horizon", type=int, action="append", metavar="Y",
@@ -48,6 +51,8 @@ def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True) -> 
     g.add_argument("--seed", type=int, help="Monte Carlo seed")
     g.add_argument("--calibrated", action="store_true",
                    help="accepted for old scripts: calibrated rates are the default")
+    if not calibration:  # briefings fit the calibration once per batch, with parameter uncertainty
+        return
     g.add_argument("--calibration", type=Path, metavar="F.json",
                    help="use the parameters saved by 'nq21model calibrate --out F.json' (same data and base "
                         "year) instead of fitting again")
@@ -95,7 +100,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
                                    "the last year of history) and score its forecast of --horizon (default: "
                                    "the last year) against what happened: Brier, log score, reliability, "
                                    "80 % interval coverage, for k = 3, 4, 5.")
-    _add_data_args(p)
+    _add_data_args(p, base_year="base year of the replay (default: 5 years before the last year of history)")
     p.add_argument("--horizon", type=int, metavar="Y",
                    help="year scored, covered by the history (default: the last year)")
     p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
@@ -153,7 +158,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
 
     p = sub.add_parser("briefings", help="one HTML briefing per district (or commune), index, Excel, manifest")
     _add_data_args(p)
-    _add_scenario_args(p)
+    _add_scenario_args(p, calibration=False)
     p.add_argument("--unit", default=None, metavar="COLUMN",
                    help="cells column whose values are the units briefed (default district, or commune when "
                         "there is none; e.g. commune_2025)")

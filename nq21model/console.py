@@ -14,6 +14,9 @@ def forecast_text(results, by: str | None = None, *, max_units: int | None = Non
     more than ``max_units`` units, the province and the units least likely to reach
     their target at the last horizon, and a line saying where every unit is."""
     table = results.summary(by)
+    seen = pd.concat([results.province, results.units(by)], ignore_index=True)  # the summary's rows, in order
+    for col in OBSERVED_COLUMNS:  # a replay: what happened in a forecast year the history covers
+        table[col] = seen[col].to_numpy()
     units = table["unit"].iloc[len(results.province):].unique()
     note = ""
     if max_units is not None and len(units) > max_units:
@@ -28,9 +31,14 @@ def forecast_text(results, by: str | None = None, *, max_units: int | None = Non
     return format_summary(table, results) + note
 
 
+#: Columns of a units table that hold what happened in a forecast year (a replay).
+OBSERVED_COLUMNS = ["observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
+
+
 def format_summary(table: pd.DataFrame, results=None) -> str:
     """Plain-text table of a summary (with ``results``, the scenario above it), shares
-    against the 95 % target."""
+    against the 95 % target; under a forecast row of a year the history covers (a
+    replay), what happened, when ``table`` has :data:`OBSERVED_COLUMNS`."""
     def pct(v):
         return "" if pd.isna(v) else f"{100 * v:5.1f}%"
 
@@ -49,7 +57,10 @@ def format_summary(table: pd.DataFrame, results=None) -> str:
                      f"method: {results.method}"
                      + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
         lines += [f"Note: {note}" for note in results.notes]
-        lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %.")
+        lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %."
+                     + (" 'happened': what the history holds for a forecast year (a replay)."
+                        if "observed_members" in table and (table["status"].eq("forecast")
+                                                            & table["observed_members"].notna()).any() else ""))
     lines += [head, "-" * len(head)]
     for r in table.to_dict("records"):
         line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {r['status']:<8} {int(r['cells']):>5} "
@@ -57,6 +68,11 @@ def format_summary(table: pd.DataFrame, results=None) -> str:
         for k in config.THRESHOLDS:
             line += f"  {pct(r[f'share_at_least_{k}']):>6} {prob(r[f'p_share_95_at_least_{k}']):>4}"
         lines.append(line)
+        if r["status"] == "forecast" and pd.notna(r.get("observed_members", float("nan"))):
+            line = f"{r['unit']:<{width}} {int(r['horizon']):>4} {'happened':<8} {'':>5} {r['observed_members']:>8.0f}"
+            for k in config.THRESHOLDS:
+                line += f"  {pct(r[f'observed_share_at_least_{k}']):>6} {'':>4}"
+            lines.append(line.rstrip())
     return "\n".join(lines)
 
 

@@ -228,7 +228,7 @@ def programme_base(dataset: Dataset, base_year: int, unit: str | None = None, by
     admitted = dataset.unit_totals("admitted", unit)
     members = members[members.index <= base_year]
     admitted = admitted[admitted.index <= base_year]
-    what = ("the programme's admission rate is a share of ALL party members (MODEL.md §2), so it needs a "
+    what = ("the programme's admission rate is a share of ALL party members (docs/model.md §3), so it needs a "
             "totals table (unit, year, members, admitted; totals.csv beside the cells file or --totals F)")
     if dataset.totals is None:
         raise ParameterError(f"{what}; none was given. Use --admission-base local for a share of the village "

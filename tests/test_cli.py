@@ -1,11 +1,14 @@
 """The command line as a user runs it: a subprocess, real files."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_tables, run_cli
+from conftest import ROOT, make_tables, run_cli
 from nq21model.results import CELL_COLUMNS
 
 
@@ -117,13 +120,23 @@ def test_template_command_writes_a_loadable_workbook(tmp_path):
     assert "Tam Đường" in proc.stdout
 
 
-def test_bundled_template_matches_the_schema():
+def test_bundled_template_matches_the_schema_and_is_what_the_command_writes(tmp_path):
+    """data/template.xlsx is the template of `nq21model template` (data/README.md):
+    the same sheets and cells, not an older copy."""
+    import openpyxl
+
     from nq21model import config
     from nq21model.data import load_dataset
 
     path = config.DATA_DIR / "template.xlsx"
     ds = load_dataset(path, path)
     assert len(ds.cells) == 1 and len(ds.history) == 1
+    run_cli("template", "--out", tmp_path / "t.xlsx", check=True)
+    bundled, made = (openpyxl.load_workbook(p) for p in (path, tmp_path / "t.xlsx"))
+    assert bundled.sheetnames == made.sheetnames
+    for name in made.sheetnames:
+        assert list(bundled[name].iter_rows(values_only=True)) == list(made[name].iter_rows(values_only=True)), name
+        assert bundled[name].freeze_panes == made[name].freeze_panes
 
 
 def test_version_and_help():
@@ -174,3 +187,28 @@ def test_a_file_without_district_runs_by_commune(tmp_path, small_files):
     assert "Xã 0" in proc.stdout and "district" not in pd.read_csv(tmp_path / "f.csv").columns
     proc = run_cli("allocate", "--cells", tmp_path / "cells.csv", "--history", hp, check=True)
     assert "handed down by commune" in proc.stdout
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error():
+    """`nq21model forecast | head -1`: the reader goes away before the table is
+    printed; that is no bad input (it said "error: Broken pipe", exit 2)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nq21model", "forecast", "--fixed-rates"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command prints anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0 and err == ""
+
+
+def test_a_replay_prints_what_happened_under_the_forecast_of_a_year_the_history_covers():
+    """`forecast --base-year 2022` (README: "the 2025 forecast beside what happened"):
+    under each 2025 forecast row, the history's own 2025 figures — those a forecast
+    from 2025 shows as observed."""
+    replay = run_cli("forecast", "--base-year", "2022", "--fixed-rates", check=True).stdout.splitlines()
+    now = run_cli("forecast", "--fixed-rates", check=True).stdout.splitlines()
+    happened = [line.split() for line in replay if " 2025 happened " in line]
+    observed = [line.split() for line in now if " 2025 observed " in line]
+    assert len(happened) == 9 and "'happened'" in replay[1]
+    for h, o in zip(happened, observed):  # unit …, year, status, [cells,] members, shares (P95 blank)
+        assert h[:h.index("2025")] == o[:o.index("2025")]
+        assert h[h.index("happened") + 1:] == [v for v in o[o.index("observed") + 2:] if "%" in v or v.isdigit()][:4]
+    assert not any(" 2030 happened " in line for line in replay)
