@@ -386,9 +386,8 @@ def score_plans(plans: dict, n0: np.ndarray, rates, years: int, *, lifts, thresh
     of the plan gives (:func:`nq21model.quotas.mixed_values`), where the optimiser
     planned on the mean rates."""
     transfers = rates.info.get("transfers", np.zeros_like(rates.admissions))
-    return {(name, float(lift)): mixed_values(quotas, n0, rates.survival, rates.admissions[:, :, :years],
-                                              transfers[:, :, :years], lift=float(lift), thresholds=thresholds)
-            for name, quotas in plans.items() for lift in sorted(lifts)}
+    return mixed_values(plans, n0, rates.survival, rates.admissions[:, :, :years], transfers[:, :, :years],
+                        lifts=lifts, thresholds=thresholds)
 
 
 def optimised_quotas(dataset: Dataset, scenario, base_year: int, horizon: int) -> pd.DataFrame:

@@ -315,3 +315,27 @@ def test_capacity_world_acceptance(tmp_path):
              for L in (1.0, 1.5, 2.0, 3.0)}
     assert min(gains.values()) > 0, gains
     assert gains[2.0] >= 0.025, gains
+
+
+def test_mixed_values_are_cell_values_averaged_over_the_draws():
+    """The allocation's figures: every plan at every lift, each draw's own rates, the
+    mean over draws (several chunks of draws)."""
+    rng = np.random.default_rng(3)
+    D, n, Y = 7, 40, 5
+    n0 = rng.integers(0, 9, n)
+    s = rng.uniform(0.9, 1.0, (D, n))
+    nat, tr = rng.gamma(1.0, 0.4, (D, n, Y + 1)), rng.gamma(1.0, 0.05, (D, n, Y + 1))
+    plans = {"a": rng.integers(0, 3, (n, Y)), "b": rng.integers(0, 2, (n, Y))}
+    old = qm.MIXED_CHUNK
+    try:
+        qm.MIXED_CHUNK = 3 * n  # chunks of 3, 3 and 1 draws
+        got = qm.mixed_values(plans, n0, s, nat, tr, lifts=(1.0, 2.0), thresholds=[3, 5])
+    finally:
+        qm.MIXED_CHUNK = old
+    for (name, lift), (p, real) in got.items():
+        per = [qm.cell_values(plans[name], n0, s[d], nat[d], tr[d], lift=lift, thresholds=k)
+               for d in range(D) for k in (3, 5)]
+        np.testing.assert_allclose(p[3], np.mean([v for v, _ in per[0::2]], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(p[5], np.mean([v for v, _ in per[1::2]], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(real, np.mean([r.sum(axis=1) for _, r in per[0::2]], axis=0), rtol=1e-12)
+    assert set(got) == {("a", 1.0), ("a", 2.0), ("b", 1.0), ("b", 2.0)}
