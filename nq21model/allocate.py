@@ -86,12 +86,19 @@ class Allocation:
     def p_optimised(self) -> dict:
         """Threshold → (n,) P(≥ k) under the plan (the assumed lift), the forecast's
         own: mixed over the parameter draws."""
-        return self.scores[("optimised", self.lift)][0]
+        return self._scored("optimised", self.lift)[0]
 
     @property
     def p_proportional(self) -> dict:
         """Threshold → (n,) P(≥ k) under the population split (as :attr:`p_optimised`)."""
-        return self.scores[("proportional", self.lift)][0]
+        return self._scored("proportional", self.lift)[0]
+
+    def _scored(self, plan: str, lift: float) -> tuple[dict, np.ndarray]:
+        try:
+            return self.scores[(plan, float(lift))]
+        except KeyError:
+            raise ParameterError(f"this allocation has no scores of its {plan} plan at lift {lift:g} (made by an "
+                                 "older version, or by hand): make it with allocate()") from None
 
     def sensitivity(self, mask: np.ndarray | None = None) -> pd.DataFrame:
         """The plan against the population split if cells can admit 1, 2 or 3 times
@@ -102,7 +109,7 @@ class Allocation:
         rows = []
         k = self.threshold
         for lift in SENSITIVITY_LIFTS:
-            (vo, ro), (vp, rp) = self.scores[("optimised", lift)], self.scores[("proportional", lift)]
+            (vo, ro), (vp, rp) = self._scored("optimised", lift), self._scored("proportional", lift)
             vo, vp = vo[k], vp[k]
             rows.append({"lift": lift, "share_proportional": float(vp[mask].mean()),
                          "share_optimised": float(vo[mask].mean()), "gain": float(vo[mask].mean() - vp[mask].mean()),
@@ -150,7 +157,7 @@ class Allocation:
         names = sorted(self.dataset.cells[by].astype(str).unique())
         rows = []
         k = self.threshold
-        realised = self.scores[("optimised", self.lift)][1]
+        realised = self._scored("optimised", self.lift)[1]
         for name in names + [PROVINCE]:
             mask = self.unit_mask(by, name)
             row = {"unit": name, "cells": int(mask.sum()), "quota_total": int(self.quotas[mask].sum()),
@@ -376,7 +383,8 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
     return Allocation(dataset=active, base_year=base_year, horizon=horizon, thresholds=dict(thresholds),
                       unit_column=by, unit_names=names, unit=codes, budgets=budgets, province_budget=budget,
                       budget_note=f"{note}; units' budgets {how}", plan=plan, proportional=proportional,
-                      n0=n0, survival=survival, natural=natural, transfers=transfers, lift=float(max_lift), scores=scores,
+                      n0=n0, survival=survival, natural=natural, transfers=transfers, lift=float(max_lift),
+                      scores=scores,
                       info={"seconds": plan.info["seconds"], "checks": plan.info["checks"], "shared": how})
 
 

@@ -330,10 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ParameterError) as exc:
         print(f"nq21model {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:  # output piped into `head` and the like (an OSError: caught first)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
-        return 0
     except OSError as exc:  # an output folder that cannot be made, a file that cannot be read…
+        if isinstance(exc, BrokenPipeError) and _reader_gone():  # piped into `head` and the like
+            return 0
         print(f"nq21model {args.command}: error: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -345,6 +344,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nq21model {args.command}: internal error ({type(exc).__name__}) on "
               f"{describe_inputs(args)}; this is a bug, not your data's fault. Details: {report}", file=sys.stderr)
         return EXIT_BUG
+
+
+def _reader_gone() -> bool:
+    """Whether the standard output's reader went away (the pipe reports an error to
+    poll), not some other pipe; then the output goes nowhere, and nothing is left to
+    flush at exit."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(event & select.POLLERR for _, event in poller.poll(0)):
+            return False
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    except (OSError, ValueError, AttributeError):  # an output without a file descriptor, no poll
+        return False
+    return True
 
 
 def describe_inputs(args) -> str:

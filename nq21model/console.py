@@ -32,7 +32,7 @@ def forecast_text(results, by: str | None = None, *, max_units: int | None = Non
 
 
 #: Columns of a units table that hold what happened in a forecast year (a replay).
-OBSERVED_COLUMNS = ["observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
+OBSERVED_COLUMNS = ["observed_cells", "observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
 
 
 def format_summary(table: pd.DataFrame, results=None) -> str:
@@ -58,7 +58,8 @@ def format_summary(table: pd.DataFrame, results=None) -> str:
                      + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if results.dataset.synthetic else ""))
         lines += [f"Note: {note}" for note in results.notes]
         lines.append("Share of cells with ≥ k local members; P95 = probability that the share reaches 95 %."
-                     + (" 'happened': what the history holds for a forecast year (a replay)."
+                     + (" 'happened': what the history holds for a forecast year (a replay: its cells are those "
+                        "with a count that year)."
                         if "observed_members" in table and (table["status"].eq("forecast")
                                                             & table["observed_members"].notna()).any() else ""))
     lines += [head, "-" * len(head)]
@@ -69,7 +70,8 @@ def format_summary(table: pd.DataFrame, results=None) -> str:
             line += f"  {pct(r[f'share_at_least_{k}']):>6} {prob(r[f'p_share_95_at_least_{k}']):>4}"
         lines.append(line)
         if r["status"] == "forecast" and pd.notna(r.get("observed_members", float("nan"))):
-            line = f"{r['unit']:<{width}} {int(r['horizon']):>4} {'happened':<8} {'':>5} {r['observed_members']:>8.0f}"
+            line = (f"{r['unit']:<{width}} {int(r['horizon']):>4} {'happened':<8} {int(r['observed_cells']):>5} "
+                    f"{r['observed_members']:>8.0f}")
             for k in config.THRESHOLDS:
                 line += f"  {pct(r[f'observed_share_at_least_{k}']):>6} {'':>4}"
             lines.append(line.rstrip())

@@ -175,6 +175,10 @@ def mixed_values(plans: dict, n0, survival, natural, transfers, *, lifts, thresh
     s, nat, tr = (np.asarray(x, dtype=float) for x in (survival, natural, transfers))
     D, n = s.shape
     Y = next(iter(plans.values())).shape[1]
+    if any(np.shape(q) != (n, Y) for q in plans.values()) or nat.shape[:2] != (D, n) or tr.shape[:2] != (D, n) \
+            or min(nat.shape[2], tr.shape[2]) < Y:
+        raise ParameterError(f"plans must all be ({n}, Y) and the rates (D, {n}, ≥ Y): plans "
+                             f"{[np.shape(q) for q in plans.values()]}, rates {nat.shape} and {tr.shape}")
     ks, _ = _thresholds(thresholds)
     keys = [(name, float(lift)) for name in plans for lift in sorted(set(map(float, lifts)))]
     sums = {key: ({int(k): np.zeros(n) for k in ks}, np.zeros(n)) for key in keys}

@@ -208,7 +208,9 @@ class ForecastResults:
         share_at_least_k, p_share_95_at_least_k`` (P(the share reaches 95 %): cells
         independent given the parameters, mixed over parameter draws),
         ``expected_zero_cells, p_no_zero_cell`` and, where history covers the year,
-        ``observed_members, observed_share_at_least_k``.
+        ``observed_cells`` (the cells with a count that year, which a replay's forecast
+        cells — those present in the base year — need not be), ``observed_members,
+        observed_share_at_least_k``.
         """
         by = by or self.unit_column
         if by not in self._units:
@@ -261,6 +263,7 @@ class ForecastResults:
                      **self._forecast_frame(horizon, groups)}
             if horizon in observed_years:
                 seen = self._observed_frame(units, by, horizon)
+                block["observed_cells"] = seen["cells"]
                 block["observed_members"] = seen["expected_members"]
                 for k in config.THRESHOLDS:
                     block[f"observed_share_at_least_{k}"] = seen[f"share_at_least_{k}"]
@@ -268,10 +271,11 @@ class ForecastResults:
         frame = pd.concat([pd.DataFrame(b) for b in blocks], ignore_index=True)
         order = np.argsort(np.tile(np.arange(len(units)), len(blocks)), kind="stable")  # unit by unit
         frame = frame.iloc[order].reset_index(drop=True)
-        for col in ["observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]:
+        for col in ["observed_cells", "observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]:
             if col not in frame:
                 frame[col] = np.nan
         observed = frame["status"].eq("observed")
+        frame.loc[observed, "observed_cells"] = frame.loc[observed, "cells"]
         frame.loc[observed, "observed_members"] = frame.loc[observed, "expected_members"]
         for k in config.THRESHOLDS:
             frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]

@@ -29,7 +29,7 @@ def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
 #: Columns of :meth:`ForecastResults.units`, in order.
 UNIT_COLUMNS = ["unit", "horizon", "status", "cells", "expected_members", "members_q10", "members_q90",
                 *(c for k in config.THRESHOLDS for c in (f"share_at_least_{k}", f"p_share_95_at_least_{k}")),
-                "expected_zero_cells", "p_no_zero_cell", "observed_members",
+                "expected_zero_cells", "p_no_zero_cell", "observed_cells", "observed_members",
                 *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
 
 

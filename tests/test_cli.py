@@ -208,7 +208,38 @@ def test_a_replay_prints_what_happened_under_the_forecast_of_a_year_the_history_
     happened = [line.split() for line in replay if " 2025 happened " in line]
     observed = [line.split() for line in now if " 2025 observed " in line]
     assert len(happened) == 9 and "'happened'" in replay[1]
-    for h, o in zip(happened, observed):  # unit …, year, status, [cells,] members, shares (P95 blank)
+    for h, o in zip(happened, observed):  # unit …, year, status, cells, members, shares (P95 blank)
         assert h[:h.index("2025")] == o[:o.index("2025")]
-        assert h[h.index("happened") + 1:] == [v for v in o[o.index("observed") + 2:] if "%" in v or v.isdigit()][:4]
+        seen = o[o.index("observed") + 1:]  # cells, members, then each share with its P95
+        assert h[h.index("happened") + 1:] == seen[:2] + seen[2::2]
     assert not any(" 2030 happened " in line for line in replay)
+
+
+def test_a_replay_says_how_many_cells_what_happened_counts(tmp_path):
+    """Cells dissolved between the base year and the year replayed: the forecast is of
+    the cells present in the base year, what happened of those with a count that year
+    — the happened row says how many (it printed a blank, under the forecast's 20)."""
+    cells, history = make_tables(n_cells=20, years=range(2015, 2026), seed=1)
+    gone = cells.loc[cells["district"] == "Sìn Hồ", "cell_id"]
+    history = history[~(history["cell_id"].isin(gone) & (history["year"] > 2023))]
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    out = run_cli("forecast", "--cells", tmp_path / "cells.csv", "--history", tmp_path / "history.csv",
+                  "--base-year", "2022", "--fixed-rates", "--admission-base", "local", check=True).stdout.splitlines()
+    rows = {tuple(line.split()[:4]): line.split() for line in out if line.startswith(("Toàn tỉnh", "Sìn Hồ"))}
+    assert rows[("Toàn", "tỉnh", "2025", "forecast")][4] == "20"
+    assert rows[("Toàn", "tỉnh", "2025", "happened")][4] == str(20 - len(gone))
+    assert rows[("Sìn", "Hồ", "2025", "happened")][4:6] == ["0", "0"]
+
+
+def test_a_broken_pipe_that_is_not_the_reader_is_still_an_error():
+    """Only the standard output's reader going away is quiet: a pipe the command
+    writes to otherwise (here a socket whose peer closed) is said, exit 2."""
+    code = ("import socket, sys\n"
+            "from nq21model import cli\n"
+            "def broken(args):\n"
+            "    a, b = socket.socketpair(); b.close(); a.sendall(b'x' * 1_000_000)\n"
+            "cli.COMMANDS['template'] = broken\n"
+            "sys.exit(cli.main(['template']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "error: Broken pipe" in proc.stderr

@@ -339,3 +339,11 @@ def test_mixed_values_are_cell_values_averaged_over_the_draws():
         np.testing.assert_allclose(p[5], np.mean([v for v, _ in per[1::2]], axis=0), rtol=1e-12)
         np.testing.assert_allclose(real, np.mean([r.sum(axis=1) for _, r in per[0::2]], axis=0), rtol=1e-12)
     assert set(got) == {("a", 1.0), ("a", 2.0), ("b", 1.0), ("b", 2.0)}
+
+
+def test_mixed_values_refuse_plans_and_rates_that_do_not_fit():
+    s, nat = np.full((2, 3), 0.98), np.ones((2, 3, 5))
+    with pytest.raises(ParameterError, match="plans must all be"):
+        qm.mixed_values({"a": np.ones((3, 5)), "b": np.ones((3, 1))}, np.ones(3), s, nat, nat, lifts=(2.0,))
+    with pytest.raises(ParameterError, match="plans must all be"):
+        qm.mixed_values({"a": np.ones((3, 6))}, np.ones(3), s, nat, nat, lifts=(2.0,))
