@@ -6,6 +6,7 @@ import pandas as pd
 
 from . import config
 from .data import PROVINCE
+from .results_base import OBSERVED_COLUMNS
 from .statuses import risk_threshold
 
 
@@ -29,10 +30,6 @@ def forecast_text(results, by: str | None = None, *, max_units: int | None = Non
                 f"to have ≥ {k} local members in 95 % of cells by {horizon}; every unit: --out F.xlsx "
                 "(sheet 'units') or --out-units F.csv")
     return format_summary(table, results) + note
-
-
-#: Columns of a units table that hold what happened in a forecast year (a replay).
-OBSERVED_COLUMNS = ["observed_cells", "observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
 
 
 def format_summary(table: pd.DataFrame, results=None) -> str:

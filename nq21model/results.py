@@ -10,7 +10,8 @@ import pandas as pd
 from . import config, engine, engine_groups
 from .data import PROVINCE, Dataset
 from .exceptions import ParameterError
-from .results_base import QUANTILE_LEVELS, UNIT_COLUMNS, _CellStats, _Groups, _share, _summarise_samples
+from .results_base import (OBSERVED_COLUMNS, QUANTILE_LEVELS, UNIT_COLUMNS, _CellStats, _Groups, _share,
+                           _summarise_samples)
 from .scenario import Rates, Scenario
 from .statuses import risk_threshold
 
@@ -271,7 +272,7 @@ class ForecastResults:
         frame = pd.concat([pd.DataFrame(b) for b in blocks], ignore_index=True)
         order = np.argsort(np.tile(np.arange(len(units)), len(blocks)), kind="stable")  # unit by unit
         frame = frame.iloc[order].reset_index(drop=True)
-        for col in ["observed_cells", "observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]:
+        for col in OBSERVED_COLUMNS:
             if col not in frame:
                 frame[col] = np.nan
         observed = frame["status"].eq("observed")

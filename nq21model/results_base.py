@@ -26,11 +26,13 @@ def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.divide(count, n, out=np.full(len(n), np.nan), where=n > 0)
 
 
+#: Columns of a units table that hold what the history has for a year (also under a
+#: forecast of a year it covers: a replay).
+OBSERVED_COLUMNS = ["observed_cells", "observed_members", *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
 #: Columns of :meth:`ForecastResults.units`, in order.
 UNIT_COLUMNS = ["unit", "horizon", "status", "cells", "expected_members", "members_q10", "members_q90",
                 *(c for k in config.THRESHOLDS for c in (f"share_at_least_{k}", f"p_share_95_at_least_{k}")),
-                "expected_zero_cells", "p_no_zero_cell", "observed_cells", "observed_members",
-                *(f"observed_share_at_least_{k}" for k in config.THRESHOLDS)]
+                "expected_zero_cells", "p_no_zero_cell", *OBSERVED_COLUMNS]
 
 
 #: The quantiles of :attr:`ForecastResults.cells` (``q10, q50, q90``).
