@@ -93,6 +93,12 @@ class Allocation:
         """Threshold → (n,) P(≥ k) under the population split (as :attr:`p_optimised`)."""
         return self._scored("proportional", self.lift)[0]
 
+    @property
+    def realised_optimised(self) -> np.ndarray:
+        """(n,) admissions each cell is expected to make of its quotas over the period
+        (the assumed lift; mixed over the parameter draws)."""
+        return self._scored("optimised", self.lift)[1]
+
     def _scored(self, plan: str, lift: float) -> tuple[dict, np.ndarray]:
         try:
             return self.scores[(plan, float(lift))]
@@ -157,7 +163,7 @@ class Allocation:
         names = sorted(self.dataset.cells[by].astype(str).unique())
         rows = []
         k = self.threshold
-        realised = self._scored("optimised", self.lift)[1]
+        realised = self.realised_optimised
         for name in names + [PROVINCE]:
             mask = self.unit_mask(by, name)
             row = {"unit": name, "cells": int(mask.sum()), "quota_total": int(self.quotas[mask].sum()),

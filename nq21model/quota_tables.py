@@ -64,8 +64,11 @@ def quota_changes(allocation: Allocation, unit: str | None = None, n: int = 15, 
 
 
 def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
-    """The quota list to hand out: one row per cell, one column per year (Vietnamese;
-    the chance unrounded: the writer shows it as the briefing does, "> 0,99")."""
+    """The quota list to hand out: one row per cell, one column per year, the
+    admissions the cell is expected to make of its quotas (at the assumed lift, over
+    the parameter draws: a small cell's quota of 1 a year may be above what it can
+    admit) and its chance (Vietnamese; the chance unrounded: the writer shows it as the
+    briefing does, "> 0,99")."""
     a = allocation
     cells = a.dataset.cells.reset_index(drop=True)
     frame = pd.DataFrame({"Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"]})
@@ -75,6 +78,7 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
     for j, y in enumerate(a.years):
         frame[f"Chỉ tiêu {y}"] = a.quotas[:, j]
     frame[f"Tổng {a.years[0]}–{a.years[-1]}"] = a.quotas.sum(axis=1)
+    frame[f"Dự kiến kết nạp được {a.years[0]}–{a.years[-1]}"] = a.realised_optimised
     frame[f"Khả năng đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = a.p_optimised[a.threshold]
     return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
 
@@ -116,9 +120,14 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
         rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
-    rows += [("Nguyên tắc", "chỉ tiêu không vượt quá khả năng kết nạp của chi bộ "
-                            f"({a.lift:g} lần mức mấy năm qua), trừ mức tối thiểu: chi bộ có phần theo dân số "
-                            "(trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+    rows += [("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "
+                            f"({a.lift:g} lần mức mấy năm qua) làm tròn lên, trừ mức tối thiểu: chi bộ có phần "
+                            "theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao "
+                            "ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+             ("Dự kiến kết nạp được", "số đảng viên chi bộ dự kiến kết nạp được trong giai đoạn với chỉ tiêu này, "
+                                      f"khi kết nạp đến mức khả năng của mình ({a.lift:g} lần mức mấy năm qua); ở "
+                                      "chi bộ kết nạp được ít, chỉ tiêu (số nguyên) có thể lớn hơn số này: phần lớn "
+                                      "hơn là mức phấn đấu"),
              ("Khả năng đạt", chance_words(a) + "; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
              ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
     return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
@@ -154,7 +163,8 @@ def write_quota_workbooks(allocation: Allocation, out_dir: str | Path, by: str |
     for unit, path in paths.items():
         mask = (cells[by] == unit).to_numpy()
         sheet = quota_sheet(a, mask)
-        added = [f"Đảng viên tại chỗ {a.base_year}", *(f"Chỉ tiêu {y}" for y in a.years), f"Tổng {period}"]
+        added = [f"Đảng viên tại chỗ {a.base_year}", *(f"Chỉ tiêu {y}" for y in a.years), f"Tổng {period}",
+                 f"Dự kiến kết nạp được {period}"]
         books[path] = {
             "Chỉ tiêu": Sheet(sheet, title=f"Đề xuất chỉ tiêu kết nạp đảng viên {period} — {unit}", totals=added),
             "Ghi chú": Sheet(quota_notes(a, unit, mask, by), title=f"Ghi chú — {unit}")}

@@ -123,13 +123,20 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
     assert sheet[years].to_numpy().sum() == plan.quotas[mask].sum()
     assert list(total[years]) == list(plan.quotas[mask].sum(axis=0)) and total["Tổng 2026–2030"] == plan.quotas[mask].sum()
     assert total["Đảng viên tại chỗ 2025"] == plan.n0[mask].sum()
+    # what the cells can be expected to admit of their quotas: at most the quota, the forecast's own admissions
+    realised = sheet.set_index("Mã chi bộ")["Dự kiến kết nạp được 2026–2030"]
+    ids = plan.dataset.cells["cell_id"].to_numpy()[mask]
+    assert realised.loc[ids].to_numpy() == pytest.approx(plan.realised_optimised[mask])
+    assert (realised <= sheet.set_index("Mã chi bộ")["Tổng 2026–2030"] + 1e-9).all()
+    assert total["Dự kiến kết nạp được 2026–2030"] == pytest.approx(plan.realised_optimised[mask].sum())
     notes = pd.read_excel(paths["Mường Tè"], sheet_name="Ghi chú", header=1).set_index("Mục")["Giá trị"]
     own = plan.quotas[mask].sum(axis=0)
     assert notes["Chỉ tiêu của đơn vị theo năm"] == ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), own))
     assert notes["Tổng chỉ tiêu của đơn vị 2026–2030"].startswith(f"{own.sum()} đảng viên")
     province = ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), plan.budgets.sum(axis=0)))
     assert province not in notes.to_numpy()  # the unit's own budget, not the province's
-    assert notes["Dữ liệu"] == "Dữ liệu mô phỏng"
+    assert notes["Dữ liệu"] == "Dữ liệu mô phỏng" and "làm tròn lên" in notes["Nguyên tắc"]
+    assert "mức phấn đấu" in notes["Dự kiến kết nạp được"]
 
 
 # ------------------------------------------------------------------- CLI
