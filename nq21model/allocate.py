@@ -34,7 +34,7 @@ from .exceptions import ParameterError
 from .quotas import QuotaPlan, mixed_values, optimise, population_split
 
 __all__ = ["Allocation", "allocate", "province_budget", "budget_grouping", "unit_budgets", "optimised_quotas",
-           "score_plans", "SENSITIVITY_LIFTS"]
+           "SENSITIVITY_LIFTS"]
 
 #: Lifts at which a plan and the population split are scored side by side.
 SENSITIVITY_LIFTS = (1.0, 2.0, 3.0)
@@ -63,7 +63,7 @@ class Allocation:
     transfers: np.ndarray        # (n, Y)
     lift: float
     #: ("optimised" | "proportional", lift) → ({k: P(≥ k) (n,)}, expected realised admissions (n,)):
-    #: the plan and the population split scored over every parameter draw (:func:`score_plans`)
+    #: the plan and the population split scored over every parameter draw (:func:`~nq21model.quotas.mixed_values`)
     scores: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
@@ -371,9 +371,9 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
         calibration = calibration or Calibration().fit(dataset, base_year)
         rates = calibration.rates(active, horizon)
     Y = horizon - base_year
-    natural = rates.admissions[:, :, :Y].mean(axis=0)
-    transfers = rates.info.get("transfers", np.zeros_like(rates.admissions))[:, :, :Y].mean(axis=0)
-    survival = rates.survival.mean(axis=0)
+    draws = (rates.survival, rates.admissions[:, :, :Y],
+             rates.info.get("transfers", np.zeros_like(rates.admissions))[:, :, :Y])
+    survival, natural, transfers = (x.mean(axis=0) for x in draws)  # the optimiser plans on the means
     budget, note = province_budget(dataset, base_year, horizon, admission_rate=admission_rate,
                                    admissions_per_year=admissions_per_year, admission_base=admission_base,
                                    natural=rates)
@@ -384,24 +384,15 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
                     thresholds=thresholds, lift=max_lift, pool=pool, floor_rule=floor is not None,
                     floor_share=2.0 if floor is None else float(floor), cap=cap)
     proportional = population_split(budgets, codes, population)
-    scores = score_plans({"optimised": plan.quotas, "proportional": proportional}, n0, rates, Y,
-                         lifts={float(max_lift), *SENSITIVITY_LIFTS}, thresholds=thresholds)
+    # what it reports is scored over every draw: what a forecast of the plan gives
+    scores = mixed_values({"optimised": plan.quotas, "proportional": proportional}, n0, *draws,
+                          lifts={float(max_lift), *SENSITIVITY_LIFTS}, thresholds=thresholds)
     return Allocation(dataset=active, base_year=base_year, horizon=horizon, thresholds=dict(thresholds),
                       unit_column=by, unit_names=names, unit=codes, budgets=budgets, province_budget=budget,
                       budget_note=f"{note}; units' budgets {how}", plan=plan, proportional=proportional,
                       n0=n0, survival=survival, natural=natural, transfers=transfers, lift=float(max_lift),
                       scores=scores,
                       info={"seconds": plan.info["seconds"], "checks": plan.info["checks"], "shared": how})
-
-
-def score_plans(plans: dict, n0: np.ndarray, rates, years: int, *, lifts, thresholds) -> dict:
-    """Each plan (name → quotas (n, Y)) at each lift: ({k: P(≥ k) (n,)}, expected
-    realised admissions (n,)) over every parameter draw of ``rates`` — what a forecast
-    of the plan gives (:func:`nq21model.quotas.mixed_values`), where the optimiser
-    planned on the mean rates."""
-    transfers = rates.info.get("transfers", np.zeros_like(rates.admissions))
-    return mixed_values(plans, n0, rates.survival, rates.admissions[:, :, :years], transfers[:, :, :years],
-                        lifts=lifts, thresholds=thresholds)
 
 
 def optimised_quotas(dataset: Dataset, scenario, base_year: int, horizon: int) -> pd.DataFrame:

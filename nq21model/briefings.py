@@ -238,6 +238,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     check_writable(out_dir, folder=True)
     params["context_dir"] = ""
     check_kernel(kernel)
+    if scheduler:
+        runner.check_scheduler(scheduler)  # before the province-wide preparation, not after it
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
     pool, logs = None, None

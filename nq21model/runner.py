@@ -389,8 +389,7 @@ def check_scheduler(scheduler: str, timeout: float = 3.0) -> None:
 
 
 def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
-    check_scheduler(scheduler)
-    from distributed import Client, as_completed
+    from distributed import Client, as_completed  # checked by check_scheduler at the batch's start
 
     outcomes = []
     try:

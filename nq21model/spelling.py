@@ -92,10 +92,9 @@ _UNIT_PREFIX_LINES = re.compile("^(?:" + "|".join(sorted(map(re.escape, _UNIT_PR
 def _rests(names: list) -> list[str] | None:
     """:func:`unit_name_key`'s rest of every name, in a few passes in C over the
     names joined by newlines (clean names: :func:`all_clean`), or None."""
-    if not all_clean(names) or any("\n" in name for name in names):
+    if not all_clean(names):  # clean names hold no line break, and casefold makes none
         return None
-    rests = _UNIT_PREFIX_LINES.sub("", "\n".join(names).casefold()).split("\n")
-    return rests if len(rests) == len(names) else None
+    return _UNIT_PREFIX_LINES.sub("", "\n".join(names).casefold()).split("\n")
 
 
 def same_unit_pairs(names) -> list[tuple[str, str]]:
