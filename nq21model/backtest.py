@@ -47,7 +47,7 @@ import pandas as pd
 
 from . import config, engine
 from .calibrate import Calibration
-from .crosscheck import ets_crosscheck, format_crosscheck
+from .crosscheck import ets_crosscheck, format_crosscheck, format_unit_totals, unit_totals
 from .data import Dataset
 from .exceptions import ParameterError
 from .scenario import Scenario, fixed_rates
@@ -223,6 +223,8 @@ class BacktestResult:
         ``{method}_expected`` and ``{method}_p{k}``.
     crosscheck : DataFrame
         :func:`ets_crosscheck` of the same replay.
+    units : DataFrame
+        :func:`~nq21model.crosscheck.unit_totals` of the calibrated model, by ``unit_column``.
     """
 
     base_year: int
@@ -232,6 +234,8 @@ class BacktestResult:
     cells: pd.DataFrame
     crosscheck: pd.DataFrame | None
     synthetic: bool
+    units: pd.DataFrame | None = None
+    unit_column: str = "district"
     rates: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     calibration: Calibration | None = field(default=None, repr=False)
@@ -279,6 +283,8 @@ class BacktestResult:
                         cells.append(f"{int(b['forecasts']):>5} {b['mean_forecast']:.2f}/{b['observed_frequency']:.2f}"
                                      .rjust(17))
                 lines.append(f"{method:<14}" + "".join(cells))
+        if self.units is not None and len(self.units):
+            lines += ["", format_unit_totals(self.units, self.unit_column)]
         if self.crosscheck is not None and len(self.crosscheck):
             lines += ["", "Province total: ETS of yearly totals beside the sum of the cell model (80 % bands)",
                       format_crosscheck(self.crosscheck)]
@@ -313,6 +319,11 @@ def backtest(dataset: Dataset, base_year: int | None = None, horizon: int | None
     horizon = dataset.last_year if horizon is None else int(horizon)
     if base_year is None:
         base_year = max(dataset.first_year + 3, horizon - 5)
+        if base_year >= horizon:
+            from .calibrate import MIN_YEARS
+
+            raise ParameterError(f"a replay needs {MIN_YEARS} years of history before its base year and a later "
+                                 f"year to score; the history covers {dataset.first_year}–{dataset.last_year}")
     base_year = int(base_year)
     if horizon <= base_year:
         raise ParameterError(f"horizon {horizon} must be after the base year {base_year}")
@@ -383,8 +394,11 @@ def backtest(dataset: Dataset, base_year: int | None = None, horizon: int | None
         for k in thresholds:
             cells[f"{method}_p{k}"] = per[method]["probs"][k]
     cross = ets_crosscheck(dataset, base_year, horizon, rates=rates) if crosscheck else None
+    by = dataset.default_unit
+    units = unit_totals(active.cells[by].astype(str).to_numpy()[seen], n0, *params["calibrated"], actual, seed) \
+        if by in active.cells else None
     return BacktestResult(base_year=base_year, horizon=horizon, scores=scores, reliability=reliability,
-                          cells=cells, crosscheck=cross, synthetic=bool(dataset.synthetic),
+                          cells=cells, crosscheck=cross, units=units, unit_column=by, synthetic=bool(dataset.synthetic),
                           rates={"admission_rate": r, "attrition_rate": a}, notes=notes, calibration=cal)
 
 
@@ -396,7 +410,10 @@ def backtest_scores_table(result: BacktestResult | Dataset, base_year: int | Non
     """Compact scores of the calibrated model against the spreadsheet method, one row
     per k: ``k, brier_calibrated, brier_spreadsheet, improvement`` (share by which
     the calibrated Brier is lower), ``log_score_calibrated, log_score_spreadsheet,
-    coverage_80`` (randomised-PIT coverage of the calibrated 80 % intervals), and
+    coverage_80`` (randomised-PIT coverage of the calibrated 80 % intervals: 80 % if
+    calibrated), ``inside_80`` (the share of cells inside [q10, q90], both ends
+    counted: above 80 % for counts even when calibrated), ``units, units_inside_80``
+    (the units whose total fell in its 80 % band, of how many), and
     ``base_year, horizon``. Pass a :class:`BacktestResult` or a Dataset (then the
     backtest is run with ``base_year``/``horizon``)."""
     if isinstance(result, Dataset):
@@ -408,7 +425,9 @@ def backtest_scores_table(result: BacktestResult | Dataset, base_year: int | Non
         rows.append({"k": int(k), "brier_calibrated": cal["brier"], "brier_spreadsheet": sheet["brier"],
                      "improvement": 1.0 - cal["brier"] / sheet["brier"],
                      "log_score_calibrated": cal["log_score"], "log_score_spreadsheet": sheet["log_score"],
-                     "coverage_80": cal["pit_coverage_80"],
+                     "coverage_80": cal["pit_coverage_80"], "inside_80": cal["coverage_80"],
+                     "units": 0 if result.units is None else len(result.units),
+                     "units_inside_80": 0 if result.units is None else int(result.units["inside"].sum()),
                      "base_year": result.base_year, "horizon": result.horizon})
     return pd.DataFrame(rows)
 

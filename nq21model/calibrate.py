@@ -122,8 +122,9 @@ class Calibration:
             raise DataError(Violation(
                 name, None, "year",
                 f"calibration needs at least {MIN_YEARS} years of history before the base year "
-                f"{base_year}; the history starts in {dataset.first_year}. Choose a later base year, "
-                "or use fixed rates (--fixed-rates)"))
+                f"{base_year}; the history covers {dataset.first_year}–{dataset.last_year}"
+                + (". Choose a later base year" if base_year < dataset.last_year else ": it needs a longer history")
+                + " (a forecast can also use fixed rates: --fixed-rates)"))
         members = dataset.panel("local_members")
         years = [y for y in dataset.years if dataset.first_year < y <= base_year]
         prev = members[[y - 1 for y in years]].to_numpy()
@@ -221,7 +222,8 @@ class Calibration:
             eps, eta = f.future.spread
             parts.append(f"Future: level {math.exp(f.future.point):.3f} (local-level model of the year effects; "
                          f"a year's own shock sd {eps:.3f}, drift of the level sd {eta:.3f} a year); "
-                         f"cell-year overdispersion κ = {f.overdispersion:.3f}")
+                         f"extra-Poisson variation of a cell-year: κ = {f.overdispersion:.3f} its own, "
+                         f"κ_a = {f.area_year:.3f} shared by its area's cells that year")
             parts.append("Spread of the random effects, posterior mean sd of the multipliers: "
                          f"years {math.sqrt(f.years.alpha_mean):.3f}, areas {math.sqrt(f.areas.alpha_mean):.3f}, "
                          f"cells {math.sqrt(f.cells.alpha_mean):.3f}")
@@ -325,18 +327,27 @@ class Calibration:
             if not uncertainty:
                 rate = np.exp(point + flow.future.point) * w * u
                 return np.repeat(rate[None, :, None], steps, axis=2)
-            # "years": every parameter at its point estimate, the future years still uncertain
+            # "years": every parameter at its point estimate, the years to come still uncertain
             log_v = flow.future.future(rng, D, steps)
-            return (np.exp(point) * w * u)[None, :, None] * np.exp(log_v)[:, None, :]
-        cov = np.asarray(flow.cov)
-        cov = np.where(np.isfinite(cov), cov, 0.0)
-        betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
-        eta = np.clip(betas @ X.T, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)   # (D, n)
-        log_v = flow.future.future(rng, D, steps)                                        # (D, steps)
-        w = flow.areas.sample(rng, areas, flow.areas.draw_alpha(rng, D))
-        u = flow.cells.sample(rng, cell_index, np.full(D, flow.cells.alpha_mean))
-        out = np.exp(eta + np.log(w) + np.log(u))[:, :, None] * np.exp(log_v)[:, None, :]
-        if flow.overdispersion > 0:   # each cell-year's own extra-Poisson variation
+            out = (np.exp(point) * w * u)[None, :, None] * np.exp(log_v)[:, None, :]
+        else:
+            cov = np.asarray(flow.cov)
+            cov = np.where(np.isfinite(cov), cov, 0.0)
+            betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
+            eta = np.clip(betas @ X.T, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)   # (D, n)
+            log_v = flow.future.future(rng, D, steps)                                        # (D, steps)
+            w = flow.areas.sample(rng, areas, flow.areas.draw_alpha(rng, D))
+            u = flow.cells.sample(rng, cell_index, np.full(D, flow.cells.alpha_mean))
+            out = np.exp(eta + np.log(w) + np.log(u))[:, :, None] * np.exp(log_v)[:, None, :]
+        # the years' own variation, process not parameter uncertainty: an area-year's
+        # multiplier its cells share, then each cell-year's own
+        if flow.area_year > 0:
+            k = 1.0 / flow.area_year
+            codes = np.unique(areas, return_inverse=True)[1].ravel()
+            shock = rng.gamma(k, 1.0 / k, size=(D, int(codes.max()) + 1, steps))
+            for d in range(D):  # a draw at a time: no second array of the rates' size
+                out[d] *= shock[d, codes]
+        if flow.overdispersion > 0:
             k = 1.0 / flow.overdispersion
             out *= rng.gamma(k, 1.0 / k, size=out.shape)
         return out

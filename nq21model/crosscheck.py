@@ -1,7 +1,9 @@
-"""A province-level cross-check of the cell model: a statsmodels ETS model of the
+"""Totals the cell model's replay is checked on: a statsmodels ETS model of the
 yearly province totals up to a base year beside the sum of the cell model
 (:func:`ets_crosscheck`; the briefing's table :func:`ets_crosscheck_table`, the
-backtest's text :func:`format_crosscheck`)."""
+backtest's text :func:`format_crosscheck`), and each unit's total against its own
+80 % band (:func:`unit_totals`: cells can be right one by one while a district's
+cells move together)."""
 from __future__ import annotations
 
 import warnings
@@ -14,7 +16,42 @@ from .calibrate import Calibration
 from .data import Dataset
 from .exceptions import ConvergenceWarning, ParameterError
 
-__all__ = ["ets_crosscheck", "ets_crosscheck_table", "format_crosscheck"]
+__all__ = ["ets_crosscheck", "ets_crosscheck_table", "format_crosscheck", "unit_totals", "format_unit_totals"]
+
+
+def unit_totals(units: np.ndarray, n0: np.ndarray, p: np.ndarray, mu: np.ndarray, actual: np.ndarray,
+                seed: int = 0) -> pd.DataFrame:
+    """Each unit's replayed total of local members against what happened: ``unit,
+    cells, actual, expected, q10, q90, inside`` (actual within [q10, q90]) and
+    ``pit`` (a randomised PIT value: uniform on [F(actual − 1), F(actual)] of the
+    total's exact distribution, mixed over the draws). If the model is right, 80 %
+    of the PIT values fall in [0.1, 0.9] — the units' coverage a cells' coverage
+    cannot show when a unit's cells move together."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name in sorted(set(units.tolist())):
+        idx = np.flatnonzero(units == name)
+        offset, pmf = engine_groups.total_pmf(n0[idx], p[:, idx], mu[:, idx])
+        pmf = np.clip(np.atleast_2d(pmf).mean(axis=0), 0.0, None)
+        cdf = np.cumsum(pmf) / pmf.sum()
+        q10, q90 = (int(np.argmax(cdf >= level - 1e-12)) + offset for level in config.BAND)
+        y = int(actual[idx].sum())
+        at = lambda k: 0.0 if k < offset else 1.0 if k - offset >= cdf.size else float(cdf[k - offset])  # noqa: E731
+        low, high = at(y - 1), at(y)
+        rows.append({"unit": name, "cells": idx.size, "actual": y,
+                     "expected": float((n0[idx] * p[:, idx] + mu[:, idx]).sum(axis=1).mean()),
+                     "q10": q10, "q90": q90, "inside": q10 <= y <= q90, "pit": low + rng.random() * (high - low)})
+    return pd.DataFrame(rows)
+
+
+def format_unit_totals(table: pd.DataFrame, unit_column: str) -> str:
+    """The units' totals of a replay in two lines: how many fell in their 80 % band,
+    and the share of PIT values in [0.1, 0.9] (80 % if the bands are honest)."""
+    pit80 = float(table["pit"].between(0.1, 0.9).mean())
+    above, below = int((table["pit"] > 0.9).sum()), int((table["pit"] < 0.1).sum())
+    return (f"Each {unit_column}'s total of local members: {int(table['inside'].sum())} of {len(table)} inside "
+            f"their 80 % band; PIT80 {pit80:.0%} ({above} above, {below} below; 80 % if the bands are honest — "
+            "lower: the units' cells move together more than the model allows)")
 
 
 def _ets_forecast(totals: pd.Series, years: list[int]) -> pd.DataFrame:

@@ -194,7 +194,8 @@ class Flow:
     areas: RandomEffect
     cells: RandomEffect
     future: LocalLevel     # the future of the year effects
-    overdispersion: float  # κ: a cell-year's count varies as μ + κμ² around its rate
+    overdispersion: float  # κ: a cell-year's count varies as μ + κμ² around its rate, of its own ...
+    area_year: float = 0.0  # ... and by a multiplier of variance κ_a it shares with its area's cells that year
     glm_summary: str = ""
 
     def design(self, cells: pd.DataFrame) -> np.ndarray:
@@ -335,8 +336,47 @@ def _fit_flow(name: str, count: np.ndarray, exposure: np.ndarray, cell: np.ndarr
     flow.cov = np.asarray(result.cov_params()).tolist()
     flow.years, flow.areas, flow.cells = years, areas, cells_re
     flow.future = LocalLevel.fit(year_events, np.bincount(year, weights=exposure * rate[cell], minlength=T))
-    # what a cell-year's count varies by beyond Poisson, around its fitted rate
+    # what a cell-year's count varies by beyond Poisson, around its fitted rate ...
     mu = exposure * rate[cell] * v[year] * w[area][cell] * cells_re.means()[cell]
-    flow.overdispersion = float(max(0.0, ((count - mu) ** 2 - count).sum() / max((mu ** 2).sum(), 1e-300)))
-    flow.glm_summary = str(result.summary())
+    flow.overdispersion, flow.area_year = overdispersion(count, mu, area[cell], year)
+    with warnings.catch_warnings():  # a one-cell fit's pseudo-R² and null deviance divide by 0: shown as nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        flow.glm_summary = str(result.summary())
     return flow
+
+
+def overdispersion(count: np.ndarray, mu: np.ndarray, area: np.ndarray, year: np.ndarray) -> tuple[float, float]:
+    """Extra-Poisson variation of counts around their fitted means, split in two
+    (method of moments): ``(κ, κ_a)``, a count varying as μ + (κ + κ_a)μ² — κ of its
+    own, κ_a shared by the counts of its ``area`` in its ``year`` (a district's drive
+    or bad year, which does not cancel in the area's total).
+
+    With S₁ = Σ((y − μ)² − y) over counts and S₂ the same over area-year totals
+    (M = Σμ of one), E S₁ ≈ (κ + κ_a) Σμ² and E S₂ ≈ κ_a B + κ Σμ², so κ_a = (S₂ −
+    S₁) / (B − Σμ²), within [0, κ + κ_a]. B is Σ M² less what the year effects take:
+    fitted on each year's total, they leave the areas' deviations from their mean,
+    E Σ_a (δ_a − M_a/M Σ_b δ_b)² = κ_a (Σ M_a² − 2 Σ M_a³/M + (Σ M_a²)²/M²) a year;
+    the areas' effects, fitted on each area's total over the T years, take about a
+    T-th more. Areas of one count, or one area, say nothing of the split (κ_a = 0)."""
+    count, mu = np.asarray(count, float), np.asarray(mu, float)
+    a = float((mu ** 2).sum())
+    s1 = float(((count - mu) ** 2 - count).sum())
+    total = max(0.0, s1 / max(a, 1e-300))
+    if total == 0.0 or count.size == 0:
+        return total, 0.0
+    area, year = np.asarray(area), np.asarray(year)
+    T = int(year.max()) + 1
+    group = area * T + year
+    size = (int(area.max()) + 1) * T  # every area's every year, a row each below
+    y, m = np.bincount(group, weights=count, minlength=size), np.bincount(group, weights=mu, minlength=size)
+    s2 = float(((y - m) ** 2 - y).sum())
+    m = m.reshape(-1, T)                                                  # (areas, years)
+    M = m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_year = (m ** 2).sum(axis=0) - 2 * (m ** 3).sum(axis=0) / M + ((m ** 2).sum(axis=0) / M) ** 2
+    # ... and the areas' effects, fitted on each area's total over the years, its mean over them
+    b = float(np.nansum(np.where(M > 0, per_year, 0.0))) * (1.0 - 1.0 / max(int((M > 0).sum()), 2))
+    if b <= a * (1 + 1e-9):
+        return total, 0.0
+    shared = float(min(max((s2 - s1) / (b - a), 0.0), total))
+    return total - shared, shared

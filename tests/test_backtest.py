@@ -148,3 +148,26 @@ def test_notebook_runs_with_papermill(tmp_path, small_files):
     source = nbformat.read(config.NOTEBOOKS_DIR / "backtest.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in source.cells if c.cell_type == "code")
     assert "parameters" in source.cells[1].metadata.get("tags", [])
+
+
+def test_each_units_total_is_scored_against_its_band(bundled, replay):
+    """The replay scores each district's total as well as each cell: a district's
+    cells moving together shows there, not in the cells' coverage."""
+    from nq21model.crosscheck import unit_totals
+
+    units = replay.units
+    assert replay.unit_column == "district" and len(units) == 8
+    seen = replay.cells.merge(bundled.cells[["cell_id", "district"]], on="cell_id")
+    assert units.set_index("unit")["actual"].to_dict() == seen.groupby("district")["members_actual"].sum().to_dict()
+    assert (units["q10"] <= units["q90"]).all() and units["pit"].between(0, 1).all()
+    assert (units["inside"] == ((units["q10"] <= units["actual"]) & (units["actual"] <= units["q90"]))).all()
+    assert units["inside"].sum() >= 5                                   # the bundled world is the model's own
+    assert f"{int(units['inside'].sum())} of 8 inside their 80 % band" in replay.summary()
+    table = backtest_scores_table(replay)
+    assert (table["units"] == 8).all() and (table["units_inside_80"] == units["inside"].sum()).all()
+    # a total far above its band: outside, PIT above 0.9; a certain total: inside, at its value
+    n0, p, mu = np.array([10, 10]), np.full((3, 2), 0.9), np.full((3, 2), 1.0)
+    high = unit_totals(np.array(["A", "A"]), n0, p, mu, np.array([30, 30]))
+    assert not high["inside"].iloc[0] and high["pit"].iloc[0] > 0.99
+    sure = unit_totals(np.array(["A", "B"]), n0, np.ones((1, 2)), np.zeros((1, 2)), np.array([10, 10]))
+    assert sure["inside"].all() and (sure["q10"] == 10).all() and (sure["q90"] == 10).all()

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import make_tables, run_cli
 from nq21model.calibrate import Calibration
-from nq21model.flows import _spread_posterior
+from nq21model.flows import _spread_posterior, overdispersion
 from nq21model.data import Dataset, load_dataset
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
@@ -229,7 +229,62 @@ def test_point_estimates_still_leave_the_years_to_come_uncertain(active, bundled
     rates = cal.rates(active, 2030)
     total = rates.admissions.sum(axis=1)                      # (draws, years)
     assert rates.draws == 30 and (total.std(axis=0) > 0).all()
-    # every cell keeps its point estimate: the draws differ by a common year factor only
+    # every cell keeps its point estimate: admissions (no extra-Poisson variation on
+    # these data) differ between draws by a common year factor only ...
+    assert cal.flows_["admissions"].overdispersion == 0 and cal.flows_["admissions"].area_year == 0
     ratio = rates.admissions[:, :, 0] / rates.admissions[:, :, 0].mean(axis=0)
     np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-9)
+    # ... while a cell-year's own variation (transfers: κ ≈ 11) is process, not
+    # parameter, uncertainty: it stays (docs/model.md)
+    assert cal.flows_["transfers"].overdispersion > 1
+    moved = rates.info["transfers"][:, :, 0] / rates.info["transfers"][:, :, 0].mean(axis=0)
+    assert np.median(moved.std(axis=1)) > 0.5
     assert Calibration(uncertainty=False).fit(bundled, 2025).rates(active, 2030).draws == 1
+
+
+def test_overdispersion_splits_what_an_areas_cells_share_in_a_year():
+    """Counts with a multiplier shared by an area's cells in a year (variance 0.2) and
+    one of their own (0.3): the moments find both, after the year and area effects
+    take their means; Poisson counts give 0 and 0."""
+    rng = np.random.default_rng(5)
+    areas, per, T = 40, 30, 8
+    area = np.repeat(np.arange(areas), per)                        # cell → area
+    mu_cell = rng.uniform(1.0, 6.0, areas * per)
+    cell, year = np.repeat(np.arange(areas * per), T), np.tile(np.arange(T), areas * per)
+    shared = rng.gamma(5.0, 0.2, size=(areas, T))                 # variance 0.2
+    own = rng.gamma(1 / 0.3, 0.3, size=cell.size)                  # variance 0.3
+    truth = mu_cell[cell] * shared[area[cell], year] * own
+    count = rng.poisson(truth)
+    # the fitted means: year effects on each year's total, area effects on each area's
+    mu = mu_cell[cell].astype(float)
+    for _ in range(20):
+        mu *= (np.bincount(year, weights=count) / np.bincount(year, weights=mu))[year]
+        mu *= (np.bincount(area[cell], weights=count) / np.bincount(area[cell], weights=mu))[area[cell]]
+    kappa, kappa_a = overdispersion(count, mu, area[cell], year)
+    assert kappa_a == pytest.approx(0.2, abs=0.06) and kappa == pytest.approx(0.3, abs=0.06)
+    plain = rng.poisson(mu_cell[cell])
+    k0, ka0 = overdispersion(plain, mu_cell[cell].astype(float), area[cell], year)
+    assert k0 < 0.02 and ka0 < 0.02
+    assert overdispersion(count, mu, np.zeros_like(cell), year)[1] == 0.0  # one area: no split
+    last = (area[cell] == areas - 1) & (year == T - 1)                 # the last area's last year missing
+    assert np.isfinite(overdispersion(count[~last], mu[~last], area[cell][~last], year[~last])).all()
+
+
+def test_an_areas_cells_share_its_yearly_multiplier_in_the_draws(active, bundled):
+    """With κ_a > 0 every cell of an area is moved by the same multiplier in a draw
+    and year (so the area's total keeps the spread its history shows), independently
+    between areas, years and draws."""
+    cal = Calibration(draws=200, uncertainty="years").fit(bundled, 2025)
+    flow = cal.flows_["admissions"]
+    cal.flows_["admissions"] = replace(flow, area_year=0.25, overdispersion=0.0)
+    rates = cal.rates(active, 2030).info["admissions"]              # (D, n, years)
+    cal.flows_["admissions"] = flow
+    plain = Calibration(draws=200, uncertainty="years").fit(bundled, 2025).rates(active, 2030).info["admissions"]
+    factor = rates / plain.mean(axis=0)                              # area-year multiplier × year factor
+    district = active.cells["district"].to_numpy()
+    for name in np.unique(district)[:3]:
+        part = factor[:, district == name, :]
+        np.testing.assert_allclose(part, part[:, :1, :] * np.ones_like(part), rtol=1e-9)
+    first = [factor[:, district == name, 0][:, 0] for name in np.unique(district)]
+    share = np.array(first) / np.mean(first, axis=0)                 # the year factor divided out
+    assert 0.15 < share.var() < 0.4
