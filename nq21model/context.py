@@ -33,7 +33,8 @@ from .exceptions import ParameterError
 MANIFEST_FILE = "manifest.json"
 EXTRAS_FILE = "extras.json"
 CONTEXT_FORMAT = "nq21model.briefing-context"
-CONTEXT_VERSION = 3  # 2: the cross-check carries the forecast's own province path; 3: the allocation its scores
+CONTEXT_VERSION = 4  # 2: the cross-check carries the forecast's own province path; 3: the allocation its scores;
+#                   4: the backtest scores their share inside [q10, q90]
 #: The pickle earlier versions wrote: never read, removed when a context is saved.
 LEGACY_FILE = "extras.pickle"
 _TABLE_FILE = re.compile(r"table-[0-9]{3,6}\.json")

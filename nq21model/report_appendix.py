@@ -100,7 +100,8 @@ METHOD_WORDS = {
     "logit_trend": "xu hướng theo năm của chính chỉ tiêu đó (hồi quy trên thang logit, có biến động ngẫu nhiên "
                    "từng năm); khoảng 80% và xác suất đạt tính cho số tổ chức, đảng viên hiện có của đơn vị",
     "poisson_glm": "hồi quy Poisson của số đếm hằng năm theo năm, có biến động ngẫu nhiên từng năm, cộng dồn từ 2021",
-    "constant": "chỉ tiêu không đổi trong mọi năm có số liệu: giữ nguyên mức hiện tại",
+    "constant": "giữ nguyên mức của năm gần nhất, không ước lượng xu hướng (chỉ tiêu gần như không đổi qua các "
+                "năm hoặc không dùng xu hướng); khoảng dự báo của chỉ tiêu này không phản ánh biến động có thể có",
 }
 
 
@@ -156,17 +157,25 @@ def show_backtest(results: ForecastResults, extras) -> HTML:
         f"Điểm Brier — {mine.lower()}": [format_number(v, 4) for v in scores["brier_calibrated"]],
         "Điểm Brier — cách tính bảng tính": [format_number(v, 4) for v in scores["brier_spreadsheet"]],
         "Sai số giảm": [format_percent(v, 0) for v in scores["improvement"]],
-        "Độ phủ khoảng 80%": [format_percent(v, 0) for v in scores["coverage_80"]],
     })
+    pit, inside = float(scores["coverage_80"].iloc[0]), float(scores["inside_80"].iloc[0])
+    n_units = int(scores["units"].iloc[0]) if "units" in scores else 0
+    units = (f" Tổng số đảng viên tại chỗ của từng đơn vị năm {h}: {int(scores['units_inside_80'].iloc[0])} trong "
+             f"{n_units} đơn vị nằm trong khoảng 80% của mô hình (khoảng 80% các đơn vị nếu khoảng dự báo của "
+             "đơn vị đúng mức; ít hơn nhiều: các chi bộ của một đơn vị cùng biến động mà mô hình chưa tính hết)."
+             if n_units else "")
     return _block("<h3>Kiểm định dự báo (toàn tỉnh)</h3>",
                   f"<p><strong>{_esc(backtest_heading(results))}.</strong> Ước lượng lại mô hình chỉ với số liệu đến "
                   f"năm {b}, dự báo năm {h} cho từng chi bộ của toàn tỉnh (không riêng đơn vị của báo cáo), rồi so "
                   f"với thực tế năm {h}. Điểm Brier là sai số bình "
                   "phương trung bình của xác suất dự báo một chi bộ đạt ngưỡng (0 là hoàn hảo, càng nhỏ càng tốt); "
                   "<em>cách tính bảng tính</em> là N·(1 + r − a)^t so với ngưỡng, với tỷ lệ kết nạp r và giảm a "
-                  "chung của toàn tỉnh. Độ phủ: tỷ lệ chi bộ có số thực tế nằm trong khoảng 80% (lý tưởng là "
-                  "80%).</p>",
-                  html_table(table, numeric=tuple(table.columns[1:])), cls=APPENDIX)
+                  "chung của toàn tỉnh.</p>",
+                  html_table(table, numeric=tuple(table.columns[1:])),
+                  f"<p>Khoảng 80% của mô hình (từ mức thấp đến mức cao của từng chi bộ, kể cả hai đầu): "
+                  f"{format_percent(inside, 0)} chi bộ có số thực tế nằm trong khoảng — với số đảng viên là số "
+                  f"nguyên, tỷ lệ này cao hơn 80% ngay cả khi mô hình đúng; đo theo cách không thiên lệch cho số "
+                  f"nguyên (PIT ngẫu nhiên hóa): {format_percent(pit, 0)}, lý tưởng là 80%.{units}</p>", cls=APPENDIX)
 
 
 def crosscheck_table(results: ForecastResults, extras) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from .report_base import (HTML, STATUS_LIGHTS, _block, _esc, focus, light_html, 
 from .report_forecast import at_risk_cells, at_risk_rule, key_figures
 from .results import PROVINCE, ForecastResults
 from .statuses import NOT_APPLICABLE, NOT_APPLICABLE_WHY
-from .summary_admissions import MAX_FACTOR, admissions_needed, admissions_sentence
+from .summary_admissions import MAX_FACTOR, _people, admissions_needed, admissions_sentence
 
 #: The programme's targets the conclusion speaks of: (tracker indicator, year), in order.
 CONCLUSION_TARGETS = (("2d_3", 2025), ("no_empty_cell", 2025), ("2a", 2025),
@@ -79,11 +79,11 @@ def verdict_number(code: str, value: float, *, observed: bool, low: float | None
 
 
 def target_text(code: str, year: int) -> str:
-    """The programme's target in words: '95%', '0 chi bộ', '3–4% tổng số đảng viên'."""
+    """The programme's target in words: '95%', '0 chi bộ', 'từ 3% tổng số đảng viên (khung 3–4%)'."""
     if code.startswith("no_empty"):
         return "0 chi bộ"
     if code == "2a":
-        return "3–4% tổng số đảng viên"
+        return "từ 3% tổng số đảng viên (khung 3–4%)"
     return format_percent(config.TARGET_SHARE, 0)
 
 
@@ -240,12 +240,18 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
     return text + "."
 
 
-def quota_effect(extras, *, unit: str | None = None, by: str | None = None) -> dict | None:
-    """What the quota proposal gains over the population split for the unit:
-    ``threshold, horizon, lift`` (assumed), ``quotas`` (admissions of the period),
-    ``share_plan, share_population, gain`` at the assumed lift and ``gain_low`` if
-    cells can only admit as many as in recent years (lift 1). None without a
-    proposal."""
+def quota_effect(extras, results: ForecastResults | None = None, *, unit: str | None = None,
+                 by: str | None = None) -> dict | None:
+    """What the quota proposal gains for the unit: ``threshold, horizon, lift``
+    (assumed), ``years``, ``quotas`` (admissions of the period), ``share_plan,
+    share_population, gain`` at the assumed lift (the plan against the population
+    split of the same quotas), ``share_plan_low, share_population_low, gain_low`` if
+    cells can only admit as many as in recent years (lift 1), ``realised`` (the
+    admissions the plan is expected to make at the assumed lift). With the page's
+    ``results`` (same base year, the horizon among its own), also what the page
+    forecasts without the plan: ``share_now`` (the expected share at the horizon),
+    ``admitted_now`` (the village cells' expected admissions over the same years)
+    and ``kind`` (the page's scenario). None without a proposal."""
     a = getattr(extras, "allocation", None)
     if a is None:
         return None
@@ -253,29 +259,63 @@ def quota_effect(extras, *, unit: str | None = None, by: str | None = None) -> d
     sens = a.sensitivity(mask).set_index("lift")
     at = sens.loc[a.lift]
     low = sens.loc[min(sens.index)]
-    return {"threshold": a.threshold, "horizon": a.horizon, "lift": a.lift, "years": (a.years[0], a.years[-1]),
-            "quotas": int(a.quotas[mask].sum()), "share_plan": float(at["share_optimised"]),
-            "share_population": float(at["share_proportional"]), "gain": float(at["gain"]),
-            "gain_low": float(low["gain"]), "lift_low": float(min(sens.index)),
-            "share_plan_low": float(low["share_optimised"]), "share_population_low": float(low["share_proportional"])}
+    effect = {"threshold": a.threshold, "horizon": a.horizon, "lift": a.lift, "years": (a.years[0], a.years[-1]),
+              "quotas": int(a.quotas[mask].sum()), "share_plan": float(at["share_optimised"]),
+              "share_population": float(at["share_proportional"]), "gain": float(at["gain"]),
+              "gain_low": float(low["gain"]), "lift_low": float(min(sens.index)),
+              "share_plan_low": float(low["share_optimised"]), "share_population_low": float(low["share_proportional"]),
+              "realised": float(at["realised_optimised"])}
+    if results is not None and results.base_year == a.base_year and a.horizon in results.horizons:
+        by = by or results.unit_column
+        table = results.province if unit in (None, PROVINCE) else results.units(by)
+        row = table[(table["unit"] == (unit or PROVINCE)) & (table["horizon"] == a.horizon)].iloc[0]
+        idx = results._unit_index(by, unit)
+        steps = a.horizon - a.base_year
+        effect.update(share_now=float(row[f"share_at_least_{a.threshold}"]), kind=results.scenario.kind,
+                      admitted_now=float(results.rates.admissions[:, idx, :steps].mean(axis=0).sum()))
+    return effect
 
 
 def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | None:
-    """Whether the quota proposal helps and by how much, in one sentence (from :func:`quota_effect`)."""
+    """Whether the quota proposal helps and by how much (from :func:`quota_effect`):
+    the share it is expected to give against the page's forecast without it and
+    against the population split of the same quotas, at the assumed lift and at the
+    rate of recent years; and the admissions it is expected to make against the
+    forecast's, where the page's results are given."""
     if effect is None:
         return None
     what = f"tỷ lệ chi bộ có từ {effect['threshold']} đảng viên tại chỗ năm {effect['horizon']}"
-    plan = (f"Giao chỉ tiêu kết nạp theo đề xuất ({format_number(effect['quotas'])} người trong "
-            f"{effect['years'][0]}–{effect['years'][1]} ở {unit_name(unit)}) thay vì chia theo dân số")
+    now = "nếu giữ như hiện nay" if effect.get("kind") == "continue" else "theo kịch bản của báo cáo"
+    quotas = (f"{format_number(effect['quotas'])} người trong {effect['years'][0]}–{effect['years'][1]} ở "
+              f"{unit_name(unit)}")
+    if "admitted_now" in effect:
+        quotas += (f"; dự kiến kết nạp được khoảng {_people(effect['realised'])} người, so với khoảng "
+                   f"{_people(effect['admitted_now'])} {now}")
+    plan = f"Giao chỉ tiêu kết nạp theo đề xuất ({quotas})"
+    lift = f"gấp {format_number(effect['lift'], 1)} lần mức bình quân các năm gần đây"
+    if "share_now" in effect:
+        share = format_percent(effect["share_plan"], 1)
+        text = (f"{plan} thì {what} dự kiến là {share} "
+                f"({format_point_change(effect['share_plan'], effect['share_now'])} so với "
+                f"{format_percent(effect['share_now'], 1)} {now}; chia cùng số chỉ tiêu theo dân số: "
+                f"{format_percent(effect['share_population'], 1)}), nếu các chi bộ kết nạp được tối đa {lift}")
+        if effect["lift_low"] < effect["lift"]:
+            text += (f"; nếu chỉ kết nạp được bằng mức đó: {format_percent(effect['share_plan_low'], 1)} (chia theo "
+                     f"dân số: {format_percent(effect['share_population_low'], 1)})")
+        text += "."
+        if _people(effect["realised"]) != _people(effect["admitted_now"]) and effect["realised"] < effect["admitted_now"]:
+            text += (" Theo đề xuất, số người được kết nạp ít hơn dự báo "
+                     f"{now}, nên chỉ tiêu kết nạp 3–4% tổng số đảng viên mỗi năm khó đạt hơn.")
+        return text
     if abs(effect["gain"]) < 0.0005:
-        return (f"{plan} hầu như không thay đổi {what} ({format_percent(effect['share_plan'], 1)}): các chi bộ đều "
-                "đã được giao sát khả năng kết nạp.")
-    text = (f"{plan} nâng {what} dự kiến từ {format_percent(effect['share_population'], 1)} lên "
-            f"{format_percent(effect['share_plan'], 1)} "
-            f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được gấp "
-            f"{format_number(effect['lift'], 1)} lần mức mấy năm qua")
+        return (f"{plan} thay vì chia theo dân số hầu như không thay đổi {what} "
+                f"({format_percent(effect['share_plan'], 1)}): các chi bộ đều đã được giao sát khả năng kết nạp.")
+    text = (f"{plan} thay vì chia theo dân số nâng {what} dự kiến từ {format_percent(effect['share_population'], 1)} "
+            f"lên {format_percent(effect['share_plan'], 1)} "
+            f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được "
+            f"tối đa {lift}")
     if effect["lift_low"] < effect["lift"]:
-        text += (f"; nếu chỉ bằng mức mấy năm qua, chênh lệch còn "
+        text += (f"; nếu chỉ bằng mức đó, chênh lệch còn "
                  f"{format_point_change(effect['share_plan_low'], effect['share_population_low'])}")
     return text + "."
 
@@ -288,7 +328,7 @@ def recommendations(results: ForecastResults, extras=None, *, unit: str | None =
     by = by or results.unit_column
     items = [hotspot_sentence(results, unit=unit, by=by),
              admissions_sentence(admissions_needed(results, unit=unit, by=by), unit=unit),
-             quota_sentence(quota_effect(extras, unit=unit, by=by), unit=unit)]
+             quota_sentence(quota_effect(extras, results, unit=unit, by=by), unit=unit)]
     return [item for item in items if item]
 
 

@@ -162,11 +162,12 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
         text += (f", tức là tỷ lệ kết nạp chung của {unit_name(unit)} khoảng {format_percent(need['needed_rate'], 1)} "
                  f"tổng số đảng viên/năm, nếu chi bộ thôn, bản vẫn chiếm khoảng "
                  f"{format_percent(need['phi'], 0)} số kết nạp như hiện nay")
-    if need["kind"] == "continue" and need["factor"] > need["lift"]:
+    if need["kind"] == "continue" and round(need["factor"], 1) > need["lift"]:  # "gấp 2 lần … (gấp 2 lần)" is no news
         text += (f"; mức này vượt khả năng kết nạp giả định của các chi bộ (gấp {format_number(need['lift'], 1)} lần "
                  "mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ")
     return text + "."
 
 
 def _people(value: float) -> str:
-    return format_number(round(value, -1) if value >= 100 else round(value))
+    """A number of people as the page's tables show it (whole people)."""
+    return format_number(round(value))

@@ -14,7 +14,7 @@ from .exceptions import ParameterError
 from .indicators import (COMMUNE_EXCLUDED, INDICATORS, PROGRAMME_START, TrackerData, count_series,
                          load_tracker_data, share_counts, unit_rows)
 from .results import PROVINCE
-from .targets import BAND, _band_and_tail, _groups
+from .targets import BAND, _band_and_tail, _groups, admission_rate
 from .trends import count_future, fit_share_trend, predict_share
 
 __all__ = ["indicator_paths", "unit_table", "province_table", "format_targets", "METHOD_LABELS"]
@@ -108,7 +108,9 @@ def indicator_paths(data: TrackerData | Dataset | None = None, *, by: str | None
             continue
         start = int(part["year"].max())
         for year in range(start + 1, last_year + 1):
-            value, lo, hi, _ = predict_share(fit, year)
+            # admissions after the base year: the forecast's own, as the targets table has them
+            exact = admission_rate(results, dataset, by, base_year, unit, year) if code == "2a" and future else None
+            value, lo, hi = exact[:3] if exact else predict_share(fit, year)[:3]
             add(code, year, expected=value, low=lo, high=hi)
     # counts since 2021, cumulative
     for code in ("2b", "2b_owner", "owner_per_district"):
@@ -157,7 +159,7 @@ def _fmt_target(code: str, unit: str, year: int) -> str:
     if code == "owner_per_district":
         return "100% huyện, thành phố" if unit == PROVINCE else "≥ 1 chủ doanh nghiệp"
     if code == "2a":
-        return "3–4%"
+        return "≥ 3% (khung 3–4%)"  # judged as at least 3 %: above 4 % is more than the programme asks, not a miss
     if ind.lower_is_better:
         return f"{format_number(t)} chi bộ"
     if ind.percent:

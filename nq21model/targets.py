@@ -419,49 +419,56 @@ def track_targets(data: TrackerData | Dataset | None = None, *, by: str | None =
 
 
 def _admission_rows(rows: list[dict], results, dataset: Dataset, by: str | None, base_year: int) -> list[dict]:
-    """Indicator 2a after the base year from the forecast's own admissions (one number,
-    one meaning: the same admissions as the briefing's): the village cells' expected
-    admissions of the year over their share φ of all admissions, over all members at
-    the end of the year before (:func:`scenario.programme_base`). Continue: the band and
-    the probability from the model's Poisson mixture; a scenario that fixes the
-    admissions: its rate, marked as assumed."""
-    from .scenario import programme_base
-
-    ind = INDICATORS["2a"]
-    cells = results.dataset.cells
+    """Indicator 2a after the base year from the forecast's own admissions
+    (:func:`admission_rate`), where it can be had; the trend's row elsewhere."""
     out = []
     for row in rows:
         year = int(row["year"])
-        if row["indicator"] != "2a" or row["method"] == "none" or year <= base_year \
-                or year - base_year > results.rates.lam.shape[-1]:
-            out.append(row)
-            continue
-        unit = row["unit"]
-        try:
-            base = programme_base(dataset, base_year, None if unit == PROVINCE else unit, by)
-        except ParameterError:
-            out.append(row)
-            continue
-        idx = np.arange(len(cells)) if unit == PROVINCE else np.flatnonzero(cells[by].eq(unit).to_numpy())
-        scale = base.phi * base.members_at(year - 1)
-        if not scale > 0:   # no village admissions in the totals' years, or no members: the trend stands
-            out.append(row)
-            continue
-        if results.scenario.kind != "continue":
-            value = float(results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1).mean()) / scale
-            out.append(_row("2a", unit, year, value, value, value, float(ind.met(value, year)), "scenario"))
-            continue
-        lam = results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1)          # (D,)
-        size = int(lam.max() + 10 * np.sqrt(lam.max()) + 30)
-        from scipy import stats
-
-        pmf = stats.poisson.pmf(np.arange(size)[None, :], lam[:, None]).mean(axis=0)
-        cdf = np.cumsum(pmf)
-        lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / scale for q in BAND)
-        needed = math.ceil(ind.targets[max(ind.targets)] * scale - 1e-9)
-        reach = 1.0 if needed <= 0 else float(1 - cdf[needed - 1]) if needed <= size else 0.0  # beyond the mass
-        out.append(_row("2a", unit, year, float(lam.mean()) / scale, lo, hi, reach, "exact"))
+        exact = None
+        if row["indicator"] == "2a" and row["method"] != "none":
+            exact = admission_rate(results, dataset, by, base_year, row["unit"], year)
+        out.append(row if exact is None else _row("2a", row["unit"], year, *exact))
     return out
+
+
+def admission_rate(results, dataset: Dataset, by: str | None, base_year: int, unit: str,
+                   year: int) -> tuple | None:
+    """Indicator 2a of a year after the base year from the forecast's own admissions
+    (one number, one meaning: the same admissions as the briefing's, in its table and
+    its chart): the village cells' expected admissions of the year over their share φ
+    of all admissions, over all members at the end of the year before
+    (:func:`scenario.programme_base`). Continue: the band and the probability from the
+    model's Poisson mixture; a scenario that fixes the admissions: its rate, marked
+    as assumed. ``(value, low, high, p, method)``, or None where the data cannot say
+    (no totals, no village admissions in them, a year the forecast does not cover):
+    the trend then stands."""
+    from .scenario import programme_base
+
+    if year <= base_year or year - base_year > results.rates.lam.shape[-1]:
+        return None
+    ind = INDICATORS["2a"]
+    cells = results.dataset.cells
+    try:
+        base = programme_base(dataset, base_year, None if unit == PROVINCE else unit, by)
+    except ParameterError:
+        return None
+    idx = np.arange(len(cells)) if unit == PROVINCE else np.flatnonzero(cells[by].eq(unit).to_numpy())
+    scale = base.phi * base.members_at(year - 1)
+    if not scale > 0:   # no village admissions in the totals' years, or no members
+        return None
+    if results.scenario.kind != "continue":
+        value = float(results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1).mean()) / scale
+        return value, value, value, float(ind.met(value, year)), "scenario"
+    lam = results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1)          # (D,)
+    size = int(lam.max() + 10 * np.sqrt(lam.max()) + 30)
+    from scipy import stats
+
+    pmf = stats.poisson.pmf(np.arange(size)[None, :], lam[:, None]).mean(axis=0)
+    cdf = np.cumsum(pmf)
+    lo, hi = (float(np.searchsorted(cdf, q - 1e-12)) / scale for q in BAND)
+    needed = math.ceil(ind.targets[max(ind.targets)] * scale - 1e-9)
+    reach = 1.0 if needed <= 0 else float(1 - cdf[needed - 1]) if needed <= size else 0.0  # beyond the mass
+    return float(lam.mean()) / scale, lo, hi, reach, "exact"
 
 
 #: What briefings show of the tracker moved to :mod:`nq21model.target_views`; these

@@ -11,7 +11,7 @@ from scipy import stats
 from conftest import make_tables
 from nq21model import config, report, summary, summary_admissions
 from nq21model.extras import compute_extras
-from nq21model.fmt import format_number, format_percent
+from nq21model.fmt import format_number, format_percent, format_point_change
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_verdict_numbers_in_words():
             == "dự báo còn khoảng 1 chi bộ (80% khả năng trong 0–2)")
     assert summary.verdict_number("2d_4", 1.0, observed=False, low=1.0, high=1.0) == "dự báo 100%"
     assert summary.verdict_number("2d_3", 0.9412, observed=True, low=0.9, high=0.95) == "94,1%"
-    assert summary.target_text("2a", 2030) == "3–4% tổng số đảng viên"
+    assert summary.target_text("2a", 2030) == "từ 3% tổng số đảng viên (khung 3–4%)"
     assert summary.target_text("2d_5", 2030) == "95%"
 
 
@@ -222,7 +222,7 @@ def test_admissions_sentence_says_the_numbers():
             "needed": 228.5, "needed_rate": 0.125, "phi": 0.6, "lift": 2.0, "kind": "continue"}
     text = summary_admissions.admissions_sentence(need, unit="Mường Tè")
     assert text == ("Để chỉ tiêu 95% chi bộ có từ 4 đảng viên tại chỗ năm 2030 có khả năng đạt (xác suất từ 80%) "
-                    "khi mọi chi bộ tăng kết nạp như nhau, chi bộ thôn, bản của Mường Tè cần kết nạp khoảng 230 "
+                    "khi mọi chi bộ tăng kết nạp như nhau, chi bộ thôn, bản của Mường Tè cần kết nạp khoảng 228 "
                     "người/năm, gấp 3,4 lần mức hiện nay "
                     "(≈ 67), tức là tỷ lệ kết nạp chung của Mường Tè khoảng 12,5% tổng số đảng viên/năm, nếu chi "
                     "bộ thôn, bản vẫn chiếm khoảng 60% số kết nạp như hiện nay; mức này vượt khả năng kết nạp giả "
@@ -230,6 +230,8 @@ def test_admissions_sentence_says_the_numbers():
     within = summary_admissions.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
     assert "gấp 1,5 lần" in within and "vượt" not in within and "tổng số đảng viên" not in within
     small = summary_admissions.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
+    at_lift = summary_admissions.admissions_sentence({**need, "factor": 2.04, "needed": 137.1})
+    assert "gấp 2 lần mức hiện nay" in at_lift and "vượt" not in at_lift  # not "gấp 2 lần … vượt … (gấp 2 lần)"
     assert "gấp 8,6 lần" in small and "tổng số đảng viên" not in small and "vượt khả năng" in small
 
 
@@ -249,6 +251,32 @@ def test_quota_effect_is_the_allocations_sensitivity(extras):
         assert format_percent(share, 1) in text
     assert f"gấp {format_number(a.lift, 1)} lần" in text
     assert summary.quota_effect(None) is None and summary.quota_sentence(None) is None
+
+
+def test_quota_effect_sets_the_plan_beside_the_page_forecast(results, extras):
+    """With the page's results: the share the page forecasts without the plan (its
+    units table) and the admissions it expects (its yearly paths) stand beside the
+    plan's, and a plan that admits fewer people says what that means for 2a."""
+    a = extras.allocation
+    effect = summary.quota_effect(extras, results, unit=UNIT, by="district")
+    units = results.units("district").set_index(["unit", "horizon"])
+    assert effect["share_now"] == pytest.approx(units.loc[(UNIT, a.horizon), f"share_at_least_{a.threshold}"])
+    paths = results.unit_paths("district")
+    years = paths[(paths["unit"] == UNIT) & paths["year"].between(a.base_year + 1, a.horizon)]
+    assert effect["admitted_now"] == pytest.approx(years["expected_admissions"].sum())
+    sens = a.sensitivity(a.unit_mask("district", UNIT)).set_index("lift")
+    assert effect["realised"] == sens.loc[a.lift, "realised_optimised"]
+    text = summary.quota_sentence(effect, unit=UNIT)
+    for share in (effect["share_now"], effect["share_plan"], effect["share_population"], effect["share_plan_low"]):
+        assert format_percent(share, 1) in text
+    assert format_point_change(effect["share_plan"], effect["share_now"]) + " so với" in text
+    assert "nếu giữ như hiện nay" in text
+    assert effect["realised"] < effect["admitted_now"] and "khó đạt hơn" in text  # these data: fewer
+    more = summary.quota_sentence({**effect, "realised": effect["admitted_now"] + 50}, unit=UNIT)
+    assert "khó đạt hơn" not in more
+    province = summary.quota_effect(extras, results, by="district")
+    assert province["share_now"] == pytest.approx(results.province.set_index("horizon").loc[
+        a.horizon, f"share_at_least_{a.threshold}"])
 
 
 # ------------------------------------------------------------------------ the box
