@@ -364,8 +364,10 @@ def allocate(dataset: Dataset | None = None, *, base_year: int | None = None, ho
         raise ParameterError(f"no column '{by}' in the cells table")
     if rates is None:
         if not can_calibrate(dataset, base_year):
-            raise ParameterError(f"quotas need each cell's calibrated rate, and history before {base_year} is "
-                                 f"too short to calibrate (at least 3 years); choose a later base year")
+            raise ParameterError(f"quotas need each cell's calibrated rate, from at least 3 years of history "
+                                 f"before the base year {base_year}; the history covers "
+                                 f"{dataset.first_year}–{dataset.last_year}"
+                                 + ("" if base_year == dataset.last_year else ": choose a later base year"))
         # the forecast's own calibration (parameter draws): the quotas of `allocate` are the
         # quotas of a batch of briefings on the same data
         calibration = calibration or Calibration().fit(dataset, base_year)

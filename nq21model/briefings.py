@@ -149,7 +149,7 @@ class BriefingRun:
 
 
 def notebook_parameters(*, unit_column: str = "", cells=None, history=None, totals=None, sheet=None,
-                        quotas=None, scenario=None, base_year: int | None = None, horizons=None,
+                        history_sheet=None, quotas=None, scenario=None, base_year: int | None = None, horizons=None,
                         method: str = "exact", draws: int = 10_000, seed: int | None = None,
                         reconcile: bool = False) -> dict:
     """The briefing notebook's parameters (all but ``unit``) for these settings.
@@ -166,6 +166,7 @@ def notebook_parameters(*, unit_column: str = "", cells=None, history=None, tota
         "history_path": str(Path(history).resolve()) if history else "",
         "totals_path": str(Path(totals).resolve()) if totals else "",
         "sheet": "" if sheet is None else str(sheet),
+        "history_sheet": "" if history_sheet is None else str(history_sheet),
         "base_year": None if base_year is None else int(base_year),
         "horizons": None if not horizons else sorted(int(h) for h in horizons),
         "admission_rate": None if scenario.admission_rate is None else float(scenario.admission_rate),

@@ -23,8 +23,20 @@ def load_data(args):
     """The dataset named by the command's data flags (warnings shown once, on stderr)."""
     from .data import load_dataset
 
-    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=_sheet(args.sheet),
-                        reconcile=getattr(args, "reconcile", False))
+    sheet, history_sheet = sheets(args)
+    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=sheet,
+                        history_sheet=history_sheet, reconcile=getattr(args, "reconcile", False))
+
+
+def sheets(args) -> tuple:
+    """The cells' and the history's sheets: ``--sheet`` is the cells', or the history's
+    when only the history is a workbook; ``--history-sheet`` the history's."""
+    sheet, history_sheet = _sheet(args.sheet), _sheet(getattr(args, "history_sheet", None))
+    workbook = {name: path is not None and path.suffix.lower() in (".xlsx", ".xlsm")
+                for name, path in (("cells", args.cells), ("history", args.history))}
+    if sheet is not None and history_sheet is None and workbook["history"] and not workbook["cells"]:
+        sheet, history_sheet = None, sheet  # the only workbook's sheet
+    return sheet, history_sheet
 
 
 def scenario_from_args(args, dataset):
@@ -159,8 +171,8 @@ def cmd_forecast(args) -> int:
     print(console.scenario_people_line(results))
     if len(results.absent):
         reasons = results.absent["reason"].value_counts()
-        where = "sheet 'absent' of --out F.xlsx" if args.out is None or args.out.suffix.lower() != ".xlsx" \
-            else f"sheet 'absent' of {args.out}"
+        where = "listed by --out F.xlsx, in its sheet 'absent'" if args.out is None \
+            or args.out.suffix.lower() != ".xlsx" else f"listed in the sheet 'absent' of {args.out}"
         print(f"Not forecast: {reasons.get('dissolved', 0)} cells dissolved before {results.base_year}, "
               f"{reasons.get('not_yet', 0)} with no history up to it ({where})")
     if args.out is not None:
@@ -204,6 +216,8 @@ def cmd_backtest(args) -> int:
     result.print_summary()
     if args.out is not None:
         tables = {"scores": result.scores, "reliability": result.reliability, "cells": result.cells}
+        if result.units is not None:
+            tables["units"] = result.units
         if result.crosscheck is not None:
             tables["province_crosscheck"] = result.crosscheck
         write_table(tables, args.out, synthetic=dataset.synthetic)  # CSV: the scores
@@ -255,8 +269,10 @@ def cmd_briefings(args) -> int:
         import secrets
 
         args.seed = secrets.randbelow(2**31)
+    sheet, history_sheet = sheets(args)
     params = notebook_parameters(unit_column=args.unit or dataset.default_unit, cells=args.cells,
-                                 history=args.history, totals=args.totals, sheet=args.sheet, quotas=args.quotas,
+                                 history=args.history, totals=args.totals, sheet=sheet,
+                                 history_sheet=history_sheet, quotas=args.quotas,
                                  scenario=scenario, base_year=args.base_year, horizons=args.horizon,
                                  method=args.method, draws=args.draws, seed=args.seed, reconcile=args.reconcile)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,

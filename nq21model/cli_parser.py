@@ -14,9 +14,12 @@ def _add_data_args(p: argparse.ArgumentParser, *,
     g.add_argument("--totals", type=Path, metavar="F",
                    help="yearly members and admissions of the whole party organisation per unit (unit, year, "
                         "members, admitted); default totals.csv beside the cells file, if there is one")
-    g.add_argument("--sheet", help="sheet of an XLSX input (name or 0-based number; default: the sheet whose "
-                                   "first rows hold the table's headers, as the template's 'Chi bộ' and 'Lịch "
-                                   "sử', else the first)")
+    g.add_argument("--sheet", help="sheet of an XLSX input (name or 0-based number; default: the sheet named for "
+                                   "the table or whose first rows hold its headers, as the template's 'Chi bộ' "
+                                   "and 'Lịch sử', else the first): the cells' sheet, or the history's when only "
+                                   "the history is a workbook")
+    g.add_argument("--history-sheet", help="the history's sheet, when the cells' is given by --sheet or is in "
+                                           "another workbook (name or 0-based number)")
     g.add_argument("--base-year", type=int, help=base_year)
     g.add_argument("--reconcile", action="store_true",
                    help="history rows that break the yearly identity: trust local_members, adjust "

@@ -9,6 +9,7 @@ the :class:`~nq21model.data.Dataset` of them.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,8 @@ import pandas as pd
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import same_unit_pairs
 from .table_checks import _check_keys, _finish, _not_greater
-from .tables import Column, _excel_row, _parse_table
+from .tables import (HEADER_SEARCH_ROWS, Column, _excel_row, _fold, _is_blank, _parse_column, _parse_table,
+                     _read_table, _without_total_rows, normalise_text)
 
 #: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
 #: name; "xóm", "ấp" are thôn.
@@ -210,12 +212,17 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         unknown = in_cells < 0
         if unknown.any():
             padded = {c.lstrip("0"): c for c in cells["cell_id"] if c.isdigit()}
+            folded = {c.casefold(): c for c in cells["cell_id"]}
             for i in np.flatnonzero(unknown[codes]):
-                hint = padded.get(str(names[codes[i]]).lstrip("0")) if str(names[codes[i]]).isdigit() else None
+                cell = str(names[codes[i]])
+                hint = padded.get(cell.lstrip("0")) if cell.isdigit() else None
+                case = folded.get(cell.casefold())
                 problems.append(Violation(name, int(rows[i]), headers["cell_id"],
-                                          f"cell '{names[codes[i]]}' is not in the {cells_name} file"
+                                          f"cell '{cell}' is not in the {cells_name} file"
                                           + (f" (did Excel drop the leading zeros of '{hint}'? "
-                                             "store ids as text)" if hint else "")))
+                                             "store ids as text)" if hint else "")
+                                          + (f" (the cells file writes it '{case}': ids are matched as written)"
+                                             if case else "")))
     counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
               for c in ("local_members", "admitted", "exited", "transferred_in")}
     members = counts["local_members"]
@@ -271,9 +278,13 @@ def _text_column(names: np.ndarray, codes: np.ndarray) -> pd.Series:
 def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
                 sheet: str | int | None = None) -> pd.DataFrame:
     """Load admission quotas ``cell_id, year, quota`` (other columns are ignored,
-    so the file written by ``nq21model allocate`` loads as it is)."""
+    so the file written by ``nq21model allocate --out`` loads as it is), or a list
+    with a column a year — the quota workbooks of ``allocate --workbooks`` and of a
+    batch (``Mã chi bộ``, ``Chỉ tiêu 2026`` …), as an office edits and returns them."""
     path = Path(path)
-    frame, headers, problems = _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
+    wide = _wide_quotas(path, sheet)
+    frame, headers, problems = wide if wide is not None else \
+        _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
     name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     good = frame.dropna(subset=["cell_id", "year"])
@@ -289,9 +300,45 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
         raise DataError(problems)
     out = frame.drop(columns="_row").reset_index(drop=True)
     out = out.astype({"cell_id": str, "year": np.int64, "quota": np.int64})
-    out.attrs["source"] = path.name
+    out.attrs["source"] = name
+    out.attrs["rows"] = frame["_row"].tolist()  # each row's number in the file, for what names one
     return out
 
+
+
+_YEAR_COLUMN = re.compile(r"^(?:chỉ tiêu|quota)\s*(\d{4})$", re.IGNORECASE)
+
+
+def _wide_quotas(path: Path, sheet) -> tuple[pd.DataFrame, dict, list] | None:
+    """A quota list with a column a year (``Mã chi bộ`` and ``Chỉ tiêu YYYY`` in one
+    of the first rows) as the long table's (frame, headers, problems), every value
+    checked as the long table's; None for any other table."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm", ".csv", ".txt"):
+        return None
+    raw = _read_table(path, sheet, QUOTA_COLUMNS)
+    name = raw.attrs.get("where", path.name)
+    ids = {_fold(QUOTA_COLUMNS[0].name), _fold(QUOTA_COLUMNS[0].alias)}
+    rows = [[str(c) for c in raw.columns]] + [["" if _is_blank(v) else str(v) for v in raw.iloc[i].tolist()]
+                                               for i in range(min(HEADER_SEARCH_ROWS, len(raw)))]
+    for start, labels in enumerate(rows):
+        labels = [normalise_text(v) for v in labels]
+        id_at = next((j for j, v in enumerate(labels) if _fold(v) in ids), None)
+        years = {j: int(m.group(1)) for j, v in enumerate(labels) if (m := _YEAR_COLUMN.match(v))}
+        if id_at is None or not years:
+            continue
+        with warnings.catch_warnings():  # a list's "Tổng cộng" row is there by design
+            warnings.simplefilter("ignore", DataWarning)
+            data = _without_total_rows(raw.iloc[start:], name)
+        data = data[[not all(_is_blank(v) for v in row) for row in data.itertuples(index=False)]]
+        problems: list[Violation] = []
+        cell_id = _parse_column(data.iloc[:, id_at], QUOTA_COLUMNS[0], labels[id_at], name, problems)
+        parts = [pd.DataFrame({"cell_id": cell_id, "year": year,
+                               "quota": _parse_column(data.iloc[:, j], QUOTA_COLUMNS[2], labels[j], name, problems)})
+                 for j, year in years.items()]
+        frame = pd.concat(parts).sort_index(kind="stable")
+        frame.attrs["where"] = name
+        return frame, {"cell_id": labels[id_at], "year": "Chỉ tiêu <năm>", "quota": "Chỉ tiêu <năm>"}, problems
+    return None
 
 
 def load_totals(path: str | Path, *, sheet: str | int | None = None,

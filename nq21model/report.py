@@ -47,7 +47,7 @@ from .summary import __all__ as _summary
 
 
 def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: str = "", sheet: str = "",
-                 base_year: int | None = None, horizons: list[int] | None = None,
+                 history_sheet: str = "", base_year: int | None = None, horizons: list[int] | None = None,
                  admission_rate: float | None = None, admissions_per_year: float | None = None,
                  admission_base: str = "all", fixed_rates: bool = False,
                  attrition_rate: float = config.ATTRITION_RATE, allocation: str | None = None,
@@ -69,11 +69,15 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: s
     from .forecast import forecast
     from .scenario import Scenario
 
-    sheet_arg = None if sheet in ("", None) else (int(sheet) if str(sheet).isdigit() else sheet)
+    def sheet_arg(value):
+        return None if value in ("", None) else (int(value) if str(value).isdigit() else value)
+
     if dataset is None:
+        sheets = sheet_arg(sheet), sheet_arg(history_sheet)
         dataset = _remembered(lambda: load_dataset(cells_path or None, history_path or None,
-                                                   totals=totals_path or None, sheet=sheet_arg, reconcile=reconcile),
-                              (cells_path, history_path, totals_path, sheet_arg, reconcile))
+                                                   totals=totals_path or None, sheet=sheets[0],
+                                                   history_sheet=sheets[1], reconcile=reconcile),
+                              (cells_path, history_path, totals_path, *sheets, reconcile))
     unit_column = unit_column or dataset.default_unit
     if unit_column not in dataset.cells:
         raise ParameterError(f"no column '{unit_column}' in the cells table "

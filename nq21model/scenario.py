@@ -274,6 +274,18 @@ def quota_matrix(quotas: pd.DataFrame, dataset: Dataset, years) -> np.ndarray:
     if missing_years:
         raise DataError(Violation(source, None, "year",
                                   f"no quotas for year(s) {', '.join(map(str, missing_years))}"))
+    unused = ~quotas["year"].isin(years).to_numpy() | ~quotas["cell_id"].isin(dataset.cells["cell_id"]).to_numpy()
+    if unused.any():  # a quota that cannot act is said, not dropped unsaid
+        import warnings
+
+        from .exceptions import DataWarning
+
+        rows = quotas.attrs.get("rows") or [None] * len(quotas)
+        why = [f"row {rows[i]}" if rows[i] is not None else f"'{quotas['cell_id'].iloc[i]}' {quotas['year'].iloc[i]}"
+               for i in np.flatnonzero(unused)]
+        warnings.warn(f"{source}: {len(why)} quota row(s) not used — a year outside {years[0]}–{years[-1]} or a "
+                      f"cell not present in the base year: {', '.join(why[:8])}{' …' if len(why) > 8 else ''}",
+                      DataWarning, stacklevel=2)
     table = table.reindex(index=dataset.cells["cell_id"], columns=years)
     lacking = table.index[table.isna().any(axis=1)].tolist()
     if lacking:

@@ -77,7 +77,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
         with book:  # closed however the reading ends (an unclosed file warned on every run)
             sheets = book.sheet_names
             if sheet is None:
-                sheet = _default_sheet(sheets, columns, book)
+                sheet = _default_sheet(sheets, columns, book, name)
             if isinstance(sheet, str) and sheet not in sheets:
                 raise DataError(Violation(name, None, None,
                                           f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
@@ -93,7 +93,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 first = fh.readline()
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
-        sep = ";" if first.count(";") > first.count(",") else ","
+        sep = max((",", ";", "\t"), key=first.count)  # Excel's CSV, its list separator, its "Text (Tab delimited)"
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
         dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
                  if kinds.get(_fold(h), "text") != "int"}
@@ -140,10 +140,11 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
     return frame
 
 
-def _default_sheet(sheets: list[str], columns: tuple[Column, ...], book=None) -> str | int:
+def _default_sheet(sheets: list[str], columns: tuple[Column, ...], book=None, name: str = "") -> str | int:
     """In a workbook holding both tables, the sheet named for this table, else the
     only sheet whose first rows hold this table's headers (``book``: the open
-    workbook), else the first."""
+    workbook), else the first. Several such sheets (a history split by area or by
+    year) are an error: reading one of them would drop the others' rows unsaid."""
     wanted = {"cells": {"cells", "chibo"}, "history": {"history", "lichsu"}, "quotas": {"quotas", "chitieu"},
               "totals": {"totals", "tonghop", "tongso"}}
     names = {c.name for c in columns}
@@ -160,6 +161,12 @@ def _default_sheet(sheets: list[str], columns: tuple[Column, ...], book=None) ->
                 holding.append(sheet)
         if len(holding) == 1:
             return holding[0]
+        if len(holding) > 1:
+            flag = {"cells": "--sheet", "history": "--history-sheet"}.get(kind, "--sheet")
+            raise DataError(Violation(name, None, None,
+                                      f"{len(holding)} sheets hold the {kind} table's headers "
+                                      f"({', '.join(repr(h) for h in holding)}): put its rows in one sheet, "
+                                      f"or name the sheet to read ({flag} NAME)"))
     return 0
 
 
@@ -352,6 +359,11 @@ _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")  # ASCII digits: "ï¼‘ï¼
 
 def _int_problem(raw) -> str:
     """The message for a value that is not a whole number."""
+    import datetime
+
+    if isinstance(raw, (datetime.date, datetime.datetime)):  # a cell Excel formats as a date
+        return (f"a date ({raw:%d/%m/%Y}), not a number: format the cell as a number "
+                f"(a year: write {raw.year})")
     shown = "" if _is_blank(raw) else raw
     text = "" if _is_blank(raw) else normalise_text(raw).replace(" ", "")
     if re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", text):
@@ -378,6 +390,11 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     frame = _without_total_rows(frame, name)
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
+    for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
+        if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
+            warnings.warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",
+                          DataWarning, stacklevel=3)
+            del headers[col.name]
     parsed = {}
     for col in columns:
         if col.name in headers:
@@ -388,6 +405,13 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     out = pd.DataFrame(parsed, index=frame.index)
     out.attrs["where"] = name
     return out, {k: normalise_text(v) for k, v in headers.items()}, problems
+
+
+def _all_blank(values: pd.Series) -> bool:
+    """Every value blank (stops at the first that is not: a filled column costs one look)."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return bool(values.isna().all())
+    return not any(not _is_blank(v) for v in values)
 
 
 def _warn_unread(frame: pd.DataFrame, headers: dict, name: str) -> None:

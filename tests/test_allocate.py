@@ -11,7 +11,7 @@ from conftest import make_tables, run_cli
 from nq21model.allocate import allocate
 from nq21model.quota_tables import quota_changes, quota_gain_table, write_quota_workbooks
 from nq21model.data import Dataset, load_dataset
-from nq21model.exceptions import ParameterError
+from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
 
@@ -97,7 +97,7 @@ def test_units_without_totals_share_by_population():
     ({"horizon": 2025}, "must be after the base year"),
     ({"max_lift": 0}, "the lift"),
     ({"thresholds": 0}, "thresholds must be ≥ 1"),
-    ({"base_year": 2016}, "too short to calibrate"),
+    ({"base_year": 2016}, "at least 3 years of history before the base year 2016"),
 ])
 def test_bad_parameters(bundled, kwargs, message):
     with pytest.raises(ParameterError, match=message):
@@ -129,6 +129,21 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
     assert realised.loc[ids].to_numpy() == pytest.approx(plan.realised_optimised[mask])
     assert (realised <= sheet.set_index("Mã chi bộ")["Tổng 2026–2030"] + 1e-9).all()
     assert total["Dự kiến kết nạp được 2026–2030"] == pytest.approx(plan.realised_optimised[mask].sum())
+    # an office edits its list and sends it back: `forecast --quotas` reads it as it is
+    from nq21model.model_tables import load_quotas
+
+    back = load_quotas(paths["Mường Tè"], plan.dataset.cells)
+    table = plan.quota_table()
+    table = table[table["cell_id"].isin(ids)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(back.sort_values(["cell_id", "year"]).reset_index(drop=True),
+                                  table.sort_values(["cell_id", "year"]).reset_index(drop=True), check_dtype=False)
+    import openpyxl
+
+    book = openpyxl.load_workbook(paths["Mường Tè"])
+    book["Chỉ tiêu"]["G5"] = "hai"                                   # row 5, "Chỉ tiêu 2027"
+    book.save(tmp_path / "edited.xlsx")
+    with pytest.raises(DataError, match=r"edited.xlsx, sheet 'Chỉ tiêu', row 5, column 'Chỉ tiêu 2027'"):
+        load_quotas(tmp_path / "edited.xlsx", plan.dataset.cells)
     notes = pd.read_excel(paths["Mường Tè"], sheet_name="Ghi chú", header=1).set_index("Mục")["Giá trị"]
     own = plan.quotas[mask].sum(axis=0)
     assert notes["Chỉ tiêu của đơn vị theo năm"] == ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), own))

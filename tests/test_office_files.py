@@ -285,7 +285,7 @@ def test_the_cells_not_forecast_are_in_the_workbook(tmp_path):
     out = tmp_path / "du_bao.xlsx"
     proc = run_cli("forecast", "--fixed-rates", "--admission-base", "local", "--horizon", "2030", "--out", out,
                    check=True)
-    assert f"(sheet 'absent' of {out})" in proc.stdout
+    assert f"(listed in the sheet 'absent' of {out})" in proc.stdout
     absent = pd.read_excel(out, sheet_name="absent")
     assert len(absent) == 12 and set(absent["reason"]) == {"dissolved"}
     assert (absent["last_year"] < 2025).all()
@@ -397,3 +397,129 @@ def test_a_title_above_a_header_with_a_blank_first_label(tmp_path):
     history.to_csv(tmp_path / "history.csv", index=False)
     ds = load_dataset(tmp_path / "chi_bo.xlsx", tmp_path / "history.csv")
     assert list(ds.cells.columns) == list(load_dataset(*_write(tmp_path / "plain", cells, history)).cells.columns)
+
+
+def test_a_history_split_over_sheets_is_refused_and_a_sheet_can_be_named(tmp_path):
+    """An office's history in two sheets (by area): reading the first alone gave a
+    province of half its cells, exit 0. Now one message naming the sheets; the
+    history's sheet can be named, by --sheet when only the history is a workbook or
+    by --history-sheet."""
+    cells, history = make_tables(n_cells=12)
+    cells_csv = tmp_path / "cells.csv"
+    cells.to_csv(cells_csv, index=False)
+    book = tmp_path / "history.xlsx"
+    half = history["cell_id"].isin(cells["cell_id"][:6])
+    with pd.ExcelWriter(book) as writer:
+        history[half].to_excel(writer, sheet_name="Vùng cao", index=False)
+        history[~half].to_excel(writer, sheet_name="Vùng thấp", index=False)
+    out = tmp_path / "f.csv"
+    out.write_text("kept\n")
+    proc = run_cli("forecast", "--cells", cells_csv, "--history", book, "--out", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "history.xlsx" in proc.stderr and "'Vùng cao', 'Vùng thấp'" in proc.stderr
+    assert "--history-sheet" in proc.stderr and out.read_text() == "kept\n"
+    for flag in ("--sheet", "--history-sheet"):
+        named = run_cli("forecast", "--cells", cells_csv, "--history", book, flag, "Vùng thấp")
+        assert named.returncode == 0, named.stderr
+        assert "Toàn tỉnh    2025 observed     6" in named.stdout and "6 with no history up to it" in named.stdout
+    whole = tmp_path / "whole.xlsx"
+    with pd.ExcelWriter(whole) as writer:
+        history.to_excel(writer, sheet_name="Sheet1", index=False)
+    assert run_cli("forecast", "--cells", cells_csv, "--history", whole, "--sheet", "0").returncode == 0
+
+
+def test_quota_rows_that_cannot_act_are_named_not_dropped_unsaid(tmp_path):
+    """A quota for a dissolved cell, a year before or after the forecast's: said in one
+    warning naming the file's rows (they were dropped without a word)."""
+    from nq21model.data import Dataset
+    from nq21model.model_tables import load_quotas
+    from nq21model.scenario import quota_matrix
+
+    cells, history = make_tables(n_cells=4)
+    dataset = Dataset(cells=cells, history=history)
+    rows = [(c, y, 1) for c in cells["cell_id"] for y in range(2026, 2031)]
+    rows += [("C001", 2024, 3), ("C001", 2031, 1)]
+    path = tmp_path / "quotas.csv"
+    pd.DataFrame(rows, columns=["cell_id", "year", "quota"]).to_csv(path, index=False)
+    quotas = load_quotas(path, cells)
+    with pytest.warns(DataWarning, match=r"quotas.csv: 2 quota row\(s\) not used .* row 22, row 23$"):
+        q = quota_matrix(quotas, dataset, range(2026, 2031))
+    assert q.shape == (4, 5) and (q == 1).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quota_matrix(quotas.iloc[:20], dataset, range(2026, 2031))  # every row acts: no word
+
+
+def test_an_optional_column_kept_but_blank_is_read_as_absent(tmp_path):
+    """No transfers kept, districts emptied after July 2025: the columns are there,
+    every value blank. Read as absent, in one warning each (it was one error a row)."""
+    cells, history = make_tables(n_cells=6)
+    history["admitted"] += history["transferred_in"]
+    history["transferred_in"] = ""
+    cells["district"] = ""
+    paths = _write(tmp_path, cells, history)
+    with pytest.warns(DataWarning) as caught:
+        data = load_dataset(*paths)
+    said = [str(w.message) for w in caught]
+    assert "cells.csv: column 'district' is blank in every row: read as absent" in said
+    assert "history.csv: column 'transferred_in' is blank in every row: read as absent" in said
+    assert "district" not in data.cells and data.default_unit == "commune"
+    assert (data.history["transferred_in"] == 0).all()
+    history.loc[0, "transferred_in"] = "1"  # one value: the column is read, the blanks are errors
+    with pytest.raises(DataError, match="transferred_in"):
+        load_dataset(*_write(tmp_path / "one", cells.assign(district="Sìn Hồ"), history))
+
+
+def test_a_short_history_is_said_as_it_is(tmp_path):
+    """2023–2025 only: backtest spoke of a base year 2026 nobody gave, allocate asked
+    for a later base year than the last, calibrate for a flag it does not have."""
+    cells, history = make_tables(n_cells=6, years=range(2023, 2026))
+    paths = _write(tmp_path, cells, history)
+    for command in ("backtest", "calibrate", "allocate"):
+        proc = run_cli(command, "--cells", paths[0], "--history", paths[1])
+        assert proc.returncode == 2 and "covers 2023–2025" in proc.stderr, (command, proc.stderr)
+        assert "2026" not in proc.stderr and "later base year" not in proc.stderr, (command, proc.stderr)
+
+
+def test_an_id_written_in_another_case_is_named_with_the_cells_spelling(tmp_path):
+    cells, history = make_tables(n_cells=3)
+    cells["cell_id"] = ["TDU-01-001", "TDU-01-002", "TDU-01-003"]
+    history["cell_id"] = history["cell_id"].map(dict(zip([f"C{i:03d}" for i in range(3)], cells["cell_id"])))
+    history.loc[history["cell_id"] == "TDU-01-002", "cell_id"] = "tdu-01-002"
+    with pytest.raises(DataError, match="cell 'tdu-01-002' is not in the cells.csv file "
+                                        r"\(the cells file writes it 'TDU-01-002': ids are matched as written\)"):
+        load_dataset(*_write(tmp_path, cells, history))
+
+
+def test_a_tab_separated_file_reads_as_the_comma_one(tmp_path):
+    """Excel's "Text (Tab delimited)": it was five times the same line of missing columns."""
+    cells, history = make_tables(n_cells=5)
+    plain = load_dataset(*_write(tmp_path / "comma", cells, history))
+    (tmp_path / "tab").mkdir()
+    cells.to_csv(tmp_path / "tab" / "cells.txt", sep="\t", index=False)
+    history.to_csv(tmp_path / "tab" / "history.txt", sep="\t", index=False)
+    tabbed = load_dataset(tmp_path / "tab" / "cells.txt", tmp_path / "tab" / "history.txt")
+    pd.testing.assert_frame_equal(tabbed.cells, plain.cells)
+    pd.testing.assert_frame_equal(tabbed.history, plain.history)
+
+
+def test_a_year_typed_as_a_date_says_so(tmp_path):
+    import datetime
+
+    cells, history = make_tables(n_cells=3)
+    history = history.astype({"year": object})
+    history.loc[0, "year"] = datetime.datetime(2018, 12, 31)
+    book = tmp_path / "data.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        cells.to_excel(writer, sheet_name="Chi bộ", index=False)
+        history.to_excel(writer, sheet_name="Lịch sử", index=False)
+    with pytest.raises(DataError, match=r"row 2, column 'year': a date \(31/12/2018\), not a number: format the "
+                                        r"cell as a number \(a year: write 2018\)"):
+        load_dataset(book, book)
+
+
+def test_a_province_of_one_cell_prints_no_numpy_warnings(tmp_path):
+    cells, history = make_tables(n_cells=1)
+    paths = _write(tmp_path, cells, history)
+    proc = run_cli("forecast", "--cells", paths[0], "--history", paths[1])
+    assert proc.returncode == 0 and "RuntimeWarning" not in proc.stderr, proc.stderr
