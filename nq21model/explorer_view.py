@@ -341,7 +341,7 @@ class ExplorerView:
                 ("Số chi bộ dự báo", int(self.members_now.size)),
                 ("Chi bộ không dự báo (giải thể, sáp nhập hoặc chưa có số liệu)", int(len(self.absent))),
                 ("Năm gốc", self.base_year), ("Năm dự báo", self.horizon),
-                ("Ngưỡng chi bộ nguy cơ", f"≥ {self.threshold} đảng viên tại chỗ")]
+                ("Ngưỡng chi bộ có nguy cơ", f"≥ {self.threshold} đảng viên tại chỗ")]
         for which in ("a", "b"):
             name = which.upper()
             f = self.choices[which].requested or self.state.scenario_fields(which)

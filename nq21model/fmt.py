@@ -33,7 +33,7 @@ def format_percent(value, digits: int = 1) -> str:
 def format_point_change(new: float, old: float, digits: int = 1) -> str:
     """The change from share ``old`` to ``new`` as the page shows them
     (:func:`format_percent`): the difference of the rounded figures, so that
-    "90,5% → 94,9%" reads "+4,4 điểm %", never the +4,3 of the unrounded ones."""
+    "90,5% → 94,9%" reads "+4,4 điểm phần trăm", never the +4,3 of the unrounded ones."""
     from decimal import ROUND_HALF_EVEN, Decimal
 
     if not (math.isfinite(float(new)) and math.isfinite(float(old))):
@@ -41,7 +41,7 @@ def format_point_change(new: float, old: float, digits: int = 1) -> str:
     step = Decimal(1).scaleb(-digits)
     a, b = ((Decimal(repr(float(v))) * 100).quantize(step, rounding=ROUND_HALF_EVEN) for v in (new, old))
     change = a - b
-    return f"{'+' if change >= 0 else '−'}{format_number(abs(float(change)), digits)} điểm %"
+    return f"{'+' if change >= 0 else '−'}{format_number(abs(float(change)), digits)} điểm phần trăm"
 
 
 def format_probability(value, digits: int = 2) -> str:

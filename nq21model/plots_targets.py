@@ -32,7 +32,7 @@ SYNTHETIC_LABEL = "Dữ liệu mô phỏng"
 #: titles (a fixed grid: matplotlib's constrained layout measured every text twice
 #: and took half of a briefing's chart time).
 TITLE_WIDTH = 26
-PANEL_HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WGAP, HGAP = 1.3, 0.55, 0.12, 0.85, 0.3, 0.6, 0.72
+PANEL_HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WGAP, HGAP = 1.3, 0.55, 0.12, 1.0, 0.3, 0.6, 0.72
 #: Years between the ticks of a panel's year axis.
 YEAR_STEP = 5
 
@@ -95,7 +95,21 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
         heading += f"  ({SYNTHETIC_LABEL})"
     fig.suptitle(heading, fontsize=12, color="#b30000" if paths.attrs.get("synthetic") else "black",
                  y=1 - 0.12 / height, va="top")
+    _legend(fig, width, height)
     return fig
+
+
+def _legend(fig, width: float, height: float) -> None:
+    """What the panels' marks mean, in one row under the title (a copied chart keeps it)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], marker="o", color="#08519c", ms=3, lw=1.5, label="Thực tế"),
+               Line2D([], [], ls="--", color="#08519c", lw=1.5, label="Dự báo (kỳ vọng)"),
+               Patch(color="#6baed6", alpha=0.3, lw=0, label="Khoảng 80%"),
+               Line2D([], [], ls=":", marker="D", color="#d7191c", ms=4, lw=1.4, label="Mục tiêu của Chương trình")]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.36 / height), ncol=4,
+               fontsize=8, frameon=False, handlelength=2.2, columnspacing=1.6, borderaxespad=0)
 
 
 def targets_figsize(count: int, ncols: int = 4, width: float = 10.0) -> tuple[float, float]:

@@ -226,9 +226,11 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
     parts = [f"{p} ({format_number(c)} chi bộ)" for p, c in zip(top["place"], top["cells"])]
     covered = int(top["cells"].sum())
     if len(spots) == 1:
-        return f"Cả {format_number(total)} chi bộ nguy cơ của {unit_name(unit)} ở {spots['place'].iloc[0]}."
+        if total == 1:
+            return f"Chi bộ có nguy cơ duy nhất của {unit_name(unit)} ở {spots['place'].iloc[0]}."
+        return f"Cả {format_number(total)} chi bộ có nguy cơ của {unit_name(unit)} ở {spots['place'].iloc[0]}."
     text = (f"Tập trung chỉ đạo ở {', '.join(parts)}: {format_number(covered)} trong {format_number(total)} chi bộ "
-            f"nguy cơ của {unit_name(unit)}")
+            f"có nguy cơ của {unit_name(unit)}")
     rest = len(spots) - len(top)
     if rest:
         kind = "đơn vị" if unit in (None, PROVINCE) else "xã"
@@ -236,7 +238,7 @@ def hotspot_sentence(results: ForecastResults, *, unit: str | None = None, by: s
         last = int(top["cells"].iloc[-1])
         tied = int((spots["cells"].iloc[len(top):] == last).sum())
         if tied and last > 1:  # the names shown are not the only ones with that many (the others further from it)
-            text += f", trong đó {format_number(tied)} {kind} cũng có {format_number(last)} chi bộ nguy cơ"
+            text += f", trong đó {format_number(tied)} {kind} cũng có {format_number(last)} chi bộ có nguy cơ"
     return text + "."
 
 
@@ -286,31 +288,29 @@ def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | Non
         return None
     what = f"tỷ lệ chi bộ có từ {effect['threshold']} đảng viên tại chỗ năm {effect['horizon']}"
     now = "nếu giữ như hiện nay" if effect.get("kind") == "continue" else "theo kịch bản của báo cáo"
-    quotas = (f"{format_number(effect['quotas'])} người trong {effect['years'][0]}–{effect['years'][1]} ở "
-              f"{unit_name(unit)}")
-    if "admitted_now" in effect:
-        quotas += (f"; dự kiến kết nạp được khoảng {_people(effect['realised'])} người, so với khoảng "
-                   f"{_people(effect['admitted_now'])} {now}")
-    plan = f"Giao chỉ tiêu kết nạp theo đề xuất ({quotas})"
+    plan = (f"Giao chỉ tiêu kết nạp theo đề xuất ({format_number(effect['quotas'])} người trong "
+            f"{effect['years'][0]}–{effect['years'][1]} ở {unit_name(unit)})")
     lift = f"gấp {format_number(effect['lift'], 1)} lần mức bình quân các năm gần đây"
     if "share_now" in effect:
-        share = format_percent(effect["share_plan"], 1)
-        text = (f"{plan} thì {what} dự kiến là {share} "
+        text = (f"{plan}: nếu các chi bộ kết nạp được tối đa {lift}, {what} dự kiến là "
+                f"{format_percent(effect['share_plan'], 1)} "
                 f"({format_point_change(effect['share_plan'], effect['share_now'])} so với "
                 f"{format_percent(effect['share_now'], 1)} {now}; chia cùng số chỉ tiêu theo dân số: "
-                f"{format_percent(effect['share_population'], 1)}), nếu các chi bộ kết nạp được tối đa {lift}")
+                f"{format_percent(effect['share_population'], 1)})")
         if effect["lift_low"] < effect["lift"]:
             text += (f"; nếu chỉ kết nạp được bằng mức đó: {format_percent(effect['share_plan_low'], 1)} (chia theo "
                      f"dân số: {format_percent(effect['share_population_low'], 1)})")
-        text += "."
-        if _people(effect["realised"]) != _people(effect["admitted_now"]) and effect["realised"] < effect["admitted_now"]:
-            text += (" Theo đề xuất, số người được kết nạp ít hơn dự báo "
-                     f"{now}, nên chỉ tiêu kết nạp 3–4% tổng số đảng viên mỗi năm khó đạt hơn.")
-        return text
+        realised, forecast = _people(effect["realised"]), _people(effect["admitted_now"])
+        text += f". Dự kiến kết nạp được khoảng {realised} người"
+        if realised != forecast and effect["realised"] < effect["admitted_now"]:
+            return text + (f", ít hơn khoảng {forecast} {now}, nên chỉ tiêu kết nạp từ 3% tổng số đảng viên mỗi "
+                           "năm khó đạt hơn.")
+        return text + f" (khoảng {forecast} {now})."
+    plan += " thay vì chia theo dân số"
     if abs(effect["gain"]) < 0.0005:
-        return (f"{plan} thay vì chia theo dân số hầu như không thay đổi {what} "
+        return (f"{plan} hầu như không thay đổi {what} "
                 f"({format_percent(effect['share_plan'], 1)}): các chi bộ đều đã được giao sát khả năng kết nạp.")
-    text = (f"{plan} thay vì chia theo dân số nâng {what} dự kiến từ {format_percent(effect['share_population'], 1)} "
+    text = (f"{plan} nâng {what} dự kiến từ {format_percent(effect['share_population'], 1)} "
             f"lên {format_percent(effect['share_plan'], 1)} "
             f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được "
             f"tối đa {lift}")

@@ -153,7 +153,7 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
     if math.isnan(need["factor"]):
         return (f"Chỉ tăng đều số kết nạp ở mọi chi bộ thì {target} khó đạt ở {unit_name(unit)}, kể cả khi gấp "
                 f"{format_number(MAX_FACTOR)} lần mức {now} (≈ {current} người/năm): cần tạo nguồn, giao chỉ tiêu "
-                "riêng cho từng chi bộ nguy cơ.")
+                "riêng cho từng chi bộ có nguy cơ.")
     text = (f"Để {target} có khả năng đạt (xác suất từ {format_percent(need['level'], 0)}) khi mọi chi bộ tăng "
             f"kết nạp như nhau, chi bộ thôn, bản của {unit_name(unit)} cần kết nạp khoảng {_people(need['needed'])} "
             f"người/năm, gấp {format_number(need['factor'], 1)} lần mức {now} (≈ {current})")
@@ -164,7 +164,7 @@ def admissions_sentence(need: dict, *, unit: str | None = None) -> str:
                  f"{format_percent(need['phi'], 0)} số kết nạp như hiện nay")
     if need["kind"] == "continue" and round(need["factor"], 1) > need["lift"]:  # "gấp 2 lần … (gấp 2 lần)" is no news
         text += (f"; mức này vượt khả năng kết nạp giả định của các chi bộ (gấp {format_number(need['lift'], 1)} lần "
-                 "mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ")
+                 "mức bình quân các năm gần đây), nên cần tập trung vào các chi bộ có nguy cơ")
     return text + "."
 
 

@@ -129,8 +129,8 @@ def test_a_change_of_shares_adds_up_as_shown():
     unrounded shares differ by 4,32); any two shares agree with format_percent."""
     from nq21model.fmt import format_percent, format_point_change
 
-    assert format_point_change(0.94864, 0.90544) == "+4,4 điểm %"
-    assert format_point_change(0.9, 0.93) == "−3 điểm %"
+    assert format_point_change(0.94864, 0.90544) == "+4,4 điểm phần trăm"
+    assert format_point_change(0.9, 0.93) == "−3 điểm phần trăm"
     rng = np.random.default_rng(0)
     for new, old in rng.random((2000, 2)):
         shown = [float(format_percent(v, 1).rstrip("%").replace(".", "").replace(",", ".")) for v in (new, old)]

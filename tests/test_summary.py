@@ -148,8 +148,10 @@ def test_hotspots_count_the_at_risk_cells_by_place(results):
     ordered = list(zip(-spots["cells"], -spots["shortfall"].round(12), spots["place"]))
     assert ordered == sorted(ordered) and spots["cells"].duplicated().any()
     sentence = summary.hotspot_sentence(results, unit=UNIT)
-    if len(unit) == 1:
-        assert sentence == f"Cả {unit['cells'].iloc[0]} chi bộ nguy cơ của {UNIT} ở {unit['place'].iloc[0]}."
+    if len(unit) == 1 and unit["cells"].iloc[0] == 1:
+        assert sentence == f"Chi bộ có nguy cơ duy nhất của {UNIT} ở {unit['place'].iloc[0]}."
+    elif len(unit) == 1:
+        assert sentence == f"Cả {unit['cells'].iloc[0]} chi bộ có nguy cơ của {UNIT} ở {unit['place'].iloc[0]}."
     elif len(unit):
         assert unit["place"].iloc[0] in sentence
 
@@ -157,16 +159,20 @@ def test_hotspots_count_the_at_risk_cells_by_place(results):
 def test_hotspot_sentence_names_the_places_with_most_cells(monkeypatch, results):
     import pandas as pd
 
+    monkeypatch.setattr(summary, "hotspots", lambda *a, **k: pd.DataFrame({"place": ["Xã A"], "cells": [1]}))
+    assert summary.hotspot_sentence(results, unit=UNIT) == f"Chi bộ có nguy cơ duy nhất của {UNIT} ở Xã A."
+    monkeypatch.undo()
+
     fake = pd.DataFrame({"place": ["Xã A", "Xã B", "Xã C", "Xã D"], "cells": [4, 2, 1, 1]})
     monkeypatch.setattr(summary, "hotspots", lambda *a, **k: fake)
     assert summary.hotspot_sentence(results, unit=UNIT) == (
-        f"Tập trung chỉ đạo ở Xã A (4 chi bộ), Xã B (2 chi bộ): 6 trong 8 chi bộ nguy cơ của {UNIT}; "
+        f"Tập trung chỉ đạo ở Xã A (4 chi bộ), Xã B (2 chi bộ): 6 trong 8 chi bộ có nguy cơ của {UNIT}; "
         "2 chi bộ còn lại ở 2 xã khác.")
     tied = pd.DataFrame({"place": ["Xã A", "Xã B", "Xã C", "Xã D", "Xã E"], "cells": [2, 2, 2, 2, 1]})
     monkeypatch.setattr(summary, "hotspots", lambda *a, **k: tied)
     assert summary.hotspot_sentence(results, unit=UNIT) == (
-        f"Tập trung chỉ đạo ở Xã A (2 chi bộ), Xã B (2 chi bộ), Xã C (2 chi bộ): 6 trong 9 chi bộ nguy cơ của "
-        f"{UNIT}; 3 chi bộ còn lại ở 2 xã khác, trong đó 1 xã cũng có 2 chi bộ nguy cơ.")
+        f"Tập trung chỉ đạo ở Xã A (2 chi bộ), Xã B (2 chi bộ), Xã C (2 chi bộ): 6 trong 9 chi bộ có nguy cơ của "
+        f"{UNIT}; 3 chi bộ còn lại ở 2 xã khác, trong đó 1 xã cũng có 2 chi bộ có nguy cơ.")
     monkeypatch.setattr(summary, "hotspots", lambda *a, **k: fake.iloc[:0])
     assert summary.hotspot_sentence(results, unit=UNIT) is None
 
@@ -226,7 +232,7 @@ def test_admissions_sentence_says_the_numbers():
                     "người/năm, gấp 3,4 lần mức hiện nay "
                     "(≈ 67), tức là tỷ lệ kết nạp chung của Mường Tè khoảng 12,5% tổng số đảng viên/năm, nếu chi "
                     "bộ thôn, bản vẫn chiếm khoảng 60% số kết nạp như hiện nay; mức này vượt khả năng kết nạp giả "
-                    "định của các chi bộ (gấp 2 lần mức mấy năm qua), nên cần tập trung vào các chi bộ nguy cơ.")
+                    "định của các chi bộ (gấp 2 lần mức bình quân các năm gần đây), nên cần tập trung vào các chi bộ có nguy cơ.")
     within = summary_admissions.admissions_sentence({**need, "factor": 1.5, "needed": 100.8, "needed_rate": float("nan")})
     assert "gấp 1,5 lần" in within and "vượt" not in within and "tổng số đảng viên" not in within
     small = summary_admissions.admissions_sentence({**need, "factor": 8.6, "needed": 172.0, "needed_rate": 1.314})
