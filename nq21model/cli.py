@@ -90,16 +90,21 @@ def calibration_from_args(args, dataset, base_year):
 
 
 def write_adjustments(dataset, out: Path | None) -> None:
-    """With --reconcile: every adjusted history row into a file beside the output
-    (or outputs/), named on stdout."""
+    """With --reconcile: every adjusted history row into a file beside the output,
+    else beside the history file (the bundled data's: outputs/), named on stdout."""
     from . import config
     from .files import write_table
 
     adjusted = dataset.adjustments
     if adjusted is None or adjusted.empty:
         return
-    path = (out.parent / f"{out.stem}-reconciled.csv") if out is not None else \
-        config.OUTPUTS_DIR / "reconciled-history-rows.csv"
+    history = Path(dataset.sources.get("history", config.HISTORY_FILE))
+    if out is not None:
+        path = out.parent / f"{out.stem}-reconciled.csv"
+    elif history.resolve().parent != config.RAW_DIR.resolve():
+        path = history.parent / f"{history.stem}-reconciled.csv"
+    else:
+        path = config.OUTPUTS_DIR / "reconciled-history-rows.csv"
     write_table(adjusted, path)
     print(f"--reconcile: {len(adjusted)} history rows broke the yearly identity; local_members was trusted "
           f"and transferred_in/exited adjusted; every adjusted row is in {path}")

@@ -3,6 +3,7 @@ with the message a user gets (file, Excel row, column as spelled, rule)."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -403,6 +404,10 @@ def test_reconcile_trusts_local_members_and_lists_every_adjusted_row(tmp_path):
     assert proc.returncode == 0, proc.stderr
     listed = tmp_path / "f-reconciled.csv"
     assert str(listed) in proc.stdout and len(pd.read_csv(listed)) == len(ds.adjustments)
+    # no --out: beside the office's history file, not in the project's outputs/
+    proc = run_cli("forecast", "--cells", cp, "--history", hp, "--reconcile")
+    beside = Path(hp).parent / f"{Path(hp).stem}-reconciled.csv"
+    assert proc.returncode == 0 and str(beside) in proc.stdout and len(pd.read_csv(beside)) == len(ds.adjustments)
 
 
 def test_village_cells_admitting_more_than_their_unit_is_a_warning(tmp_path):
