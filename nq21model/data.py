@@ -214,8 +214,9 @@ class Dataset:
 
     def check_totals(self) -> list[str]:
         """Where village cells admitted more than their whole unit (or have more local
-        members than it has members): one line per unit and year (a warning, not an
-        error: real files seldom add up exactly)."""
+        members than it has members): a line for each of the two, naming how many
+        unit-years and the first of them (a warning, not an error: real files seldom
+        add up exactly)."""
         if self.totals is None:
             return []
         lines = []
@@ -227,15 +228,19 @@ class Dataset:
                 continue
             village = self.history.assign(_unit=self.history["cell_id"].map(
                 dict(zip(self.cells["cell_id"], self.cells[by])))).groupby(["_unit", "year"])[village_col].sum()
+            found = []
             for unit in [PROVINCE, *sorted(set(self.cells[by]))]:
                 totals = self.unit_totals(total_col, None if unit == PROVINCE else unit)
                 cells_side = village.groupby(level=1).sum() if unit == PROVINCE else \
                     village.xs(unit, level=0) if unit in village.index.get_level_values(0) else pd.Series(dtype=float)
                 both = pd.concat([cells_side.rename("cells"), totals.rename("unit")], axis=1).dropna()
-                for year, row in both[both["cells"] > both["unit"]].iterrows():
-                    lines.append(f"{Path(self.sources.get('totals', 'totals')).name}: {unit} {int(year)}: "
-                                 f"village cells {verb} {int(row['cells'])} {noun}, more than the "
-                                 f"{'province' if unit == PROVINCE else 'unit'}'s total {int(row['unit'])}")
+                found += [f"{unit} {int(year)}: {int(row['cells'])} against {int(row['unit'])}"
+                          for year, row in both[both["cells"] > both["unit"]].iterrows()]
+            if found:
+                shown = "; ".join(found[:3]) + (f"; … ({len(found) - 3} more)" if len(found) > 3 else "")
+                lines.append(f"{Path(self.sources.get('totals', 'totals')).name}: village cells {verb} more {noun} "
+                             f"than their unit's total in {len(found)} unit-year{'s' if len(found) > 1 else ''} "
+                             f"({shown})")
         return lines
 
 

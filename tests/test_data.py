@@ -421,9 +421,19 @@ def test_village_cells_admitting_more_than_their_unit_is_a_warning(tmp_path):
     totals.to_csv(tmp_path / "totals.csv", index=False)
     from nq21model.exceptions import DataWarning
 
-    with pytest.warns(DataWarning, match=rf"{totals.loc[3, 'unit']} {totals.loc[3, 'year']}: village cells admitted"):
+    bad = village.loc[3]
+    with pytest.warns(DataWarning, match=rf"village cells admitted more admissions than their unit's total in 1 "
+                                         rf"unit-year \({bad['district']} {bad['year']}: {bad['admitted']} against 0\)"):
         ds = load_dataset(cp, hp)
     assert ds.totals is not None and ds.sources["totals"].endswith("totals.csv")
+    # many unit-years: one line, not one each
+    totals["members"] = totals["admitted"]                            # fewer than the cells' local members
+    totals.to_csv(tmp_path / "totals.csv", index=False)
+    with pytest.warns(DataWarning) as caught:
+        load_dataset(cp, hp)
+    said = [str(w.message) for w in caught if "more members" in str(w.message)]
+    assert len(said) == 1 and "more)" in said[0], said
+    assert int(said[0].split(" unit-years")[0].split()[-1]) >= len(totals)
 
 
 # ------------------------------------------ pyarrow's reader and pandas' agree
