@@ -24,6 +24,7 @@ import pandas as pd
 from .csv_arrow import read_csv_arrow
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
+from .table_rows import _excel_row, _is_blank, _without_group_rows, _without_total_rows
 
 
 # ------------------------------------------------------------------------- schema
@@ -168,11 +169,6 @@ def _default_sheet(sheets: list[str], columns: tuple[Column, ...], book=None, na
                                       f"({', '.join(repr(h) for h in holding)}): put its rows in one sheet, "
                                       f"or name the sheet to read ({flag} NAME)"))
     return 0
-
-
-def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (
-        isinstance(value, str) and value.strip() == "")
 
 
 def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
@@ -388,6 +384,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     if allow_extra == "warn":
         _warn_unread(frame, headers, name)
     frame = _without_total_rows(frame, name)
+    frame = _without_group_rows(frame, name, [headers[c.name] for c in columns if c.kind == "id" and c.name in headers])
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
@@ -460,23 +457,3 @@ def _header_below(frame: pd.DataFrame, columns: tuple[Column, ...], name: str, a
 
 #: What the first text of an office's total row says (folded): "Tổng cộng", "Cộng".
 #: Never "Tổng số" nor "Tổng": they name the province's own row of a totals table.
-_TOTAL_LABELS = {"tongcong", "cong", "total"}
-
-
-def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The frame without the total rows at its end (a row whose first text is "Tổng
-    cộng", "Cộng" or "Total"), each named in a warning: a spreadsheet's total is not
-    a cell."""
-    while len(frame):
-        last = frame.iloc[-1]
-        texts = [v for v in last.tolist() if isinstance(v, str) and v.strip()]
-        if not texts or _fold(texts[0]) not in _TOTAL_LABELS:
-            break
-        warnings.warn(f"{name}, row {_excel_row(frame.index[-1])}: a total row ('{normalise_text(texts[0])}'), "
-                      "not read as data", DataWarning, stacklevel=4)
-        frame = frame.iloc[:-1]
-    return frame
-
-
-def _excel_row(index) -> int:
-    return int(index) + 2

@@ -523,3 +523,25 @@ def test_a_province_of_one_cell_prints_no_numpy_warnings(tmp_path):
     paths = _write(tmp_path, cells, history)
     proc = run_cli("forecast", "--cells", paths[0], "--history", paths[1])
     assert proc.returncode == 0 and "RuntimeWarning" not in proc.stderr, proc.stderr
+
+
+def test_a_reports_group_rows_inside_are_named_not_read(tmp_path):
+    """A cells sheet grouped by commune: a heading row ("I", "Xã Bản Bo") above each
+    group and a subtotal ("Cộng xã Bản Bo") below it. They were 45 errors of empty
+    ids and unknown types; now one warning naming them, and the cells read."""
+    cells, history = make_tables(n_cells=4)
+    rows = []
+    for number, (commune, part) in enumerate(cells.groupby("commune", sort=False), start=1):
+        rows.append({"cell_id": None, "cell_name": "I" * number, "commune": commune})
+        rows += part.to_dict("records")
+        rows.append({"cell_id": None, "cell_name": f"Cộng {commune}", "population": int(part["population"].sum())})
+    grouped = pd.DataFrame(rows, columns=cells.columns)
+    book = tmp_path / "data.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        grouped.to_excel(writer, sheet_name="Chi bộ", index=False)
+        history.to_excel(writer, sheet_name="Lịch sử", index=False)
+    with pytest.warns(DataWarning, match=r"data.xlsx, sheet 'Chi bộ': \d+ rows of a report's grouping .* row 2 \('I · "):
+        data = load_dataset(book, book)
+    plain = load_dataset(*_write(tmp_path / "plain", cells, history)).cells
+    pd.testing.assert_frame_equal(data.cells.sort_values("cell_id").reset_index(drop=True),
+                                  plain.sort_values("cell_id").reset_index(drop=True))
