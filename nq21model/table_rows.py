@@ -62,3 +62,61 @@ def _without_group_rows(frame: pd.DataFrame, name: str, ids: list) -> pd.DataFra
                   f"group heading, no id) not read as data: {shown}{' …' if len(group) > 4 else ''}",
                   DataWarning, stacklevel=4)
     return frame.drop(index=[i for i, _ in group])
+
+
+#: Sheets larger than this (their XML, bytes) are not searched for merged cells.
+MERGED_SEARCH_BYTES = 50_000_000
+
+
+def fill_merged(frame: pd.DataFrame, path, sheet: str) -> pd.DataFrame:
+    """``frame`` (a sheet as read, header row 1 as its columns) with the cells of a
+    merge running down a column filled with its value — a district written once over
+    its cells' rows, as Excel shows it to the office; only the merge's first cell
+    holds the value in the file. Only where the frame has a blank at all; merges
+    across columns (a title, a header's group label) are left as they are."""
+    import re
+    import zipfile
+
+    if not frame.isna().to_numpy().any():
+        return frame
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = book.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = book.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            tags = [dict(re.findall(r'([\w:]+)="([^"]*)"', tag)) for tag in re.findall(r"<sheet\b[^>]*>", workbook)]
+            rid = next((t.get("r:id") for t in tags if _xml_text(t.get("name", "")) == sheet), None)
+            links = [dict(re.findall(r'(\w+)="([^"]*)"', tag)) for tag in re.findall(r"<Relationship\b[^>]*>", rels)]
+            target = next((link.get("Target") for link in links if rid and link.get("Id") == rid), None)
+            if target is None:
+                return frame
+            member = target.lstrip("/")
+            member = member if member.startswith("xl/") else "xl/" + member
+            if book.getinfo(member).file_size > MERGED_SEARCH_BYTES:
+                return frame
+            xml = book.read(member).decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return frame
+    frame = frame.copy()
+    for ref in re.findall(r'<mergeCell\b[^>]*\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"', xml):
+        col1, row1, col2, row2 = ref[0], int(ref[1]), ref[2], int(ref[3])
+        if col1 != col2 or row2 <= row1 or row1 < 2:  # across columns, or from the header row
+            continue
+        j = _column_number(col1) - 1
+        first, last = row1 - 2, min(row2 - 2, len(frame) - 1)
+        if j >= frame.shape[1] or first >= len(frame):
+            continue
+        frame.iloc[first + 1:last + 1, j] = frame.iloc[first, j]
+    return frame
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+def _xml_text(text: str) -> str:
+    import html
+
+    return html.unescape(text)

@@ -24,7 +24,7 @@ import pandas as pd
 from .csv_arrow import read_csv_arrow
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
-from .table_rows import _excel_row, _is_blank, _without_group_rows, _without_total_rows
+from .table_rows import _excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged
 
 
 # ------------------------------------------------------------------------- schema
@@ -86,6 +86,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 raise DataError(Violation(name, None, None,
                                           f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
             frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
+            frame = fill_merged(frame, path, sheets[sheet] if isinstance(sheet, int) else sheet)
             if len(sheets) > 1:  # which sheet, in every message
                 frame.attrs["where"] = f"{name}, sheet '{sheets[sheet] if isinstance(sheet, int) else sheet}'"
     elif suffix in (".csv", ".txt"):

@@ -545,3 +545,25 @@ def test_a_reports_group_rows_inside_are_named_not_read(tmp_path):
     plain = load_dataset(*_write(tmp_path / "plain", cells, history)).cells
     pd.testing.assert_frame_equal(data.cells.sort_values("cell_id").reset_index(drop=True),
                                   plain.sort_values("cell_id").reset_index(drop=True))
+
+
+def test_a_district_merged_down_its_cells_rows_is_read_as_excel_shows_it(tmp_path):
+    """The district column merged from the first to the last cell's row (an office's
+    layout): only the first row holds the value in the file — 139 'empty value'
+    errors. Read as Excel shows it: every row has its district."""
+    import openpyxl
+
+    cells, history = make_tables(n_cells=6)
+    cells["district"] = "Tam Đường"
+    book = tmp_path / "merged.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        cells.to_excel(writer, sheet_name="Chi bộ", index=False)
+        history.to_excel(writer, sheet_name="Lịch sử", index=False)
+    wb = openpyxl.load_workbook(book)
+    sheet = wb["Chi bộ"]
+    column = list(cells.columns).index("district") + 1
+    sheet.merge_cells(start_row=2, end_row=len(cells) + 1, start_column=column, end_column=column)
+    wb.save(book)
+    assert pd.read_excel(book, sheet_name="Chi bộ")["district"].isna().sum() == len(cells) - 1
+    data = load_dataset(book, book)
+    assert (data.cells["district"] == "Tam Đường").all() and len(data.cells) == 6
