@@ -79,11 +79,11 @@ def verdict_number(code: str, value: float, *, observed: bool, low: float | None
 
 
 def target_text(code: str, year: int) -> str:
-    """The programme's target in words: '95%', '0 chi bộ', 'từ 3% tổng số đảng viên (khung 3–4%)'."""
+    """The programme's target in words: '95%', '0 chi bộ', 'từ 3% tổng số đảng viên, khung 3–4%'."""
     if code.startswith("no_empty"):
         return "0 chi bộ"
     if code == "2a":
-        return "từ 3% tổng số đảng viên (khung 3–4%)"
+        return "từ 3% tổng số đảng viên, khung 3–4%"
     return format_percent(config.TARGET_SHARE, 0)
 
 

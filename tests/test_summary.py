@@ -81,7 +81,7 @@ def test_verdict_numbers_in_words():
             == "dự báo còn khoảng 1 chi bộ (80% khả năng trong 0–2)")
     assert summary.verdict_number("2d_4", 1.0, observed=False, low=1.0, high=1.0) == "dự báo 100%"
     assert summary.verdict_number("2d_3", 0.9412, observed=True, low=0.9, high=0.95) == "94,1%"
-    assert summary.target_text("2a", 2030) == "từ 3% tổng số đảng viên (khung 3–4%)"
+    assert summary.target_text("2a", 2030) == "từ 3% tổng số đảng viên, khung 3–4%"
     assert summary.target_text("2d_5", 2030) == "95%"
 
 
