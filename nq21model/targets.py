@@ -458,7 +458,7 @@ def admission_rate(results, dataset: Dataset, by: str | None, base_year: int, un
         return None
     if results.scenario.kind != "continue":
         value = float(results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1).mean()) / scale
-        return value, value, value, float(ind.met(value, year)), "scenario"
+        return value, value, value, float(ind.met(value, year)) if year in ind.targets else np.nan, "scenario"
     lam = results.rates.admissions[:, idx, year - base_year - 1].sum(axis=1)          # (D,)
     size = int(lam.max() + 10 * np.sqrt(lam.max()) + 30)
     from scipy import stats

@@ -622,6 +622,14 @@ def test_admission_rate_after_the_base_year_is_the_forecasts_own(bundled):
             assert rows.loc[year, "method"] == "exact"
             for a, b in (("expected", "value"), ("low", "low"), ("high", "high")):
                 assert path.loc[year, a] == pytest.approx(rows.loc[year, b])
+    # a scenario that fixes the admissions (a briefing batch --admission-rate): its rate every year, no crash in
+    # the years without a target (KeyError: 2026)
+    from nq21model.scenario import Scenario
+
+    rate = forecast(bundled.dataset, Scenario(admission_rate=0.035), horizons=list(range(2026, 2031)))
+    path = V.indicator_paths(bundled, by="district", unit="Mường Tè", results=rate)
+    ahead = path[(path["indicator"] == "2a") & (path["year"] > 2025)]
+    assert len(ahead) == 5 and (ahead["low"] == ahead["expected"]).all() and ahead["expected"].notna().all()
 
 
 def test_a_ward_without_ban_cells_is_not_applicable(tmp_path):
