@@ -23,20 +23,9 @@ def load_data(args):
     """The dataset named by the command's data flags (warnings shown once, on stderr)."""
     from .data import load_dataset
 
-    sheet, history_sheet = sheets(args)
-    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=sheet,
-                        history_sheet=history_sheet, reconcile=getattr(args, "reconcile", False))
-
-
-def sheets(args) -> tuple:
-    """The cells' and the history's sheets: ``--sheet`` is the cells', or the history's
-    when only the history is a workbook; ``--history-sheet`` the history's."""
-    sheet, history_sheet = _sheet(args.sheet), _sheet(getattr(args, "history_sheet", None))
-    workbook = {name: path is not None and path.suffix.lower() in (".xlsx", ".xlsm")
-                for name, path in (("cells", args.cells), ("history", args.history))}
-    if sheet is not None and history_sheet is None and workbook["history"] and not workbook["cells"]:
-        sheet, history_sheet = None, sheet  # the only workbook's sheet
-    return sheet, history_sheet
+    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=_sheet(args.sheet),
+                        history_sheet=_sheet(getattr(args, "history_sheet", None)),
+                        reconcile=getattr(args, "reconcile", False))
 
 
 def scenario_from_args(args, dataset):
@@ -274,10 +263,9 @@ def cmd_briefings(args) -> int:
         import secrets
 
         args.seed = secrets.randbelow(2**31)
-    sheet, history_sheet = sheets(args)
     params = notebook_parameters(unit_column=args.unit or dataset.default_unit, cells=args.cells,
-                                 history=args.history, totals=args.totals, sheet=sheet,
-                                 history_sheet=history_sheet, quotas=args.quotas,
+                                 history=args.history, totals=args.totals, sheet=args.sheet,
+                                 history_sheet=args.history_sheet, quotas=args.quotas,
                                  scenario=scenario, base_year=args.base_year, horizons=args.horizon,
                                  method=args.method, draws=args.draws, seed=args.seed, reconcile=args.reconcile)
     run = run_briefings(params, only=args.only, jobs=args.jobs, out_dir=args.out, notebook=args.notebook,

@@ -46,7 +46,8 @@ def _add_scenario_args(p: argparse.ArgumentParser, *, horizons: bool = True, cal
     g.add_argument("--allocation", choices=("calibrated", "population", "members", "quota"), default=None,
                    help="how admissions are split over cells (default: each cell's calibrated share; "
                         "population with --fixed-rates; quota with --quotas)")
-    g.add_argument("--quotas", type=Path, metavar="F", help="quota table cell_id, year, quota (CSV or XLSX)")
+    g.add_argument("--quotas", type=Path, metavar="F", help="quota table cell_id, year, quota (CSV or XLSX; allocate --out's), or a quota list "
+                        "with a column a year (a workbook of allocate --workbooks or of chi_tieu/)")
     g.add_argument("--max-lift", type=float, default=2.0, metavar="L",
                    help="a cell admits at most L times its calibrated rate, whatever its quota (default 2)")
     g.add_argument("--method", choices=("exact", "monte-carlo"), default="exact")

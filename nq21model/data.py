@@ -276,9 +276,10 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
         (:func:`~nq21model.model_tables.load_totals`); default ``totals.csv`` beside the cells file when there
         is one; ``False``: none.
     sheet, history_sheet : str or int, optional
-        Sheet of an XLSX file (name or 0-based number); default the sheet named for
-        the table ("Chi bộ", "Lịch sử"), else the first. ``history_sheet`` defaults to
-        ``sheet`` when both tables are in one workbook.
+        The cells' and the history's sheets of XLSX files (name or 0-based number);
+        default the sheet named for the table ("Chi bộ", "Lịch sử") or the one whose
+        first rows hold its headers, else the first. ``sheet`` is the history's when
+        only the history is a workbook.
     reconcile : bool
         Trust ``local_members`` where a history row breaks the yearly identity (see
         :func:`~nq21model.model_tables.load_history`); the adjusted rows are in ``Dataset.adjustments``.
@@ -288,8 +289,9 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     """
     files = dataset_files(cells, history, totals)
     cells_path, history_path = files["cells"], files["history"]
-    if history_sheet is None and cells_path == history_path:
-        history_sheet = sheet
+    workbook = {p: p.suffix.lower() in (".xlsx", ".xlsm") for p in (cells_path, history_path)}
+    if sheet is not None and history_sheet is None and workbook[history_path] and not workbook[cells_path]:
+        sheet, history_sheet = None, sheet  # the only workbook's sheet is the history's
     cells_df = load_cells(cells_path, sheet=sheet)
     history_df, rows, adjustments = _load_history(history_path, cells_df, sheet=history_sheet,
                                                   cells_name=cells_path.name, reconcile=reconcile)

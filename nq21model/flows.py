@@ -353,17 +353,20 @@ def overdispersion(count: np.ndarray, mu: np.ndarray, area: np.ndarray, year: np
 
     With S₁ = Σ((y − μ)² − y) over counts and S₂ the same over area-year totals
     (M = Σμ of one), E S₁ ≈ (κ + κ_a) Σμ² and E S₂ ≈ κ_a B + κ Σμ², so κ_a = (S₂ −
-    S₁) / (B − Σμ²), within [0, κ + κ_a]. B is Σ M² less what the year effects take:
-    fitted on each year's total, they leave the areas' deviations from their mean,
-    E Σ_a (δ_a − M_a/M Σ_b δ_b)² = κ_a (Σ M_a² − 2 Σ M_a³/M + (Σ M_a²)²/M²) a year;
-    the areas' effects, fitted on each area's total over the T years, take about a
-    T-th more. Areas of one count, or one area, say nothing of the split (κ_a = 0)."""
+    S₁) / (B − Σμ²) and κ = S₁/Σμ² − κ_a, each at least 0. B is Σ M² less what the year
+    effects take: fitted on each year's total, they leave the areas' deviations from
+    their mean, E Σ_a (δ_a − M_a/M Σ_b δ_b)² = κ_a (Σ M_a² − 2 Σ M_a³/M + (Σ M_a²)²/M²)
+    a year; the areas' effects, fitted on each area's total over the T years, take
+    about a T-th more. The cells' fitted effects take part of each count's own noise,
+    so S₁ runs low (κ too) — not κ_a, whose S₁ weighs 1/(B − Σμ²) ≪ 1/Σμ²: it is not
+    bounded by S₁ (a flow with κ = 0 and a district's yearly shocks still shows
+    them). Areas of one count, or one area, say nothing of the split (κ_a = 0)."""
     count, mu = np.asarray(count, float), np.asarray(mu, float)
     a = float((mu ** 2).sum())
     s1 = float(((count - mu) ** 2 - count).sum())
-    total = max(0.0, s1 / max(a, 1e-300))
-    if total == 0.0 or count.size == 0:
-        return total, 0.0
+    total = s1 / max(a, 1e-300)
+    if count.size == 0:
+        return 0.0, 0.0
     area, year = np.asarray(area), np.asarray(year)
     T = int(year.max()) + 1
     group = area * T + year
@@ -377,6 +380,6 @@ def overdispersion(count: np.ndarray, mu: np.ndarray, area: np.ndarray, year: np
     # ... and the areas' effects, fitted on each area's total over the years, its mean over them
     b = float(np.nansum(np.where(M > 0, per_year, 0.0))) * (1.0 - 1.0 / max(int((M > 0).sum()), 2))
     if b <= a * (1 + 1e-9):
-        return total, 0.0
-    shared = float(min(max((s2 - s1) / (b - a), 0.0), total))
-    return total - shared, shared
+        return max(0.0, total), 0.0
+    shared = max(0.0, (s2 - s1) / (b - a))
+    return max(0.0, total - shared), shared

@@ -20,6 +20,7 @@ import pandas as pd
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import same_unit_pairs
 from .table_checks import _check_keys, _finish, _not_greater
+from .table_rows import _TOTAL_LABELS
 from .tables import (HEADER_SEARCH_ROWS, Column, _excel_row, _fold, _is_blank, _parse_column, _parse_table,
                      _read_table, _without_total_rows, normalise_text)
 
@@ -254,8 +255,9 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
             f"transferred_in {int(counts['transferred_in'][i])} − exited {int(counts['exited'][i])} "
             f"= {int(expected[i])}" + ("" if n_broken else
                                         " (--reconcile trusts local_members and lists the rows it adjusts"
-                                        + ("; the file has no column 'Chuyển đến' [transferred_in]: members "
-                                           "moved in count as 0" if no_transfers else "") + ")")))
+                                        + ("; the file has no column 'Chuyển đến' [transferred_in], or it is "
+                                           "blank in every row: members moved in count as 0" if no_transfers
+                                           else "") + ")")))
     if problems:
         problems.sort(key=lambda v: (v.row is None, v.row or 0))
         raise DataError(problems)
@@ -306,7 +308,7 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
 
 
 
-_YEAR_COLUMN = re.compile(r"^(?:chỉ tiêu|quota)\s*(\d{4})$", re.IGNORECASE)
+_YEAR_COLUMN = re.compile(r"^(?:chitieu(?:ketnap)?|quota)(?:nam)?(\d{4})$")  # folded: "Chỉ tiêu (năm) 2026"
 
 
 def _wide_quotas(path: Path, sheet) -> tuple[pd.DataFrame, dict, list] | None:
@@ -323,13 +325,20 @@ def _wide_quotas(path: Path, sheet) -> tuple[pd.DataFrame, dict, list] | None:
     for start, labels in enumerate(rows):
         labels = [normalise_text(v) for v in labels]
         id_at = next((j for j, v in enumerate(labels) if _fold(v) in ids), None)
-        years = {j: int(m.group(1)) for j, v in enumerate(labels) if (m := _YEAR_COLUMN.match(v))}
+        years = {j: int(m.group(1)) for j, v in enumerate(labels) if (m := _YEAR_COLUMN.match(_fold(v)))}
         if id_at is None or not years:
             continue
         with warnings.catch_warnings():  # a list's "Tổng cộng" row is there by design
             warnings.simplefilter("ignore", DataWarning)
             data = _without_total_rows(raw.iloc[start:], name)
-        data = data[[not all(_is_blank(v) for v in row) for row in data.itertuples(index=False)]]
+        # not a cell's row: blank, a total anywhere ("Tổng cộng" above "Người lập biểu"), a note under the list
+        def is_cell(row) -> bool:
+            texts = [normalise_text(v) for v in row if isinstance(v, str) and v.strip()]
+            if texts and _fold(texts[0]) in _TOTAL_LABELS:
+                return False
+            return not (_is_blank(row[id_at]) and all(_is_blank(row[j]) for j in years))
+
+        data = data[[is_cell(row) for row in data.itertuples(index=False)]]
         problems: list[Violation] = []
         cell_id = _parse_column(data.iloc[:, id_at], QUOTA_COLUMNS[0], labels[id_at], name, problems)
         parts = [pd.DataFrame({"cell_id": cell_id, "year": year,

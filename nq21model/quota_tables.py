@@ -28,7 +28,7 @@ def quota_gain_table(allocation: Allocation, by: str | None = None, unit: str | 
     ``Kết nạp thực tế dự kiến - đề xuất`` (admissions actually made, period)."""
     a = allocation
     sens = a.sensitivity(a.unit_mask(by, unit))
-    words = {1.0: "bằng mức mấy năm qua", 2.0: "gấp 2 lần mức mấy năm qua", 3.0: "gấp 3 lần mức mấy năm qua"}
+    words = {1.0: "bằng mức bình quân các năm gần đây", 2.0: "gấp 2 lần mức bình quân các năm gần đây", 3.0: "gấp 3 lần mức bình quân các năm gần đây"}
     return pd.DataFrame({
         "Khả năng kết nạp của chi bộ": [words.get(v, f"gấp {v:g} lần") + (" (giả định của đề xuất)"
                                                                           if v == a.lift else "")
@@ -88,7 +88,7 @@ def chance_words(a: Allocation) -> str:
     """What a quota list's "Khả năng đạt" is, in words (the workbook's notes and the
     briefing's quota section say it alike)."""
     return (f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với chỉ tiêu này, khi "
-            f"chi bộ kết nạp đến mức khả năng của mình ({a.lift:g} lần mức mấy năm qua): phần chỉ tiêu vượt khả "
+            f"chi bộ kết nạp đến mức khả năng của mình ({a.lift:g} lần mức bình quân các năm gần đây): phần chỉ tiêu vượt khả "
             "năng (mức tối thiểu ở chi bộ nhỏ) không tính là kết nạp được")
 
 
@@ -121,11 +121,11 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
     rows += [("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "
-                            f"({a.lift:g} lần mức mấy năm qua) làm tròn lên, trừ mức tối thiểu: chi bộ có phần "
+                            f"({a.lift:g} lần mức bình quân các năm gần đây) làm tròn lên, trừ mức tối thiểu: chi bộ có phần "
                             "theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao "
                             "ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
              ("Dự kiến kết nạp được", "số đảng viên chi bộ dự kiến kết nạp được trong giai đoạn với chỉ tiêu này, "
-                                      f"khi kết nạp đến mức khả năng của mình ({a.lift:g} lần mức mấy năm qua); ở "
+                                      f"khi kết nạp đến mức khả năng của mình ({a.lift:g} lần mức bình quân các năm gần đây); ở "
                                       "chi bộ kết nạp được ít, chỉ tiêu (số nguyên) có thể lớn hơn số này: phần lớn "
                                       "hơn là mức phấn đấu"),
              ("Khả năng đạt", chance_words(a) + "; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),

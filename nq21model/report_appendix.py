@@ -207,7 +207,7 @@ def show_crosscheck(results: ForecastResults, extras) -> HTML:
         "Khoảng 80%": [band_text(lo, hi) for lo, hi in zip(table["q10"], table["q90"])],
         "Mô hình khác: san bằng mũ (ETS)": [format_number(v) for v in table["ets_forecast"]],
         "ETS khoảng 80%": [band_text(lo, hi) for lo, hi in zip(table["ets_q10"], table["ets_q90"])],
-        "Chênh lệch (ETS − báo cáo)": [("+" if v >= 0 else "") + format_number(v) for v in table["difference"]],
+        "Chênh lệch (ETS − báo cáo)": [("+" if v >= 0 else "−") + format_number(abs(v)) for v in table["difference"]],
     })
     widths = (table["ets_q90"] - table["ets_q10"]).to_numpy()
     flat = len(widths) > 1 and widths[-1] < 1.2 * widths[0]

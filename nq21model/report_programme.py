@@ -140,7 +140,7 @@ def quota_intro(a, unit: str | None, by: str | None) -> str:
     where = "toàn tỉnh" if unit in (None, PROVINCE) else _esc(unit)
     text = (f"Chỉ tiêu kết nạp giao cho các chi bộ thôn, bản, tổ dân phố của {where} trong {years[0]}–{years[-1]}: "
             f"{format_number(own)} đảng viên ({_esc(budget_words(a, by))}). Chỉ tiêu của mỗi chi bộ không vượt quá "
-            f"khả năng kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp mấy năm qua đã ước lượng), trừ "
+            f"khả năng kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp bình quân các năm gần đây đã ước lượng), trừ "
             f"mức tối thiểu, ưu tiên các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ vào năm {a.horizon}; "
             f"{format_number(floor_cells)} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở "
             "lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu của mỗi chi bộ thay đổi không quá 1 đảng viên giữa "
@@ -196,7 +196,7 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
     return _block(f"<p>{quota_intro(a, unit, by)}</p>",
                   "<p><strong>Độ nhạy:</strong> khả năng kết nạp thật của các chi bộ chưa biết chắc; bảng so sánh "
                   "chỉ tiêu đề xuất với cách chia theo dân số khi chi bộ kết nạp được bằng, gấp 2 hoặc gấp 3 lần "
-                  "mức mấy năm qua.</p>",
+                  "mức bình quân các năm gần đây.</p>",
                   html_table(shown, numeric=tuple(c for c in shown.columns if c != "Khả năng kết nạp của chi bộ")),
                   f"<p><strong>{format_number(len(changes))} chi bộ có chỉ tiêu khác nhiều nhất so với chia theo dân "
                   f"số</strong> (tổng cả giai đoạn) ở {_esc(unit_name(unit))}</p>",

@@ -281,11 +281,15 @@ def quota_matrix(quotas: pd.DataFrame, dataset: Dataset, years) -> np.ndarray:
         from .exceptions import DataWarning
 
         rows = quotas.attrs.get("rows") or [None] * len(quotas)
-        why = [f"row {rows[i]}" if rows[i] is not None else f"'{quotas['cell_id'].iloc[i]}' {quotas['year'].iloc[i]}"
-               for i in np.flatnonzero(unused)]
-        warnings.warn(f"{source}: {len(why)} quota row(s) not used — a year outside {years[0]}–{years[-1]} or a "
-                      f"cell not present in the base year: {', '.join(why[:8])}{' …' if len(why) > 8 else ''}",
-                      DataWarning, stacklevel=2)
+        outside = sorted(set(quotas.loc[~quotas["year"].isin(years), "year"].tolist()))
+        gone = ~quotas["cell_id"].isin(dataset.cells["cell_id"]).to_numpy()
+        why = list(dict.fromkeys(f"row {rows[i]}" if rows[i] is not None else f"'{quotas['cell_id'].iloc[i]}'"
+                                 for i in np.flatnonzero(gone)))  # a list with a column a year: a row once
+        parts = [f"quotas of {', '.join(map(str, outside))}, outside the forecast's {years[0]}–{years[-1]}"] \
+            if outside else []
+        if why:
+            parts.append(f"cells not present in the base year: {', '.join(why[:8])}{' …' if len(why) > 8 else ''}")
+        warnings.warn(f"{source}: not used — {'; '.join(parts)}", DataWarning, stacklevel=2)
     table = table.reindex(index=dataset.cells["cell_id"], columns=years)
     lacking = table.index[table.isna().any(axis=1)].tolist()
     if lacking:

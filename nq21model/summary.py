@@ -298,14 +298,15 @@ def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | Non
                 f"{format_percent(effect['share_now'], 1)} {now}; chia cùng số chỉ tiêu theo dân số: "
                 f"{format_percent(effect['share_population'], 1)})")
         if effect["lift_low"] < effect["lift"]:
-            text += (f"; nếu chỉ kết nạp được bằng mức đó: {format_percent(effect['share_plan_low'], 1)} (chia theo "
+            text += (f"; nếu chỉ kết nạp được bằng mức bình quân các năm gần đây: "
+                     f"{format_percent(effect['share_plan_low'], 1)} (chia theo "
                      f"dân số: {format_percent(effect['share_population_low'], 1)})")
         realised, forecast = _people(effect["realised"]), _people(effect["admitted_now"])
         text += f". Dự kiến kết nạp được khoảng {realised} người"
         if realised != forecast and effect["realised"] < effect["admitted_now"]:
-            return text + (f", ít hơn khoảng {forecast} {now}, nên chỉ tiêu kết nạp từ 3% tổng số đảng viên mỗi "
-                           "năm khó đạt hơn.")
-        return text + f" (khoảng {forecast} {now})."
+            return text + (f", ít hơn so với khoảng {forecast} người {now}, nên chỉ tiêu kết nạp từ 3% tổng số "
+                           "đảng viên mỗi năm khó đạt hơn.")
+        return text + f" (khoảng {forecast} người {now})."
     plan += " thay vì chia theo dân số"
     if abs(effect["gain"]) < 0.0005:
         return (f"{plan} hầu như không thay đổi {what} "
@@ -315,7 +316,7 @@ def quota_sentence(effect: dict | None, *, unit: str | None = None) -> str | Non
             f"({format_point_change(effect['share_plan'], effect['share_population'])}), nếu các chi bộ kết nạp được "
             f"tối đa {lift}")
     if effect["lift_low"] < effect["lift"]:
-        text += (f"; nếu chỉ bằng mức đó, chênh lệch còn "
+        text += (f"; nếu chỉ bằng mức bình quân các năm gần đây, chênh lệch còn "
                  f"{format_point_change(effect['share_plan_low'], effect['share_population_low'])}")
     return text + "."
 

@@ -359,6 +359,10 @@ def _int_problem(raw) -> str:
     import datetime
 
     if isinstance(raw, (datetime.date, datetime.datetime)):  # a cell Excel formats as a date
+        if raw.year < 1910:  # a number typed into a date cell: 2018 shows as 10/07/1905
+            serial = (datetime.datetime(raw.year, raw.month, raw.day) - datetime.datetime(1899, 12, 30)).days
+            return (f"a date ({raw:%d/%m/%Y}), not a number: the cell is formatted as a date; format it as a "
+                    f"number (it then shows {serial})")
         return (f"a date ({raw:%d/%m/%Y}), not a number: format the cell as a number "
                 f"(a year: write {raw.year})")
     shown = "" if _is_blank(raw) else raw

@@ -140,6 +140,14 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
     import openpyxl
 
     book = openpyxl.load_workbook(paths["Mường Tè"])
+    sheet = book["Chỉ tiêu"]
+    sheet["G2"] = "CHỈ TIEU NĂM 2027"                                  # as an office retypes a header
+    sheet.cell(row=sheet.max_row + 2, column=2, value="Người lập biểu")  # a signature under the total
+    book.save(tmp_path / "signed.xlsx")
+    signed = load_quotas(tmp_path / "signed.xlsx", plan.dataset.cells)
+    pd.testing.assert_frame_equal(signed.sort_values(["cell_id", "year"]).reset_index(drop=True),
+                                  back.sort_values(["cell_id", "year"]).reset_index(drop=True))
+    book = openpyxl.load_workbook(paths["Mường Tè"])
     book["Chỉ tiêu"]["G5"] = "hai"                                   # row 5, "Chỉ tiêu 2027"
     book.save(tmp_path / "edited.xlsx")
     with pytest.raises(DataError, match=r"edited.xlsx, sheet 'Chỉ tiêu', row 5, column 'Chỉ tiêu 2027'"):

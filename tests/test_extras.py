@@ -55,7 +55,7 @@ def test_sections_show_the_tested_numbers(bundled):
 
     for value in gain["Tỷ lệ chi bộ đạt - chỉ tiêu đề xuất"]:
         assert format_percent(value, 1) in quotas
-    assert "gấp 2 lần mức mấy năm qua (giả định của đề xuất)" in quotas
+    assert "gấp 2 lần mức bình quân các năm gần đây (giả định của đề xuất)" in quotas
     backtest = str(report.show_backtest(results, extras))
     assert "Kiểm định mô hình của báo cáo này" in backtest  # the calibrated model, as the forecast
     for v in extras.backtest_scores["brier_calibrated"]:

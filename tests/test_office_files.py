@@ -274,8 +274,8 @@ def test_broken_identity_without_a_transfers_column_says_so(tmp_path):
     cells, history = make_tables()
     history.loc[history["year"] == 2022, "transferred_in"] = 1
     history.loc[history["year"] >= 2022, "local_members"] += 1
-    with pytest.raises(DataError, match="the file has no column 'Chuyển đến' \\[transferred_in\\]: members moved in "
-                                        "count as 0"):
+    with pytest.raises(DataError, match="the file has no column 'Chuyển đến' \\[transferred_in\\], or it is blank in "
+                                        "every row: members moved in count as 0"):
         load_dataset(*_write(tmp_path, cells, history.drop(columns="transferred_in")))
 
 
@@ -442,9 +442,14 @@ def test_quota_rows_that_cannot_act_are_named_not_dropped_unsaid(tmp_path):
     path = tmp_path / "quotas.csv"
     pd.DataFrame(rows, columns=["cell_id", "year", "quota"]).to_csv(path, index=False)
     quotas = load_quotas(path, cells)
-    with pytest.warns(DataWarning, match=r"quotas.csv: 2 quota row\(s\) not used .* row 22, row 23$"):
+    with pytest.warns(DataWarning, match=r"quotas.csv: not used — quotas of 2024, 2031, outside the forecast's "
+                                         r"2026–2030$"):
         q = quota_matrix(quotas, dataset, range(2026, 2031))
     assert q.shape == (4, 5) and (q == 1).all()
+    # a cell the forecast does not have (dissolved before its base year): its rows, each once
+    fewer = Dataset(cells=cells[cells["cell_id"] != "C000"], history=history[history["cell_id"] != "C000"])
+    with pytest.warns(DataWarning, match=r"; cells not present in the base year: row 2, row 3, row 4, row 5, row 6$"):
+        quota_matrix(quotas, fewer, range(2026, 2031))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quota_matrix(quotas.iloc[:20], dataset, range(2026, 2031))  # every row acts: no word
@@ -509,13 +514,16 @@ def test_a_year_typed_as_a_date_says_so(tmp_path):
     cells, history = make_tables(n_cells=3)
     history = history.astype({"year": object})
     history.loc[0, "year"] = datetime.datetime(2018, 12, 31)
+    history.loc[1, "year"] = datetime.datetime(1905, 7, 10)            # 2018 typed into a date-formatted cell
     book = tmp_path / "data.xlsx"
     with pd.ExcelWriter(book) as writer:
         cells.to_excel(writer, sheet_name="Chi bộ", index=False)
         history.to_excel(writer, sheet_name="Lịch sử", index=False)
     with pytest.raises(DataError, match=r"row 2, column 'year': a date \(31/12/2018\), not a number: format the "
-                                        r"cell as a number \(a year: write 2018\)"):
+                                        r"cell as a number \(a year: write 2018\)") as caught:
         load_dataset(book, book)
+    assert "row 3, column 'year': a date (10/07/1905), not a number: the cell is formatted as a date; format it as " \
+           "a number (it then shows 2018)" in str(caught.value)
 
 
 def test_a_province_of_one_cell_prints_no_numpy_warnings(tmp_path):
@@ -567,3 +575,27 @@ def test_a_district_merged_down_its_cells_rows_is_read_as_excel_shows_it(tmp_pat
     assert pd.read_excel(book, sheet_name="Chi bộ")["district"].isna().sum() == len(cells) - 1
     data = load_dataset(book, book)
     assert (data.cells["district"] == "Tam Đường").all() and len(data.cells) == 6
+
+
+def test_sheet_names_the_cells_sheet_of_a_workbook_holding_both(tmp_path):
+    """Both tables in one workbook, their sheets not named for them: --sheet names the
+    cells', the history's is found by its headers (it was read from the cells' sheet
+    too: 'required column is missing'); the Python API routes as the command does."""
+    from nq21model.report import run_forecast
+
+    cells, history = make_tables(n_cells=4)
+    book = tmp_path / "both.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        cells.to_excel(writer, sheet_name="DS", index=False)
+        cells.to_excel(writer, sheet_name="DS cũ", index=False)
+        history.to_excel(writer, sheet_name="SL", index=False)
+    proc = run_cli("forecast", "--cells", book, "--history", book, "--sheet", "DS")
+    assert proc.returncode == 0, proc.stderr
+    csv = tmp_path / "cells.csv"
+    cells.to_csv(csv, index=False)
+    split = tmp_path / "split.xlsx"
+    with pd.ExcelWriter(split) as writer:
+        history.to_excel(writer, sheet_name="A", index=False)
+        history.to_excel(writer, sheet_name="B", index=False)
+    assert len(load_dataset(csv, split, sheet="B").history) == len(history)
+    assert run_forecast(cells_path=str(csv), history_path=str(split), sheet="B").base_year == 2025
