@@ -22,7 +22,7 @@ from .spelling import same_unit_pairs
 from .table_checks import _check_keys, _finish, _not_greater
 from .table_rows import _TOTAL_LABELS
 from .tables import (HEADER_SEARCH_ROWS, Column, _excel_row, _fold, _is_blank, _parse_column, _parse_table,
-                     _read_table, _without_total_rows, normalise_text)
+                     _read_table, normalise_text)
 
 #: Cell types: folded spelling -> code. "Khu phố", "tiểu khu" are tổ dân phố by another
 #: name; "xóm", "ấp" are thôn.
@@ -328,16 +328,15 @@ def _wide_quotas(path: Path, sheet) -> tuple[pd.DataFrame, dict, list] | None:
         years = {j: int(m.group(1)) for j, v in enumerate(labels) if (m := _YEAR_COLUMN.match(_fold(v)))}
         if id_at is None or not years:
             continue
-        with warnings.catch_warnings():  # a list's "Tổng cộng" row is there by design
-            warnings.simplefilter("ignore", DataWarning)
-            data = _without_total_rows(raw.iloc[start:], name)
-        # not a cell's row: blank, a total anywhere ("Tổng cộng" above "Người lập biểu"), a note under the list
+        # not a cell's row: blank, a total anywhere ("Tổng cộng", there by design, above a
+        # "Người lập biểu"), a note under the list
         def is_cell(row) -> bool:
             texts = [normalise_text(v) for v in row if isinstance(v, str) and v.strip()]
             if texts and _fold(texts[0]) in _TOTAL_LABELS:
                 return False
             return not (_is_blank(row[id_at]) and all(_is_blank(row[j]) for j in years))
 
+        data = raw.iloc[start:]
         data = data[[is_cell(row) for row in data.itertuples(index=False)]]
         problems: list[Violation] = []
         cell_id = _parse_column(data.iloc[:, id_at], QUOTA_COLUMNS[0], labels[id_at], name, problems)

@@ -274,15 +274,15 @@ def quota_matrix(quotas: pd.DataFrame, dataset: Dataset, years) -> np.ndarray:
     if missing_years:
         raise DataError(Violation(source, None, "year",
                                   f"no quotas for year(s) {', '.join(map(str, missing_years))}"))
-    unused = ~quotas["year"].isin(years).to_numpy() | ~quotas["cell_id"].isin(dataset.cells["cell_id"]).to_numpy()
-    if unused.any():  # a quota that cannot act is said, not dropped unsaid
+    late = ~quotas["year"].isin(years).to_numpy()
+    gone = ~quotas["cell_id"].isin(dataset.cells["cell_id"]).to_numpy()
+    if late.any() or gone.any():  # a quota that cannot act is said, not dropped unsaid
         import warnings
 
         from .exceptions import DataWarning
 
         rows = quotas.attrs.get("rows") or [None] * len(quotas)
-        outside = sorted(set(quotas.loc[~quotas["year"].isin(years), "year"].tolist()))
-        gone = ~quotas["cell_id"].isin(dataset.cells["cell_id"]).to_numpy()
+        outside = sorted(set(quotas.loc[late, "year"].tolist()))
         why = list(dict.fromkeys(f"row {rows[i]}" if rows[i] is not None else f"'{quotas['cell_id'].iloc[i]}'"
                                  for i in np.flatnonzero(gone)))  # a list with a column a year: a row once
         parts = [f"quotas of {', '.join(map(str, outside))}, outside the forecast's {years[0]}–{years[-1]}"] \
