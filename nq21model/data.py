@@ -292,7 +292,14 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     workbook = {p: p.suffix.lower() in (".xlsx", ".xlsm") for p in (cells_path, history_path)}
     if sheet is not None and history_sheet is None and workbook[history_path] and not workbook[cells_path]:
         sheet, history_sheet = None, sheet  # the only workbook's sheet is the history's
-    cells_df = load_cells(cells_path, sheet=sheet)
+    try:
+        cells_df = load_cells(cells_path, sheet=sheet)
+    except DataError as cells_error:  # the history's own problems in the same message: one round of fixes
+        try:
+            _load_history(history_path, None, sheet=history_sheet, cells_name=cells_path.name, reconcile=reconcile)
+        except DataError as history_error:
+            raise DataError(cells_error.violations + history_error.violations) from None
+        raise
     history_df, rows, adjustments = _load_history(history_path, cells_df, sheet=history_sheet,
                                                   cells_name=cells_path.name, reconcile=reconcile)
     if history_df.empty:

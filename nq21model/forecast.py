@@ -75,7 +75,9 @@ def forecast(dataset: Dataset | None = None, scenario: Scenario | None = None, *
         if not scenario.fixed_rates and calibration is None and not can_calibrate(dataset, base_year):
             scenario = short_history_scenario(dataset, scenario)
             notes.append(SHORT_HISTORY_NOTE.format(years=MIN_YEARS, base=base_year, label=scenario.label))
-            warnings.warn(notes[-1], DataWarning, stacklevel=2)
+            warnings.warn(f"history has fewer than {MIN_YEARS} years before the base year {base_year}: fixed rates "
+                          f"({scenario.label}) instead of each cell's calibrated rates, so the spread is narrower "
+                          "than it should be (the forecast's note says so in Vietnamese)", DataWarning, stacklevel=2)
         natural = None
         if not scenario.fixed_rates:
             from .calibrate import Calibration

@@ -599,3 +599,17 @@ def test_sheet_names_the_cells_sheet_of_a_workbook_holding_both(tmp_path):
         history.to_excel(writer, sheet_name="B", index=False)
     assert len(load_dataset(csv, split, sheet="B").history) == len(history)
     assert run_forecast(cells_path=str(csv), history_path=str(split), sheet="B").base_year == 2025
+
+
+def test_errors_in_both_tables_are_said_in_one_round(tmp_path):
+    """A bad value in the cells and another in the history: both in one message (the
+    history's was only said once the cells were fixed)."""
+    cells, history = make_tables(n_cells=4)
+    cells = cells.astype({"population": object})
+    history = history.astype({"admitted": object})
+    cells.loc[1, "population"] = "nhiều"
+    history.loc[2, "admitted"] = "-"
+    with pytest.raises(DataError) as caught:
+        load_dataset(*_write(tmp_path, cells, history))
+    said = str(caught.value)
+    assert "cells.csv, row 3, column 'population'" in said and "history.csv, row 4, column 'admitted'" in said

@@ -314,9 +314,9 @@ def test_conclusion_of_a_short_history_says_so(tmp_path):
     from nq21model.exceptions import DataWarning
 
     cells, history = make_tables(n_cells=20, years=range(2023, 2026))
-    with pytest.warns(DataWarning, match="Lịch sử chưa đủ"):
+    with pytest.warns(DataWarning, match="history has fewer than 3 years before the base year 2025: fixed rates"):
         res = forecast(Dataset(cells, history))
-    assert res.notes
+    assert res.notes and res.notes[0].startswith("Lịch sử chưa đủ 3 năm")
     html = report.show_conclusion(res, None, unit=UNIT, by="district").html
     for note in res.notes:
         assert report._esc(note) in html
