@@ -13,18 +13,14 @@ EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
 
 
-def _sheet(value):
-    if value is None:
-        return None
-    return int(value) if str(value).isdigit() else value
-
-
 def load_data(args):
     """The dataset named by the command's data flags (warnings shown once, on stderr)."""
     from .data import load_dataset
 
-    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=_sheet(args.sheet),
-                        history_sheet=_sheet(getattr(args, "history_sheet", None)),
+    from .tables import sheet_option
+
+    return load_dataset(args.cells, args.history, totals=getattr(args, "totals", None), sheet=sheet_option(args.sheet),
+                        history_sheet=sheet_option(getattr(args, "history_sheet", None)),
                         reconcile=getattr(args, "reconcile", False))
 
 

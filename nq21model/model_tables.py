@@ -284,9 +284,10 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
     with a column a year — the quota workbooks of ``allocate --workbooks`` and of a
     batch (``Mã chi bộ``, ``Chỉ tiêu 2026`` …), as an office edits and returns them."""
     path = Path(path)
-    wide = _wide_quotas(path, sheet)
+    raw = _read_table(path, sheet, QUOTA_COLUMNS)  # read once: a list with a column a year, or the long table
+    wide = _wide_quotas(raw, path.name)
     frame, headers, problems = wide if wide is not None else \
-        _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True)
+        _parse_table(path, QUOTA_COLUMNS, sheet, allow_extra=True, frame=raw)
     name = frame.attrs.get("where", path.name)
     frame["_row"] = [_excel_row(i) for i in frame.index]
     good = frame.dropna(subset=["cell_id", "year"])
@@ -311,14 +312,12 @@ def load_quotas(path: str | Path, cells: pd.DataFrame | None = None, *,
 _YEAR_COLUMN = re.compile(r"^(?:chitieu(?:ketnap)?|quota)(?:nam)?(\d{4})$")  # folded: "Chỉ tiêu (năm) 2026"
 
 
-def _wide_quotas(path: Path, sheet) -> tuple[pd.DataFrame, dict, list] | None:
+def _wide_quotas(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, dict, list] | None:
     """A quota list with a column a year (``Mã chi bộ`` and ``Chỉ tiêu YYYY`` in one
-    of the first rows) as the long table's (frame, headers, problems), every value
-    checked as the long table's; None for any other table."""
-    if path.suffix.lower() not in (".xlsx", ".xlsm", ".csv", ".txt"):
-        return None
-    raw = _read_table(path, sheet, QUOTA_COLUMNS)
-    name = raw.attrs.get("where", path.name)
+    of the first rows of ``raw``, the table as read) as the long table's (frame,
+    headers, problems), every value checked as the long table's; None for any other
+    table."""
+    name = raw.attrs.get("where", name)
     ids = {_fold(QUOTA_COLUMNS[0].name), _fold(QUOTA_COLUMNS[0].alias)}
     rows = [[str(c) for c in raw.columns]] + [["" if _is_blank(v) else str(v) for v in raw.iloc[i].tolist()]
                                                for i in range(min(HEADER_SEARCH_ROWS, len(raw)))]

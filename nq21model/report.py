@@ -69,11 +69,10 @@ def run_forecast(*, cells_path: str = "", history_path: str = "", totals_path: s
     from .forecast import forecast
     from .scenario import Scenario
 
-    def sheet_arg(value):
-        return None if value in ("", None) else (int(value) if str(value).isdigit() else value)
-
     if dataset is None:
-        sheets = sheet_arg(sheet), sheet_arg(history_sheet)
+        from .tables import sheet_option
+
+        sheets = sheet_option(sheet), sheet_option(history_sheet)
         dataset = _remembered(lambda: load_dataset(cells_path or None, history_path or None,
                                                    totals=totals_path or None, sheet=sheets[0],
                                                    history_sheet=sheets[1], reconcile=reconcile),

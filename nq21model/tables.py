@@ -373,11 +373,18 @@ def _int_problem(raw) -> str:
     return f"expected a whole number, found '{shown}'"
 
 
+def sheet_option(value) -> str | int | None:
+    """A sheet as a command or a notebook parameter gives it: "" → None (the default),
+    digits → the 0-based number, else the name."""
+    return None if value in ("", None) else (int(value) if str(value).isdigit() else value)
+
+
 def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
-                 allow_extra: bool | str = False) -> tuple[pd.DataFrame, dict, list]:
+                 allow_extra: bool | str = False, frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict, list]:
     """Read and parse; return (canonical frame, canonical -> user header, violations).
-    Extra columns kept (``allow_extra="keep"``) come last, as text (blank → None)."""
-    frame = _read_table(path, sheet, columns)
+    Extra columns kept (``allow_extra="keep"``) come last, as text (blank → None).
+    ``frame``: the table as :func:`_read_table` read it, when the caller has it."""
+    frame = _read_table(path, sheet, columns) if frame is None else frame
     name = frame.attrs.get("where", path.name)
     headers, problems = _map_headers(frame, columns, name, allow_extra)
     if problems:  # a report's title above the header, or a header on two rows
