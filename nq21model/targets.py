@@ -452,7 +452,8 @@ def admission_rate(results, dataset: Dataset, by: str | None, base_year: int, un
         base = programme_base(dataset, base_year, None if unit == PROVINCE else unit, by)
     except ParameterError:
         return None
-    idx = np.arange(len(cells)) if unit == PROVINCE else np.flatnonzero(cells[by].eq(unit).to_numpy())
+    idx = np.arange(len(cells)) if unit == PROVINCE else \
+        results._groups(by).get(unit, np.zeros(0, np.int64))  # the results' cached groups: a country's thousands
     scale = base.phi * base.members_at(year - 1)
     if not scale > 0:   # no village admissions in the totals' years, or no members
         return None
