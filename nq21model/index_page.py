@@ -19,6 +19,8 @@ from .fmt import format_number, format_percent
 
 #: The stylesheet the briefings' template includes (screen, phone, A4 print).
 PAGE_CSS = Path(__file__).resolve().parent / "templates" / "nq21model_offline" / "page.css"
+#: The briefings' script that marks a table wider than a phone's screen.
+SCROLL_JS = PAGE_CSS.with_name("scroll.js")
 
 #: Short words of the statuses in the index's table of every target (narrow columns).
 SHORT_STATUS = {report.MET: "đạt", report.LIKELY_MET: "khả năng đạt", report.AT_RISK: "nguy cơ",
@@ -226,4 +228,5 @@ def index_html(results, *, by: str, slugs: dict[str, str], run, parts: dict | No
             f"<title>{html.escape(title)}</title>\n{report.CSS}\n"
             f'<style>\nbody {{margin: 0; background: #fff; font-family: "DejaVu Sans", Arial, sans-serif;}}\n'
             f"{css}\n{INDEX_CSS}\n"
-            f"</style>\n</head>\n<body>\n<main class=\"nq21-page\">\n{body}\n</main>\n</body>\n</html>\n")
+            f"</style>\n</head>\n<body>\n<main class=\"nq21-page\">\n{body}\n</main>\n"
+            f"<script>\n{SCROLL_JS.read_text(encoding='utf-8')}</script>\n</body>\n</html>\n")

@@ -114,6 +114,13 @@ def test_a_phone_never_scrolls_sideways(bundled_batch, browser, name):
         boxes = page.evaluate("Array.from(document.querySelectorAll('.nq21-scroll')).map("
                               "b => getComputedStyle(b).overflowX)")
         assert boxes and set(boxes) == {"auto"}
+        # a table wider than the phone says so above it (scroll.js), its edge faded until scrolled to the end
+        wide = page.locator(".nq21-scroll.nq21-wide").first
+        assert wide.count() == 1
+        assert "vuốt ngang" in page.evaluate("b => getComputedStyle(b, '::before').content", wide.element_handle())
+        assert "nq21-end" not in wide.get_attribute("class")
+        wide.evaluate("b => { b.scrollLeft = b.scrollWidth; }")
+        page.wait_for_function("b => b.classList.contains('nq21-end')", arg=wide.element_handle())
     finally:
         page.close()
 
