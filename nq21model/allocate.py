@@ -251,10 +251,10 @@ def province_budget(dataset: Dataset, base_year: int, horizon: int, *, admission
 def budget_grouping(dataset: Dataset, by: str, base_year: int) -> str:
     """The grouping whose units a briefing batch hands the province's budget to: ``by``
     when the totals table has its units' members (the programme's rate), else the
-    district when every unit of ``by`` lies in one district and the totals have the
-    districts' — a commune's cells then take their quotas from their district's plan,
-    so that a cell has one quota whichever grouping a report uses — else ``by``
-    (shares by population)."""
+    district when the totals have the districts' — a commune's cells then take their
+    quotas from their district's plan (a new commune over two former districts: from
+    both plans), so that a cell has one quota whichever grouping a report uses — else
+    ``by`` (shares by population)."""
     def has_totals(column: str) -> bool:
         if dataset.totals is None or column not in dataset.cells:
             return False
@@ -263,8 +263,7 @@ def budget_grouping(dataset: Dataset, by: str, base_year: int) -> str:
 
     if by == "district" or has_totals(by) or "district" not in dataset.cells:
         return by
-    nested = dataset.cells.groupby(by)["district"].nunique().max() == 1
-    return "district" if nested and has_totals("district") else by
+    return "district" if has_totals("district") else by
 
 
 def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,

@@ -222,24 +222,32 @@ def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
     (the programme's rate), as a district batch does, so that a cell's quota in a
     commune's list is its quota in its district's list; without totals, by population."""
     from nq21model.allocate import budget_grouping
-    from nq21model.quota_tables import quota_notes
     from nq21model.extras import compute_part
+    from nq21model.quota_tables import quota_notes
+    from nq21model.report_programme import quota_intro
 
     assert budget_grouping(bundled, "district", 2025) == "district"
     assert budget_grouping(bundled, "commune", 2025) == "district"
     assert budget_grouping(_dataset(), "commune", 2025) == "commune"  # no totals table
+    # the new communes of July 2025: six lie over two former districts, and still one plan
+    assert bundled.cells.groupby("commune_2025")["district"].nunique().max() == 2
+    assert budget_grouping(bundled, "commune_2025", 2025) == "district"
     results = forecast(bundled)
     by_district, _ = compute_part(results, "quotas", "district")
     by_commune, _ = compute_part(results, "quotas", "commune")
+    by_new, _ = compute_part(results, "quotas", "commune_2025")
     a, b = by_district["allocation"], by_commune["allocation"]
     assert b.unit_column == "district" and np.array_equal(a.quotas, b.quotas)
+    assert np.array_equal(a.quotas, by_new["allocation"].quotas)
+    spanning = "Xã Hua Bum"
+    text = quota_intro(by_new["allocation"], spanning, "commune_2025")
+    assert "kế hoạch chung của Mường Tè, Nậm Nhùn (huyện" in text, text
     commune = bundled.cells["commune"].iloc[0]
     mask = b.unit_mask("commune", commune)
     notes = dict(quota_notes(b, commune, mask, "commune").to_numpy())
     assert "chia cho các huyện, thành phố" in notes["Cách giao cho đơn vị"]
     assert f"{int(b.quotas[mask].sum())} đảng viên" in notes[f"Tổng chỉ tiêu của đơn vị {b.years[0]}–{b.years[-1]}"]
     # the briefing says the commune's quotas come from its district's plan, and what population alone gives it
-    from nq21model.report_programme import quota_intro
 
     moved = next(c for c in bundled.cells["commune"].unique()
                  if b.quotas[b.unit_mask("commune", c)].sum() != b.proportional[b.unit_mask("commune", c)].sum())
