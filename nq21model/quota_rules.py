@@ -44,6 +44,23 @@ def floors_as_written(budgets, unit, population, share: float = 2.0) -> np.ndarr
     return (share_of_cell >= share - 1e-9).astype(np.int64)
 
 
+def floors_for_empty(n0, caps, group, room) -> np.ndarray:
+    """The programme's "no village cell without a local member": a cell with none at
+    the base year is given 1 a year (each year its capacity allows) → int (n,) period
+    floors, 0 for the others. ``room`` (groups,): what each budget group holds beyond
+    its other floors; where the empty cells' floors do not fit, they are given in the
+    cells' order while they do (a unit of many empty cells and a small budget)."""
+    n0 = np.asarray(n0)
+    want = np.where(n0 == 0, (np.asarray(caps) >= 1).sum(axis=1), 0).astype(np.int64)
+    order = np.lexsort((np.arange(want.size), group))
+    cum = np.cumsum(want[order])
+    start = np.r_[0, cum][np.searchsorted(group[order], np.arange(len(room)))]
+    fits = cum - start[group[order]] <= np.asarray(room)[group[order]]
+    out = np.zeros_like(want)
+    out[order] = np.where(fits, want[order], 0)
+    return out
+
+
 def population_split(budgets, unit, population) -> np.ndarray:
     """Each unit's budget split over its cells in proportion to population → (n, Y) int.
 

@@ -3,18 +3,20 @@ tables (the gain over the population split, the cells whose quota changes most) 
 each unit's quota workbook for its office (the list, a totals row, the notes)."""
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .allocate import Allocation
 from .exceptions import ParameterError
 from .fmt import UNIT_LABELS
 
 __all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks",
-           "remove_earlier_workbooks", "chance_words"]
+           "remove_earlier_workbooks", "chance_words", "budget_words", "floor_words"]
 
 #: How a unit's quota workbook is named: the prefix, then the unit's file name.
 WORKBOOK_PREFIX = "chi_tieu_ket_nap_"
@@ -56,8 +58,8 @@ def quota_changes(allocation: Allocation, unit: str | None = None, n: int = 15, 
         "Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"],
         f"Đảng viên tại chỗ {a.base_year}": a.n0, "Theo dân số": prop, "Chỉ tiêu đề xuất": opt,
         "Thay đổi": opt - prop,
-        f"Khả năng đạt ≥ {k} - theo dân số": a.p_proportional[k],
-        f"Khả năng đạt ≥ {k} - đề xuất": a.p_optimised[k],
+        f"Xác suất đạt ≥ {k} - theo dân số": a.p_proportional[k],
+        f"Xác suất đạt ≥ {k} - đề xuất": a.p_optimised[k],
     }).loc[mask]
     order = np.lexsort((frame["Mã chi bộ"].to_numpy(), -np.abs(frame["Thay đổi"].to_numpy())))
     return frame.iloc[order[:n]].reset_index(drop=True)
@@ -74,18 +76,49 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame({"Mã chi bộ": cells["cell_id"], "Chi bộ": cells["cell_name"], "Xã": cells["commune"]})
     if "district" in cells:
         frame["Huyện"] = cells["district"]
+    if "commune_2025" in cells:  # the commune since July 2025, beside the old one of its history
+        frame["Xã mới"] = cells["commune_2025"]
     frame[f"Đảng viên tại chỗ {a.base_year}"] = a.n0
     for j, y in enumerate(a.years):
         frame[f"Chỉ tiêu {y}"] = a.quotas[:, j]
     frame[f"Tổng {a.years[0]}–{a.years[-1]}"] = a.quotas.sum(axis=1)
     frame[f"Dự kiến kết nạp được {a.years[0]}–{a.years[-1]}"] = a.realised_optimised
-    frame[f"Khả năng đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = a.p_optimised[a.threshold]
+    frame[f"Xác suất đạt ≥ {a.threshold} ĐV năm {a.horizon}"] = a.p_optimised[a.threshold]
     return frame.loc[mask].sort_values(["Xã", "Mã chi bộ"]).reset_index(drop=True)
 
 
 
+def budget_words(a: Allocation, by: str | None = None) -> str:
+    """The quota budget in words (Vietnamese): the scenario that sets it and how it
+    is shared between units (from the allocation's note), then cells."""
+    label = str(a.budget_note).split(";")[0].strip()
+    how = a.info.get("shared", "")
+    nested = by not in (None, a.unit_column)  # a commune of a district's plan
+    return label + (f"; chia cho các {UNIT_LABELS.get(a.unit_column, 'đơn vị')} {how}"
+                    + (", rồi cho từng chi bộ" if nested else "") if how else "")
+
+
+def floor_words(a: Allocation, mask: np.ndarray) -> str:
+    """The plan's least quotas in words, with the cells they reach in ``mask`` (the
+    briefing's quota section and the workbook's notes say them alike)."""
+    empty = a.plan.empty[mask]
+    written = int(((a.plan.floors[mask] > 0) & ~empty).sum())
+    text = (f"{written} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai "
+            "đoạn được giao ít nhất 1")
+    if empty.any():
+        text += (f"; {int(empty.sum())} chi bộ chưa có đảng viên tại chỗ năm {a.base_year} được giao 1 đảng viên mỗi "
+                 "năm (mục tiêu không còn thôn, bản chưa có đảng viên)")
+    return text
+
+
+#: What "mức bình quân các năm gần đây" of a cell is, for the reader of a quota list.
+RATE_WORDS = ("mức kết nạp bình quân một năm của chi bộ, ước lượng từ số kết nạp các năm gần đây của chi bộ và của "
+              "các chi bộ cùng xã, huyện (nên chi bộ không kết nạp ai trong các năm qua vẫn có mức lớn hơn 0, và "
+              "có thể được giao 1 đảng viên một năm)")
+
+
 def chance_words(a: Allocation) -> str:
-    """What a quota list's "Khả năng đạt" is, in words (the workbook's notes and the
+    """What a quota list's "Xác suất đạt" is, in words (the workbook's notes and the
     briefing's quota section say it alike)."""
     return (f"xác suất chi bộ có từ {a.threshold} đảng viên tại chỗ trở lên năm {a.horizon} với chỉ tiêu này, khi "
             f"chi bộ kết nạp đến mức khả năng của mình ({a.lift:g} lần mức bình quân các năm gần đây): phần chỉ tiêu vượt khả "
@@ -120,16 +153,20 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
         rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
-    rows += [("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "
-                            f"({a.lift:g} lần mức bình quân các năm gần đây) làm tròn lên, trừ mức tối thiểu: chi bộ có phần "
-                            "theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai đoạn được giao "
-                            "ít nhất 1; chỉ tiêu mỗi năm thay đổi không quá 1"),
+    rows += [("Số kết nạp của toàn tỉnh", budget_words(a, by)),
+             ("Ưu tiên", f"các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ trở lên vào năm {a.horizon} nhờ "
+                         "chỉ tiêu được giao"),
+             ("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "
+                            f"({a.lift:g} lần mức bình quân các năm gần đây) làm tròn lên, trừ mức tối thiểu: "
+                            + floor_words(a, mask) + "; chỉ tiêu mỗi năm thay đổi không quá 1"),
+             ("Mức bình quân các năm gần đây", RATE_WORDS),
              ("Dự kiến kết nạp được", "số đảng viên chi bộ dự kiến kết nạp được trong giai đoạn với chỉ tiêu này, "
                                       f"khi kết nạp đến mức khả năng của mình ({a.lift:g} lần mức bình quân các năm gần đây); ở "
                                       "chi bộ kết nạp được ít, chỉ tiêu (số nguyên) có thể lớn hơn số này: phần lớn "
                                       "hơn là mức phấn đấu"),
-             ("Khả năng đạt", chance_words(a) + "; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
-             ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật")]
+             ("Xác suất đạt", chance_words(a) + "; \"> 0,99\": gần như chắc chắn, không phải chắc chắn"),
+             ("Dữ liệu", "Dữ liệu mô phỏng" if a.dataset.synthetic else "Dữ liệu thật"),
+             ("Lập lúc", datetime.datetime.now().strftime("%d/%m/%Y %H:%M") + f" bằng nq21model {__version__}")]
     return pd.DataFrame(rows, columns=["Mục", "Giá trị"])
 
 

@@ -15,7 +15,8 @@ true lift is not the one assumed; figures in ``benchmarks/quotas.py``).
 Rules of a plan people can follow (:mod:`nq21model.quota_rules`): each cell's period total ``Q_i`` is spread
 evenly (``Q_i // Y`` a year, the remainders in distinct years: steps ≤ 1); at
 most ``ceil(c_iy)`` a year; the floor as written (population share of the
-unit's period budget ≥ 2 → at least 1); each unit u within its yearly budget
+unit's period budget ≥ 2 → at least 1) and, for a cell with no local member at
+the base year, 1 a year (where its capacity and its unit's budget allow); each unit u within its yearly budget
 ``B_uy`` (``pool=True``: the province's ``Σ_u B_uy``, and the units that lose to
 others are named); remainders go to the years with most room, so a unit's
 totals keep the shape of its budgets (change ≤ max(1, 20 %) a year, checked).
@@ -37,7 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .exceptions import ParameterError
-from .quota_rules import _top_up, _unit_arrays, check_plan, floors_as_written, population_split, spread
+from .quota_rules import (_top_up, _unit_arrays, check_plan, floors_as_written, floors_for_empty,
+                          population_split, spread)
 
 __all__ = ["QuotaPlan", "optimise", "population_split", "evaluate_plan", "expected_share",
            "cell_values", "mixed_values", "response", "floors_as_written", "check_plan", "spread"]
@@ -233,7 +235,8 @@ class QuotaPlan:
     ``quotas`` int (n, Y); ``value`` (n,) Σ_k ω_k P(N_i,T ≥ k) at the nominal
     lift, ``value_robust`` averaged over ``lifts`` (what was optimised);
     ``realised`` (n, Y) expected realised admissions at the nominal lift;
-    ``floors`` (n,), ``caps`` (n, Y). Per unit: ``unit_budget``, ``unit_quota``,
+    ``floors`` (n,) the period's least quota, ``empty`` (n,) bool the cells with no
+    local member given 1 a year, ``caps`` (n, Y). Per unit: ``unit_budget``, ``unit_quota``,
     ``unit_realised`` (U, Y); ``unit_unplaced`` budget its cells cannot take
     (capacity; pooled: 0, the province's is ``info["unplaced"]``);
     ``unit_unrealised`` quota its cells are not expected to meet;
@@ -246,6 +249,7 @@ class QuotaPlan:
     value_robust: np.ndarray
     realised: np.ndarray
     floors: np.ndarray
+    empty: np.ndarray
     caps: np.ndarray
     unit_budget: np.ndarray
     unit_quota: np.ndarray
@@ -382,7 +386,8 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
         ``(lift,)`` trusts the lift.
     response_kind : {"min", "exp"}
     pool : bool             share the province's yearly budget between units
-    floor_rule : bool       ≥ 1 for a cell whose population share is ≥ ``floor_share``
+    floor_rule : bool       ≥ 1 for a cell whose population share is ≥ ``floor_share``;
+                            1 a year for a cell with no local member
     floor_share : float     the population share (admissions over the period) of the floor rule
     cap : int, optional     most quota a cell and year, whatever its capacity
     max_cell_step, max_unit_change
@@ -414,6 +419,13 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
     lo = floors_as_written(budgets, unit, population, floor_share) if floor_rule else np.zeros(n, np.int64)
     if cap is not None:
         lo = np.minimum(lo, Y * int(cap))
+    group = np.zeros(n, np.int64) if pool else unit
+    gbudget = np.array([budgets.sum()]) if pool else budgets.sum(axis=1)
+    empty = np.zeros(n, np.int64)
+    if floor_rule:  # a cell with no local member: 1 a year, in place of its floor as written
+        room = gbudget - np.bincount(group, weights=np.where(n0 == 0, 0, lo), minlength=gbudget.size)
+        empty = floors_for_empty(n0, caps, group, room.astype(np.int64))
+        lo = np.where(empty > 0, empty, lo)
     G = np.maximum(Y * caps.min(axis=1), lo) - lo + 1
 
     # 1. value curves and their hulls, in chunks of cells with grids of similar length
@@ -436,8 +448,6 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
     t_curves = time.perf_counter() - t0
 
     # 2. hull segments of each budget group by slope, while they fit
-    group = np.zeros(n, np.int64) if pool else unit
-    gbudget = np.array([budgets.sum()]) if pool else budgets.sum(axis=1)
     free = gbudget - np.bincount(group, weights=lo, minlength=gbudget.size).astype(np.int64)
     seq = np.lexsort((s0, cell, -slope, group[cell]))
     cell, length, gseg = cell[seq], length[seq], group[cell[seq]]
@@ -481,7 +491,7 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
             "checks": check_plan(quotas, unit, budgets, floors=lo, caps=caps, pool=pool,
                                  max_cell_step=max_cell_step, max_unit_change=max_unit_change)}
     return QuotaPlan(quotas=quotas, value=value, value_robust=robust, realised=real, floors=lo, caps=caps,
-                     unit_budget=budgets, unit_quota=uq, unit_realised=ur,
+                     empty=empty > 0, unit_budget=budgets, unit_quota=uq, unit_realised=ur,
                      unit_unplaced=np.zeros(U, np.int64) if pool else budgets.sum(axis=1) - uq.sum(axis=1),
                      unit_unrealised=uq.sum(axis=1) - ur.sum(axis=1),
                      unit_transfer=uq.sum(axis=1) - budgets.sum(axis=1) if pool else np.zeros(U, np.int64),

@@ -117,33 +117,22 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
 # ------------------------------------------------------------------------ quotas
 
 
-def budget_words(a, by: str | None = None) -> str:
-    """The quota budget in words (Vietnamese): the scenario that sets it and how it
-    is shared between units (from the allocation's note), then cells."""
-    note = str(a.budget_note)
-    label = note.split(";")[0].strip()
-    how = a.info.get("shared", "")
-    nested = by not in (None, a.unit_column)  # a commune of a district's plan
-    return label + (f"; chia cho các {UNIT_LABELS.get(a.unit_column, 'đơn vị')} {how}"
-                    + (", rồi cho từng chi bộ" if nested else "") if how else "")
-
-
 def quota_intro(a, unit: str | None, by: str | None) -> str:
     """The quota section's first paragraph: budget, rules and what the plan is
     expected to achieve (each number from the allocation)."""
+    from .quota_tables import budget_words, floor_words
+
     mask = a.unit_mask(by, unit)
     years = a.years
     own = int(a.quotas[mask].sum())
     sens = a.sensitivity(mask).set_index("lift")
     at = sens.loc[a.lift]
-    floor_cells = int(a.plan.floors[mask].sum())
     where = "toàn tỉnh" if unit in (None, PROVINCE) else _esc(unit)
     text = (f"Chỉ tiêu kết nạp giao cho các chi bộ thôn, bản, tổ dân phố của {where} trong {years[0]}–{years[-1]}: "
             f"{format_number(own)} đảng viên ({_esc(budget_words(a, by))}). Chỉ tiêu của mỗi chi bộ không vượt quá "
             f"khả năng kết nạp của chi bộ ({format_number(a.lift, 1)} lần mức kết nạp bình quân các năm gần đây đã ước lượng), trừ "
             f"mức tối thiểu, ưu tiên các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ vào năm {a.horizon}; "
-            f"{format_number(floor_cells)} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở "
-            "lên trong cả giai đoạn được giao ít nhất 1; chỉ tiêu của mỗi chi bộ thay đổi không quá 1 đảng viên giữa "
+            f"{_esc(floor_words(a, mask))}; chỉ tiêu của mỗi chi bộ thay đổi không quá 1 đảng viên giữa "
             "hai năm liền nhau. "
             f"Nếu các chi bộ kết nạp được đến mức giả định, tỷ lệ chi bộ đạt dự kiến là "
             f"{format_percent(at['share_optimised'], 1)}, so với {format_percent(at['share_proportional'], 1)} khi chia "
@@ -202,9 +191,9 @@ def show_quotas(extras, *, unit: str | None = None, by: str | None = None) -> HT
                   f"số</strong> (tổng cả giai đoạn) ở {_esc(unit_name(unit))}</p>",
                   html_table(ch, numeric=tuple(c for c in ch.columns if c not in ("Mã chi bộ", "Chi bộ", "Xã")),
                              cls="nq21-compact"),
-                  f'<p class="nq21-note"><em>Khả năng đạt</em>: {_esc(chance_words(a))}. Danh sách chỉ tiêu từng chi '
+                  f'<p class="nq21-note"><em>Xác suất đạt</em>: {_esc(chance_words(a))}. Danh sách chỉ tiêu từng chi '
                   "bộ, từng năm có trong tệp Excel của đơn vị (thư mục chi_tieu).</p>")
 
 
 __all__ = ["briefing_extras", "year_heading", "targets_by_year", "show_targets", "targets_chart_alt",
-           "show_targets_chart", "budget_words", "quota_intro", "QUOTA_CHANGES_SHOWN", "show_quotas"]
+           "show_targets_chart", "quota_intro", "QUOTA_CHANGES_SHOWN", "show_quotas"]

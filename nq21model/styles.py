@@ -86,7 +86,7 @@ def column_kind(name, values: pd.Series | None = None) -> str | None:
     integers = values is not None and pd.api.types.is_integer_dtype(values.dtype)
     if text in _YEAR_NAMES or text.startswith("năm"):
         return "year"
-    if (text.startswith(("p_", "xác suất", "khả năng đạt")) or re.search(r"_p\d+$", text)
+    if (text.startswith(("p_", "xác suất")) or re.search(r"_p\d+$", text)
             or text in ("mean_forecast", "observed_frequency")):
         return "count" if integers else "probability"  # whole numbers: a 0/1 rule, not a chance
     if text in ("brier", "log_score"):

@@ -141,14 +141,15 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
 
     book = openpyxl.load_workbook(paths["Mường Tè"])
     sheet = book["Chỉ tiêu"]
-    sheet["G2"] = "CHỈ TIEU NĂM 2027"                                  # as an office retypes a header
+    col = next(c.column_letter for c in sheet[2] if c.value == "Chỉ tiêu 2027")
+    sheet[f"{col}2"] = "CHỈ TIEU NĂM 2027"                             # as an office retypes a header
     sheet.cell(row=sheet.max_row + 2, column=2, value="Người lập biểu")  # a signature under the total
     book.save(tmp_path / "signed.xlsx")
     signed = load_quotas(tmp_path / "signed.xlsx", plan.dataset.cells)
     pd.testing.assert_frame_equal(signed.sort_values(["cell_id", "year"]).reset_index(drop=True),
                                   back.sort_values(["cell_id", "year"]).reset_index(drop=True))
     book = openpyxl.load_workbook(paths["Mường Tè"])
-    book["Chỉ tiêu"]["G5"] = "hai"                                   # row 5, "Chỉ tiêu 2027"
+    book["Chỉ tiêu"][f"{col}5"] = "hai"                              # row 5, "Chỉ tiêu 2027"
     book.save(tmp_path / "edited.xlsx")
     with pytest.raises(DataError, match=r"edited.xlsx, sheet 'Chỉ tiêu', row 5, column 'Chỉ tiêu 2027'"):
         load_quotas(tmp_path / "edited.xlsx", plan.dataset.cells)
@@ -156,6 +157,14 @@ def test_gain_table_changes_and_workbooks(plan, tmp_path):
     own = plan.quotas[mask].sum(axis=0)
     assert notes["Chỉ tiêu của đơn vị theo năm"] == ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), own))
     assert notes["Tổng chỉ tiêu của đơn vị 2026–2030"].startswith(f"{own.sum()} đảng viên")
+    assert notes["Số kết nạp của toàn tỉnh"].startswith("kết nạp 3,5% tổng số đảng viên/năm"), notes
+    assert f"từ {plan.threshold} đảng viên tại chỗ" in notes["Ưu tiên"]
+    assert "chi bộ không kết nạp ai" in notes["Mức bình quân các năm gần đây"]
+    # the bản with no local member (the programme: none without one) is given 1 a year
+    empty = mask & (plan.n0 == 0)
+    assert empty.any() and (plan.quotas[empty] == 1).all()
+    assert f"{int(empty.sum())} chi bộ chưa có đảng viên tại chỗ năm 2025 được giao 1 đảng viên mỗi năm" \
+        in notes["Nguyên tắc"]
     province = ", ".join(f"{y}: {q}" for y, q in zip(range(2026, 2031), plan.budgets.sum(axis=0)))
     assert province not in notes.to_numpy()  # the unit's own budget, not the province's
     assert notes["Dữ liệu"] == "Dữ liệu mô phỏng" and "làm tròn lên" in notes["Nguyên tắc"]

@@ -4,7 +4,7 @@ Every XLSX the project writes, opened with openpyxl: the header row frozen, ever
 column given a width, number formats from the column names (years, counts, expected
 members, shares, probabilities), the synthetic-data mark on every sheet (printed
 page header and red tab; and the title row, the first thing on screen, of an office
-workbook), "Khả năng đạt" never 1 or 0.999, a bold "Tổng cộng" row under each quota
+workbook), "Xác suất đạt" never 1 or 0.999, a bold "Tổng cộng" row under each quota
 list. The commands by commune print no warning on stderr.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ def assert_totals_row(ws, columns) -> None:
     ("share_at_least_5", float, "percent"), ("observed_share_at_least_3", float, "percent"),
     ("coverage_80", float, "percent"), ("gain", float, "percent"), ("Tỷ lệ chi bộ đạt", float, "percent"),
     ("p_at_least_5", float, "probability"), ("p_share_95_at_least_4", float, "probability"),
-    ("calibrated_p4", float, "probability"), ("Khả năng đạt ≥ 5 ĐV năm 2030", float, "probability"),
+    ("calibrated_p4", float, "probability"), ("Xác suất đạt ≥ 5 ĐV năm 2030", float, "probability"),
     ("Xác suất ≥ 4 (2030)", float, "probability"), ("brier", float, "score"), ("brier_vs_oracle", float, "ratio"),
     ("value", float, "number"), ("Mã chi bộ", object, None),
 ])
@@ -119,7 +119,7 @@ def test_chances_are_never_a_false_certainty():
 
 def test_writer_styles_an_office_sheet_and_keeps_the_csv(tmp_path):
     frame = pd.DataFrame({"Mã chi bộ": ["A", "=B", "C"], "Đảng viên tại chỗ 2025": [3, 14, 1200],
-                          "Chỉ tiêu 2026": [1, 0, 2], "Khả năng đạt ≥ 5 ĐV năm 2030": [0.9996, 0.5, 0.003]})
+                          "Chỉ tiêu 2026": [1, 0, 2], "Xác suất đạt ≥ 5 ĐV năm 2030": [0.9996, 0.5, 0.003]})
     path = files.write_table({"Chỉ tiêu": Sheet(frame, title="Đề xuất — Mường Tè",
                                                  totals=["Đảng viên tại chỗ 2025", "Chỉ tiêu 2026"])},
                              tmp_path / "q.xlsx", office=True, synthetic=True)
@@ -134,7 +134,7 @@ def test_writer_styles_an_office_sheet_and_keeps_the_csv(tmp_path):
     csv = files.write_table({"x": Sheet(frame, title="t", totals=["Chỉ tiêu 2026"])}, tmp_path / "q.csv",
                             office=True, synthetic=True)
     assert csv.read_text(encoding="utf-8").splitlines() == [
-        "Mã chi bộ,Đảng viên tại chỗ 2025,Chỉ tiêu 2026,Khả năng đạt ≥ 5 ĐV năm 2030",
+        "Mã chi bộ,Đảng viên tại chỗ 2025,Chỉ tiêu 2026,Xác suất đạt ≥ 5 ĐV năm 2030",
         "A,3,1,0.9996", "'=B,14,0,0.5", "C,1200,2,0.003"]
     # real data: no mark anywhere
     assert_office_ready(files.write_table({"a": Sheet(frame)}, tmp_path / "r.xlsx", office=True),

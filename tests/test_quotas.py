@@ -162,6 +162,32 @@ def test_floor_as_written():
     assert without.value.sum() >= with_rule.value.sum() - 1e-12
 
 
+def test_a_cell_with_no_local_member_is_given_one_a_year():
+    """The programme's "no bản without a local member": a cell with none cannot reach
+    5 by the horizon, so the objective alone gives it nothing (and a quota of 0 caps
+    its admissions at 0); the floor gives it 1 a year while its unit's budget holds."""
+    n, Y = 6, 5
+    n0 = np.array([0, 0, 4, 4, 4, 4])
+    s, nat, tr = np.full(n, 0.97), np.full((n, Y), 0.3), np.zeros(n)
+    pop = np.array([100, 100, 1000, 1000, 1000, 1000])      # the empty cells' shares < 2: no floor as written
+    unit = np.zeros(n, int)
+    budgets = np.full((1, Y), 3)
+    without = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop, floor_rule=False)
+    assert (without.quotas[:2] == 0).all()
+    plan = qm.optimise(n0, s, nat, tr, unit, budgets, population=pop)
+    assert (plan.quotas[:2] == 1).all() and list(plan.empty) == [True, True] + [False] * 4
+    assert list(plan.floors) == [5, 5, 1, 1, 1, 1]
+    assert plan.info["checks"] == {k: 0 for k in plan.info["checks"]}
+    # a budget that holds one empty cell's floor only: the first, in the cells' order
+    small = qm.optimise(n0, s, nat, tr, unit, np.full((1, Y), 1), population=pop, floor_share=10)
+    assert small.quotas[0].sum() == 5 and small.quotas[1].sum() == 0 and list(small.empty[:2]) == [True, False]
+    assert small.info["checks"] == {k: 0 for k in small.info["checks"]}
+    # no capacity at all (a rate of 0): no quota to give
+    nat0 = nat.copy()
+    nat0[0] = 0.0
+    assert qm.optimise(n0, s, nat0, tr, unit, budgets, population=pop).quotas[0].sum() == 0
+
+
 def test_pooling_moves_budget_and_names_units():
     """Unit 0's cells are safe, unit 1's are short of members: pooled, unit 0 gives."""
     n, Y = 20, 5
