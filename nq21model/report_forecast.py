@@ -334,7 +334,7 @@ def at_risk_cells(results: ForecastResults, *, unit: str | None = None, by: str 
     A cell is at risk when P(≥ threshold local members at the focus horizon) < 0.5
     or it has no local member at the base year (``ForecastResults.at_risk``).
     Columns: Mã chi bộ, Chi bộ, Xã, Huyện, Đảng viên tại chỗ <base>, Dự kiến <h>
-    (expected, 1 decimal), Xác suất ≥ k (<h>) (2 decimals), Lý do.
+    (expected, 1 decimal), Xác suất ≥ k (<h>) (2 decimals, rounded down), Lý do.
     """
     horizon, threshold = focus(results)
     table = results.at_risk(horizon, threshold, by=by, unit=unit)
@@ -347,7 +347,8 @@ def at_risk_cells(results: ForecastResults, *, unit: str | None = None, by: str 
         **({"Huyện": table["district"]} if "district" in table else {}),
         f"Đảng viên tại chỗ {results.base_year}": table["members_now"].astype(int),
         f"Dự kiến {horizon}": table["expected_members"].round(1),
-        f"Xác suất ≥ {threshold} ({horizon})": table["p_at_least"].round(2),
+        # two decimals rounded down: below 0,5 as the rule says (0.4968 shows 0,49, never 0,50)
+        f"Xác suất ≥ {threshold} ({horizon})": np.floor(table["p_at_least"].to_numpy() * 100 + 1e-9) / 100,
         "Lý do": reasons,
     })
 

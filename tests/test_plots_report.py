@@ -242,6 +242,10 @@ def test_at_risk_cells_match_the_rule(results):
     html = report.show_at_risk(results, unit=UNIT).html
     for cid in expected:
         assert cid in html
+    # every chance shown under "dưới 0,5" is below 0,5 (0.4968 must not show 0,50), within 0.01 of the truth
+    chance = report.at_risk_cells(results).set_index("Mã chi bộ")["Xác suất ≥ 4 (2030)"]  # the province's
+    truth = cells.set_index("cell_id")["p_at_least_4"].loc[chance.index]
+    assert (chance < 0.5).all() and ((truth - chance) >= -1e-12).all() and ((truth - chance) < 0.01).all()
 
 
 def test_unit_order_ignores_accents():
