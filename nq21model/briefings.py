@@ -36,13 +36,14 @@ import tempfile
 import threading
 import time
 import unicodedata
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config, runner
 from .batch_files import write_at_risk_xlsx, write_index, write_manifest
-from .exceptions import ParameterError
+from .exceptions import DataWarning, ParameterError
 from .files import check_writable, replace_folder, staging_folder
 from .fmt import slugify, unit_file_names  # noqa: F401 (slugify: re-exported)
 from .html_export import REMOVE_TAG, TEMPLATE_NAME, TEMPLATES_DIR, export_html, html_exporter  # noqa: F401
@@ -266,8 +267,11 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     try:
         results = report.run_forecast(**params, dataset=dataset)
         by = params["unit_column"] = by or results.unit_column
-        names = report.unit_order(results.full.cells[by].astype(str).unique())
-        units = _chosen(names, only, by)
+        names = report.unit_order(results.dataset.cells[by].astype(str).unique())  # with a cell at the base year
+        without = _without_base_year(results, by, names)
+        units = _chosen(names, only, by, without)
+        if without:
+            warnings.warn("; ".join(without.values()), DataWarning, stacklevel=2)
         slugs = unit_slugs(names)
         run = BriefingRun(out_dir=out_dir, unit_column=by, jobs=min(jobs, len(units)), scheduler=scheduler)
         folder = out_dir / by
@@ -334,18 +338,21 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         # the largest units first, so that the batch does not end waiting for one big unit
         size = results.full.cells[by].astype(str).value_counts()
         tasks.sort(key=lambda task: -int(size.get(task["unit"], 0)))
+        moves: list[tuple[str, Path]] = []  # (staged file, its place): made when the whole batch is
+
         def place(outcome: dict) -> None:
-            """Move a finished unit's files into place (success) or keep its failed notebook."""
+            """Where a finished unit's files go (success) or its failed notebook is kept —
+            moved there once the batch's own files are made too: a batch that fails later
+            (its index, its Excel list) leaves the earlier briefings as they were."""
             slug = slugs[outcome["unit"]]
             failed_copy = folder / f"{slug}.failed.ipynb"
             if outcome["status"] == "ok":
-                os.replace(outcome["notebook"], folder / f"{slug}.ipynb")
-                os.replace(outcome["html"], folder / f"{slug}.html")
-                failed_copy.unlink(missing_ok=True)
+                moves.extend([(outcome["notebook"], folder / f"{slug}.ipynb"),
+                              (outcome["html"], folder / f"{slug}.html"), (None, failed_copy)])
                 outcome["notebook"], outcome["html"] = str(folder / f"{slug}.ipynb"), str(folder / f"{slug}.html")
             else:
                 if outcome["notebook"]:
-                    os.replace(outcome["notebook"], failed_copy)
+                    moves.append((outcome["notebook"], failed_copy))
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
 
@@ -374,7 +381,13 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         run.seconds = round(time.perf_counter() - started, 2)
         write_manifest(batch / run.manifest.name, results=results, params=params, run=run, units=units,
                        slugs=slugs, notebook=notebook, kernel=kernel, command=command, names=names)
-        # ---- the batch succeeded when it made a briefing: its province-wide files replace the earlier ones
+        # ---- the batch succeeded when it made a briefing: its pages and province-wide files
+        # replace the earlier ones (a failed unit's notebook is kept in any case)
+        for staged, final in moves:
+            if staged is None:
+                final.unlink(missing_ok=True)  # a unit made now: its earlier failure is gone
+            elif run.made or final.name.endswith(".failed.ipynb"):
+                os.replace(staged, final)
         if run.made:
             replace_folder(context, out_dir / "_context")
             if quota_books:
@@ -392,11 +405,31 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     return run
 
 
-def _chosen(names: list[str], only, by: str) -> list[str]:
+def _without_base_year(results, by: str, names: list[str]) -> dict[str, str]:
+    """Units of the data none of whose cells has a row in the base year (a district's
+    report not in yet, or a unit dissolved) → the sentence that says so; a warning
+    names them (the caller): they have no briefing."""
+    from .report_base import unit_order
+
+    base = results.base_year
+    full = results.full.cells[by].astype(str)
+    out = {}
+    for unit in unit_order(set(full) - set(names)):
+        n = int((full == unit).sum())
+        out[unit] = (f"none of the {n} cells of {by} '{unit}' has a row in {base}, the base year: no briefing "
+                     f"(a report not in yet? --base-year {base - 1} forecasts from the year before)")
+    return out
+
+
+def _chosen(names: list[str], only, by: str, without: dict[str, str] | None = None) -> list[str]:
     """The units of ``names`` a batch makes: ``only`` (in the order of ``names``) or all;
-    ParameterError for a name not among them."""
+    ParameterError for a name not among them (``without``: units of the data that
+    cannot be briefed, and why)."""
     if not only:
         return names
+    for unit in only:
+        if unit in (without or {}):
+            raise ParameterError(without[unit])
     unknown = [u for u in only if u not in names]
     if unknown:
         raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "

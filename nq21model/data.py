@@ -131,8 +131,19 @@ class Dataset:
             raise DataError(Violation(name, None, "year",
                                       f"base year {base_year} is outside the history "
                                       f"({self.first_year}–{self.last_year})"))
-        if not self.panel("local_members")[base_year].notna().any():
+        members = self.panel("local_members")
+        if not members[base_year].notna().any():
             raise DataError(Violation(name, None, "year", f"no cell has history in base year {base_year}"))
+        earlier = [y for y in members.columns if y < base_year and members[y].notna().any()]
+        if earlier:  # a year begun, not complete (or a typing slip): a forecast from it covers a few cells
+            last = max(earlier)
+            before = members[last].notna().to_numpy()
+            both = int((before & members[base_year].notna().to_numpy()).sum())
+            if both < 0.5 * before.sum():
+                raise DataError(Violation(name, None, "year", (
+                    f"only {both:,} of the {int(before.sum()):,} cells with a row in {last} have one in "
+                    f"{base_year}, the base year: is {base_year} not complete yet, or mistyped? Forecast from "
+                    f"{last} (--base-year {last}) or add the other cells' rows of {base_year}")))
 
     def at_base(self, base_year: int) -> "Dataset":
         """The cells present in ``base_year`` (a row that year): what a forecast from it

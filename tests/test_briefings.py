@@ -360,3 +360,55 @@ def test_bad_data_file_exits_2(data_dir, tmp_path):
     assert proc.returncode == 2
     assert "cells.csv" in proc.stderr and "row" in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_district_without_its_base_year_report_has_no_briefing_and_stops_nothing(batch, data_dir, tmp_path):
+    """A district whose last year's report is not in yet: its cells read as dissolved,
+    so it has no briefing — said in a warning (asked for by name: an error naming the
+    way out) — and the others are made (it stopped the batch with "no district named"
+    once their pages were already in place)."""
+    import pandas as pd
+
+    out, proc = batch
+    assert proc.returncode == 0, proc.stderr
+    runs = tmp_path / "outputs"
+    shutil.copytree(out, runs)
+    before = (runs / "district" / "sin-ho.html").read_bytes()
+    late = tmp_path / "late"
+    late.mkdir()
+    cells = pd.read_csv(data_dir / "cells.csv")
+    history = pd.read_csv(data_dir / "history.csv")
+    sin_ho = set(cells.loc[cells["district"] == "Sìn Hồ", "cell_id"])
+    history[~(history["cell_id"].isin(sin_ho) & (history["year"] == 2025))].to_csv(late / "history.csv", index=False)
+    cells.to_csv(late / "cells.csv", index=False)
+    args = ["--cells", late / "cells.csv", "--history", late / "history.csv", "--out", runs]
+    proc = run_cli("briefings", *args, "--only", "Sìn Hồ")
+    assert proc.returncode == 2 and proc.stderr.count("has a row in 2025") == 1, proc.stderr
+    assert "--base-year 2024" in proc.stderr
+    proc = run_cli("briefings", *args, "--jobs", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"none of the {len(sin_ho)} cells of district 'Sìn Hồ' has a row in 2025" in proc.stderr
+    assert "Made 1 of 1 briefing" in proc.stdout
+    assert (runs / "district" / "sin-ho.html").read_bytes() == before  # the earlier page, untouched
+
+
+@pytest.mark.slow
+def test_a_batch_failing_after_its_pages_leaves_the_earlier_ones(batch, data_dir, tmp_path, monkeypatch):
+    """The pages of a batch go in place with its index, Excel list and manifest: a batch
+    that fails after its notebooks ran (here writing its index) changes nothing."""
+    out, proc = batch
+    assert proc.returncode == 0, proc.stderr
+    runs = tmp_path / "outputs"
+    shutil.copytree(out, runs)
+    before = {p.relative_to(runs): p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+
+    def failing(*_, **__):
+        raise OSError("disk full on purpose")
+
+    monkeypatch.setattr(briefings, "write_index", failing)
+    params = briefings.notebook_parameters(cells=data_dir / "cells.csv", history=data_dir / "history.csv")
+    with pytest.raises(OSError, match="on purpose"):
+        briefings.run_briefings(params, jobs=2, out_dir=runs, progress=False)
+    after = {p.relative_to(runs): p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    assert after == before

@@ -613,3 +613,21 @@ def test_errors_in_both_tables_are_said_in_one_round(tmp_path):
         load_dataset(*_write(tmp_path, cells, history))
     said = str(caught.value)
     assert "cells.csv, row 3, column 'population'" in said and "history.csv, row 4, column 'admitted'" in said
+
+
+def test_a_base_year_only_a_few_cells_report_is_refused(tmp_path):
+    """The base year is the file's last: a year begun (a commune's rows of 2026 sent
+    early) or a year mistyped on one row would forecast a province of a few cells,
+    exit 0 — refused, naming the year to forecast from; that year runs."""
+    cells, history = make_tables(n_cells=12)
+    early = history[(history["year"] == 2025) & history["cell_id"].isin(["C000", "C001"])].copy()
+    early["year"] = 2026
+    early[["admitted", "exited", "transferred_in", "assigned_members"]] = 0  # the count stayed
+    pd.concat([history, early]).to_csv(tmp_path / "history.csv", index=False)
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    args = ["--cells", tmp_path / "cells.csv", "--history", tmp_path / "history.csv"]
+    proc = run_cli("forecast", *args)
+    assert proc.returncode == 2
+    assert "only 2 of the 12 cells with a row in 2025 have one in 2026" in proc.stderr
+    assert "--base-year 2025" in proc.stderr
+    assert run_cli("forecast", *args, "--base-year", "2025").returncode == 0
