@@ -10,15 +10,19 @@ import unicodedata
 from collections import Counter
 
 def normalise_text(value: str) -> str:
-    """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), trimmed, inner spaces folded."""
+    """NFC, ``Ð`` (U+00D0) read as ``Đ`` (U+0110), invisible characters left out
+    (zero-width spaces and joiners, a BOM inside a value, a soft hyphen: copied in
+    from web pages and other programs, unseen in Excel), trimmed, inner spaces (any
+    Unicode space: no-break, narrow no-break …) folded."""
     text = value if type(value) is str else str(value)
     if not text.isascii():
-        if unicodedata.is_normalized("NFC", text) and "\u00d0" not in text and text == text.strip() \
-                and "  " not in text and "\t" not in text and "\n" not in text and "\xa0" not in text:
+        if unicodedata.is_normalized("NFC", text) and text == text.strip() and "  " not in text \
+                and _OTHER_SPACE.search(text) is None:
             return text  # the common case: already clean
         text = unicodedata.normalize("NFC", text)
         if "\u00d0" in text:
             text = text.replace("\u00d0", "\u0110")
+        text = _INVISIBLE.sub("", text)
         if not text.isascii():
             text = _SPACES.sub(" ", text)
     if "  " in text or "\t" in text or "\n" in text or "\r" in text:
@@ -27,9 +31,13 @@ def normalise_text(value: str) -> str:
 
 
 _SPACES = re.compile(r"\s+")
+#: Characters normalise_text leaves out: zero-width space, non-joiner and joiner, word
+#: joiner, a BOM inside a value, soft hyphen.
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
 #: Characters normalise_text replaces: whitespace other than the space (Python's
-#: ``str.isspace``) and Ð.
-_OTHER_SPACE = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u00d0]")
+#: ``str.isspace``), Ð and the invisible characters.
+_OTHER_SPACE = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f"
+                          "\u2060\u3000\ufeff\u00ad\u00d0]")
 
 
 def all_clean(values: list) -> bool:

@@ -42,6 +42,9 @@ class Column:
     #: that say why, in the error
     maximum: int | None = None
     maximum_why: str = ""
+    #: kind "int": a blank is read as 0 (a flow of the yearly identity, which catches a
+    #: blank that meant "not known"), said in a warning
+    blank_is_zero: bool = False
     #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
     choices: dict | None = None
     choice_help: str = ""
@@ -49,7 +52,7 @@ class Column:
 
 
 #: A unit of measure in brackets after a header, left out to read it: "(người)", "(hộ)".
-_UNIT_IN_BRACKETS = re.compile(r"\s*\((?:người|hộ|khẩu|nhân khẩu|đảng viên|đv|đ/v)\)", re.IGNORECASE)
+_UNIT_IN_BRACKETS = re.compile(r"\s*\((?:người|hộ|khẩu|nhân khẩu|đảng viên|đv|đ/v|đồng chí|đ/c|đc)\)", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "co", "x", "dung"}
 _FALSE = {"0", "false", "no", "khong", "sai"}
 #: Largest count or year a table may hold (a guard against typing slips and overflow).
@@ -79,6 +82,8 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             sheets = book.sheet_names
             if sheet is None:
                 sheet = _default_sheet(sheets, columns, book, name)
+            if isinstance(sheet, str) and sheet not in sheets:  # "Chi bộ" typed, stored decomposed (NFD)
+                sheet = {normalise_text(s): s for s in sheets}.get(normalise_text(sheet), sheet)
             if isinstance(sheet, str) and sheet not in sheets:
                 raise DataError(Violation(name, None, None,
                                           f"no sheet named '{sheet}' (sheets: {', '.join(sheets)})"))
@@ -179,9 +184,10 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
     ``allow_extra``: False (an unknown header is an error), True (ignored),
     ``"warn"`` (ignored, named in a warning by :func:`_parse_table`) or ``"keep"``
     (kept as a text column under its normalised header). A column's name or alias
-    outranks its other aliases, which outrank a header read without a unit in
-    brackets ("Dân số (người)"): a header outranked by another of the same column is
-    an extra column (where extras are allowed), two of one rank a second column.
+    outranks its other aliases; a header with a unit in brackets ranks just below the
+    label it is read as ("Dân số (người)": below "Dân số", above "Số nhân khẩu"): a
+    header outranked by another of the same column is an extra column (where extras
+    are allowed), two of one rank a second column.
     """
     ranks = {}
     for col in columns:
@@ -195,7 +201,7 @@ def _map_headers(frame: pd.DataFrame, columns: tuple[Column, ...], name: str,
         unit = _UNIT_IN_BRACKETS.search(text)
         if match is None and unit is not None:  # "Dân số (người)"; never "Xã (mới)"
             rank, canonical = ranks.get(_fold(text[:unit.start()] + text[unit.end():]), (None, None))
-            match = None if canonical is None else (2, canonical)
+            match = None if canonical is None else (rank + 0.5, canonical)  # "Dân số (người)" over "Số nhân khẩu"
         if match is not None:
             matched[header] = match
     best = {}
@@ -256,10 +262,20 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
             bad_index = values.index[:0]
         else:
             parsed = values.map(_parse_int)
+            if col.minimum == 0:  # a count: "-" is none, as Vietnamese statistical tables write it
+                none = values.map(lambda v: (isinstance(v, str) and v.strip() in _DASHES)
+                                  or (col.blank_is_zero and _is_blank(v))).to_numpy(dtype=bool)
+                if none.any():
+                    parsed[none] = 0
+                    written = "'-' or blank" if col.blank_is_zero else "'-'"
+                    warnings.warn(f"{name}: column '{header}': {int(none.sum()):,} cells written {written} read as 0 "
+                                  f"(first at row {_excel_row(values.index[none][0])})", DataWarning, stacklevel=4)
             bad_index = parsed.index[parsed.isna()]
             for index in bad_index:
                 raw = values[index]
-                problems.append(Violation(name, _excel_row(index), header, _int_problem(raw)))
+                problems.append(Violation(name, _excel_row(index), header,
+                                          _int_problem(raw) + (" (write 0 if there were none)"
+                                                               if col.minimum == 0 and _is_blank(raw) else "")))
         good = parsed.drop(index=bad_index)
         too_big = good[good > limit]
         for index, value in too_big.items():
@@ -351,6 +367,8 @@ def _parse_int(raw) -> int | None:
     return None
 
 
+#: A count written as a dash: none (hyphen, en dash, em dash, minus sign).
+_DASHES = {"-", "–", "—", "−"}
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")  # ASCII digits: "１２" is text
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import make_tables, run_cli
 from readers import assert_same, both_readers, dataset_both_ways
 from nq21model.data import load_dataset, load_quotas
-from nq21model.exceptions import DataError, ParameterError
+from nq21model.exceptions import DataError, DataWarning, ParameterError
 from nq21model.forecast import forecast
 from nq21model.scenario import Scenario
 from nq21model.tables import _parse_int
@@ -290,19 +290,50 @@ def test_ids_that_lost_their_leading_zeros(tmp_path):
 
 
 def test_many_problems_of_one_kind_make_one_line(tmp_path):
-    """A blank in the admissions of most rows (an office's way of writing 0) was a
+    """A mark in the admissions of most rows (an office's "x" for "not known") was a
     line per row: now one line says it and where, and other kinds still show."""
     cells, history = make_tables()
     history = history.astype({"admitted": object})
-    history.loc[1::2, "admitted"] = ""
+    history.loc[1::2, "admitted"] = "x"
     history = _set(history, 0, "exited", "-1")
     message = errors_of(tmp_path, cells, history)
-    blanks = int((history["admitted"] == "").sum())
+    marks = int((history["admitted"] == "x").sum())
     assert message.splitlines() == [
-        f"{blanks + 1} problems in the input:",
+        f"{marks + 1} problems in the input:",
         "  - history.csv, row 2, column 'exited': must be ≥ 0, found -1",
-        f"  - history.csv, row 3, column 'admitted': expected a whole number, found '' — and {blanks - 1} more "
+        f"  - history.csv, row 3, column 'admitted': expected a whole number, found 'x' — and {marks - 1} more "
         "like it (rows 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, …)"]
+
+
+def test_a_flow_written_blank_or_dash_is_none(tmp_path):
+    """Offices write a year with no admission as a blank or "-" (a statistical
+    table's "none"): read as 0, said once per column; a blank that meant "not known"
+    breaks the yearly identity and is named there. A dash is none in every count
+    (local members too); a blank local_members stays an error."""
+    cells, history = make_tables()
+    quiet = history.astype({"admitted": object, "exited": object, "local_members": object})
+    none = quiet.index[(quiet["admitted"] == 0) & (quiet.index % 2 == 1)]
+    quiet.loc[none, "admitted"] = ""
+    quiet.loc[quiet["exited"] == 0, "exited"] = "-"
+    paths = write(tmp_path, cells, quiet)
+    with pytest.warns(DataWarning) as caught:
+        data = load_dataset(*paths)
+    said = [str(w.message) for w in caught]
+    assert f"history.csv: column 'admitted': {len(none)} cells written '-' or blank read as 0 " \
+           f"(first at row {none[0] + 2})" in said
+    assert any(m.startswith("history.csv: column 'exited': ") for m in said)
+    assert (data.history["admitted"].to_numpy() == history["admitted"].to_numpy()).all()
+    assert (data.history["exited"].to_numpy() == history["exited"].to_numpy()).all()
+    busy = history.index[(history["admitted"] > 0) & (history["year"] > history["year"].min())][0]
+    unknown = quiet.copy()
+    unknown.loc[busy, "admitted"] = ""  # not none: the count does not add up without it
+    (tmp_path / "unknown").mkdir()
+    message = errors_of(tmp_path / "unknown", cells, unknown)
+    assert f"row {busy + 2}, column 'local_members'" in message and "admitted 0" in message
+    blank = quiet.copy()
+    blank.loc[3, "local_members"] = ""
+    (tmp_path / "blank").mkdir()
+    assert "column 'local_members': expected a whole number, found ''" in errors_of(tmp_path / "blank", cells, blank)
 
 
 def test_blank_role_answers_stay_unknown(tmp_path):

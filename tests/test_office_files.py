@@ -470,9 +470,10 @@ def test_an_optional_column_kept_but_blank_is_read_as_absent(tmp_path):
     assert "history.csv: column 'transferred_in' is blank in every row: read as absent" in said
     assert "district" not in data.cells and data.default_unit == "commune"
     assert (data.history["transferred_in"] == 0).all()
-    history.loc[0, "transferred_in"] = "1"  # one value: the column is read, the blanks are errors
-    with pytest.raises(DataError, match="transferred_in"):
-        load_dataset(*_write(tmp_path / "one", cells.assign(district="Sìn Hồ"), history))
+    history.loc[0, "transferred_in"] = "1"  # one value: the column is read, its blanks as none
+    with pytest.warns(DataWarning, match="column 'transferred_in': .* cells written '-' or blank read as 0"):
+        data = load_dataset(*_write(tmp_path / "one", cells.assign(district="Sìn Hồ"), history))
+    assert data.history["transferred_in"].sum() == 1
 
 
 def test_a_short_history_is_said_as_it_is(tmp_path):
@@ -608,7 +609,7 @@ def test_errors_in_both_tables_are_said_in_one_round(tmp_path):
     cells = cells.astype({"population": object})
     history = history.astype({"admitted": object})
     cells.loc[1, "population"] = "nhiều"
-    history.loc[2, "admitted"] = "-"
+    history.loc[2, "admitted"] = "?"
     with pytest.raises(DataError) as caught:
         load_dataset(*_write(tmp_path, cells, history))
     said = str(caught.value)
