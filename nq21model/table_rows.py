@@ -64,21 +64,17 @@ def _without_group_rows(frame: pd.DataFrame, name: str, ids: list) -> pd.DataFra
     return frame.drop(index=[i for i, _ in group])
 
 
-#: Sheets larger than this (their XML, bytes) are not searched for merged cells.
+#: Sheets larger than this (their XML, bytes) are not searched for merged cells and formulas.
 MERGED_SEARCH_BYTES = 50_000_000
 
 
-def fill_merged(frame: pd.DataFrame, path, sheet: str) -> pd.DataFrame:
-    """``frame`` (a sheet as read, header row 1 as its columns) with the cells of a
-    merge running down a column filled with its value — a district written once over
-    its cells' rows, as Excel shows it to the office; only the merge's first cell
-    holds the value in the file. Only where the frame has a blank at all; merges
-    across columns (a title, a header's group label) are left as they are."""
+def sheet_xml(path, sheet: str) -> str | None:
+    """The XML of a workbook's sheet named ``sheet`` (None when it cannot be found, or
+    is above :data:`MERGED_SEARCH_BYTES`): what Excel shows that pandas does not read —
+    merges, formulas."""
     import re
     import zipfile
 
-    if not frame.isna().to_numpy().any():
-        return frame
     try:
         with zipfile.ZipFile(path) as book:
             workbook = book.read("xl/workbook.xml").decode("utf-8", "replace")
@@ -88,13 +84,34 @@ def fill_merged(frame: pd.DataFrame, path, sheet: str) -> pd.DataFrame:
             links = [dict(re.findall(r'(\w+)="([^"]*)"', tag)) for tag in re.findall(r"<Relationship\b[^>]*>", rels)]
             target = next((link.get("Target") for link in links if rid and link.get("Id") == rid), None)
             if target is None:
-                return frame
+                return None
             member = target.lstrip("/")
             member = member if member.startswith("xl/") else "xl/" + member
             if book.getinfo(member).file_size > MERGED_SEARCH_BYTES:
-                return frame
-            xml = book.read(member).decode("utf-8", "replace")
+                return None
+            return book.read(member).decode("utf-8", "replace")
     except (KeyError, zipfile.BadZipFile, OSError):
+        return None
+
+
+def unsaved_formulas(xml: str) -> list[str]:
+    """The cells of a sheet's XML that hold a formula and no value (a workbook written
+    by a program that does not compute formulas: pandas reads them as blanks)."""
+    import re
+
+    return re.findall(r'<c\b[^>]*\br="([A-Z]+\d+)"[^>]*>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>',
+                      xml)
+
+
+def fill_merged(frame: pd.DataFrame, xml: str | None) -> pd.DataFrame:
+    """``frame`` (a sheet as read, header row 1 as its columns) with the cells of a
+    merge running down a column filled with its value — a district written once over
+    its cells' rows, as Excel shows it to the office; only the merge's first cell
+    holds the value in the file (``xml``: the sheet's, :func:`sheet_xml`). Merges
+    across columns (a title, a header's group label) are left as they are."""
+    import re
+
+    if xml is None or "<mergeCell" not in xml:
         return frame
     frame = frame.copy()
     for ref in re.findall(r'<mergeCell\b[^>]*\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"', xml):

@@ -24,7 +24,8 @@ import pandas as pd
 from .csv_arrow import read_csv_arrow
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
-from .table_rows import _excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged
+from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
+                         unsaved_formulas)
 
 
 # ------------------------------------------------------------------------- schema
@@ -91,9 +92,20 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 raise DataError(Violation(name, None, None,
                                           f"no sheet number {sheet} (sheets: {', '.join(sheets)})"))
             frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
-            frame = fill_merged(frame, path, sheets[sheet] if isinstance(sheet, int) else sheet)
-            if len(sheets) > 1:  # which sheet, in every message
-                frame.attrs["where"] = f"{name}, sheet '{sheets[sheet] if isinstance(sheet, int) else sheet}'"
+            sheet_name = sheets[sheet] if isinstance(sheet, int) else sheet
+            where = f"{name}, sheet '{sheet_name}'" if len(sheets) > 1 else name  # which sheet, in every message
+            if frame.isna().to_numpy().any():  # a blank: merged cells, or formulas with no value saved
+                xml = sheet_xml(path, sheet_name)
+                unsaved = unsaved_formulas(xml) if xml is not None else []
+                if unsaved:
+                    shown = ", ".join(unsaved[:5]) + (f" … ({len(unsaved):,} cells)" if len(unsaved) > 5 else "")
+                    raise DataError(Violation(where, None, None, (
+                        f"formulas with no value saved ({shown}): the file was written by a program that does not "
+                        "compute formulas, so the numbers Excel would show are not in it; open it in Excel (or "
+                        "LibreOffice) and save it, then run again")))
+                frame = fill_merged(frame, xml)
+            if len(sheets) > 1:
+                frame.attrs["where"] = where
     elif suffix in (".csv", ".txt"):
         try:
             with open(path, encoding="utf-8-sig") as fh:

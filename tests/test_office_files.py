@@ -632,3 +632,29 @@ def test_a_base_year_only_a_few_cells_report_is_refused(tmp_path):
     assert "only 2 of the 12 cells with a row in 2025 have one in 2026" in proc.stderr
     assert "--base-year 2025" in proc.stderr
     assert run_cli("forecast", *args, "--base-year", "2025").returncode == 0
+
+
+def test_formulas_with_no_value_saved_are_named(tmp_path):
+    """A workbook written by a program (openpyxl, a report generator) keeps formulas
+    without their values: pandas reads blanks, and every row was 'expected a whole
+    number, found ''' — one message says what to do instead."""
+    import openpyxl
+
+    cells, history = make_tables(n_cells=4)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Chi bộ"
+    sheet.append(list(cells.columns))
+    for row in cells.itertuples(index=False):
+        sheet.append([v.item() if hasattr(v, "item") else v for v in row])
+    sheet = book.create_sheet("Lịch sử")
+    sheet.append(list(history.columns))
+    members = list(history.columns).index("local_members") + 1
+    for i, row in enumerate(history.itertuples(index=False), start=2):
+        sheet.append([v.item() if hasattr(v, "item") else v for v in row])
+        if i > 2 and history["cell_id"].iloc[i - 2] == history["cell_id"].iloc[i - 3]:
+            sheet.cell(row=i, column=members, value=f"={openpyxl.utils.get_column_letter(members)}{i - 1}+D{i}-E{i}")
+    book.save(tmp_path / "book.xlsx")
+    with pytest.raises(DataError, match=r"book.xlsx, sheet 'Lịch sử': formulas with no value saved \(C3, C4, C5, "
+                                        r"C6, C7 … \(\d+ cells\)\).*open it in Excel \(or LibreOffice\) and save it"):
+        load_dataset(tmp_path / "book.xlsx", tmp_path / "book.xlsx")
