@@ -25,7 +25,7 @@ from . import config
 from .exceptions import DataError, DataWarning, Violation
 from .model_tables import PROVINCE_UNITS, UNIT_COLUMNS, _load_history, load_cells, load_totals
 from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
-from .spelling import _fold, same_word, unit_name_key
+from .spelling import _fold, same_word, tone_key, unit_name_key
 
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"
@@ -345,13 +345,13 @@ def check_totals_units(totals: pd.DataFrame, cells: pd.DataFrame, totals_name: s
     by_key = {}
     for name in sorted(known):
         prefix, rest = unit_name_key(name)
-        by_key.setdefault(rest, []).append((prefix, name))
+        by_key.setdefault(tone_key(rest), []).append((prefix, name))
     problems, strangers = [], []
     for unit in totals["unit"].astype(str).unique().tolist():
         if unit in known or _fold(unit) in PROVINCE_UNITS:
             continue
         prefix, rest = unit_name_key(unit)
-        close = next((name for other, name in by_key.get(rest, []) if same_word(prefix, other)), None)
+        close = next((name for other, name in by_key.get(tone_key(rest), []) if same_word(prefix, other)), None)
         if close is not None:
             problems.append(Violation(totals_name, None, "unit", f"'{unit}' is not a unit of {cells_name}: did you "
                                       f"mean '{close}'? Write each unit's name as {cells_name} writes it"))

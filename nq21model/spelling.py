@@ -77,12 +77,30 @@ _UNIT_PREFIX = re.compile("(" + "|".join(sorted(map(re.escape, _UNIT_PREFIXES), 
 def unit_name_key(name: str) -> tuple[str | None, str]:
     """(the word the name opens with — "huyện", "xã", … — or None, the rest) of a
     unit's name, case folded: "TP. Lai Châu" → ("thành phố", "lai châu"), "Sìn Hồ" →
-    (None, "sìn hồ"). Accents count: "Xà Dề Phìn" opens with no such word."""
+    (None, "sìn hồ"). Accents count: "Xà Dề Phìn" opens with no such word (where a
+    tone mark sits does not: compare rests by :func:`tone_key`)."""
     text = normalise_text(str(name)).casefold()
     match = _UNIT_PREFIX.match(text)
     if match is None:
         return None, text
     return _UNIT_PREFIXES[match.group(1)], text[match.end():]
+
+
+#: Vietnamese tone marks (combining): grave, acute, tilde, hook above, dot below.
+_TONES = "\u0300\u0301\u0303\u0309\u0323"
+_TONE = re.compile(f"[{_TONES}]")
+
+
+def tone_key(text: str) -> str:
+    """``text`` with each word's tone mark moved to the word's end (decomposed): the
+    old and the new placement of a tone — "Khóa"/"Khoá", "Hòa"/"Hoà", "Thủy"/"Thuỷ" —
+    give one key. A key to compare, never to show."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    if _TONE.search(decomposed) is None:
+        return text
+    return re.sub(r"[^\s]+", lambda m: _TONE.sub("", m.group()) + "".join(_TONE.findall(m.group())), decomposed)
 
 
 def same_word(word, other) -> bool:
@@ -109,16 +127,19 @@ def same_unit_pairs(names) -> list[tuple[str, str]]:
     """Pairs of distinct names that look like one unit written two ways: the same
     name with and without its word ("Huyện Sìn Hồ", "Sìn Hồ") or with a word and its
     abbreviation ("TP Lai Châu", "Thành phố Lai Châu"); never two different words
-    ("Xã Tam Đường", "Thị trấn Tam Đường" are two units). In the order met."""
+    ("Xã Tam Đường", "Thị trấn Tam Đường" are two units); a tone placed the old or the
+    new way ("Pa Khóa", "Pa Khoá") is one name. In the order met."""
     names = list(dict.fromkeys(names))
     rests = _rests(names)
     if rests is not None:  # a country's ten thousand names: only those whose rest recurs can pair
+        rests = tone_key("\n".join(rests)).split("\n")
         counts = Counter(rests)
         names = [name for name, rest in zip(names, rests) if counts[rest] > 1]
     seen: dict[str, list[tuple[str | None, str]]] = {}
     pairs = []
     for name in names:
         prefix, rest = unit_name_key(name)
+        rest = tone_key(rest)
         for other_prefix, other in seen.get(rest, []):
             if same_word(prefix, other_prefix):
                 pairs.append((other, name))
