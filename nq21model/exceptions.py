@@ -33,7 +33,7 @@ _SHOWN = 30
 #: Violations of one kind (one file, column and rule, whatever the values) listed each;
 #: more of a kind make one line, its first and the rows of the others.
 _EACH = 3
-_VALUES = re.compile(r"'[^']*'|\d+")
+_VALUES = re.compile(r"'[^']*'|\d+(?:,\d{3})*")  # a value, a number (1,234 too)
 
 
 class DataError(ValueError):

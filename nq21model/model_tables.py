@@ -230,6 +230,17 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
               for c in ("local_members", "admitted", "exited", "transferred_in")}
     members = counts["local_members"]
+    if cells is not None and "population" in cells:  # local members live there: never more than its people
+        known = in_cells[codes] >= 0
+        population = np.full(members.size, np.inf)
+        population[known] = cells["population"].to_numpy(dtype=float)[in_cells[codes][known]]
+        for i in np.flatnonzero(members > population):
+            problems.append(Violation(
+                name, int(rows[i]), headers["local_members"],
+                f"cell '{names[codes[i]]}' {year[i]}: {int(members[i]):,} local members, more than its population "
+                f"({int(population[i]):,} in the {cells_name} file): a population typed short (an English-locale "
+                "Excel reads '2.000' as 2), or a count with decimals shown ('14.000' is fourteen thousand here: "
+                "format the column as whole numbers)?"))
     expected = np.r_[np.nan, members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
     broken = same & ~dup & (year == prev_year + 1) & ~np.isnan(expected) & (members != expected)
     broken &= ~np.isnan(members)

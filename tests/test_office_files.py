@@ -662,3 +662,23 @@ def test_formulas_with_no_value_saved_are_named(tmp_path):
     with pytest.raises(DataError, match=r"book.xlsx, sheet 'Lịch sử': formulas with no value saved \(C3, C4, C5, "
                                         r"C6, C7 … \(\d+ cells\)\).*open it in Excel \(or LibreOffice\) and save it"):
         load_dataset(tmp_path / "book.xlsx", tmp_path / "book.xlsx")
+
+
+def test_more_local_members_than_people_is_named(tmp_path):
+    """A history exported with three decimals ("14.000": fourteen thousand by the
+    thousands point) or a population an English-locale Excel read short ("2.000" → 2)
+    ran with a cell of thousands of members: a cell's local members never outnumber
+    its people, so such rows are named, with both readings."""
+    cells, history = make_tables(n_cells=6)
+    history = history.astype({"local_members": object})
+    big = history.groupby("cell_id")["local_members"].min().idxmax()  # members in every year
+    one = history["cell_id"] == big
+    history.loc[one, "local_members"] = [f"{v}.000" for v in history.loc[one, "local_members"]]
+    paths = _write(tmp_path, cells, history)
+    with pytest.raises(DataError) as caught:
+        load_dataset(*paths)
+    said = str(caught.value)
+    first = int(history.index[one][0]) + 2
+    assert f"history.csv, row {first}, column 'local_members': cell '{big}'" in said
+    assert "more than its population" in said and "'14.000' is fourteen thousand" in said
+    assert f"and {int(one.sum()) - 1} more like it" in said  # one line for the cell's every year
