@@ -57,7 +57,7 @@ import pandas as pd
 
 from .data import Dataset
 from .exceptions import DataError, ParameterError, Violation
-from .flows import MAX_DRAW_DEVIATION, Flow, _fit_flow
+from .flows import MAX_DRAW_DEVIATION, Flow, _fit_flow, antithetic_normal
 from .scenario import Rates
 
 __all__ = ["Calibration", "calibrate", "MIN_YEARS", "FLOWS", "can_calibrate"]
@@ -333,7 +333,8 @@ class Calibration:
         else:
             cov = np.asarray(flow.cov)
             cov = np.where(np.isfinite(cov), cov, 0.0)
-            betas = rng.multivariate_normal(beta, cov, size=D, method="eigh")
+            values, vectors = np.linalg.eigh((cov + cov.T) / 2)                    # cov = L Lᵀ
+            betas = beta + antithetic_normal(rng, (D, beta.size)) @ (vectors * np.sqrt(np.clip(values, 0, None))).T
             eta = np.clip(betas @ X.T, point - MAX_DRAW_DEVIATION, point + MAX_DRAW_DEVIATION)   # (D, n)
             log_v = flow.future.future(rng, D, steps)                                        # (D, steps)
             w = flow.areas.sample(rng, areas, flow.areas.draw_alpha(rng, D))

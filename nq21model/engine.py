@@ -127,6 +127,19 @@ LARGE_CELL_DRAWS = 4_000_000
 QUANTILE_DRAWS = 32
 
 
+def thinned_draws(draws: int, size: int = None) -> np.ndarray:
+    """Indices of ``size`` (default :data:`QUANTILE_DRAWS`) of ``draws`` parameter draws,
+    evenly spaced over the first half with each one's antithetic partner in the second
+    (the calibration draws its normals in pairs: ``flows.antithetic_normal``), so that a
+    thinned mean keeps the pairs' steadiness; evenly spaced when the draws are odd."""
+    size = QUANTILE_DRAWS if size is None else size
+    half = draws // 2
+    if draws % 2 or size < 2 or half < size // 2:
+        return np.linspace(0, draws - 1, min(size, draws)).round().astype(int)
+    first = np.linspace(0, half - 1, size // 2).round().astype(int)
+    return np.concatenate([first, first + half])
+
+
 def low_tails(n0, p, mu, kmax: int, *, chunk_elements: int = 500_000) -> np.ndarray:
     """``P(N ≤ k)`` for k = 0 … kmax of ``Binomial(n0, p) + Poisson(mu)``, directly
     (sums of products of the two pmfs: exact, no transform) → array (..., kmax + 1)
@@ -200,8 +213,8 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
     dict with arrays (n,): ``expected`` (exact, from the moments), ``p_zero``,
     ``p_at_least_{k}`` (exact: :func:`low_tails` of every draw), ``q10``, ``q50``,
     ``q90`` (for the default levels; keys ``q{round(100*level)}``: the mixture's
-    quantiles by the transform of every draw — of :data:`QUANTILE_DRAWS` evenly
-    spaced draws when there are more than :data:`LARGE_CELL_DRAWS` cell-draws).
+    quantiles by the transform of every draw — of :data:`QUANTILE_DRAWS` draws
+    (:func:`thinned_draws`) when there are more than :data:`LARGE_CELL_DRAWS` cell-draws).
     """
     n0 = np.asarray(n0, dtype=np.int64)
     p = np.atleast_2d(np.asarray(p, dtype=float))
@@ -225,7 +238,7 @@ def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
 def cell_quantiles(n0, p, mu, *, levels=(0.1, 0.5, 0.9), chunk_elements: int = 250_000) -> dict[str, np.ndarray]:
     """Each cell's quantiles of its local members at one horizon: ``q{round(100*level)}``
     (n,), the smallest k whose mixture CDF reaches the level, by the transform of every
-    draw (of :data:`QUANTILE_DRAWS` evenly spaced draws above :data:`LARGE_CELL_DRAWS`
+    draw (of :data:`QUANTILE_DRAWS` draws, :func:`thinned_draws`, above :data:`LARGE_CELL_DRAWS`
     cell-draws). The cells go in chunks of about ``chunk_elements`` transform values
     (they stay in cache), on every core (:func:`_on_every_core`). Other arguments as
     :func:`summarise_cells`'."""
@@ -233,7 +246,7 @@ def cell_quantiles(n0, p, mu, *, levels=(0.1, 0.5, 0.9), chunk_elements: int = 2
     p = np.atleast_2d(np.asarray(p, dtype=float))
     mu = np.atleast_2d(np.asarray(mu, dtype=float))
     if p.shape[0] * n0.size > LARGE_CELL_DRAWS:
-        pick = np.linspace(0, p.shape[0] - 1, QUANTILE_DRAWS).round().astype(int)
+        pick = thinned_draws(p.shape[0])
         p, mu = p[pick], mu[pick]
     quant = np.zeros((n0.size, len(levels)), dtype=np.int64)
     sizes = _size_for(n0, mu.max(axis=0))

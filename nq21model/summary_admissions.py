@@ -28,7 +28,7 @@ def _reach(n0, p, mu_admitted, mu_other, factor: float, threshold: int, *, thin:
     engine's :data:`~nq21model.engine.LARGE_CELL_DRAWS`, from
     :data:`~nq21model.engine.QUANTILE_DRAWS` evenly spaced draws (a search step)."""
     if thin and p.size > engine.LARGE_CELL_DRAWS and p.shape[0] > engine.QUANTILE_DRAWS:
-        rows = np.linspace(0, p.shape[0] - 1, engine.QUANTILE_DRAWS).round().astype(int)
+        rows = engine.thinned_draws(p.shape[0])
         p, mu_admitted, mu_other = p[rows], mu_admitted[rows], mu_other[rows]
     below = engine.low_tails(n0, p, mu_other + factor * mu_admitted, threshold - 1)[..., threshold - 1]
     draws = np.clip(1.0 - below, 0.0, 1.0)  # P(≥ threshold) of each cell given each draw
