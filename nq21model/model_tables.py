@@ -221,10 +221,12 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                 cell = str(names[codes[i]])
                 hint = padded.get(cell.lstrip("0")) if cell.isdigit() else None
                 case = folded.get(cell.casefold())
+                dropped = "" if not hint else (
+                    f" (did Excel drop the leading zeros of '{hint}'? store ids as text)" if len(hint) > len(cell)
+                    else f" (the {cells_name} file writes it '{hint}': did Excel drop its leading zeros there? "
+                         "store ids as text)")
                 problems.append(Violation(name, int(rows[i]), headers["cell_id"],
-                                          f"cell '{cell}' is not in the {cells_name} file"
-                                          + (f" (did Excel drop the leading zeros of '{hint}'? "
-                                             "store ids as text)" if hint else "")
+                                          f"cell '{cell}' is not in the {cells_name} file" + dropped
                                           + (f" (the cells file writes it '{case}': ids are matched as written)"
                                              if case else "")))
     counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)

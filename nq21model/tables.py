@@ -75,6 +75,11 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
         raise DataError(Violation(name, None, None, "the file is empty"))
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        with open(path, "rb") as fh:
+            if fh.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # an OLE file, not a zip: .xls, or encrypted
+                raise DataError(Violation(name, None, None, (
+                    "an Excel 97–2003 workbook (.xls) under an .xlsx name, or a workbook with a password to "
+                    "open: open it in Excel and save it as Excel Workbook (.xlsx) without a password")))
         try:
             book = pd.ExcelFile(path, engine="openpyxl")
         except Exception as exc:  # corrupt workbook

@@ -287,6 +287,23 @@ def test_ids_that_lost_their_leading_zeros(tmp_path):
     assert message == (f"{len(history)} problems in the input:\n  - history.csv, row 2, column 'cell_id': cell '0' "
                        "is not in the cells.csv file (did Excel drop the leading zeros of '000'? store ids as text) "
                        f"— and {len(history) - 1} more like it (rows 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, …)")
+    # the other way round: the cells file lost them, the history kept them
+    cells["cell_id"], history["cell_id"] = cells["cell_id"].str.lstrip("0").replace("", "0"), \
+        history["cell_id"].str.zfill(3)
+    (tmp_path / "other").mkdir()
+    message = errors_of(tmp_path / "other", cells, history)
+    assert "cell '000' is not in the cells.csv file (the cells.csv file writes it '0': did Excel drop its leading " \
+           "zeros there? store ids as text)" in message
+
+
+def test_an_old_xls_or_a_locked_workbook_says_what_to_do(tmp_path):
+    cells, history = make_tables()
+    old = tmp_path / "cells.xlsx"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))  # an OLE file's header
+    history.to_csv(tmp_path / "history.csv", index=False)
+    with pytest.raises(DataError, match=r"cells.xlsx: an Excel 97–2003 workbook \(.xls\) under an .xlsx name, or a "
+                                        r"workbook with a password to open: open it in Excel and save it as"):
+        load_dataset(old, tmp_path / "history.csv")
 
 
 def test_many_problems_of_one_kind_make_one_line(tmp_path):
