@@ -268,7 +268,7 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         results = report.run_forecast(**params, dataset=dataset)
         by = params["unit_column"] = by or results.unit_column
         names = report.unit_order(results.dataset.cells[by].astype(str).unique())  # with a cell at the base year
-        without = _without_base_year(results, by, names)
+        without = {u: f"{text}; no briefing" for u, text in results.full.units_without(results.base_year, by).items()}
         units = _chosen(names, only, by, without)
         if without:
             warnings.warn("; ".join(without.values()), DataWarning, stacklevel=2)
@@ -403,22 +403,6 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
     return run
-
-
-def _without_base_year(results, by: str, names: list[str]) -> dict[str, str]:
-    """Units of the data none of whose cells has a row in the base year (a district's
-    report not in yet, or a unit dissolved) → the sentence that says so; a warning
-    names them (the caller): they have no briefing."""
-    from .report_base import unit_order
-
-    base = results.base_year
-    full = results.full.cells[by].astype(str)
-    out = {}
-    for unit in unit_order(set(full) - set(names)):
-        n = int((full == unit).sum())
-        out[unit] = (f"none of the {n} cells of {by} '{unit}' has a row in {base}, the base year: no briefing "
-                     f"(a report not in yet? --base-year {base - 1} forecasts from the year before)")
-    return out
 
 
 def _chosen(names: list[str], only, by: str, without: dict[str, str] | None = None) -> list[str]:

@@ -165,6 +165,8 @@ def cmd_forecast(args) -> int:
             or args.out.suffix.lower() != ".xlsx" else f"listed in the sheet 'absent' of {args.out}"
         print(f"Not forecast: {reasons.get('dissolved', 0)} cells dissolved before {results.base_year}, "
               f"{reasons.get('not_yet', 0)} with no history up to it ({where})")
+        for text in results.full.units_without(results.base_year, unit).values():  # a whole district's report late
+            print(f"  {text[0].upper()}{text[1:]}")
     if args.out is not None:
         print(f"\nWrote {len(results.cells)} cell rows to {args.out}")
     if args.out_units is not None:

@@ -123,6 +123,25 @@ class Dataset:
         last = np.where(has, years[len(years) - 1 - np.argmax(present[:, ::-1], axis=1)], np.nan)
         return pd.DataFrame({"first_year": first, "last_year": last}, index=self.cells["cell_id"])
 
+    def units_without(self, base_year: int, column: str) -> dict[str, str]:
+        """Units of ``column`` none of whose cells has a row in ``base_year`` → what to
+        say of each (English): a report not in yet when its rows stop the year before,
+        else a unit whose cells ended earlier (dissolved, merged)."""
+        if column not in self.cells:
+            return {}
+        units = self.cells[column].astype(str).to_numpy()
+        last = self.spans["last_year"].to_numpy()
+        out = {}
+        for unit in sorted(set(units) - set(units[last >= base_year])):
+            mine = units == unit
+            ended = int(np.nanmax(last[mine])) if np.isfinite(last[mine]).any() else None
+            head = f"none of the {int(mine.sum())} cells of {column} '{unit}' has a row in {base_year}, the base year"
+            out[unit] = (f"{head}: not forecast (a report not in yet? --base-year {base_year - 1} forecasts from the "
+                         "year before)" if ended == base_year - 1 else
+                         f"{head} (its rows end in {ended}: dissolved or merged): not forecast" if ended is not None
+                         else f"{head}: no history, not forecast")
+        return out
+
     def check_base_year(self, base_year: int) -> None:
         """Raise DataError unless ``base_year`` is within history and some cell has a
         row in it."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import config
 from .fmt import format_number, format_percent
-from .report_base import (ADMISSION_TARGET_RATE, HTML, _block, _esc, focus, format_chance, format_decimal2,
+from .report_base import (ADMISSION_TARGET_RATE, HTML, _block, focus, format_chance, format_decimal2,
                           html_table, light_html, new_figure, traffic_light, unit_order)
 from .results import PROVINCE, ForecastResults
 from .statuses import target_thresholds

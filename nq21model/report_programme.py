@@ -3,8 +3,6 @@ tracker, one row per indicator with its target years side by side), their small
 multiples, and the proposal of admission quotas."""
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .fmt import UNIT_LABELS, format_number, format_percent, format_point_change

@@ -682,3 +682,16 @@ def test_more_local_members_than_people_is_named(tmp_path):
     assert f"history.csv, row {first}, column 'local_members': cell '{big}'" in said
     assert "more than its population" in said and "'14.000' is fourteen thousand" in said
     assert f"and {int(one.sum()) - 1} more like it" in said  # one line for the cell's every year
+
+
+def test_a_district_whose_base_year_report_is_late_is_named(tmp_path):
+    """A district's last report not in yet: its cells read as dissolved ("Not
+    forecast: n cells dissolved") — the command names the district and the way out."""
+    cells, history = make_tables(n_cells=12)
+    sin_ho = set(cells.loc[cells["district"] == "Sìn Hồ", "cell_id"])
+    history = history[~(history["cell_id"].isin(sin_ho) & (history["year"] == 2025))]
+    paths = _write(tmp_path, cells, history)
+    proc = run_cli("forecast", "--cells", paths[0], "--history", paths[1])
+    assert proc.returncode == 0, proc.stderr
+    assert (f"None of the {len(sin_ho)} cells of district 'Sìn Hồ' has a row in 2025, the base year: not forecast "
+            "(a report not in yet? --base-year 2024 forecasts from the year before)") in proc.stdout

@@ -2,21 +2,18 @@
 boundaries, missing data, the new files' validation, the CLI and the briefing helpers."""
 from __future__ import annotations
 
-import math
 import unicodedata
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
+from scipy import stats
 
 from conftest import make_tables, run_cli
 from nq21model import target_views as V
 from nq21model import targets as T
-from nq21model.data import Dataset, load_dataset
-from nq21model.model_tables import CELL_COLUMNS
-from nq21model.tracker_tables import (UNIT_HEAD_KINDS, load_organisation_years, load_organisations, load_roles,
-                                      load_unit_counts)
+from nq21model.data import load_dataset
+from nq21model.tracker_tables import load_organisation_years, load_organisations, load_roles, load_unit_counts
 from nq21model.exceptions import DataError, ParameterError
 from nq21model.forecast import forecast
 from nq21model.results import PROVINCE
