@@ -250,11 +250,11 @@ def province_budget(dataset: Dataset, base_year: int, horizon: int, *, admission
 
 def budget_grouping(dataset: Dataset, by: str, base_year: int) -> str:
     """The grouping whose units a briefing batch hands the province's budget to: ``by``
-    when the totals table has its units' members (the programme's rate), else the
-    district when the totals have the districts' — a commune's cells then take their
-    quotas from their district's plan (a new commune over two former districts: from
-    both plans), so that a cell has one quota whichever grouping a report uses — else
-    ``by`` (shares by population)."""
+    when the totals table has its units' members (the programme's rate) or the data
+    have no district, else the district (its totals' shares, else its population's) —
+    a commune's cells then take their quotas from their district's plan (a new
+    commune over two former districts: from both plans), so that a cell has one quota
+    whichever grouping a report uses."""
     def has_totals(column: str) -> bool:
         if dataset.totals is None or column not in dataset.cells:
             return False
@@ -263,7 +263,7 @@ def budget_grouping(dataset: Dataset, by: str, base_year: int) -> str:
 
     if by == "district" or has_totals(by) or "district" not in dataset.cells:
         return by
-    return "district" if has_totals("district") else by
+    return "district"
 
 
 def unit_budgets(dataset: Dataset, active: Dataset, by: str, budget: np.ndarray,

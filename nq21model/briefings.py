@@ -341,18 +341,18 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         moves: list[tuple[str, Path]] = []  # (staged file, its place): made when the whole batch is
 
         def place(outcome: dict) -> None:
-            """Where a finished unit's files go (success) or its failed notebook is kept —
-            moved there once the batch's own files are made too: a batch that fails later
-            (its index, its Excel list) leaves the earlier briefings as they were."""
+            """Where a finished unit's files go — moved there once the batch's own files are
+            made too: a batch that fails later (its index, its Excel list) leaves the
+            earlier briefings as they were — or its failed notebook is kept."""
             slug = slugs[outcome["unit"]]
             failed_copy = folder / f"{slug}.failed.ipynb"
             if outcome["status"] == "ok":
                 moves.extend([(outcome["notebook"], folder / f"{slug}.ipynb"),
                               (outcome["html"], folder / f"{slug}.html"), (None, failed_copy)])
                 outcome["notebook"], outcome["html"] = str(folder / f"{slug}.ipynb"), str(folder / f"{slug}.html")
-            else:
+            else:  # the failed notebook at once: it shows the error whatever becomes of the batch
                 if outcome["notebook"]:
-                    moves.append((outcome["notebook"], failed_copy))
+                    os.replace(outcome["notebook"], failed_copy)
                     outcome["kept_notebook"] = str(failed_copy)
                 outcome["notebook"] = outcome["html"] = None
 
@@ -382,11 +382,11 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         write_manifest(batch / run.manifest.name, results=results, params=params, run=run, units=units,
                        slugs=slugs, notebook=notebook, kernel=kernel, command=command, names=names)
         # ---- the batch succeeded when it made a briefing: its pages and province-wide files
-        # replace the earlier ones (a failed unit's notebook is kept in any case)
-        for staged, final in moves:
+        # replace the earlier ones
+        for staged, final in moves:  # units made (so the batch made a briefing)
             if staged is None:
                 final.unlink(missing_ok=True)  # a unit made now: its earlier failure is gone
-            elif run.made or final.name.endswith(".failed.ipynb"):
+            else:
                 os.replace(staged, final)
         if run.made:
             replace_folder(context, out_dir / "_context")

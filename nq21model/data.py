@@ -130,16 +130,20 @@ class Dataset:
         if column not in self.cells:
             return {}
         units = self.cells[column].astype(str).to_numpy()
-        last = self.spans["last_year"].to_numpy()
+        first, last = (self.spans[c].to_numpy() for c in ("first_year", "last_year"))
         out = {}
-        for unit in sorted(set(units) - set(units[last >= base_year])):
+        for unit in sorted(set(units) - set(units[(first <= base_year) & (last >= base_year)])):
             mine = units == unit
             ended = int(np.nanmax(last[mine])) if np.isfinite(last[mine]).any() else None
             head = f"none of the {int(mine.sum())} cells of {column} '{unit}' has a row in {base_year}, the base year"
-            out[unit] = (f"{head}: not forecast (a report not in yet? --base-year {base_year - 1} forecasts from the "
-                         "year before)" if ended == base_year - 1 else
-                         f"{head} (its rows end in {ended}: dissolved or merged): not forecast" if ended is not None
-                         else f"{head}: no history, not forecast")
+            if ended == base_year - 1:
+                out[unit] = (f"{head}: not forecast (a report not in yet? --base-year {base_year - 1} forecasts from "
+                             "the year before)")
+            elif ended is not None and ended > base_year:
+                out[unit] = f"{head} (its history starts in {int(np.nanmin(first[mine]))}): not forecast from {base_year}"
+            else:
+                out[unit] = (f"{head} (its rows end in {ended}: dissolved or merged): not forecast" if ended is not None
+                             else f"{head}: no history, not forecast")
         return out
 
     def check_base_year(self, base_year: int) -> None:
@@ -155,14 +159,13 @@ class Dataset:
             raise DataError(Violation(name, None, "year", f"no cell has history in base year {base_year}"))
         earlier = [y for y in members.columns if y < base_year and members[y].notna().any()]
         if earlier:  # a year begun, not complete (or a typing slip): a forecast from it covers a few cells
-            last = max(earlier)
-            before = members[last].notna().to_numpy()
-            both = int((before & members[base_year].notna().to_numpy()).sum())
-            if both < 0.5 * before.sum():
+            last = max(earlier)  # rows, not the same cells: cells merged into one are a complete year
+            before, now = int(members[last].notna().sum()), int(members[base_year].notna().sum())
+            if now < 0.5 * before:
                 raise DataError(Violation(name, None, "year", (
-                    f"only {both:,} of the {int(before.sum()):,} cells with a row in {last} have one in "
-                    f"{base_year}, the base year: is {base_year} not complete yet, or mistyped? Forecast from "
-                    f"{last} (--base-year {last}) or add the other cells' rows of {base_year}")))
+                    f"only {now:,} cells have a row in {base_year}, the base year, against {before:,} in {last}: "
+                    f"is {base_year} not complete yet, or mistyped? Forecast from {last} (--base-year {last}) or "
+                    f"add the other cells' rows of {base_year}")))
 
     def at_base(self, base_year: int) -> "Dataset":
         """The cells present in ``base_year`` (a row that year): what a forecast from it

@@ -134,10 +134,11 @@ def thinned_draws(draws: int, size: int = None) -> np.ndarray:
     thinned mean keeps the pairs' steadiness; evenly spaced when the draws are odd."""
     size = QUANTILE_DRAWS if size is None else size
     half = draws // 2
-    if draws % 2 or size < 2 or half < size // 2:
+    if draws % 2 or size < 2 or half < size // 2 + 1:
         return np.linspace(0, draws - 1, min(size, draws)).round().astype(int)
     first = np.linspace(0, half - 1, size // 2).round().astype(int)
-    return np.concatenate([first, first + half])
+    odd = [] if size % 2 == 0 else [int(np.setdiff1d(np.arange(half), first)[0])]  # an odd size: one unpaired
+    return np.concatenate([first, first + half, odd]).astype(int)
 
 
 def low_tails(n0, p, mu, kmax: int, *, chunk_elements: int = 500_000) -> np.ndarray:

@@ -80,8 +80,8 @@ def antithetic_normal(rng, shape: tuple) -> np.ndarray:
     likely as with independent normals; the mean over the draws of a smooth function
     of them is far steadier — on the bundled data the province's expected members in
     2030 moved by a standard deviation of 61 between seeds with independent draws of
-    the year effects, 24 with these (a board comparing two months' briefings sees the
-    data's change, not the draws')."""
+    β and the year effects, 26 with these (a board comparing two months' briefings
+    sees the data's change, not the draws')."""
     half = (shape[0] + 1) // 2
     z = rng.standard_normal((half, *shape[1:]))
     return np.concatenate([z, -z])[:shape[0]]

@@ -62,13 +62,13 @@ CELL_COLUMNS = (
 HISTORY_COLUMNS = (
     Column("cell_id", "Mã chi bộ", "id"),
     Column("year", "Năm", "int", minimum=1900),
-    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0, extra_aliases=("Số đảng viên tại chỗ",)),
-    Column("admitted", "Kết nạp", "int", minimum=0, blank_is_zero=True,
+    Column("local_members", "Đảng viên tại chỗ", "int", minimum=0, dash_is_zero=True, extra_aliases=("Số đảng viên tại chỗ",)),
+    Column("admitted", "Kết nạp", "int", minimum=0, dash_is_zero=True, blank_is_zero=True,
            extra_aliases=("Kết nạp mới", "Số kết nạp", "Đảng viên kết nạp", "Số đảng viên kết nạp")),
-    Column("exited", "Giảm", "int", minimum=0, blank_is_zero=True, extra_aliases=("Số đảng viên giảm", "Đảng viên giảm", "Giảm trong năm")),
-    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0,
+    Column("exited", "Giảm", "int", minimum=0, dash_is_zero=True, blank_is_zero=True, extra_aliases=("Số đảng viên giảm", "Đảng viên giảm", "Giảm trong năm")),
+    Column("assigned_members", "Cán bộ xã cử đến", "int", minimum=0, dash_is_zero=True,
            extra_aliases=("Cán bộ xã sinh hoạt", "Cán bộ, công chức xã cử đến", "Cán bộ xã cử đến sinh hoạt")),
-    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0, blank_is_zero=True,
+    Column("transferred_in", "Chuyển đến", "int", required=False, minimum=0, dash_is_zero=True, blank_is_zero=True,
            extra_aliases=("Số đảng viên chuyển đến", "Đảng viên chuyển đến")),
 )
 

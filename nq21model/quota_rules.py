@@ -44,20 +44,25 @@ def floors_as_written(budgets, unit, population, share: float = 2.0) -> np.ndarr
     return (share_of_cell >= share - 1e-9).astype(np.int64)
 
 
-def floors_for_empty(n0, caps, group, room) -> np.ndarray:
+def floors_for_empty(n0, caps, group, room, yearly, population) -> np.ndarray:
     """The programme's "no village cell without a local member": a cell with none at
     the base year is given 1 a year (each year its capacity allows) → int (n,) period
-    floors, 0 for the others. ``room`` (groups,): what each budget group holds beyond
-    its other floors; where the empty cells' floors do not fit, they are given in the
-    cells' order while they do (a unit of many empty cells and a small budget)."""
-    n0 = np.asarray(n0)
-    want = np.where(n0 == 0, (np.asarray(caps) >= 1).sum(axis=1), 0).astype(np.int64)
-    order = np.lexsort((np.arange(want.size), group))
-    cum = np.cumsum(want[order])
-    start = np.r_[0, cum][np.searchsorted(group[order], np.arange(len(room)))]
-    fits = cum - start[group[order]] <= np.asarray(room)[group[order]]
-    out = np.zeros_like(want)
-    out[order] = np.where(fits, want[order], 0)
+    floors, 0 for the others. Where a budget group cannot hold them all, the cells
+    with most people come first: in a year at most the group's budget of that year
+    (``yearly`` (groups, Y)) of them, and over the period at most ``room`` (groups,),
+    what the group's budget holds beyond its other floors."""
+    caps = np.asarray(caps)
+    n = caps.shape[0]
+    order = np.lexsort((np.arange(n), -np.asarray(population, float), group))  # by group, most people first
+    order = order[(np.asarray(n0)[order] == 0) & (caps[order] >= 1).any(axis=1)]
+    g = group[order]
+    start = np.searchsorted(g, np.arange(len(room)))
+    rank = np.arange(order.size) - start[g]                     # place of each among its group's empty cells
+    want = ((caps[order] >= 1) & (rank[:, None] < np.asarray(yearly)[g])).sum(axis=1)
+    cum = np.cumsum(want)
+    fits = cum - np.r_[0, cum][start[g]] <= np.asarray(room)[g]
+    out = np.zeros(n, np.int64)
+    out[order] = np.where(fits, want, 0)
     return out
 
 

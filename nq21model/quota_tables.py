@@ -153,7 +153,10 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
         rows.append(("Cách giao cho đơn vị", f"số kết nạp của toàn tỉnh chia cho các "
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
-    rows += [("Số kết nạp của toàn tỉnh", budget_words(a, by)),
+    province = a.budgets.sum(axis=0)
+    rows += [("Số kết nạp của toàn tỉnh", f"{str(a.budget_note).split(';')[0].strip()}: {int(province.sum())} đảng "
+                                          f"viên trong {a.years[0]}–{a.years[-1]} ("
+                                          + ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, province)) + ")"),
              ("Ưu tiên", f"các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ trở lên vào năm {a.horizon} nhờ "
                          "chỉ tiêu được giao"),
              ("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "

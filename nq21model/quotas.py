@@ -16,7 +16,8 @@ Rules of a plan people can follow (:mod:`nq21model.quota_rules`): each cell's pe
 evenly (``Q_i // Y`` a year, the remainders in distinct years: steps ≤ 1); at
 most ``ceil(c_iy)`` a year; the floor as written (population share of the
 unit's period budget ≥ 2 → at least 1) and, for a cell with no local member at
-the base year, 1 a year (where its capacity and its unit's budget allow); each unit u within its yearly budget
+the base year, 1 a year (where its capacity and its unit's budgets allow; the cells
+with most people first); each unit u within its yearly budget
 ``B_uy`` (``pool=True``: the province's ``Σ_u B_uy``, and the units that lose to
 others are named); remainders go to the years with most room, so a unit's
 totals keep the shape of its budgets (change ≤ max(1, 20 %) a year, checked).
@@ -424,7 +425,8 @@ def optimise(n0, survival, natural, transfers, unit, budgets, *, population, thr
     empty = np.zeros(n, np.int64)
     if floor_rule:  # a cell with no local member: 1 a year, in place of its floor as written
         room = gbudget - np.bincount(group, weights=np.where(n0 == 0, 0, lo), minlength=gbudget.size)
-        empty = floors_for_empty(n0, caps, group, room.astype(np.int64))
+        yearly = budgets.sum(axis=0, keepdims=True) if pool else budgets
+        empty = floors_for_empty(n0, caps, group, room.astype(np.int64), yearly, population)
         lo = np.where(empty > 0, empty, lo)
     G = np.maximum(Y * caps.min(axis=1), lo) - lo + 1
 

@@ -96,11 +96,13 @@ def sheet_xml(path, sheet: str) -> str | None:
 
 def unsaved_formulas(xml: str) -> list[str]:
     """The cells of a sheet's XML that hold a formula and no value (a workbook written
-    by a program that does not compute formulas: pandas reads them as blanks)."""
+    by a program that does not compute formulas: pandas reads them as blanks). A
+    formula whose result is the empty text (``=IF(…;"x";"")``, saved by Excel or
+    LibreOffice as ``t="str"`` with an empty value) has its value."""
     import re
 
-    return re.findall(r'<c\b[^>]*\br="([A-Z]+\d+)"[^>]*>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>',
-                      xml)
+    cells = re.findall(r'<c\b([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>', xml)
+    return [m.group(1) for attrs in cells if 't="str"' not in attrs and (m := re.search(r'\br="([A-Z]+\d+)"', attrs))]
 
 
 def fill_merged(frame: pd.DataFrame, xml: str | None) -> pd.DataFrame:

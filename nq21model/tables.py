@@ -43,8 +43,11 @@ class Column:
     #: that say why, in the error
     maximum: int | None = None
     maximum_why: str = ""
-    #: kind "int": a blank is read as 0 (a flow of the yearly identity, which catches a
-    #: blank that meant "not known"), said in a warning
+    #: kind "int": "-" is read as 0 (a statistical table's "none": the history's counts,
+    #: never a stock of the totals table), said in a warning
+    dash_is_zero: bool = False
+    #: kind "int": a blank is read as 0 too (a flow of the yearly identity, which catches
+    #: a blank that meant "not known")
     blank_is_zero: bool = False
     #: kind "choice": folded spelling -> canonical code (error names ``choice_help``)
     choices: dict | None = None
@@ -279,13 +282,15 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
             bad_index = values.index[:0]
         else:
             parsed = values.map(_parse_int)
-            if col.minimum == 0:  # a count: "-" is none, as Vietnamese statistical tables write it
-                none = values.map(lambda v: (isinstance(v, str) and v.strip() in _DASHES)
-                                  or (col.blank_is_zero and _is_blank(v))).to_numpy(dtype=bool)
+            if col.dash_is_zero:  # "-" is none, as Vietnamese statistical tables write it
+                dash = values.map(lambda v: isinstance(v, str) and normalise_text(v) in _DASHES).to_numpy(dtype=bool)
+                blank = values.map(_is_blank).to_numpy(dtype=bool) if col.blank_is_zero else np.zeros(len(values), bool)
+                none = dash | blank
                 if none.any():
                     parsed[none] = 0
-                    written = "'-' or blank" if col.blank_is_zero else "'-'"
-                    warnings.warn(f"{name}: column '{header}': {int(none.sum()):,} cells written {written} read as 0 "
+                    written = " or ".join(f"{int(n.sum()):,} {what}" for n, what in
+                                          ((dash, "written '-'"), (blank, "blank")) if n.any())
+                    warnings.warn(f"{name}: column '{header}': {written} read as 0 "
                                   f"(first at row {_excel_row(values.index[none][0])})", DataWarning, stacklevel=4)
             bad_index = parsed.index[parsed.isna()]
             for index in bad_index:
@@ -374,7 +379,7 @@ def _parse_int(raw) -> int | None:
         return int(raw)
     if isinstance(raw, (float, np.floating)):
         return int(raw) if float(raw).is_integer() else None
-    text = normalise_text(raw).replace(" ", "")
+    text = normalise_text(raw).replace(" ", "").replace("\u2212", "-")  # "−3": the minus sign, a negative
     if re.fullmatch(r"[+-]?[0-9]+", text):
         return int(text)
     if _THOUSANDS.fullmatch(text):  # "2.000" is two thousand the Vietnamese way, never 2
@@ -384,7 +389,7 @@ def _parse_int(raw) -> int | None:
     return None
 
 
-#: A count written as a dash: none (hyphen, en dash, em dash, minus sign).
+#: A count written as a dash: none (hyphen, en dash, em dash, minus sign, alone).
 _DASHES = {"-", "–", "—", "−"}
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")  # ASCII digits: "１２" is text
 

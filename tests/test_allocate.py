@@ -228,8 +228,8 @@ def test_an_explicit_rate_needs_the_totals_table():
 
 def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
     """Communes have no totals rows: a commune batch hands the budget to the districts
-    (the programme's rate), as a district batch does, so that a cell's quota in a
-    commune's list is its quota in its district's list; without totals, by population."""
+    (the programme's rate; without totals, their population), as a district batch
+    does, so that a cell's quota in a commune's list is its quota in its district's."""
     from nq21model.allocate import budget_grouping
     from nq21model.extras import compute_part
     from nq21model.quota_tables import quota_notes
@@ -237,7 +237,8 @@ def test_a_cell_has_one_quota_whichever_grouping_the_briefings_use(bundled):
 
     assert budget_grouping(bundled, "district", 2025) == "district"
     assert budget_grouping(bundled, "commune", 2025) == "district"
-    assert budget_grouping(_dataset(), "commune", 2025) == "commune"  # no totals table
+    assert budget_grouping(_dataset(), "commune", 2025) == "district"  # no totals table: the districts' population
+    assert budget_grouping(_dataset(), "district", 2025) == "district"
     # the new communes of July 2025: six lie over two former districts, and still one plan
     assert bundled.cells.groupby("commune_2025")["district"].nunique().max() == 2
     assert budget_grouping(bundled, "commune_2025", 2025) == "district"

@@ -336,9 +336,9 @@ def test_a_flow_written_blank_or_dash_is_none(tmp_path):
     with pytest.warns(DataWarning) as caught:
         data = load_dataset(*paths)
     said = [str(w.message) for w in caught]
-    assert f"history.csv: column 'admitted': {len(none)} cells written '-' or blank read as 0 " \
-           f"(first at row {none[0] + 2})" in said
-    assert any(m.startswith("history.csv: column 'exited': ") for m in said)
+    assert f"history.csv: column 'admitted': {len(none)} blank read as 0 (first at row {none[0] + 2})" in said
+    dashes = int((quiet["exited"] == "-").sum())
+    assert any(m.startswith(f"history.csv: column 'exited': {dashes} written '-' read as 0") for m in said)
     assert (data.history["admitted"].to_numpy() == history["admitted"].to_numpy()).all()
     assert (data.history["exited"].to_numpy() == history["exited"].to_numpy()).all()
     busy = history.index[(history["admitted"] > 0) & (history["year"] > history["year"].min())][0]
@@ -348,6 +348,16 @@ def test_a_flow_written_blank_or_dash_is_none(tmp_path):
     with pytest.warns(DataWarning, match="read as 0"):
         message = errors_of(tmp_path / "unknown", cells, unknown)
     assert f"row {busy + 2}, column 'local_members'" in message and "admitted 0" in message
+    # a minus sign is a negative count, never a dash; a dash is not none in the totals' stocks
+    negative = history.astype({"admitted": object})
+    negative.loc[3, "admitted"] = "\u22123"
+    (tmp_path / "negative").mkdir()
+    assert "row 5, column 'admitted': must be ≥ 0, found -3" in errors_of(tmp_path / "negative", cells, negative)
+    from nq21model.model_tables import load_totals
+
+    (tmp_path / "totals.csv").write_text("Đơn vị,Năm,Tổng số đảng viên,Kết nạp\nSìn Hồ,2025,-,-\n", encoding="utf-8")
+    with pytest.raises(DataError, match="Tổng số đảng viên"):
+        load_totals(tmp_path / "totals.csv")
     blank = quiet.copy()
     blank.loc[3, "local_members"] = ""
     (tmp_path / "blank").mkdir()

@@ -475,7 +475,7 @@ def test_an_optional_column_kept_but_blank_is_read_as_absent(tmp_path):
     assert "district" not in data.cells and data.default_unit == "commune"
     assert (data.history["transferred_in"] == 0).all()
     history.loc[0, "transferred_in"] = "1"  # one value: the column is read, its blanks as none
-    with pytest.warns(DataWarning, match="column 'transferred_in': .* cells written '-' or blank read as 0"):
+    with pytest.warns(DataWarning, match="column 'transferred_in': .* blank read as 0"):
         data = load_dataset(*_write(tmp_path / "one", cells.assign(district="Sìn Hồ"), history))
     assert data.history["transferred_in"].sum() == 1
 
@@ -633,9 +633,15 @@ def test_a_base_year_only_a_few_cells_report_is_refused(tmp_path):
     args = ["--cells", tmp_path / "cells.csv", "--history", tmp_path / "history.csv"]
     proc = run_cli("forecast", *args)
     assert proc.returncode == 2
-    assert "only 2 of the 12 cells with a row in 2025 have one in 2026" in proc.stderr
+    assert "only 2 cells have a row in 2026, the base year, against 12 in 2025" in proc.stderr
     assert "--base-year 2025" in proc.stderr
     assert run_cli("forecast", *args, "--base-year", "2025").returncode == 0
+    # cells merged into one in the base year are a complete year: 12 cells' rows in 2025, 9 in 2026
+    merged = history[history["year"] == 2025].iloc[3:].copy()
+    merged["year"] = 2026
+    merged[["admitted", "exited", "transferred_in", "assigned_members"]] = 0
+    pd.concat([history, merged]).to_csv(tmp_path / "history.csv", index=False)
+    assert run_cli("forecast", *args).returncode == 0
 
 
 def test_formulas_with_no_value_saved_are_named(tmp_path):
@@ -662,6 +668,12 @@ def test_formulas_with_no_value_saved_are_named(tmp_path):
     with pytest.raises(DataError, match=r"book.xlsx, sheet 'Lịch sử': formulas with no value saved \(C3, C4, C5, "
                                         r"C6, C7 … \(\d+ cells\)\).*open it in Excel \(or LibreOffice\) and save it"):
         load_dataset(tmp_path / "book.xlsx", tmp_path / "book.xlsx")
+    # a formula whose result is the empty text (=IF(…,"x","")) as Excel and LibreOffice save it has its value
+    from nq21model.table_rows import unsaved_formulas
+
+    assert unsaved_formulas('<c r="H2" s="1" t="str"><f>IF(C2&gt;100,"lớn","")</f><v></v></c>'
+                            '<c r="C3"><f>C2+D3</f><v /></c><c r="C4"><f>C3+D4</f></c>'
+                            '<c r="C5"><f>C4+D5</f><v>7</v></c>') == ["C3", "C4"]
 
 
 def test_more_local_members_than_people_is_named(tmp_path):
@@ -695,3 +707,23 @@ def test_a_district_whose_base_year_report_is_late_is_named(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (f"None of the {len(sin_ho)} cells of district 'Sìn Hồ' has a row in 2025, the base year: not forecast "
             "(a report not in yet? --base-year 2024 forecasts from the year before)") in proc.stdout
+
+
+def test_units_without_a_row_in_the_base_year_say_why(tmp_path):
+    """Late report (rows stop the year before), dissolved (rows end earlier), founded
+    later (a replay from before its first year): each said as it is."""
+    cells, history = make_tables(n_cells=12)
+    cells["district"] = [f"Huyện {'ABCD'[i % 4]}" for i in range(len(cells))]
+    unit = dict(zip(cells["cell_id"], cells["district"]))
+    of = history["cell_id"].map(unit)
+    history = history[~((of == "Huyện A") & (history["year"] == 2025)) & ~((of == "Huyện B") & (history["year"] > 2021))
+                      & ~((of == "Huyện C") & (history["year"] < 2023))]
+    history = history.copy()
+    first = history["year"] == history.groupby("cell_id")["year"].transform("min")
+    history.loc[first, ["admitted", "exited", "transferred_in"]] = 0
+    data = load_dataset(*_write(tmp_path, cells, history))
+    late = data.units_without(2025, "district")
+    assert set(late) == {"Huyện A", "Huyện B"}
+    assert "a report not in yet? --base-year 2024" in late["Huyện A"]
+    assert "its rows end in 2021: dissolved or merged" in late["Huyện B"]
+    assert "its history starts in 2023): not forecast from 2022" in data.units_without(2022, "district")["Huyện C"]

@@ -178,10 +178,16 @@ def test_a_cell_with_no_local_member_is_given_one_a_year():
     assert (plan.quotas[:2] == 1).all() and list(plan.empty) == [True, True] + [False] * 4
     assert list(plan.floors) == [5, 5, 1, 1, 1, 1]
     assert plan.info["checks"] == {k: 0 for k in plan.info["checks"]}
-    # a budget that holds one empty cell's floor only: the first, in the cells' order
-    small = qm.optimise(n0, s, nat, tr, unit, np.full((1, Y), 1), population=pop, floor_share=10)
-    assert small.quotas[0].sum() == 5 and small.quotas[1].sum() == 0 and list(small.empty[:2]) == [True, False]
+    # a budget that holds one empty cell's floor only: the one with more people
+    more = pop.copy()
+    more[1] = 120
+    small = qm.optimise(n0, s, nat, tr, unit, np.full((1, Y), 1), population=more, floor_share=10)
+    assert small.quotas[1].sum() == 5 and small.quotas[0].sum() == 0 and list(small.empty[:2]) == [False, True]
     assert small.info["checks"] == {k: 0 for k in small.info["checks"]}
+    # years without budget: 1 in each year that has one (the floor was 5 and the plan broke it)
+    late = qm.optimise(n0, s, nat, tr, unit, np.array([[0, 0, 0, 5, 5]]), population=pop, floor_share=10)
+    assert list(late.floors[:2]) == [2, 2] and (late.quotas[:2, 3:] == 1).all()
+    assert late.info["checks"] == {k: 0 for k in late.info["checks"]}
     # no capacity at all (a rate of 0): no quota to give
     nat0 = nat.copy()
     nat0[0] = 0.0
