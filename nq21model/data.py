@@ -126,7 +126,8 @@ class Dataset:
     def units_without(self, base_year: int, column: str) -> dict[str, str]:
         """Units of ``column`` none of whose cells has a row in ``base_year`` → what to
         say of each (English): a report not in yet when its rows stop the year before,
-        else a unit whose cells ended earlier (dissolved, merged)."""
+        a unit founded later when they start after it, else one whose cells ended
+        earlier (dissolved, merged)."""
         if column not in self.cells:
             return {}
         units = self.cells[column].astype(str).to_numpy()
