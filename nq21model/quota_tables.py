@@ -13,10 +13,10 @@ import pandas as pd
 from . import __version__
 from .allocate import Allocation
 from .exceptions import ParameterError
-from .fmt import UNIT_LABELS
+from .fmt import UNIT_LABELS, format_number
 
 __all__ = ["quota_gain_table", "quota_changes", "quota_sheet", "quota_notes", "write_quota_workbooks",
-           "remove_earlier_workbooks", "chance_words", "budget_words", "floor_words"]
+           "remove_earlier_workbooks", "chance_words", "budget_label", "budget_words", "floor_words"]
 
 #: How a unit's quota workbook is named: the prefix, then the unit's file name.
 WORKBOOK_PREFIX = "chi_tieu_ket_nap_"
@@ -88,10 +88,16 @@ def quota_sheet(allocation: Allocation, mask: np.ndarray) -> pd.DataFrame:
 
 
 
+def budget_label(a: Allocation) -> str:
+    """The scenario that sets the quota budget, in words ("kết nạp 3,5% tổng số đảng
+    viên/năm"): the allocation's note up to its first clause."""
+    return str(a.budget_note).split(";")[0].strip()
+
+
 def budget_words(a: Allocation, by: str | None = None) -> str:
     """The quota budget in words (Vietnamese): the scenario that sets it and how it
     is shared between units (from the allocation's note), then cells."""
-    label = str(a.budget_note).split(";")[0].strip()
+    label = budget_label(a)
     how = a.info.get("shared", "")
     nested = by not in (None, a.unit_column)  # a commune of a district's plan
     return label + (f"; chia cho các {UNIT_LABELS.get(a.unit_column, 'đơn vị')} {how}"
@@ -103,11 +109,11 @@ def floor_words(a: Allocation, mask: np.ndarray) -> str:
     briefing's quota section and the workbook's notes say them alike)."""
     empty = a.plan.empty[mask]
     written = int(((a.plan.floors[mask] > 0) & ~empty).sum())
-    text = (f"{written} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên trong cả giai "
-            "đoạn được giao ít nhất 1")
+    text = (f"{format_number(written)} chi bộ có phần chia theo dân số (trước khi làm tròn) từ 2 đảng viên trở lên "
+            "trong cả giai đoạn được giao ít nhất 1")
     if empty.any():
-        text += (f"; {int(empty.sum())} chi bộ chưa có đảng viên tại chỗ năm {a.base_year} được giao 1 đảng viên mỗi "
-                 "năm (mục tiêu không còn thôn, bản chưa có đảng viên)")
+        text += (f"; {format_number(int(empty.sum()))} chi bộ chưa có đảng viên tại chỗ năm {a.base_year} được giao 1 "
+                 "đảng viên mỗi năm (mục tiêu không còn thôn, bản chưa có đảng viên)")
     return text
 
 
@@ -154,9 +160,10 @@ def quota_notes(allocation: Allocation, unit: str, mask: np.ndarray, by: str) ->
                      f"{UNIT_LABELS.get(a.unit_column, a.unit_column)} " + (a.info.get("shared") or "theo dân số")
                      + ", rồi cho từng chi bộ; chỉ tiêu của đơn vị là tổng chỉ tiêu các chi bộ của đơn vị"))
     province = a.budgets.sum(axis=0)
-    rows += [("Số kết nạp của toàn tỉnh", f"{str(a.budget_note).split(';')[0].strip()}: {int(province.sum())} đảng "
-                                          f"viên trong {a.years[0]}–{a.years[-1]} ("
-                                          + ", ".join(f"{y}: {int(q)}" for y, q in zip(a.years, province)) + ")"),
+    rows += [("Số kết nạp của toàn tỉnh", f"{budget_label(a)}: {format_number(int(province.sum()))} đảng viên trong "
+                                          f"{a.years[0]}–{a.years[-1]} ("
+                                          + ", ".join(f"{y}: {format_number(int(q))}" for y, q in zip(a.years, province))
+                                          + ")"),
              ("Ưu tiên", f"các chi bộ có thể đạt từ {a.threshold} đảng viên tại chỗ trở lên vào năm {a.horizon} nhờ "
                          "chỉ tiêu được giao"),
              ("Nguyên tắc", "chỉ tiêu mỗi năm không vượt quá khả năng kết nạp của chi bộ "
