@@ -416,6 +416,14 @@ def _chosen(names: list[str], only, by: str, without: dict[str, str] | None = No
             raise ParameterError(without[unit])
     unknown = [u for u in only if u not in names]
     if unknown:
+        from .spelling import _fold, unit_name_key
+
+        def key(name):  # no case, accents or unit word: "huyện mường tè" may be "Mường Tè"
+            return _fold(unit_name_key(name)[1])
+
+        close = {u: [n for n in names if key(n) == key(u)] for u in unknown}
+        meant = [f"did you mean {' or '.join(repr(n) for n in close[u])}"
+                 + ("?" if len(unknown) == 1 else f" for {u!r}?") for u in unknown if close[u]]
         raise ParameterError(f"no {by} named {', '.join(repr(u) for u in unknown)} "
-                             f"(choose from: {', '.join(names)})")
+                             + (f"({'; '.join(meant)})" if meant else f"(choose from: {', '.join(names)})"))
     return [u for u in names if u in set(only)]

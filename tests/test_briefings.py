@@ -338,6 +338,7 @@ def test_notebook_runs_under_plain_papermill(data_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--only", "Nowhere"], "no district named 'Nowhere'"),
+    (["--only", "huyện sìn hồ"], "no district named 'huyện sìn hồ' (did you mean 'Sìn Hồ'?)"),
     (["--unit", "ward"], "no column 'ward'"),
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--horizon", "2020"], "at or before the base year"),
