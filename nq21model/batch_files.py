@@ -141,13 +141,12 @@ def _unit_files(run, names, slugs, rel) -> dict:
 
     sheets = at_risk_sheets(names)
     folder = run.out_dir / run.unit_column
-    made = {o["unit"] for o in run.outcomes if o["status"] == "ok"}  # put in place with the manifest
     out = {}
     for unit in names:
         html, notebook = folder / f"{slugs[unit]}.html", folder / f"{slugs[unit]}.ipynb"
         book = run.quota_books.get(unit)
-        out[unit] = {"slug": slugs[unit], "html": rel(html) if unit in made or html.exists() else None,
-                     "notebook": rel(notebook) if unit in made or notebook.exists() else None,
+        out[unit] = {"slug": slugs[unit], "html": rel(html) if run.has_file(unit, html) else None,
+                     "notebook": rel(notebook) if run.has_file(unit, notebook) else None,
                      "quota_workbook": rel(book) if book is not None else None,
                      "at_risk_sheet": sheets[unit]}
     return out

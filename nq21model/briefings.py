@@ -107,6 +107,12 @@ class BriefingRun:
         """Outcomes of the units whose briefing was made."""
         return [o for o in self.outcomes if o["status"] == "ok"]
 
+    def has_file(self, unit: str, path: Path) -> bool:
+        """Whether ``unit``'s file ``path`` is there once the batch's files are in place:
+        made now (its pages go in place with the index and the manifest) or kept from
+        an earlier batch."""
+        return any(o["unit"] == unit for o in self.made) or Path(path).exists()
+
     def report(self) -> str:
         """A short text of what was written where (and what failed)."""
         def rel(path):

@@ -70,8 +70,7 @@ def overview_table(results, *, by: str, slugs: dict[str, str], run,
             continue
         href = html.escape(f"{by}/{slugs[unit]}.html")
         outcome = in_run.get(unit)
-        # made now (put in place with this page), or kept from an earlier batch
-        exists = (outcome is not None and outcome["status"] == "ok") or (run.out_dir / by / f"{slugs[unit]}.html").exists()
+        exists = run.has_file(unit, run.out_dir / by / f"{slugs[unit]}.html")
         names.append(f'<a href="{href}">{html.escape(unit)}</a>' if exists else html.escape(unit))
         if outcome is not None and outcome["status"] != "ok":
             notes.append('<span style="color:#c62828;font-weight:600">lỗi khi lập lần này</span>'
