@@ -130,11 +130,12 @@ class Dataset:
         earlier (dissolved, merged)."""
         if column not in self.cells:
             return {}
-        units = self.cells[column].astype(str).to_numpy()
+        codes, units = pd.factorize(self.cells[column].astype(str))
         first, last = (self.spans[c].to_numpy() for c in ("first_year", "last_year"))
+        covered = np.bincount(codes[(first <= base_year) & (last >= base_year)], minlength=len(units)) > 0
         out = {}
-        for unit in sorted(set(units) - set(units[(first <= base_year) & (last >= base_year)])):
-            mine = units == unit
+        for j in sorted(np.flatnonzero(~covered), key=lambda j: units[j]):
+            unit, mine = units[j], codes == j
             ended = int(np.nanmax(last[mine])) if np.isfinite(last[mine]).any() else None
             head = f"none of the {int(mine.sum())} cells of {column} '{unit}' has a row in {base_year}, the base year"
             if ended == base_year - 1:
@@ -177,7 +178,11 @@ class Dataset:
         self.check_base_year(base_year)
         present = self.panel("local_members")[base_year].notna().to_numpy()
         if present.all():
-            return self if self.absent is not None else replace(self, absent=_no_absent())
+            if self.absent is not None:
+                return self
+            same = replace(self, absent=_no_absent())
+            same.__dict__["_panels"] = self.__dict__["_panels"]  # the same cells and history: the same tables
+            return same
         spans = self.spans.iloc[~present]
         reason = np.where(spans["last_year"].to_numpy() < base_year, DISSOLVED, NOT_YET)
         cols = ["cell_id", "cell_name", *self.place_columns]

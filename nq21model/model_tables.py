@@ -233,9 +233,10 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
               for c in ("local_members", "admitted", "exited", "transferred_in")}
     members = counts["local_members"]
     if cells is not None and "population" in cells:  # local members live there: never more than its people
-        known = in_cells[codes] >= 0
-        population = np.full(members.size, np.inf)
-        population[known] = cells["population"].to_numpy(dtype=float)[in_cells[codes][known]]
+        population = np.full(names.size, np.inf)  # of each cell of the history (unknown: no limit)
+        known = in_cells >= 0
+        population[known] = cells["population"].to_numpy(dtype=float)[in_cells[known]]
+        population = population[codes]
         for i in np.flatnonzero(members > population):
             problems.append(Violation(
                 name, int(rows[i]), headers["local_members"],
@@ -280,7 +281,8 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     out = good.reset_index(drop=True)
     for col in ("year", *counts, "assigned_members"):
         out[col] = out[col].astype(np.int64)
-    out["cell_id"] = _text_column(names, codes)
+    if not (isinstance(out["cell_id"].dtype, pd.StringDtype) and out["cell_id"].dtype.storage == "pyarrow"):
+        out["cell_id"] = _text_column(names, codes)  # the ids as parsed (normalised) in Arrow text
     out = out[[c.name for c in HISTORY_COLUMNS]]
     return out, None if cells is None else in_cells[codes], adjustments
 

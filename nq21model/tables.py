@@ -312,6 +312,8 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
             parsed = parsed.astype(object)
             parsed[low.index.append(too_big.index)] = None
         return parsed
+    if col.kind in ("id", "text") and _arrow_text(values) and all_clean(_arrow_uniques(values)):
+        return values  # text read by pyarrow, every value as it is: kept in Arrow, no codes needed
     if isinstance(values.dtype, pd.CategoricalDtype):
         uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
         codes = values.cat.codes.to_numpy()
@@ -320,8 +322,6 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         uniques = np.asarray(uniques, dtype=object).tolist()
     if col.kind in ("id", "text") and all_clean(uniques):  # most files: every value as it is
-        if col.kind == "text" and values.dtype == "str":
-            return values  # already text as it should be: no copy into Python objects and back
         mapped = np.empty(len(uniques), dtype=object)
         mapped[:] = uniques
         if col.kind == "id":  # the categories are the distinct values already
@@ -344,6 +344,19 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
         inverse, categories = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
         return pd.Series(pd.Categorical.from_codes(inverse[codes], categories), index=values.index)
     return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _arrow_text(values: pd.Series) -> bool:
+    """Whether ``values`` is text held by pyarrow (a CSV read by pyarrow)."""
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def _arrow_uniques(values: pd.Series) -> list:
+    """The distinct values of :func:`_arrow_text` values (a missing one as None), by
+    pyarrow's hash table: no codes, no copy of the column."""
+    import pyarrow.compute as pc
+
+    return pc.unique(values.array.__arrow_array__()).to_pylist()
 
 
 def _parse_value(raw, col: Column):
@@ -451,7 +464,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     known = {c.name for c in columns}
     for extra in (h for h in headers if h not in known):
         parsed[extra] = frame[headers[extra]].map(lambda v: None if _is_blank(v) else normalise_text(v))
-    out = pd.DataFrame(parsed, index=frame.index)
+    out = pd.DataFrame(parsed, index=frame.index, copy=False)  # no copy into blocks: columns stay as parsed
     out.attrs["where"] = name
     return out, {k: normalise_text(v) for k, v in headers.items()}, problems
 
