@@ -88,20 +88,19 @@ def unit_name_key(name: str) -> tuple[str | None, str]:
 
 #: Vietnamese tone marks (combining): grave, acute, tilde, hook above, dot below.
 _TONES = "\u0300\u0301\u0303\u0309\u0323"
-#: A tone mark and the rest of its word up to the next tone mark: swapped, the tone
-#: goes to the word's end (a syllable has one), in one pass in C.
-_TONE_TO_END = re.compile(f"([{_TONES}])([^\\s{_TONES}]+)")
-#: :meth:`str.translate` table that drops the tone marks.
-_NO_TONES = dict.fromkeys(map(ord, _TONES))
+_TONE = re.compile(f"[{_TONES}]")
+_NOT_TONE = re.compile(f"[^\\s{_TONES}]+")
 
 
 def tone_key(text: str) -> str:
-    """``text`` with each word's tone mark moved to the word's end (decomposed): the
-    old and the new placement of a tone — "Khóa"/"Khoá", "Hòa"/"Hoà", "Thủy"/"Thuỷ" —
-    give one key. A key to compare, never to show."""
+    """A key of ``text`` that leaves out where in each word its tone mark sits: the
+    text without tone marks, then each word's tone marks alone (decomposed; two
+    passes in C). The old and the new placement of a tone — "Khóa"/"Khoá",
+    "Hòa"/"Hoà", "Thủy"/"Thuỷ" — give one key. A key to compare, never to show."""
     if text.isascii():
         return text
-    return _TONE_TO_END.sub(r"\2\1", unicodedata.normalize("NFD", text))
+    decomposed = unicodedata.normalize("NFD", text)
+    return _TONE.sub("", decomposed) + "\x00" + _NOT_TONE.sub("", decomposed)
 
 
 def same_word(word, other) -> bool:
@@ -133,8 +132,8 @@ def same_unit_pairs(names) -> list[tuple[str, str]]:
     names = list(dict.fromkeys(names))
     rests = _rests(names)
     if rests is not None:  # a country's ten thousand names: only those whose rest recurs can pair
-        # tones dropped: coarser than tone_key (no pair is missed), in C
-        rests = unicodedata.normalize("NFD", "\n".join(rests)).translate(_NO_TONES).split("\n")
+        # without tone marks: coarser than tone_key (no pair is missed), in C
+        rests = _TONE.sub("", unicodedata.normalize("NFD", "\n".join(rests))).split("\n")
         counts = Counter(rests)
         names = [name for name, rest in zip(names, rests) if counts[rest] > 1]
     seen: dict[str, list[tuple[str | None, str]]] = {}
