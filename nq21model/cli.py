@@ -353,6 +353,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUG
 
 
+def run() -> None:
+    """The program (``nq21model``, ``python -m nq21model``): :func:`main`, then exit.
+    Its objects are frozen first (:func:`gc.freeze`): the interpreter's exit then
+    skips the collections over them, a tenth of a second of a forecast's 1.3 s."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _reader_gone() -> bool:
     """Whether the standard output's reader went away (the pipe reports an error to
     poll), not some other pipe; then the output goes nowhere, and nothing is left to
@@ -404,4 +415,4 @@ def crash_report(args, exc: BaseException) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
