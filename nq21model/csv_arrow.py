@@ -39,4 +39,4 @@ def read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
             or any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types) \
             or any(h not in names or not pa.types.is_string(table.schema.field(h).type) for h in text):
         return None
-    return table.to_pandas(split_blocks=True)
+    return table.to_pandas()

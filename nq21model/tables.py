@@ -25,7 +25,7 @@ from .csv_arrow import read_csv_arrow
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
-                         unsaved_formulas)
+                         unsaved_formulas, warn_hidden_rows)
 
 
 # ------------------------------------------------------------------------- schema
@@ -102,8 +102,9 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             frame = pd.read_excel(book, sheet_name=sheet, dtype=object, header=0)
             sheet_name = sheets[sheet] if isinstance(sheet, int) else sheet
             where = f"{name}, sheet '{sheet_name}'" if len(sheets) > 1 else name  # which sheet, in every message
+            xml = sheet_xml(path, sheet_name)
+            warn_hidden_rows(frame, xml, where)
             if frame.isna().to_numpy().any():  # a blank: merged cells, or formulas with no value saved
-                xml = sheet_xml(path, sheet_name)
                 unsaved = unsaved_formulas(xml) if xml is not None else []
                 if unsaved:
                     shown = ", ".join(unsaved[:5]) + (f" … ({len(unsaved):,} cells)" if len(unsaved) > 5 else "")
@@ -115,20 +116,22 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             if len(sheets) > 1:
                 frame.attrs["where"] = where
     elif suffix in (".csv", ".txt"):
+        with open(path, "rb") as fh:  # Excel's "Unicode Text" is UTF-16 (with its byte order mark)
+            encoding = "utf-16" if fh.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
         try:
-            with open(path, encoding="utf-8-sig") as fh:
+            with open(path, encoding=encoding) as fh:
                 first = fh.readline()
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
-        sep = max((",", ";", "\t"), key=first.count)  # Excel's CSV, its list separator, its "Text (Tab delimited)"
+        sep = max((",", ";", "\t"), key=first.count)  # Excel's CSV, its list separator, its "Unicode Text" (tabs)
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
         dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
                  if kinds.get(_fold(h), "text") != "int"}
         try:
-            frame = read_csv_arrow(path, sep, dtype)
+            frame = read_csv_arrow(path, sep, dtype) if encoding == "utf-8-sig" else None
             if frame is None:
                 frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[],
-                                    encoding="utf-8-sig", skip_blank_lines=False)
+                                    encoding=encoding, skip_blank_lines=False)
                 if not isinstance(frame.index, pd.RangeIndex):  # pandas took a first column as the index
                     raise DataError(Violation(name, 2, None, f"row 2 has more values than row 1 has headers "
                                                              f"({len(frame.columns)})"))
@@ -137,7 +140,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             unclean = [h for h in frame.columns if h not in dtype and frame[h].dtype.kind != "i"]
             if unclean:
                 text = pd.read_csv(path, sep=sep, dtype=str, usecols=unclean, keep_default_na=False,
-                                   na_values=[], encoding="utf-8-sig", skip_blank_lines=False)
+                                   na_values=[], encoding=encoding, skip_blank_lines=False)
                 frame[unclean] = text[unclean].to_numpy()
         except UnicodeDecodeError:
             raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None

@@ -209,10 +209,34 @@ def test_wrong_sheet(tmp_path):
 
 def test_not_utf8(tmp_path):
     cells, history = make_tables()
+    cells.loc[0, "cell_name"] = "Bản Nậm Cuổi"
     cp, hp = write(tmp_path, cells, history)
-    cp.write_bytes(cp.read_text(encoding="utf-8").encode("utf-16"))
+    cp.write_bytes(cp.read_text(encoding="utf-8").encode("cp1258", errors="replace"))  # an older Excel's "CSV"
     with pytest.raises(DataError, match="not UTF-8"):
         load_dataset(cp, hp)
+
+
+def test_excel_unicode_text_reads_as_its_csv(tmp_path):
+    """Excel's "Unicode Text (*.txt)" — UTF-16 with its byte order mark, tabs, CRLF —
+    is how an older Excel keeps Vietnamese letters: read as the CSV it came from, and
+    a bad value is named by its row as Excel numbers it."""
+    from nq21model import config
+
+    txt = {}
+    for key, source in (("cells", config.CELLS_FILE), ("history", config.HISTORY_FILE)):
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        txt[key] = tmp_path / f"{key}.txt"
+        frame.to_csv(txt[key], sep="\t", index=False, encoding="utf-16", lineterminator="\r\n")
+    assert txt["cells"].read_bytes()[:2] == b"\xff\xfe"
+    ours, theirs = load_dataset(txt["cells"], txt["history"], totals=False), \
+        load_dataset(config.CELLS_FILE, config.HISTORY_FILE, totals=False)
+    pd.testing.assert_frame_equal(ours.cells, theirs.cells)
+    pd.testing.assert_frame_equal(ours.history, theirs.history)
+    frame = pd.read_csv(config.CELLS_FILE, dtype=str, keep_default_na=False)
+    frame.loc[6, "population"] = "nhiều"
+    frame.to_csv(txt["cells"], sep="\t", index=False, encoding="utf-16", lineterminator="\r\n")
+    with pytest.raises(DataError, match="cells.txt, row 8, column 'population': expected a whole number, found"):
+        load_dataset(txt["cells"], txt["history"], totals=False)
 
 
 def test_unsupported_extension_and_missing_file(tmp_path, small_files):

@@ -727,3 +727,29 @@ def test_units_without_a_row_in_the_base_year_say_why(tmp_path):
     assert "a report not in yet? --base-year 2024" in late["Huyện A"]
     assert "its rows end in 2021: dissolved or merged" in late["Huyện B"]
     assert "its history starts in 2023): not forecast from 2022" in data.units_without(2022, "district")["Huyện C"]
+
+
+def test_rows_hidden_in_excel_are_read_and_named(tmp_path):
+    """An office filtered its list (or hid rows by hand) and sent the workbook: the
+    hidden rows are data like the others — read, and named in one warning, so that
+    an office that hid the rows it meant to leave out sees they are not left out."""
+    import openpyxl
+
+    cells, history = make_tables(n_cells=6)
+    book = tmp_path / "filtered.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        cells.to_excel(writer, sheet_name="Chi bộ", index=False)
+        history.to_excel(writer, sheet_name="Lịch sử", index=False)
+    wb = openpyxl.load_workbook(book)
+    sheet = wb["Lịch sử"]
+    sheet.auto_filter.ref = f"A1:{openpyxl.utils.get_column_letter(history.shape[1])}{len(history) + 1}"
+    for row in (5, 6, 7, 12):
+        sheet.row_dimensions[row].hidden = True
+    sheet.row_dimensions[len(history) + 5].hidden = True  # below the data: not a row of the table
+    wb.save(book)
+    proc = run_cli("forecast", "--cells", book, "--history", book)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("hidden in Excel") == 1, proc.stderr
+    assert "sheet 'Lịch sử': 4 rows hidden in Excel (by a filter or by hand) read like the others: rows 5–7, 12" \
+        in proc.stderr
+    assert len(load_dataset(book, book).history) == len(history)
