@@ -105,30 +105,37 @@ def unsaved_formulas(xml: str) -> list[str]:
     return [m.group(1) for attrs in cells if 't="str"' not in attrs and (m := re.search(r'\br="([A-Z]+\d+)"', attrs))]
 
 
-def warn_hidden_rows(frame: pd.DataFrame, xml: str | None, where: str) -> None:
-    """A warning naming the data rows of ``frame`` (a sheet as read, header row 1)
-    that Excel hides (a filter's, or hidden by hand; ``xml``: the sheet's,
-    :func:`sheet_xml`): they are read like the others, and an office that hid the
-    rows it meant to leave out sees that they are not left out."""
+def hidden_rows(xml: str | None) -> list[int]:
+    """Excel's numbers of the rows a sheet's XML (:func:`sheet_xml`) hides — a
+    filter's, or hidden by hand (``hidden="1"``; LibreOffice writes ``"true"``)."""
     import re
 
     if xml is None or 'hidden="' not in xml:
-        return
-    hidden = [int(m.group(1)) for tag in re.findall(r"<row\b[^>]*>", xml)
-              if re.search(r'\bhidden="(?:1|true)"', tag) and (m := re.search(r'\br="(\d+)"', tag))]
-    hidden = [r for r in hidden if 2 <= r < len(frame) + 2 and frame.iloc[r - 2].notna().any()]
+        return []
+    return [int(m.group(1)) for tag in re.findall(r'<row\b[^>]*\bhidden="(?:1|true)"[^>]*>', xml)
+            if (m := re.search(r'\br="(\d+)"', tag))]
+
+
+def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None:
+    """A warning naming the rows of ``frame`` (the data rows, indexed as
+    :func:`_excel_row` numbers them) that Excel hides (``hidden``: Excel's row
+    numbers): read like the others, and an office that hid the rows it meant to
+    leave out sees that they are not left out."""
     if not hidden:
         return
+    read = np.intersect1d(np.asarray(hidden) - 2, frame.index.to_numpy()) + 2
+    if not read.size:
+        return
     spans = []  # consecutive rows as one span: "5–40"
-    for row in hidden:
+    for row in read.tolist():
         if spans and row == spans[-1][1] + 1:
             spans[-1][1] = row
         else:
             spans.append([row, row])
     shown = ", ".join(f"{a}–{b}" if b > a else str(a) for a, b in spans[:8]) + (" …" if len(spans) > 8 else "")
-    warnings.warn(f"{where}: {len(hidden):,} row{'s' if len(hidden) > 1 else ''} hidden in Excel (by a filter or by "
-                  f"hand) read like the others: row{'s' if len(hidden) > 1 else ''} {shown}; delete the rows that "
-                  "are not data", DataWarning, stacklevel=4)
+    plural = "s" if read.size > 1 else ""
+    warnings.warn(f"{where}: {read.size:,} row{plural} hidden in Excel (by a filter or by hand) read like the "
+                  f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
 
 
 def fill_merged(frame: pd.DataFrame, xml: str | None) -> pd.DataFrame:

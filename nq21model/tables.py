@@ -25,7 +25,7 @@ from .csv_arrow import read_csv_arrow
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
-                         unsaved_formulas, warn_hidden_rows)
+                         unsaved_formulas, hidden_rows, warn_hidden_rows)
 
 
 # ------------------------------------------------------------------------- schema
@@ -103,7 +103,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             sheet_name = sheets[sheet] if isinstance(sheet, int) else sheet
             where = f"{name}, sheet '{sheet_name}'" if len(sheets) > 1 else name  # which sheet, in every message
             xml = sheet_xml(path, sheet_name)
-            warn_hidden_rows(frame, xml, where)
+            hidden = hidden_rows(xml)  # named once the rows that are not data are out (_parse_table)
             if frame.isna().to_numpy().any():  # a blank: merged cells, or formulas with no value saved
                 unsaved = unsaved_formulas(xml) if xml is not None else []
                 if unsaved:
@@ -115,14 +115,22 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 frame = fill_merged(frame, xml)
             if len(sheets) > 1:
                 frame.attrs["where"] = where
+            frame.attrs["hidden_rows"] = hidden
     elif suffix in (".csv", ".txt"):
-        with open(path, "rb") as fh:  # Excel's "Unicode Text" is UTF-16 (with its byte order mark)
-            encoding = "utf-16" if fh.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        with open(path, "rb") as fh:
+            start = fh.read(200)
+        # Excel's "Unicode Text": UTF-16 with its byte order mark, whose header's Latin
+        # letters hold zero bytes (UTF-8 text never does; UTF-32 is not Excel's)
+        utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff") and start[2:4] != b"\x00\x00" and b"\x00" in start[2:]
+        encoding = "utf-16" if utf16 else "utf-8-sig"
+        unreadable = Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'" if not utf16 else
+                               "begins as UTF-16 text (Excel's Unicode Text) but cannot be read as it; save the "
+                               "table as 'CSV UTF-8'")
         try:
             with open(path, encoding=encoding) as fh:
                 first = fh.readline()
         except UnicodeDecodeError:
-            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+            raise DataError(unreadable) from None
         sep = max((",", ";", "\t"), key=first.count)  # Excel's CSV, its list separator, its "Unicode Text" (tabs)
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
         dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
@@ -143,7 +151,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                                    na_values=[], encoding=encoding, skip_blank_lines=False)
                 frame[unclean] = text[unclean].to_numpy()
         except UnicodeDecodeError:
-            raise DataError(Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'")) from None
+            raise DataError(unreadable) from None
         except pd.errors.EmptyDataError:
             raise DataError(Violation(name, None, None, "the file is empty")) from None
         except pd.errors.ParserError as exc:
@@ -442,6 +450,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     ``frame``: the table as :func:`_read_table` read it, when the caller has it."""
     frame = _read_table(path, sheet, columns) if frame is None else frame
     name = frame.attrs.get("where", path.name)
+    hidden = frame.attrs.get("hidden_rows", [])
     headers, problems = _map_headers(frame, columns, name, allow_extra)
     if problems:  # a report's title above the header, or a header on two rows
         found = _header_below(frame, columns, name, allow_extra)
@@ -455,6 +464,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     frame = _without_group_rows(frame, name, [headers[c.name] for c in columns if c.kind == "id" and c.name in headers])
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
+    warn_hidden_rows(frame, hidden, name)
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
         if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
             warnings.warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",

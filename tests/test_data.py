@@ -237,6 +237,13 @@ def test_excel_unicode_text_reads_as_its_csv(tmp_path):
     frame.to_csv(txt["cells"], sep="\t", index=False, encoding="utf-16", lineterminator="\r\n")
     with pytest.raises(DataError, match="cells.txt, row 8, column 'population': expected a whole number, found"):
         load_dataset(txt["cells"], txt["history"], totals=False)
+    broken = txt["cells"].read_bytes()
+    txt["cells"].write_bytes(broken[:-3])  # cut inside a character
+    with pytest.raises(DataError, match=r"begins as UTF-16 text \(Excel's Unicode Text\) but cannot be read"):
+        load_dataset(txt["cells"], txt["history"], totals=False)
+    txt["cells"].write_bytes(b"\xff\xfe" + config.CELLS_FILE.read_bytes())  # not UTF-16 for two bytes
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        load_dataset(txt["cells"], txt["history"], totals=False)
 
 
 def test_unsupported_extension_and_missing_file(tmp_path, small_files):
