@@ -1,6 +1,7 @@
 """A CSV read by pyarrow's multi-threaded reader exactly as pandas would read it, or
 not at all (:func:`read_csv_arrow` returns None where the two could differ, and
-:mod:`nq21model.tables` reads the file with pandas)."""
+:mod:`nq21model.tables` reads the file with pandas); the encoding to read a CSV in;
+a text column held by pyarrow and its distinct values."""
 from __future__ import annotations
 
 import re
@@ -40,3 +41,26 @@ def read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
             or any(h not in names or not pa.types.is_string(table.schema.field(h).type) for h in text):
         return None
     return table.to_pandas()
+
+
+def text_encoding(path: Path) -> str:
+    """The encoding to read a CSV in: "utf-16" for Excel's "Unicode Text" (UTF-16 with
+    its byte order mark, whose header's Latin letters hold zero bytes — UTF-8 text
+    never does; UTF-32 is not Excel's), else "utf-8-sig" (UTF-8, a BOM or none)."""
+    with open(path, "rb") as fh:
+        start = fh.read(200)
+    utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff") and start[2:4] != b"\x00\x00" and b"\x00" in start[2:]
+    return "utf-16" if utf16 else "utf-8-sig"
+
+
+def arrow_text(values: pd.Series) -> bool:
+    """Whether ``values`` is text held by pyarrow (a CSV read by pyarrow)."""
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def arrow_uniques(values: pd.Series) -> list:
+    """The distinct values of :func:`arrow_text` values (a missing one as None), by
+    pyarrow's hash table: no codes, no copy of the column."""
+    import pyarrow.compute as pc
+
+    return pc.unique(values.array.__arrow_array__()).to_pylist()

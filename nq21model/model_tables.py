@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .csv_arrow import arrow_text
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import same_unit_pairs
 from .table_checks import _check_keys, _finish, _not_greater
@@ -281,7 +282,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     out = good.reset_index(drop=True)
     for col in ("year", *counts, "assigned_members"):
         out[col] = out[col].astype(np.int64)
-    if not (isinstance(out["cell_id"].dtype, pd.StringDtype) and out["cell_id"].dtype.storage == "pyarrow"):
+    if not arrow_text(out["cell_id"]):
         out["cell_id"] = _text_column(names, codes)  # the ids as parsed (normalised) in Arrow text
     out = out[[c.name for c in HISTORY_COLUMNS]]
     return out, None if cells is None else in_cells[codes], adjustments

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv_arrow import read_csv_arrow
+from .csv_arrow import arrow_text, arrow_uniques, read_csv_arrow, text_encoding
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
-                         unsaved_formulas, hidden_rows, warn_hidden_rows)
+                         hidden_rows, unsaved_formulas, warn_hidden_rows)
 
 
 # ------------------------------------------------------------------------- schema
@@ -117,15 +117,10 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 frame.attrs["where"] = where
             frame.attrs["hidden_rows"] = hidden
     elif suffix in (".csv", ".txt"):
-        with open(path, "rb") as fh:
-            start = fh.read(200)
-        # Excel's "Unicode Text": UTF-16 with its byte order mark, whose header's Latin
-        # letters hold zero bytes (UTF-8 text never does; UTF-32 is not Excel's)
-        utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff") and start[2:4] != b"\x00\x00" and b"\x00" in start[2:]
-        encoding = "utf-16" if utf16 else "utf-8-sig"
-        unreadable = Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'" if not utf16 else
-                               "begins as UTF-16 text (Excel's Unicode Text) but cannot be read as it; save the "
-                               "table as 'CSV UTF-8'")
+        encoding = text_encoding(path)
+        unreadable = Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'"
+                               if encoding != "utf-16" else "begins as UTF-16 text (Excel's Unicode Text) but "
+                               "cannot be read as it; save the table as 'CSV UTF-8'")
         try:
             with open(path, encoding=encoding) as fh:
                 first = fh.readline()
@@ -323,7 +318,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
             parsed = parsed.astype(object)
             parsed[low.index.append(too_big.index)] = None
         return parsed
-    if col.kind in ("id", "text") and _arrow_text(values) and all_clean(_arrow_uniques(values)):
+    if col.kind in ("id", "text") and arrow_text(values) and all_clean(arrow_uniques(values)):
         return values  # text read by pyarrow, every value as it is: kept in Arrow, no codes needed
     if isinstance(values.dtype, pd.CategoricalDtype):
         uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
@@ -355,19 +350,6 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
         inverse, categories = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
         return pd.Series(pd.Categorical.from_codes(inverse[codes], categories), index=values.index)
     return pd.Series(mapped[codes], index=values.index, dtype=object)
-
-
-def _arrow_text(values: pd.Series) -> bool:
-    """Whether ``values`` is text held by pyarrow (a CSV read by pyarrow)."""
-    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
-
-
-def _arrow_uniques(values: pd.Series) -> list:
-    """The distinct values of :func:`_arrow_text` values (a missing one as None), by
-    pyarrow's hash table: no codes, no copy of the column."""
-    import pyarrow.compute as pc
-
-    return pc.unique(values.array.__arrow_array__()).to_pylist()
 
 
 def _parse_value(raw, col: Column):
