@@ -381,8 +381,11 @@ def check_totals_units(totals: pd.DataFrame, cells: pd.DataFrame, totals_name: s
         prefix, rest = unit_name_key(unit)
         close = next((name for other, name in by_key.get(tone_key(rest), []) if same_word(prefix, other)), None)
         if close is not None:
+            former = "" if "district" in cells or prefix is not None else (
+                f"; or, if it is the former district, {cells_name} has no districts (they ended on 1 July 2025): "
+                "leave its rows out")
             problems.append(Violation(totals_name, None, "unit", f"'{unit}' is not a unit of {cells_name}: did you "
-                                      f"mean '{close}'? Write each unit's name as {cells_name} writes it"))
+                                      f"mean '{close}'? Write each unit's name as {cells_name} writes it" + former))
         else:
             strangers.append(unit)
     if problems:

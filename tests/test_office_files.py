@@ -99,6 +99,13 @@ def test_totals_naming_a_unit_another_way_say_which(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         load_dataset(tmp_path / "cells.csv", tmp_path / "history.csv")
+    # a cells file made after July 2025 (no districts) beside totals kept by the former
+    # district "Sìn Hồ": the commune "Xã Sìn Hồ" is a guess, and the message says so
+    post = cells.drop(columns="district").assign(commune=lambda f: f["commune"].where(f.index % 2 == 0, "Xã Sìn Hồ"))
+    totals["unit"] = ["Sìn Hồ", "Toàn tỉnh"]
+    with pytest.raises(DataError, match="did you mean 'Xã Sìn Hồ'.*; or, if it is the former district, cells.csv "
+                                        r"has no districts \(they ended on 1 July 2025\): leave its rows out"):
+        load_dataset(*_write(tmp_path, post, history, totals))
 
 
 def test_budget_no_cell_can_take_is_said_not_dropped(tmp_path, capsys):
