@@ -116,6 +116,20 @@ def hidden_rows(xml: str | None) -> list[int]:
             if (m := re.search(r'\br="(\d+)"', tag))]
 
 
+def hidden_columns(xml: str | None) -> set[int]:
+    """Positions (0-based) of the columns a sheet's XML (:func:`sheet_xml`) hides."""
+    import re
+
+    out: set[int] = set()
+    if xml is None or "<col " not in xml:
+        return out
+    for tag in re.findall(r'<col\b[^>]*\bhidden="(?:1|true)"[^>]*>', xml):
+        bounds = [re.search(rf'\b{key}="(\d+)"', tag) for key in ("min", "max")]
+        if all(bounds):
+            out.update(range(int(bounds[0].group(1)) - 1, int(bounds[1].group(1))))
+    return out
+
+
 def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None:
     """A warning naming the rows of ``frame`` (the data rows, indexed as
     :func:`_excel_row` numbers them) that Excel hides (``hidden``: Excel's row
@@ -136,6 +150,19 @@ def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None
     plural = "s" if read.size > 1 else ""
     warnings.warn(f"{where}: {read.size:,} row{plural} hidden in Excel (by a filter or by hand) read like the "
                   f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
+
+
+def warn_hidden_columns(frame: pd.DataFrame, read: list, where: str) -> None:
+    """A warning naming the columns of ``read`` (headers of ``frame``: the columns the
+    model reads) that Excel hides (``frame.attrs["hidden_columns"]``, positions): an
+    office that hid an old column and added a new one beside it sees which is read."""
+    shut = frame.attrs.get("hidden_columns", set())
+    unseen = [str(h) for h in read if shut and frame.columns.get_loc(h) in shut]
+    if unseen:
+        many = len(unseen) > 1
+        warnings.warn(f"{where}: column{'s' if many else ''} {', '.join(map(repr, unseen))} hidden in Excel but "
+                      f"read; if {'they are' if many else 'it is'} not the one{'s' if many else ''} to read, delete "
+                      f"{'them' if many else 'it'}", DataWarning, stacklevel=4)
 
 
 def fill_merged(frame: pd.DataFrame, xml: str | None) -> pd.DataFrame:

@@ -25,7 +25,8 @@ from .csv_arrow import arrow_text, arrow_uniques, read_csv_arrow, text_encoding
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
-                         hidden_rows, unsaved_formulas, warn_hidden_rows)
+                         hidden_columns, hidden_rows, unsaved_formulas,
+                         warn_hidden_columns, warn_hidden_rows)
 
 
 # ------------------------------------------------------------------------- schema
@@ -116,6 +117,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
             if len(sheets) > 1:
                 frame.attrs["where"] = where
             frame.attrs["hidden_rows"] = hidden
+            frame.attrs["hidden_columns"] = hidden_columns(xml)
     elif suffix in (".csv", ".txt"):
         encoding = text_encoding(path)
         unreadable = Violation(name, None, None, "not UTF-8 text; save the CSV as 'CSV UTF-8'"
@@ -447,6 +449,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
     warn_hidden_rows(frame, hidden, name)
+    warn_hidden_columns(frame, [h for c, h in headers.items() if c in {col.name for col in columns}], name)
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
         if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
             warnings.warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",

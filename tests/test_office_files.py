@@ -765,3 +765,24 @@ def test_rows_hidden_in_excel_are_read_and_named(tmp_path):
 
     assert hidden_rows('<row r="3" spans="1:4" hidden="true"><c r="A3"/></row><row r="4"/><row hidden="1" r="9">') \
         == [3, 9]  # LibreOffice's "true", attributes in any order
+
+
+def test_a_column_hidden_in_excel_is_named_when_it_is_read(tmp_path):
+    """An office hid its old id column and typed the new ids in a column beside it:
+    the hidden one has the header the model reads, and the warning says so."""
+    import openpyxl
+
+    cells, history = make_tables(n_cells=6)
+    book = tmp_path / "hidden_column.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        cells.assign(note="x").to_excel(writer, sheet_name="Chi bộ", index=False)
+        history.to_excel(writer, sheet_name="Lịch sử", index=False)
+    wb = openpyxl.load_workbook(book)
+    wb["Chi bộ"].column_dimensions["A"].hidden = True  # cell_id
+    wb["Chi bộ"].column_dimensions[openpyxl.utils.get_column_letter(cells.shape[1] + 1)].hidden = True  # not read
+    wb.save(book)
+    with pytest.warns(DataWarning) as record:
+        load_dataset(book, book)
+    hidden = [str(w.message) for w in record if "hidden in Excel" in str(w.message)]
+    assert hidden == ["hidden_column.xlsx, sheet 'Chi bộ': column 'cell_id' hidden in Excel but read; if it is not "
+                      "the one to read, delete it"]
