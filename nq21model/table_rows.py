@@ -152,11 +152,10 @@ def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None
                   f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
 
 
-def warn_hidden_columns(frame: pd.DataFrame, read: list, where: str) -> None:
+def warn_hidden_columns(frame: pd.DataFrame, read: list, shut: set[int], where: str) -> None:
     """A warning naming the columns of ``read`` (headers of ``frame``: the columns the
-    model reads) that Excel hides (``frame.attrs["hidden_columns"]``, positions): an
-    office that hid an old column and added a new one beside it sees which is read."""
-    shut = frame.attrs.get("hidden_columns", set())
+    model reads) that Excel hides (``shut``: :func:`hidden_columns`): an office that
+    hid an old column and added a new one beside it sees which is read."""
     unseen = [str(h) for h in read if shut and frame.columns.get_loc(h) in shut]
     if unseen:
         many = len(unseen) > 1
