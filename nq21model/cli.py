@@ -136,7 +136,7 @@ PRINTED_UNITS = 30
 
 def cmd_forecast(args) -> int:
     from . import console
-    from .files import check_table_path, write_table
+    from .files import check_table_path, table_written_meanwhile, write_table
     from .forecast import forecast
 
     for out in (args.out, args.out_units):
@@ -150,11 +150,14 @@ def cmd_forecast(args) -> int:
                        calibration=calibration_from_args(args, dataset, base_year),
                        method=args.method, draws=args.draws, seed=args.seed)
     unit = args.unit or results.unit_column
-    if args.out is not None:
+    if args.out is not None and args.out.suffix.lower() == ".csv":  # the cells alone: written meanwhile
+        with table_written_meanwhile(results.cells, args.out, synthetic=dataset.synthetic):
+            results.units(unit), results.province
+    elif args.out is not None:
         tables = {"cells": results.cells, "units": results.units(unit), "province": results.province}
         if len(results.absent):  # the cells not forecast, for the office that asks which
             tables["absent"] = results.absent
-        write_table(tables, args.out, synthetic=dataset.synthetic)  # CSV: the first table
+        write_table(tables, args.out, synthetic=dataset.synthetic)
     if args.out_units is not None:
         write_table(results.unit_paths(unit), args.out_units, synthetic=dataset.synthetic)
     results.print_summary(unit, max_units=PRINTED_UNITS)

@@ -345,3 +345,33 @@ def write_tables(outputs: dict, **options) -> dict:
         for folder in folders.values():
             shutil.rmtree(folder, ignore_errors=True)
     return {path: path for path in paths}
+
+
+@contextlib.contextmanager
+def table_written_meanwhile(tables, path: str | Path, **options):
+    """Write ``tables`` to ``path`` (:func:`write_table` and its ``options``) on a side
+    thread while the block runs — pyarrow's writer and numpy's work let go of the
+    lock, so a second core writes a national CSV while the first computes — and put
+    the file in place once both are done. An error in either (raised here) leaves
+    ``path`` as it was."""
+    path = check_table_path(path)
+    folder = staging_folder(path.parent)
+    failed: list[BaseException] = []
+
+    def write():
+        try:
+            write_table(tables, folder / path.name, **options)
+        except BaseException as exc:  # raised in the caller's thread
+            failed.append(exc)
+
+    writer = threading.Thread(target=write, name="nq21model-write")
+    writer.start()
+    try:
+        yield path
+        writer.join()
+        if failed:
+            raise failed[0]
+        os.replace(folder / path.name, path)
+    finally:
+        writer.join()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -293,6 +293,32 @@ def test_write_tables_refuses_two_outputs_for_one_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_table_written_meanwhile_is_in_place_only_when_both_succeed(tmp_path, monkeypatch):
+    """forecast --out F.csv writes the cells on a side thread while the unit tables are
+    computed: the file appears whole, as write_table writes it, once both are done; a
+    failure of either leaves the file the user had, and no staging folder behind."""
+    frame = pd.DataFrame({"cell_id": ["=1+1", "b"], "p": [0.1234567890123, 1.0]})
+    out, alone = tmp_path / "cells.csv", tmp_path / "alone.csv"
+    files.write_table(frame, alone)
+    with files.table_written_meanwhile(frame, out):
+        assert sum(range(10**5)) > 0  # the caller's work
+    assert out.read_bytes() == alone.read_bytes()
+    out.write_text("the user's file\n")
+    with pytest.raises(ZeroDivisionError):
+        with files.table_written_meanwhile(frame, out):
+            1 / 0  # the caller's work fails
+    def disk_full(frame, path):
+        Path(path).write_text("half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "_write_csv", disk_full)  # the writer fails, on its thread
+    with pytest.raises(OSError, match="No space left"):
+        with files.table_written_meanwhile(frame, out):
+            pass
+    assert out.read_text() == "the user's file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.csv", "cells.csv"]
+
+
 # --------------------------------------------------------- the context
 
 
