@@ -434,7 +434,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     ``frame``: the table as :func:`_read_table` read it, when the caller has it."""
     frame = _read_table(path, sheet, columns) if frame is None else frame
     name = frame.attrs.get("where", path.name)
-    hidden = frame.attrs.get("hidden_rows", []), frame.attrs.get("hidden_columns", set())  # an XLSX's
+    hidden_rows_, hidden_columns_ = frame.attrs.get("hidden_rows", []), frame.attrs.get("hidden_columns", set())
     headers, problems = _map_headers(frame, columns, name, allow_extra)
     if problems:  # a report's title above the header, or a header on two rows
         found = _header_below(frame, columns, name, allow_extra)
@@ -448,8 +448,9 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     frame = _without_group_rows(frame, name, [headers[c.name] for c in columns if c.kind == "id" and c.name in headers])
     if frame.empty:
         raise DataError(Violation(name, None, None, "the file has a header but no rows"))
-    warn_hidden_rows(frame, hidden[0], name)
-    warn_hidden_columns(frame, [h for c, h in headers.items() if c in {col.name for col in columns}], hidden[1], name)
+    warn_hidden_rows(frame, hidden_rows_, name)  # an XLSX's, as read: only rows and columns still read are named
+    warn_hidden_columns(frame, [h for c, h in headers.items() if c in {col.name for col in columns}], hidden_columns_,
+                        name)
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
         if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
             warnings.warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",
