@@ -14,7 +14,7 @@ from .engine import _SURE, _TIE, _log_binomial_pgf, _on_every_core, quantiles_fr
 
 __all__ = [
     "total_pmf", "total_quantiles_groups", "poisson_binomial_pmf", "cells_needed", "prob_count_at_least",
-    "prob_count_at_least_groups", "share_reach_groups", "normal_cdf", "count_cdf", "EXACT_CELLS", "SURVIVAL_CLASSES",
+    "share_reach_groups", "normal_cdf", "count_cdf", "EXACT_CELLS", "SURVIVAL_CLASSES",
 ]
 
 
@@ -130,56 +130,21 @@ def cells_needed(share: float, n: int) -> int:
 
 
 def prob_count_at_least(probs, share: float):
-    """P(share of cells that succeed ≥ ``share``) for independent cells (Poisson-binomial).
-
-    ``probs`` (n,) gives a float; (m, n) gives an array of m probabilities.
-    """
+    """P(share of cells that succeed ≥ ``share``) for independent cells (Poisson-binomial):
+    :func:`share_reach_groups` of one group. ``probs`` (n,) gives a float; (m, n) gives
+    an array of m probabilities."""
     probs = np.asarray(probs, dtype=float)
-    needed = cells_needed(share, probs.shape[-1])
-    pmf = poisson_binomial_pmf(probs)
-    out = np.minimum(1.0, pmf[..., needed:].sum(axis=-1))
-    return float(out) if probs.ndim == 1 else out
-
-
-def prob_count_at_least_groups(probs, groups, share: float) -> np.ndarray:
-    """:func:`prob_count_at_least` for many groups of cells at once.
-
-    ``probs`` (m, n): m sets of cell probabilities (e.g. one per threshold);
-    ``groups``: a list of index arrays into the n cells. Returns (len(groups), m).
-    Groups of similar size share one batched FFT tree (padding with impossible
-    trials, p = 0, leaves each distribution unchanged).
-    """
-    probs = np.atleast_2d(np.asarray(probs, dtype=float))
-    m = probs.shape[0]
-    out = np.empty((len(groups), m))
-    if m > 1:
-        for j in range(m):
-            out[:, j] = prob_count_at_least_groups(probs[j], groups, share)[:, 0]
-        return out
-    # Trials within 1e-15 of certain success or failure are counted as certain: the
-    # error is below n·1e-15 and the Poisson-binomial shrinks to the uncertain cells.
-    sure = probs[0] >= 1.0 - _SURE
-    uncertain = ~sure & (probs[0] > _SURE)
-    shifts = np.array([int(sure[g].sum()) for g in groups])
-    totals = np.array([len(g) for g in groups])
-    groups = [g[uncertain[g]] for g in groups]
-    sizes = np.array([len(g) for g in groups])
-    leaves = np.where(sizes > 1, 2 ** np.ceil(np.log2(np.maximum(sizes, 1))), 1).astype(int)
-    for width in np.unique(leaves):
-        members = np.flatnonzero(leaves == width)
-        batch = np.zeros((members.size * m, int(width)))
-        for j, g in enumerate(members):
-            batch[j * m:(j + 1) * m, : sizes[g]] = probs[:, groups[g]]
-        pmf = poisson_binomial_pmf(batch)
-        for j, g in enumerate(members):
-            needed = max(0, cells_needed(share, totals[g]) - shifts[g])
-            out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
-    return out
+    out = share_reach_groups(probs, [np.arange(probs.shape[-1])], share)[0]
+    return float(out[0]) if probs.ndim == 1 else out
 
 
 #: Groups with more uncertain cells than this use the normal approximation of the
 #: Poisson-binomial (with continuity correction; its error is far below 1e-3 there).
 EXACT_CELLS = 4096
+
+#: Values of the failures' distributions :func:`share_reach_groups` builds at once
+#: (groups × rows × cells: 16 MB a batch of a calibrated forecast's many draws).
+REACH_BATCH = 2_000_000
 
 
 def share_reach_groups(probs, groups, share: float) -> np.ndarray:
@@ -187,41 +152,70 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
     cell probabilities at once → (len(groups), m).
 
     ``probs`` (m, n), e.g. one row per parameter draw; the caller averages over draws
-    (a mixture). Cells certain in every row are counted, not convolved; groups of more
+    (a mixture). Cells certain in every row are counted, not convolved. A group
+    reaches the share when at most ``allowed`` of its uncertain cells fail (5 % of a
+    district's cells: a handful), so the number of failures is built cell by cell —
+    ``f[j] ← f[j]·p + f[j−1]·(1 − p)`` — cut at ``allowed + 1`` terms: exact, a few
+    operations a cell for every group and row at once (an FFT of the whole
+    Poisson-binomial did eight times the work with parameter draws). Groups of more
     than :data:`EXACT_CELLS` uncertain cells use the normal approximation.
     """
     probs = np.atleast_2d(np.asarray(probs, dtype=float))
     m = probs.shape[0]
-    out = np.empty((len(groups), m))
-    sure_all = (probs >= 1.0 - _SURE).all(axis=0)
-    never = (probs <= _SURE).all(axis=0)
-    work = []
-    for g, idx in enumerate(groups):
-        idx = np.asarray(idx)
-        needed = cells_needed(share, idx.size) - int(sure_all[idx].sum())
-        keep = idx[~sure_all[idx] & ~never[idx]]
-        if needed <= 0:
-            out[g] = 1.0
-        elif needed > keep.size:
-            out[g] = 0.0
-        elif keep.size > EXACT_CELLS:
-            sub = probs[:, keep]
-            mean, sd = sub.sum(axis=1), np.sqrt((sub * (1 - sub)).sum(axis=1))
-            out[g] = normal_cdf((mean - (needed - 0.5)) / np.maximum(sd, 1e-12))
-        else:
-            work.append((g, keep, needed))
-    widths = {}
-    for g, keep, needed in work:
-        width = 1 << max(0, (keep.size - 1).bit_length())
-        widths.setdefault(width, []).append((g, keep, needed))
-    for width, items in widths.items():
-        batch = np.zeros((len(items) * m, width))
-        for j, (_, keep, _) in enumerate(items):
-            batch[j * m:(j + 1) * m, : keep.size] = probs[:, keep]
-        pmf = poisson_binomial_pmf(batch)
-        for j, (g, _, needed) in enumerate(items):
-            out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed:].sum(axis=1))
+    groups = [np.asarray(g, dtype=np.int64) for g in groups]
+    sizes = np.array([g.size for g in groups], dtype=np.int64)
+    flat = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    labels = np.repeat(np.arange(len(groups)), sizes)
+    sure = (probs >= 1.0 - _SURE).all(axis=0)[flat]
+    keep = ~sure & (probs > _SURE).any(axis=0)[flat]
+    needed = np.array([cells_needed(share, int(n)) for n in sizes], dtype=np.int64) \
+        - np.bincount(labels[sure], minlength=len(groups))
+    kept = np.bincount(labels[keep], minlength=len(groups))
+    out = np.zeros((len(groups), m))
+    out[needed <= 0] = 1.0
+    open_ = (needed > 0) & (needed <= kept)
+    for g in np.flatnonzero(open_ & (kept > EXACT_CELLS)):
+        sub = probs[:, flat[keep & (labels == g)]]
+        mean, sd = sub.sum(axis=1), np.sqrt((sub * (1 - sub)).sum(axis=1))
+        out[g] = normal_cdf((mean - (needed[g] - 0.5)) / np.maximum(sd, 1e-12))
+    exact = np.flatnonzero(open_ & (kept <= EXACT_CELLS))
+    order = exact[np.argsort(-kept[exact], kind="stable")]  # most uncertain cells first
+    cells, owner = flat[keep], labels[keep]
+    position = np.arange(cells.size) - (np.cumsum(kept) - kept)[owner]  # within its group (flat is by group)
+    start = 0
+    while start < order.size:
+        stop = start + max(1, REACH_BATCH // (int(kept[order[start]]) * m))
+        batch = order[start:stop]
+        out[batch] = _failures_at_most(probs, batch, kept, needed, cells, owner, position, len(groups))
+        start = stop
     return out
+
+
+def _failures_at_most(probs, batch, kept, needed, cells, owner, position, n_groups) -> np.ndarray:
+    """P(at most kept − needed failures) of the groups of ``batch`` (most uncertain
+    cells first) → (batch, m): :func:`share_reach_groups`' exact part."""
+    m = probs.shape[0]
+    slot = np.full(n_groups, -1)
+    slot[batch] = np.arange(batch.size)
+    mine = slot[owner] >= 0
+    length = int(kept[batch[0]])
+    q = np.zeros((length, batch.size, m))  # a cell's failure, position by position; 0 past a group's end
+    q[position[mine], slot[owner[mine]]] = 1.0 - probs[:, cells[mine]].T
+    q = q.reshape(length, batch.size * m)
+    rows = np.repeat(kept[batch], m)  # descending: the rows still going at position l come first
+    going = rows.size - np.searchsorted(rows[::-1], np.arange(length), side="right")
+    allowed = np.repeat(kept[batch] - needed[batch], m)
+    f = np.zeros((int(allowed.max()) + 1, rows.size))
+    f[0] = 1.0
+    fail = np.empty_like(f)
+    for l in range(length):
+        n = going[l]
+        ql, fl, tl = q[l, :n], f[:, :n], fail[:, :n]
+        np.multiply(fl, ql, out=tl)
+        fl *= 1.0 - ql
+        fl[1:] += tl[:-1]
+    reach = np.cumsum(f, axis=0)[allowed, np.arange(rows.size)]
+    return np.minimum(1.0, reach).reshape(batch.size, m)
 
 
 _ERFC = np.frompyfunc(math.erfc, 1, 1)

@@ -198,22 +198,48 @@ def test_properties(n0, r, a, steps, bump):
         assert (more_attrition[f"p_at_least_{k}"] <= base[f"p_at_least_{k}"] + 1e-12).all()
 
 
+def _reach_by_convolution(probs, share):
+    """P(share of cells that succeed ≥ share): the whole Poisson-binomial by repeated
+    convolution, the plainest way."""
+    pmf = np.array([1.0])
+    for q in probs:
+        pmf = np.convolve(pmf, [1 - q, q])
+    return pmf[engine_groups.cells_needed(share, len(probs)):].sum()
+
+
 def test_grouped_poisson_binomial_matches_one_by_one():
     rng = np.random.default_rng(9)
     probs = rng.uniform(size=(3, 200))
-    groups = [np.arange(0, 7), np.arange(7, 100), np.arange(100, 200), np.array([5]), np.arange(200)]
-    got = engine_groups.prob_count_at_least_groups(probs, groups, 0.95)
+    groups = [np.arange(0, 7), np.arange(7, 100), np.arange(100, 200), np.array([5]), np.arange(200),
+              np.array([], dtype=int), rng.permutation(200)[:60]]
+    got = engine_groups.share_reach_groups(probs, groups, 0.95)
     for g, idx in enumerate(groups):
         for j in range(3):
-            assert got[g, j] == pytest.approx(engine_groups.prob_count_at_least(probs[j, idx], 0.95), abs=1e-13)
+            assert got[g, j] == pytest.approx(_reach_by_convolution(probs[j, idx], 0.95), abs=1e-13)
 
 
 def test_grouped_poisson_binomial_with_certain_cells():
     probs = np.r_[np.ones(50), np.zeros(3), np.random.default_rng(2).uniform(0.5, 1, 20)]
     groups = [np.arange(73), np.arange(40, 73), np.arange(50, 53)]
-    got = engine_groups.prob_count_at_least_groups(probs, groups, 0.95)[:, 0]
+    got = engine_groups.share_reach_groups(probs, groups, 0.95)[:, 0]
     for g, idx in enumerate(groups):
-        assert got[g] == pytest.approx(engine_groups.prob_count_at_least(probs[idx], 0.95), abs=1e-13)
+        assert got[g] == pytest.approx(_reach_by_convolution(probs[idx], 0.95), abs=1e-13)
+
+
+def test_grouped_poisson_binomial_in_batches(monkeypatch):
+    """Groups cut into batches (a calibrated forecast's many draws) give what one
+    batch gives, and the normal approximation takes over above EXACT_CELLS."""
+    rng = np.random.default_rng(4)
+    probs = rng.uniform(0.6, 1.0, size=(5, 400))
+    groups = [rng.permutation(400)[:int(n)] for n in rng.integers(1, 120, size=30)]
+    whole = engine_groups.share_reach_groups(probs, groups, 0.9)
+    monkeypatch.setattr(engine_groups, "REACH_BATCH", 300)
+    assert np.abs(engine_groups.share_reach_groups(probs, groups, 0.9) - whole).max() < 1e-15
+    monkeypatch.setattr(engine_groups, "EXACT_CELLS", 50)
+    near = engine_groups.share_reach_groups(probs, groups, 0.9)
+    big = np.array([len(g) > 50 for g in groups])
+    assert np.abs(near[~big] - whole[~big]).max() < 1e-15
+    assert np.abs(near[big] - whole[big]).max() < 0.05  # the normal approximation of a hundred cells
 
 
 def test_batched_group_totals_match_one_by_one():
