@@ -167,33 +167,51 @@ def _text_columns(frame: pd.DataFrame) -> list:
 
 
 #: Where a fix may change a column (a conservative look, far cheaper than a fix of each
-#: value): a CSV cell that starts as a formula does or holds a CR; an XLSX cell with a
-#: character XLSX cannot hold.
-_CSV_MAY_CHANGE = r"^[=+\-@\t\r]|\r"
-_XLSX_MAY_CHANGE = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+#: value), as (a value's first characters, characters anywhere): a CSV cell that starts
+#: as a formula does or holds a CR; an XLSX cell with a character XLSX cannot hold.
+#: ASCII only: in UTF-8 their bytes are never part of another character's.
+_CSV_MAY_CHANGE = ("=+-@\t\r", "\r")
+_XLSX_MAY_CHANGE = ("", "".join(map(chr, [*range(0x09), 0x0b, 0x0c, *range(0x0e, 0x20)])))
 
 
-def _may_change(column: pd.Series, pattern: str) -> bool:
-    """Whether some string of ``column`` matches ``pattern`` (``^`` at the start of a
-    value; a false yes only costs time): pyarrow's regex over an Arrow column, one
-    search of the strings joined by newlines otherwise."""
+def _may_change(column: pd.Series, look: tuple[str, str]) -> bool:
+    """Whether some string of ``column`` starts with a character of ``look[0]`` or
+    holds one of ``look[1]`` (a false yes only costs time): over an Arrow column's
+    bytes (each value's first byte, then one search of them all), one search of the
+    strings joined by newlines otherwise."""
+    first, anywhere = look
     if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
-        return bool(column.str.contains(pattern, regex=True, na=False).any())
+        import pyarrow as pa
+
+        starters = np.frombuffer(first.encode(), dtype=np.uint8)
+        inside = re.compile(b"[" + re.escape(anywhere.encode()) + b"]") if anywhere else None
+        for chunk in column.array.__arrow_array__().chunks:
+            if chunk.buffers()[2] is None:  # no text at all
+                continue
+            wide = pa.types.is_large_string(chunk.type)
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32)
+            offsets = offsets[chunk.offset:chunk.offset + len(chunk) + 1]
+            data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+            starts = offsets[:-1][offsets[1:] > offsets[:-1]] - offsets[0]
+            if np.isin(data[starts], starters).any() or (inside and inside.search(data.tobytes())):
+                return True
+        return False
     values = column.astype(object).to_numpy()
+    pattern = "|".join([f"^[{re.escape(first)}]"] * bool(first) + [f"[{re.escape(anywhere)}]"] * bool(anywhere))
     return re.search(pattern, "\n".join(v for v in values if isinstance(v, str)), re.M) is not None
 
 
-def _map_text(frame: pd.DataFrame, fix, pattern: str) -> pd.DataFrame:
+def _map_text(frame: pd.DataFrame, fix, look: tuple[str, str]) -> pd.DataFrame:
     """``frame`` with ``fix`` applied to every string cell and string column label;
     a column is left as it is when no string of it matches ``pattern``
-    (:func:`_may_change`) — most are."""
+    (:func:`_may_change` of ``look``) — most are."""
     columns = [fix(c) if isinstance(c, str) else c for c in frame.columns]
     text = _text_columns(frame)
     if not text and columns == list(frame.columns):
         return frame
     frame = frame.copy()
     for i in text:
-        if not _may_change(frame.iloc[:, i], pattern):
+        if not _may_change(frame.iloc[:, i], look):
             continue
         values = frame.iloc[:, i].astype(object).to_numpy()
         frame.isetitem(i, pd.Series([fix(v) if isinstance(v, str) else v for v in values],
