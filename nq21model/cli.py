@@ -330,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser(COMMANDS)
     args = parser.parse_args(argv)
+    from .csv_arrow import forget_read_ahead, read_ahead
     from .exceptions import DataError, ParameterError
 
+    read_ahead([getattr(args, "cells", None), getattr(args, "history", None)])  # while pandas imports
     try:
         with _shown_warnings(args):
             code = args.func(args)
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nq21model {args.command}: internal error ({type(exc).__name__}) on "
               f"{describe_inputs(args)}; this is a bug, not your data's fault. Details: {report}", file=sys.stderr)
         return EXIT_BUG
+    finally:
+        forget_read_ahead()
 
 
 def run() -> None:

@@ -1,16 +1,64 @@
 """A CSV read by pyarrow's multi-threaded reader exactly as pandas would read it, or
 not at all (:func:`read_csv_arrow` returns None where the two could differ, and
-:mod:`nq21model.tables` reads the file with pandas); the encoding to read a CSV in;
-a text column held by pyarrow and its distinct values."""
+:mod:`nq21model.tables` reads the file with pandas), possibly read ahead while the
+program's libraries import (:func:`read_ahead`); the encoding and the separator to
+read a CSV with; a text column held by pyarrow and its distinct values. No pandas at
+import: the command line reads ahead before pandas imports."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pandas as pd
+#: The tables :func:`read_ahead` is reading: file → future of (separator, stat, table or None).
+_AHEAD: dict = {}
 
 
-def read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
+def read_ahead(paths) -> None:
+    """Start reading the CSV files among ``paths`` on another thread — pyarrow's
+    reader lets go of the GIL, so a command reads its files while pandas imports —
+    every column's type inferred. :func:`read_csv_arrow` takes such a table when it
+    reads the same file, unchanged, with the same separator, and its text columns came
+    out as text; otherwise (and after any failure here) the file is read as usual.
+    :func:`forget_read_ahead` drops what was not taken."""
+    files = [Path(p) for p in paths if p is not None and Path(p).suffix.lower() in (".csv", ".txt")]
+    if not files:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.csv  # noqa: F401  (imported here, not on both threads at once)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="nq21model-read")
+    for path in files:
+        _AHEAD[path.resolve()] = pool.submit(_read_ahead, path)
+    pool.shutdown(wait=False)
+
+
+def _read_ahead(path: Path):
+    try:
+        stat = path.stat()
+        if text_encoding(path) != "utf-8-sig":
+            return None
+        data = path.read_bytes()
+        end = re.search(rb"[\r\n]", data)
+        sep = separator(data[:end.start() if end else len(data)].decode("utf-8", "replace"))
+        return sep, (stat.st_size, stat.st_mtime_ns), _arrow_table(data, sep, ())
+    except Exception:  # noqa: BLE001 - the usual read meets the problem and names it
+        return None
+
+
+def forget_read_ahead() -> None:
+    """Drop the tables :func:`read_ahead` read that no read took."""
+    _AHEAD.clear()
+
+
+def separator(first_line: str) -> str:
+    """The separator of a CSV whose first line is ``first_line``: the commonest of ","
+    (CSV), ";" (Excel's CSV where the list separator is ";") and tab (Excel's
+    "Unicode Text")."""
+    return max((",", ";", "\t"), key=first_line.count)
+
+
+def read_csv_arrow(path: Path, sep: str, text: dict):
     """The CSV as pandas would read it (below), by pyarrow's multi-threaded reader —
     several times faster on a national file — or None where the two could differ
     (pandas then reads it): any quote (pyarrow accepts a quote left open at the end,
@@ -20,10 +68,32 @@ def read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     inferred (a column not read as whole numbers is read again as text by the
     caller); a blank line stays a row, so that rows keep their Excel numbers.
     ``tests/test_reader_fuzz.py`` holds the two to the same results."""
+    table = _ahead_table(path, sep, text)
+    if table is None:
+        table = _arrow_table(path.read_bytes(), sep, text)
+    return None if table is None else table.to_pandas()
+
+
+def _ahead_table(path: Path, sep: str, text):
+    """The table :func:`read_ahead` read of ``path`` if it is the one
+    :func:`_arrow_table` would read now, else None."""
+    ahead = _AHEAD.pop(path.resolve(), None) if _AHEAD else None
+    read = ahead.result() if ahead is not None else None
+    if read is None or read[2] is None or read[0] != sep:
+        return None
+    stat = path.stat()
+    _, (size, mtime), table = read
+    if (size, mtime) != (stat.st_size, stat.st_mtime_ns) or not _text_read_as_text(table, text):
+        return None
+    return table
+
+
+def _arrow_table(data: bytes, sep: str, text):
+    """The table of :func:`read_csv_arrow` from the file's bytes, or None; columns
+    not in ``text`` as inferred."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    data = path.read_bytes()
     end = re.search(rb"[\r\n]", data)  # the header line ends at a CR or an LF, as pyarrow reads it
     body = end.end() if end else len(data)  # past the headers ("exited" has an x)
     if b'"' in data or any(data.find(x, body) >= 0 and data.find(b"0" + x, body) >= 0 for x in (b"x", b"X")):
@@ -38,9 +108,16 @@ def read_csv_arrow(path: Path, sep: str, text: dict) -> pd.DataFrame | None:
     names = table.column_names
     if len(set(names)) != len(names) or any(not name.strip() for name in names) or names[0].startswith("\ufeff") \
             or any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types) \
-            or any(h not in names or not pa.types.is_string(table.schema.field(h).type) for h in text):
+            or not _text_read_as_text(table, text):
         return None
-    return table.to_pandas()
+    return table
+
+
+def _text_read_as_text(table, text) -> bool:
+    """Whether every column of ``text`` is in ``table`` and read as text."""
+    import pyarrow as pa
+
+    return all(h in table.column_names and pa.types.is_string(table.schema.field(h).type) for h in text)
 
 
 def text_encoding(path: Path) -> str:
@@ -53,12 +130,14 @@ def text_encoding(path: Path) -> str:
     return "utf-16" if utf16 else "utf-8-sig"
 
 
-def arrow_text(values: pd.Series) -> bool:
-    """Whether ``values`` is text held by pyarrow (a CSV read by pyarrow)."""
+def arrow_text(values) -> bool:
+    """Whether ``values`` (a Series) is text held by pyarrow (a CSV read by pyarrow)."""
+    import pandas as pd
+
     return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
-def arrow_uniques(values: pd.Series) -> list:
+def arrow_uniques(values) -> list:
     """The distinct values of :func:`arrow_text` values (a missing one as None), by
     pyarrow's hash table: no codes, no copy of the column."""
     import pyarrow.compute as pc

@@ -161,8 +161,10 @@ ADJUSTMENT_COLUMNS = ["file", "row", "cell_id", "year", "column", "value", "adju
 
 def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                   sheet: str | int | None = None, cells_name: str = "cells",
-                  reconcile: bool = False) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
-    """Load and validate the yearly history.
+                  reconcile: bool = False, frame: pd.DataFrame | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
+    """Load and validate the yearly history (``frame``: the file as
+    :func:`~nq21model.tables._read_table` read it, when the caller has it).
 
     Checks counts, consecutive years per cell (a cell's years may start after the
     first year of the file and end before the last: founded and dissolved cells),
@@ -180,7 +182,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     (else None); and the adjustments (empty unless ``reconcile``).
     """
     path = Path(path)
-    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet, allow_extra="warn")
+    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet, allow_extra="warn", frame=frame)
     name = frame.attrs.get("where", path.name)
     no_transfers = "transferred_in" not in frame
     if no_transfers:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv_arrow import arrow_text, arrow_uniques, read_csv_arrow, text_encoding
+from .csv_arrow import arrow_text, arrow_uniques, read_csv_arrow, separator, text_encoding
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
@@ -128,7 +128,7 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
                 first = fh.readline()
         except UnicodeDecodeError:
             raise DataError(unreadable) from None
-        sep = max((",", ";", "\t"), key=first.count)  # Excel's CSV, its list separator, its "Unicode Text" (tabs)
+        sep = separator(first)
         kinds = {_fold(label): c.kind for c in columns for label in (c.name, c.alias, *c.extra_aliases)}
         dtype = {h: str for h in next(csv.reader([first], delimiter=sep), [])
                  if kinds.get(_fold(h), "text") != "int"}

@@ -1,12 +1,13 @@
-"""Both CSV readers on one load: what the tests of the fast (pyarrow) reader compare
-(tests/test_data.py on awkward shapes, tests/test_reader_fuzz.py on generated files)."""
+"""Both CSV readers on one load, and pyarrow's reading ahead: what the tests of the
+fast (pyarrow) reader compare (tests/test_data.py on awkward shapes,
+tests/test_reader_fuzz.py on generated files)."""
 from __future__ import annotations
 
 import warnings
 
 import pandas as pd
 
-from nq21model import tables
+from nq21model import csv_arrow, tables
 from nq21model.exceptions import DataError
 
 ARROW_READER = tables.read_csv_arrow
@@ -52,7 +53,8 @@ def assert_same(fast, slow) -> None:
 
 def dataset_both_ways(cells, history) -> bool:
     """``load_dataset`` of the two files, with and without ``reconcile``, gives the
-    same tables and adjustments, or the same message, with either reader; returns
+    same tables and adjustments, or the same message, with either reader and with
+    the files read ahead (:func:`~nq21model.csv_arrow.read_ahead`); returns
     whether pyarrow's reader read every file."""
     from nq21model.data import load_dataset
 
@@ -65,4 +67,14 @@ def dataset_both_ways(cells, history) -> bool:
         (fast, slow), read = both_readers(load)
         assert_same(fast, slow)
         by_arrow &= read
+        csv_arrow.read_ahead([cells, history])  # as the command line reads them, while pandas imports
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ahead = load()
+        except DataError as exc:
+            ahead = str(exc)
+        finally:
+            csv_arrow.forget_read_ahead()
+        assert_same(ahead, fast)
     return by_arrow

@@ -588,6 +588,48 @@ def test_pyarrow_reads_as_pandas_does(tmp_path, kind):
         assert by_arrow
 
 
+def test_a_file_read_ahead_is_read_once_and_only_as_it_is_now(tmp_path, monkeypatch):
+    """The command line's read-ahead (csv_arrow.read_ahead): its table is taken when the
+    file is the same; a file changed since, or a text column pyarrow took for numbers
+    ("001" ids), is read again, and every way gives the same tables."""
+    import os
+
+    from nq21model import csv_arrow
+
+    cells, history = make_tables()
+    cp, hp = write(tmp_path, cells, history)
+    plain = load_dataset(cp, hp, totals=False)
+    reads = []
+    real = csv_arrow._arrow_table
+    monkeypatch.setattr(csv_arrow, "_arrow_table", lambda *a: reads.append(a[2]) or real(*a))
+
+    def load_ahead():
+        reads.clear()
+        csv_arrow.read_ahead([cp, hp])
+        try:
+            return load_dataset(cp, hp, totals=False)
+        finally:
+            csv_arrow.forget_read_ahead()
+
+    ds = load_ahead()
+    assert reads == [(), ()]  # each file once, by the read-ahead (every column's type inferred)
+    pd.testing.assert_frame_equal(ds.cells, plain.cells)
+    pd.testing.assert_frame_equal(ds.history, plain.history)
+    csv_arrow.read_ahead([hp])
+    csv_arrow._AHEAD[hp.resolve()].result()
+    stat = hp.stat()
+    hp.write_text(hp.read_text(encoding="utf-8").replace(",2025,", ",2025,", 1), encoding="utf-8")
+    os.utime(hp, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # changed after the read-ahead
+    reads.clear()
+    assert csv_arrow._AHEAD and load_dataset(cp, hp, totals=False).history.equals(plain.history)
+    assert list(map(len, reads)) == [5, 1] and not csv_arrow._AHEAD  # both read as usual
+    numeric = cells.assign(cell_id=[f"{i:03d}" for i in range(1, len(cells) + 1)])
+    ids = dict(zip(cells["cell_id"], numeric["cell_id"]))
+    cp, hp = write(tmp_path, numeric, history.assign(cell_id=history["cell_id"].map(ids)))
+    assert load_ahead().cells["cell_id"].tolist() == numeric["cell_id"].tolist()  # "001", not 1
+    assert sorted(map(len, reads)) == [0, 0, 1, 5]  # read ahead, then again with their ids as text
+
+
 @pytest.mark.parametrize("kind", list(CATALOGUE))
 def test_pyarrow_and_pandas_give_the_catalogue_the_same_message(tmp_path, kind):
     case, _ = CATALOGUE[kind]
