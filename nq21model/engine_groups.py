@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .engine import _SURE, _TIE, _log_binomial_pgf, _on_every_core, quantiles_from_pmf
+from .engine import _FFT_SIZES, _SURE, _TIE, _log_binomial_pgf, _on_every_core, quantiles_from_pmf
 
 __all__ = [
     "total_pmf", "total_quantiles_groups", "poisson_binomial_pmf", "cells_needed", "prob_count_at_least",
@@ -274,16 +274,17 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
     sd = np.sqrt(n_tot * prob * (1 - prob) + mu_tot)
     end = n_tot + mu_tot + 10 * np.sqrt(mu_tot) + 25          # past every group's support
     width = np.minimum(end, 2 * (10 * sd + 25))                 # or a window of ±(10 sd + 25)
-    size = int(2 ** math.ceil(math.log2(width.max() + 2)))
-    offset = np.where(end < size, 0, np.maximum(0, np.floor(mean - size / 2))).astype(np.int64)
-    z = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
-    with np.errstate(divide="ignore"):
-        log_binom = np.log((1.0 - prob) + prob * z)
-    g = np.exp(n_tot[:, None] * log_binom + mu_tot[:, None] * (z - 1.0))
-    pmf = np.clip(np.fft.irfft(g, n=size, axis=1), 0.0, None)
-    rows = (offset[:, None] + np.arange(size)) % size             # unwrap each group's window
-    pmf = np.take_along_axis(pmf, rows, axis=1)
-    cdf = np.cumsum(pmf, axis=1)
-    for j, level in enumerate(levels):
-        out[:, j] = np.argmax(cdf >= level - _TIE, axis=1) + offset
+    sizes = _FFT_SIZES[np.searchsorted(_FFT_SIZES, width + 2)]  # each group's transform: as short as it can be
+    for size in np.unique(sizes):
+        part = np.flatnonzero(sizes == size)
+        offset = np.where(end[part] < size, 0, np.maximum(0, np.floor(mean[part] - size / 2))).astype(np.int64)
+        z = np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
+        with np.errstate(divide="ignore"):
+            log_binom = np.log((1.0 - prob) + prob * z)
+        g = np.exp(n_tot[part, None] * log_binom + mu_tot[part, None] * (z - 1.0))
+        pmf = np.clip(np.fft.irfft(g, n=size, axis=1), 0.0, None)
+        rows = (offset[:, None] + np.arange(size)) % size             # unwrap each group's window
+        cdf = np.cumsum(np.take_along_axis(pmf, rows, axis=1), axis=1)
+        for j, level in enumerate(levels):
+            out[part, j] = np.argmax(cdf >= level - _TIE, axis=1) + offset
     return out

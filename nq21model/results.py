@@ -11,7 +11,7 @@ from . import config, engine, engine_groups
 from .data import PROVINCE, Dataset
 from .exceptions import ParameterError
 from .results_base import (OBSERVED_COLUMNS, QUANTILE_LEVELS, UNIT_COLUMNS, _CellStats, _Groups, _share,
-                           _summarise_samples)
+                           _summarise_samples, group_indices)
 from .scenario import Rates, Scenario
 from .statuses import risk_threshold
 
@@ -196,7 +196,7 @@ class ForecastResults:
             raise ParameterError(f"no column '{by}' in the cells table "
                                  f"(columns: {', '.join(self.dataset.cells.columns)})")
         if by not in self._group_cache:  # found once: a country has thousands of units
-            self._group_cache[by] = dict(self.dataset.cells.groupby(by, sort=False).indices)
+            self._group_cache[by] = group_indices(self.dataset.cells[by])
         return dict(self._group_cache[by])
 
     def units(self, by: str | None = None) -> pd.DataFrame:
@@ -229,7 +229,7 @@ class ForecastResults:
         cache = self.__dict__.setdefault("_full_groups", {})
         if by not in cache:
             cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
-                dict(self.full.cells.groupby(by, sort=False).indices)
+                group_indices(self.full.cells[by])
         empty = np.array([], np.int64)
         groups = _Groups([cache[by].get(None if by is None else unit, empty) for unit in units])
         members = self.__dict__.setdefault("_members_at", {})

@@ -21,6 +21,19 @@ class _Groups:
         return np.bincount(self.labels, weights=values[self.flat], minlength=len(self.sizes))
 
 
+def group_indices(values) -> dict:
+    """Each distinct value of ``values`` (a Series) → its row positions, in the order
+    the values first appear, missing values left out: ``groupby(sort=False).indices``
+    by one factorize and one stable sort (a country's districts one by one from an
+    Arrow column took as long as the sums)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, sort=False)
+    order = np.argsort(codes, kind="stable")[int((codes < 0).sum()):]  # the missing (-1) sort first
+    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))[:-1]
+    return dict(zip(uniques.tolist(), np.split(order, ends)))
+
+
 def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
     """count / n, NaN where a group has no cell."""
     return np.divide(count, n, out=np.full(len(n), np.nan), where=n > 0)

@@ -73,6 +73,7 @@ from .indicators import (COMMUNE_EXCLUDED, INDICATORS, PROGRAMME_START, SHARE_FU
                          count_series, load_tracker_data, share_1_member, share_1_org, share_2a, share_2c, share_3a,
                          share_3b, share_3c, share_4a, share_4b, share_counts, unit_rows)
 from .results import PROVINCE
+from .results_base import group_indices
 from .statuses import AT_RISK, LIKELY_MET, MET, MISSED, NO_DATA, NOT_APPLICABLE, UNLIKELY_MET, target_status
 from .trends import count_future, fit_share_trend, predict_share
 
@@ -213,7 +214,7 @@ def _groups(dataset: Dataset, by: str | None) -> dict[str, np.ndarray]:
     if by:
         if by not in dataset.cells:
             raise ParameterError(f"no column '{by}' in the cells table")
-        groups.update(dataset.cells.groupby(by, sort=False).indices)
+        groups.update(group_indices(dataset.cells[by]))
     return groups
 
 
@@ -239,7 +240,7 @@ def _membership_rows(results, dataset: Dataset, groups, base_year: int, by: str 
     is_ban = dataset.cells["cell_type"].eq("ban").to_numpy()
     forecast_cells = results.dataset.cells
     forecast_ban = forecast_cells["cell_type"].eq("ban").to_numpy()
-    forecast_groups = {} if by is None else dict(forecast_cells.groupby(by, sort=False).indices)
+    forecast_groups = {} if by is None else group_indices(forecast_cells[by])
     seen = panel.notna().to_numpy()
     years = panel.columns.to_numpy()
     recorded = seen.any(axis=1)                                  # a cell without history: it may exist
