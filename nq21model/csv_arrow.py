@@ -20,7 +20,8 @@ def read_ahead(paths) -> None:
     reads the same file, unchanged, with the same separator, and its text columns came
     out as text; otherwise (and after any failure here) the file is read as usual.
     :func:`forget_read_ahead` drops what was not taken."""
-    files = [Path(p) for p in paths if p is not None and Path(p).suffix.lower() in (".csv", ".txt")]
+    files = [Path(p) for p in paths  # a file, not a pipe: what a pipe gives is read once
+             if p is not None and Path(p).suffix.lower() in (".csv", ".txt") and Path(p).is_file()]
     if not files:
         return
     from concurrent.futures import ThreadPoolExecutor
