@@ -29,8 +29,8 @@ def read_ahead(paths) -> None:
     import pyarrow.csv  # noqa: F401  (imported here, not on both threads at once)
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="nq21model-read")
-    for path in files:
-        _AHEAD[path.resolve()] = pool.submit(_read_ahead, path)
+    for path in dict.fromkeys(path.resolve() for path in files):  # a file named twice is read once
+        _AHEAD[path] = pool.submit(_read_ahead, path)
     pool.shutdown(wait=False)
 
 
@@ -42,7 +42,7 @@ def _read_ahead(path: Path):
         data = path.read_bytes()
         end = re.search(rb"[\r\n]", data)
         sep = separator(data[:end.start() if end else len(data)].decode("utf-8", "replace"))
-        return sep, (stat.st_size, stat.st_mtime_ns), _arrow_table(data, sep, ())
+        return sep, _unchanged(stat), _arrow_table(data, sep, ())
     except Exception:  # noqa: BLE001 - the usual read meets the problem and names it
         return None
 
@@ -78,15 +78,20 @@ def read_csv_arrow(path: Path, sep: str, text: dict):
 def _ahead_table(path: Path, sep: str, text):
     """The table :func:`read_ahead` read of ``path`` if it is the one
     :func:`_arrow_table` would read now, else None."""
-    ahead = _AHEAD.pop(path.resolve(), None) if _AHEAD else None
+    ahead = _AHEAD.pop(path.resolve(), None) if _AHEAD else None  # taken once: a second read reads again
     read = ahead.result() if ahead is not None else None
     if read is None or read[2] is None or read[0] != sep:
         return None
-    stat = path.stat()
-    _, (size, mtime), table = read
-    if (size, mtime) != (stat.st_size, stat.st_mtime_ns) or not _text_read_as_text(table, text):
+    _, seen, table = read
+    if seen != _unchanged(path.stat()) or not _text_read_as_text(table, text):
         return None
     return table
+
+
+def _unchanged(stat) -> tuple:
+    """What tells a file unchanged: its inode, size, modification and change times (a
+    time set back by ``cp -p`` or ``touch -r`` still moves the change time)."""
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def _arrow_table(data: bytes, sep: str, text):

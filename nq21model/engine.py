@@ -65,17 +65,20 @@ def _log_binomial_pgf(p: np.ndarray, size: int) -> np.ndarray:
         return 0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re)
 
 
-#: FFT lengths: the numbers 2^a 3^b 5^c from 16 to 2^24, all fast for numpy's FFT —
-#: within a tenth above any support, where a power of two was up to twice its length.
+#: FFT lengths: the numbers 2^a 3^b 5^c from 32 to 2^24, all fast for numpy's FFT —
+#: within a tenth above any support, where a power of two was up to twice its length
+#: (above 2^24, a power of two).
 _FFT_SIZES = np.array(sorted({2 ** a * 3 ** b * 5 ** c for a in range(25) for b in range(16) for c in range(11)
-                              if 16 <= 2 ** a * 3 ** b * 5 ** c <= 2 ** 24}), dtype=np.int64)
+                              if 32 <= 2 ** a * 3 ** b * 5 ** c <= 2 ** 24}), dtype=np.int64)
 
 
 def _size_for(n0: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """FFT length per cell: the first of :data:`_FFT_SIZES` above the support's
     practical end."""
-    upper = n0 + mu + 8.0 * np.sqrt(mu) + 15.0  # Poisson mass above this < 1e-18
-    return _FFT_SIZES[np.searchsorted(_FFT_SIZES, upper + 1)]
+    upper = np.asarray(n0 + mu + 8.0 * np.sqrt(mu) + 15.0, dtype=float)  # Poisson mass above this < 1e-18
+    at = np.searchsorted(_FFT_SIZES, upper + 1)
+    beyond = 2 ** np.ceil(np.log2(upper + 1))
+    return np.where(at < _FFT_SIZES.size, _FFT_SIZES[np.minimum(at, _FFT_SIZES.size - 1)], beyond).astype(np.int64)
 
 
 def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: bool = True) -> np.ndarray:

@@ -157,8 +157,10 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
     district's cells: a handful), so the number of failures is built cell by cell —
     ``f[j] ← f[j]·p + f[j−1]·(1 − p)`` — cut at ``allowed + 1`` terms: exact, a few
     operations a cell for every group and row at once (an FFT of the whole
-    Poisson-binomial did eight times the work with parameter draws). Groups of more
-    than :data:`EXACT_CELLS` uncertain cells use the normal approximation.
+    Poisson-binomial did eight times the work with parameter draws). A group that may
+    lose more than log2(width)² cells (most of its cells certain) takes the FFT tree
+    (:func:`poisson_binomial_pmf`), less work there. Groups of more than
+    :data:`EXACT_CELLS` uncertain cells use the normal approximation.
     """
     probs = np.atleast_2d(np.asarray(probs, dtype=float))
     m = probs.shape[0]
@@ -179,6 +181,17 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
         mean, sd = sub.sum(axis=1), np.sqrt((sub * (1 - sub)).sum(axis=1))
         out[g] = normal_cdf((mean - (needed[g] - 0.5)) / np.maximum(sd, 1e-12))
     exact = np.flatnonzero(open_ & (kept <= EXACT_CELLS))
+    widths = 1 << np.ceil(np.log2(np.maximum(kept[exact], 2))).astype(np.int64)
+    tree = (kept[exact] - needed[exact] + 1) > np.log2(widths) ** 2  # many failures allowed: the FFT tree is less work
+    for width in np.unique(widths[tree]):
+        items = exact[tree & (widths == width)]
+        batch = np.zeros((items.size * m, int(width)))
+        for j, g in enumerate(items):
+            batch[j * m:(j + 1) * m, :kept[g]] = probs[:, flat[keep & (labels == g)]]
+        pmf = poisson_binomial_pmf(batch)
+        for j, g in enumerate(items):
+            out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed[g]:].sum(axis=1))
+    exact = exact[~tree]
     order = exact[np.argsort(-kept[exact], kind="stable")]  # most uncertain cells first
     cells, owner = flat[keep], labels[keep]
     position = np.arange(cells.size) - (np.cumsum(kept) - kept)[owner]  # within its group (flat is by group)

@@ -622,7 +622,7 @@ def test_a_file_read_ahead_is_read_once_and_only_as_it_is_now(tmp_path, monkeypa
     os.utime(hp, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # changed after the read-ahead
     reads.clear()
     assert csv_arrow._AHEAD and load_dataset(cp, hp, totals=False).history.equals(plain.history)
-    assert list(map(len, reads)) == [5, 1] and not csv_arrow._AHEAD  # both read as usual
+    assert sorted(map(len, reads)) == [1, 5] and not csv_arrow._AHEAD  # both read as usual
     numeric = cells.assign(cell_id=[f"{i:03d}" for i in range(1, len(cells) + 1)])
     ids = dict(zip(cells["cell_id"], numeric["cell_id"]))
     cp, hp = write(tmp_path, numeric, history.assign(cell_id=history["cell_id"].map(ids)))
