@@ -72,13 +72,19 @@ _FFT_SIZES = np.array(sorted({2 ** a * 3 ** b * 5 ** c for a in range(25) for b 
                               if 32 <= 2 ** a * 3 ** b * 5 ** c <= 2 ** 24}), dtype=np.int64)
 
 
-def _size_for(n0: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """FFT length per cell: the first of :data:`_FFT_SIZES` above the support's
-    practical end."""
-    upper = np.asarray(n0 + mu + 8.0 * np.sqrt(mu) + 15.0, dtype=float)  # Poisson mass above this < 1e-18
-    at = np.searchsorted(_FFT_SIZES, upper + 1)
-    beyond = 2 ** np.ceil(np.log2(upper + 1))
+def fft_lengths(need) -> np.ndarray:
+    """The first of :data:`_FFT_SIZES` at or above each ``need`` (a power of two
+    above them)."""
+    need = np.asarray(need, dtype=float)
+    at = np.searchsorted(_FFT_SIZES, need)
+    beyond = 2 ** np.ceil(np.log2(np.maximum(need, 1)))
     return np.where(at < _FFT_SIZES.size, _FFT_SIZES[np.minimum(at, _FFT_SIZES.size - 1)], beyond).astype(np.int64)
+
+
+def _size_for(n0: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """FFT length per cell: :func:`fft_lengths` above the support's practical end."""
+    upper = n0 + mu + 8.0 * np.sqrt(mu) + 15.0  # Poisson mass above this < 1e-18
+    return fft_lengths(upper + 1)
 
 
 def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: bool = True) -> np.ndarray:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .engine import _FFT_SIZES, _SURE, _TIE, _log_binomial_pgf, _on_every_core, quantiles_from_pmf
+from .engine import _SURE, _TIE, _log_binomial_pgf, _on_every_core, fft_lengths, quantiles_from_pmf
 
 __all__ = [
     "total_pmf", "total_quantiles_groups", "poisson_binomial_pmf", "cells_needed", "prob_count_at_least",
@@ -287,7 +287,7 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
     sd = np.sqrt(n_tot * prob * (1 - prob) + mu_tot)
     end = n_tot + mu_tot + 10 * np.sqrt(mu_tot) + 25          # past every group's support
     width = np.minimum(end, 2 * (10 * sd + 25))                 # or a window of ±(10 sd + 25)
-    sizes = _FFT_SIZES[np.searchsorted(_FFT_SIZES, width + 2)]  # each group's transform: as short as it can be
+    sizes = fft_lengths(width + 2)  # each group's transform: as short as it can be
     for size in np.unique(sizes):
         part = np.flatnonzero(sizes == size)
         offset = np.where(end[part] < size, 0, np.maximum(0, np.floor(mean[part] - size / 2))).astype(np.int64)
