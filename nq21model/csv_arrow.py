@@ -143,9 +143,19 @@ def arrow_text(values) -> bool:
     return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
-def arrow_uniques(values) -> list:
-    """The distinct values of :func:`arrow_text` values (a missing one as None), by
-    pyarrow's hash table: no codes, no copy of the column."""
+def arrow_all_clean(values) -> bool:
+    """:func:`~nq21model.spelling.all_clean` of the distinct values of
+    :func:`arrow_text` values, by pyarrow's hash table and its join: no Python
+    string a value, no codes, no copy of the column."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.unique(values.array.__arrow_array__()).to_pylist()
+    from .spelling import joined_clean
+
+    uniques = pc.unique(values.array.__arrow_array__())
+    if uniques.null_count or len(uniques) == 0:  # a missing value: the slow way
+        return False
+    if pa.types.is_large_string(uniques.type):
+        uniques = uniques.cast(pa.string())  # binary_join's kernels are for string lists
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(uniques)], pa.int32()), uniques), "\x00")
+    return joined_clean(joined[0].as_py(), len(uniques))

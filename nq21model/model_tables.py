@@ -193,8 +193,8 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     codes, uniques = pd.factorize(good["cell_id"])
     names = np.asarray(uniques, dtype=object)  # a cell's id: names[codes[i]]
     year = good["year"].to_numpy(dtype=np.int64)
-    ordered = (np.diff(codes) > 0) | ((np.diff(codes) == 0) & (np.diff(year) > 0))
-    if not ordered.all():  # most files are already by cell, years ascending
+    step = np.diff(codes)
+    if not ((step > 0) | ((step == 0) & (np.diff(year) > 0))).all():  # most files are by cell, years ascending
         order = np.lexsort((year, codes))  # stable: a duplicate's first row in the file comes first
         good = good.iloc[order]
         codes, year = codes[order], year[order]
@@ -232,8 +232,9 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                                           f"cell '{cell}' is not in the {cells_name} file" + dropped
                                           + (f" (the cells file writes it '{case}': ids are matched as written)"
                                              if case else "")))
-    counts = {c: pd.to_numeric(good[c]).to_numpy(dtype=float)
-              for c in ("local_members", "admitted", "exited", "transferred_in")}
+    flows = [good[c] for c in ("local_members", "admitted", "exited", "transferred_in")]
+    whole = all(v.dtype == np.int64 for v in flows)  # every count read (most files): no float copies
+    counts = {v.name: v.to_numpy() if whole else pd.to_numeric(v).to_numpy(dtype=float) for v in flows}
     members = counts["local_members"]
     if cells is not None and "population" in cells:  # local members live there: never more than its people
         population = np.full(names.size, np.inf)  # of each cell of the history (unknown: no limit)
@@ -247,9 +248,11 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                 f"({int(population[i]):,} in the {cells_name} file): a population typed short (an English-locale "
                 "Excel reads '2.000' as 2), or a count with decimals shown ('14.000' is fourteen thousand here: "
                 "format the column as whole numbers)?"))
-    expected = np.r_[np.nan, members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
-    broken = same & ~dup & (year == prev_year + 1) & ~np.isnan(expected) & (members != expected)
-    broken &= ~np.isnan(members)
+    # a cell's first row has no year before it (not ``same``): its "expected" is never read
+    expected = np.r_[members[:1], members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
+    broken = same & ~dup & (year == prev_year + 1) & (members != expected)
+    if not whole:  # a count that did not parse (already reported) breaks nothing
+        broken &= ~np.isnan(expected) & ~np.isnan(members)
     adjustments = pd.DataFrame(columns=ADJUSTMENT_COLUMNS)
     if reconcile and broken.any():
         i = np.flatnonzero(broken)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv_arrow import arrow_text, arrow_uniques, read_csv_arrow, separator, text_encoding
+from .csv_arrow import arrow_all_clean, arrow_text, read_csv_arrow, separator, text_encoding
 from .exceptions import DataError, DataWarning, Violation
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
@@ -320,7 +320,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
             parsed = parsed.astype(object)
             parsed[low.index.append(too_big.index)] = None
         return parsed
-    if col.kind in ("id", "text") and arrow_text(values) and all_clean(arrow_uniques(values)):
+    if col.kind in ("id", "text") and arrow_text(values) and arrow_all_clean(values):
         return values  # text read by pyarrow, every value as it is: kept in Arrow, no codes needed
     if isinstance(values.dtype, pd.CategoricalDtype):
         uniques = values.cat.categories.to_numpy(dtype=object).tolist() + [None]  # missing → None
