@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from .exceptions import DataError, DataWarning, Violation
-from .model_tables import HISTORY_COLUMNS, PROVINCE_UNITS, UNIT_COLUMNS, _load_history, load_cells, load_totals
+from .exceptions import DataError, DataWarning, Violation, deferred_warnings
+from .model_tables import PROVINCE_UNITS, UNIT_COLUMNS, _load_history, keyed_history, load_cells, load_totals
 from .model_tables import load_history, load_quotas, write_template  # noqa: F401  (importable from here too)
 from .spelling import _fold, same_word, tone_key, unit_name_key
-from .tables import _read_table
 
 #: The name results give the province.
 PROVINCE = "Toàn tỉnh"
@@ -333,20 +332,34 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
     workbook = {p: p.suffix.lower() in (".xlsx", ".xlsm") for p in (cells_path, history_path)}
     if sheet is not None and history_sheet is None and workbook[history_path] and not workbook[cells_path]:
         sheet, history_sheet = None, sheet  # the only workbook's sheet is the history's
-    with ThreadPoolExecutor(1) as pool:  # the history's file read on the other core while the cells load
-        history_read = pool.submit(_read_table, history_path, history_sheet, HISTORY_COLUMNS)
+    def keyed():  # the history read and keyed on the other core while the cells load; it warns after them
+        with deferred_warnings() as kept:
+            try:
+                return keyed_history(history_path, history_sheet), kept, None
+            except DataError as exc:
+                return None, kept, exc
+
+    def history_keyed():
+        keyed_rows, kept, error = history_read.result()
+        for message, category in kept:
+            warnings.warn(message, category, stacklevel=3)
+        if error is not None:
+            raise error
+        return keyed_rows
+
+    with ThreadPoolExecutor(1) as pool:
+        history_read = pool.submit(keyed)
         try:
             cells_df = load_cells(cells_path, sheet=sheet)
         except DataError as cells_error:  # the history's own problems in the same message: one round of fixes
             try:
-                _load_history(history_path, None, sheet=history_sheet, cells_name=cells_path.name,
-                              reconcile=reconcile, frame=history_read.result())
+                _load_history(history_path, None, cells_name=cells_path.name, reconcile=reconcile,
+                              keyed=history_keyed())
             except DataError as history_error:
                 raise DataError(cells_error.violations + history_error.violations) from None
             raise
-        history_df, rows, adjustments = _load_history(history_path, cells_df, sheet=history_sheet,
-                                                      cells_name=cells_path.name, reconcile=reconcile,
-                                                      frame=history_read.result())
+        history_df, rows, adjustments = _load_history(history_path, cells_df, cells_name=cells_path.name,
+                                                      reconcile=reconcile, keyed=history_keyed())
     if history_df.empty:
         raise DataError(Violation(history_path.name, None, None, "the history has no rows"))
     sources = {"cells": str(cells_path), "history": str(history_path)}

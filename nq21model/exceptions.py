@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -77,3 +80,30 @@ class ConvergenceWarning(RuntimeWarning):
 
 class DataWarning(UserWarning):
     """Input that runs but that a user should look at (e.g. totals that do not add up)."""
+
+
+_DEFERRED = threading.local()
+
+
+def warn(message: str, category: type[Warning] | None = None, stacklevel: int = 2) -> None:
+    """``warnings.warn`` (a :class:`DataWarning` by default), or the warning kept for
+    later on a thread inside :func:`deferred_warnings`."""
+    category = DataWarning if category is None else category
+    sink = getattr(_DEFERRED, "sink", None)
+    if sink is not None:
+        sink.append((message, category))
+    else:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
+@contextmanager
+def deferred_warnings():
+    """The :func:`warn` warnings of this thread kept in the list it yields, not shown:
+    a file read on another thread warns when its results are taken, in the order a
+    reading one file after the other would warn (Python's warnings know no threads)."""
+    sink: list = []
+    _DEFERRED.sink = sink
+    try:
+        yield sink
+    finally:
+        _DEFERRED.sink = None

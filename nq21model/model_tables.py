@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +114,7 @@ def load_cells(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     frame, headers, problems = _parse_table(path, CELL_COLUMNS, sheet, allow_extra="keep")
     name = frame.attrs.get("where", path.name)
     ids = frame["cell_id"]
-    dup = ids.notna() & ids.duplicated(keep=False)
+    dup = np.zeros(len(ids), bool) if ids.is_unique else (ids.notna() & ids.duplicated(keep=False)).to_numpy()
     for cell_id, rows in frame.loc[dup].groupby("cell_id").groups.items():
         rows = [_excel_row(i) for i in rows]
         for row in rows[1:]:
@@ -159,30 +159,29 @@ ADJUSTMENT_COLUMNS = ["file", "row", "cell_id", "year", "column", "value", "adju
                       "previous_local_members"]
 
 
-def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
-                  sheet: str | int | None = None, cells_name: str = "cells",
-                  reconcile: bool = False, frame: pd.DataFrame | None = None
-                  ) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
-    """Load and validate the yearly history (``frame``: the file as
-    :func:`~nq21model.tables._read_table` read it, when the caller has it).
+@dataclass
+class KeyedHistory:
+    """The history's rows as read and checked alone (:func:`keyed_history`): by cell
+    and year, with the problems found so far — what its checks against the cells
+    start from."""
+    name: str
+    headers: dict
+    problems: list
+    no_transfers: bool
+    good: pd.DataFrame  # the rows whose cell and year parsed, by cell, years ascending
+    codes: np.ndarray  # each row's cell: names[codes[i]]
+    names: np.ndarray
+    year: np.ndarray
+    rows: np.ndarray  # as Excel numbers them
+    same: np.ndarray  # the row before is the same cell's
+    prev_year: np.ndarray
+    dup: np.ndarray  # a second row of a cell-year
 
-    Checks counts, consecutive years per cell (a cell's years may start after the
-    first year of the file and end before the last: founded and dissolved cells),
-    the yearly identity
-    ``local_members[y] = local_members[y-1] + admitted[y] + transferred_in[y] - exited[y]``
-    and, when ``cells`` is given, that every history row names a known cell.
 
-    ``reconcile``: a row that breaks the identity is not an error; ``local_members``
-    is trusted and the gap goes to ``transferred_in`` (more members than the flows
-    explain) or to ``exited`` (fewer). Every adjusted row is in the third value
-    returned (:data:`ADJUSTMENT_COLUMNS`).
-
-    Returns the rows grouped by cell (in the order cells first appear), years
-    ascending; when ``cells`` is given, each row's position in the cells table
-    (else None); and the adjustments (empty unless ``reconcile``).
-    """
-    path = Path(path)
-    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet, allow_extra="warn", frame=frame)
+def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
+    """The history parsed, its rows by cell and year, each cell's years checked
+    consecutive and once each: the part of :func:`_load_history` that needs no cells."""
+    frame, headers, problems = _parse_table(path, HISTORY_COLUMNS, sheet, allow_extra="warn")
     name = frame.attrs.get("where", path.name)
     no_transfers = "transferred_in" not in frame
     if no_transfers:
@@ -214,6 +213,34 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"cell '{names[codes[i]]}': years jump from {prev_year[i]} to {year[i]}; "
                                   "years must be consecutive"))
+    return KeyedHistory(name, headers, problems, no_transfers, good, codes, names, year, rows, same, prev_year, dup)
+
+
+def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
+                  sheet: str | int | None = None, cells_name: str = "cells",
+                  reconcile: bool = False, keyed: KeyedHistory | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
+    """Load and validate the yearly history (``keyed``: its :func:`keyed_history`,
+    when the caller has it).
+
+    Checks counts, consecutive years per cell (a cell's years may start after the
+    first year of the file and end before the last: founded and dissolved cells),
+    the yearly identity
+    ``local_members[y] = local_members[y-1] + admitted[y] + transferred_in[y] - exited[y]``
+    and, when ``cells`` is given, that every history row names a known cell.
+
+    ``reconcile``: a row that breaks the identity is not an error; ``local_members``
+    is trusted and the gap goes to ``transferred_in`` (more members than the flows
+    explain) or to ``exited`` (fewer). Every adjusted row is in the third value
+    returned (:data:`ADJUSTMENT_COLUMNS`).
+
+    Returns the rows grouped by cell (in the order cells first appear), years
+    ascending; when ``cells`` is given, each row's position in the cells table
+    (else None); and the adjustments (empty unless ``reconcile``).
+    """
+    k = keyed_history(Path(path), sheet) if keyed is None else keyed
+    name, headers, problems, no_transfers, good = k.name, k.headers, k.problems, k.no_transfers, k.good
+    codes, names, year, rows, same, prev_year, dup = k.codes, k.names, k.year, k.rows, k.same, k.prev_year, k.dup
     in_cells = None if cells is None else pd.Index(cells["cell_id"]).get_indexer(names)  # -1: unknown
     if cells is not None:
         unknown = in_cells < 0

@@ -3,12 +3,11 @@ heading inside it (each named in a warning, not read) — and the two small help
 every reader shares: a blank value, a row's number as Excel shows it."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataWarning
+from .exceptions import DataWarning, warn
 from .spelling import _fold, normalise_text
 
 
@@ -33,7 +32,7 @@ def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         texts = [v for v in last.tolist() if isinstance(v, str) and v.strip()]
         if not texts or _fold(texts[0]) not in _TOTAL_LABELS:
             break
-        warnings.warn(f"{name}, row {_excel_row(frame.index[-1])}: a total row ('{normalise_text(texts[0])}'), "
+        warn(f"{name}, row {_excel_row(frame.index[-1])}: a total row ('{normalise_text(texts[0])}'), "
                       "not read as data", DataWarning, stacklevel=4)
         frame = frame.iloc[:-1]
     return frame
@@ -58,7 +57,7 @@ def _without_group_rows(frame: pd.DataFrame, name: str, ids: list) -> pd.DataFra
     if not group:
         return frame
     shown = ", ".join(f"row {_excel_row(i)} ('{text}')" for i, text in group[:4])
-    warnings.warn(f"{name}: {len(group)} row{'s' if len(group) > 1 else ''} of a report's grouping (a subtotal or a "
+    warn(f"{name}: {len(group)} row{'s' if len(group) > 1 else ''} of a report's grouping (a subtotal or a "
                   f"group heading, no id) not read as data: {shown}{' …' if len(group) > 4 else ''}",
                   DataWarning, stacklevel=4)
     return frame.drop(index=[i for i, _ in group])
@@ -148,7 +147,7 @@ def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None
             spans.append([row, row])
     shown = ", ".join(f"{a}–{b}" if b > a else str(a) for a, b in spans[:8]) + (" …" if len(spans) > 8 else "")
     plural = "s" if read.size > 1 else ""
-    warnings.warn(f"{where}: {read.size:,} row{plural} hidden in Excel (by a filter or by hand) read like the "
+    warn(f"{where}: {read.size:,} row{plural} hidden in Excel (by a filter or by hand) read like the "
                   f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
 
 
@@ -159,7 +158,7 @@ def warn_hidden_columns(frame: pd.DataFrame, read: list, shut: set[int], where: 
     unseen = [str(h) for h in read if shut and frame.columns.get_loc(h) in shut]
     if unseen:
         many = len(unseen) > 1
-        warnings.warn(f"{where}: column{'s' if many else ''} {', '.join(map(repr, unseen))} hidden in Excel but "
+        warn(f"{where}: column{'s' if many else ''} {', '.join(map(repr, unseen))} hidden in Excel but "
                       f"read; if {'they are' if many else 'it is'} not the one{'s' if many else ''} to read, delete "
                       f"{'them' if many else 'it'}", DataWarning, stacklevel=4)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .csv_arrow import arrow_all_clean, arrow_text, read_csv_arrow, separator, text_encoding
-from .exceptions import DataError, DataWarning, Violation
+from .exceptions import DataError, DataWarning, Violation, warn
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
                          hidden_columns, hidden_rows, unsaved_formulas,
@@ -298,7 +297,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                     parsed[none] = 0
                     written = " or ".join(f"{int(n.sum()):,} {what}" for n, what in
                                           ((dash, "written '-'"), (blank, "blank")) if n.any())
-                    warnings.warn(f"{name}: column '{header}': {written} read as 0 "
+                    warn(f"{name}: column '{header}': {written} read as 0 "
                                   f"(first at row {_excel_row(values.index[none][0])})", DataWarning, stacklevel=4)
             bad_index = parsed.index[parsed.isna()]
             for index in bad_index:
@@ -453,7 +452,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
                         name)
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
         if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
-            warnings.warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",
+            warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",
                           DataWarning, stacklevel=3)
             del headers[col.name]
     parsed = {}
@@ -483,7 +482,7 @@ def _warn_unread(frame: pd.DataFrame, headers: dict, name: str) -> None:
     unread = [normalise_text(str(h)) for h in frame.columns if h not in used and not str(h).startswith("Unnamed:")
               and _fold(normalise_text(str(h))) not in _IGNORED]
     if unread:
-        warnings.warn(f"{name}: column{'s' if len(unread) > 1 else ''} {', '.join(repr(h) for h in unread)} "
+        warn(f"{name}: column{'s' if len(unread) > 1 else ''} {', '.join(repr(h) for h in unread)} "
                       f"not read (not a column of this table)", DataWarning, stacklevel=4)
 
 

@@ -588,6 +588,23 @@ def test_pyarrow_reads_as_pandas_does(tmp_path, kind):
         assert by_arrow
 
 
+def test_the_history_read_beside_the_cells_warns_after_them(tmp_path):
+    """load_dataset reads and keys the history on another thread while the cells
+    load; its warnings still come after the cells', as one file after the other."""
+    import warnings
+
+    cells, history = make_tables()
+    cells = cells.assign(district="")  # the cells' warning: a column blank in every row
+    history = history.assign(total_x="x")  # the history's: a column not read
+    cp, hp = write(tmp_path, cells, history)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_dataset(cp, hp, totals=False)
+    texts = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert [t.split(":")[0] for t in texts] == ["cells.csv", "history.csv"], texts
+    assert "blank in every row" in texts[0] and "'total_x'" in texts[1]
+
+
 def test_a_file_read_ahead_is_read_once_and_only_as_it_is_now(tmp_path, monkeypatch):
     """The command line's read-ahead (csv_arrow.read_ahead): its table is taken when the
     file is the same; a file changed since, or a text column pyarrow took for numbers
