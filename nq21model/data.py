@@ -336,13 +336,13 @@ def load_dataset(cells: str | Path | None = None, history: str | Path | None = N
         with deferred_warnings() as kept:
             try:
                 return keyed_history(history_path, history_sheet), kept, None
-            except DataError as exc:
+            except Exception as exc:  # noqa: BLE001 - raised when taken, after the warnings it kept
                 return None, kept, exc
 
     def history_keyed():
         keyed_rows, kept, error = history_read.result()
         for message, category in kept:
-            warnings.warn(message, category, stacklevel=3)
+            warnings.warn(message, category, stacklevel=2)  # in load_dataset, as the cells' warnings are
         if error is not None:
             raise error
         return keyed_rows

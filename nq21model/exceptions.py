@@ -102,8 +102,8 @@ def deferred_warnings():
     a file read on another thread warns when its results are taken, in the order a
     reading one file after the other would warn (Python's warnings know no threads)."""
     sink: list = []
-    _DEFERRED.sink = sink
+    outer, _DEFERRED.sink = getattr(_DEFERRED, "sink", None), sink
     try:
         yield sink
     finally:
-        _DEFERRED.sink = None
+        _DEFERRED.sink = outer

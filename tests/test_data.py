@@ -605,6 +605,26 @@ def test_the_history_read_beside_the_cells_warns_after_them(tmp_path):
     assert "blank in every row" in texts[0] and "'total_x'" in texts[1]
 
 
+def test_a_crash_of_the_history_thread_keeps_its_warnings(tmp_path, monkeypatch):
+    """A bug met while the history is keyed beside the cells still shows the warnings
+    the history gave before it, then the error itself."""
+    import warnings
+
+    from nq21model import data
+    from nq21model.exceptions import warn
+
+    def broken(path, sheet=None):
+        warn("history.csv: a warning before the bug")
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(data, "keyed_history", broken)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(RuntimeError, match="a bug"):
+        warnings.simplefilter("always")
+        load_dataset(*write(tmp_path, *make_tables()), totals=False)
+    assert [str(w.message) for w in caught] == ["history.csv: a warning before the bug"]
+    assert caught[0].filename.endswith("data.py")  # where the cells' warnings point too
+
+
 def test_a_file_read_ahead_is_read_once_and_only_as_it_is_now(tmp_path, monkeypatch):
     """The command line's read-ahead (csv_arrow.read_ahead): its table is taken when the
     file is the same; a file changed since, or a text column pyarrow took for numbers
