@@ -205,7 +205,8 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"a second row for cell '{names[codes[i]]}' in {year[i]}"))
     # a cell with a row whose year did not parse (already reported) would show a false gap
-    unread = frame.loc[frame["year"].isna() & frame["cell_id"].notna(), "cell_id"]
+    unread = frame.loc[frame["year"].isna() & frame["cell_id"].notna(), "cell_id"] if len(good) < len(frame) \
+        else ()
     damaged = np.isin(codes, pd.Index(names).get_indexer(unread.to_numpy())) if len(unread) else \
         np.zeros(len(codes), bool)
     gap = same & ~dup & (year != prev_year + 1) & ~damaged
@@ -241,7 +242,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     k = keyed_history(Path(path), sheet) if keyed is None else keyed
     name, headers, problems, no_transfers, good = k.name, k.headers, k.problems, k.no_transfers, k.good
     codes, names, year, rows, same, prev_year, dup = k.codes, k.names, k.year, k.rows, k.same, k.prev_year, k.dup
-    in_cells = None if cells is None else pd.Index(cells["cell_id"]).get_indexer(names)  # -1: unknown
+    in_cells = None if cells is None else _positions(cells["cell_id"].to_numpy(), names)  # -1: unknown
     if cells is not None:
         unknown = in_cells < 0
         if unknown.any():
@@ -318,6 +319,14 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         out["cell_id"] = _text_column(names, codes)  # the ids as parsed (normalised) in Arrow text
     out = out[[c.name for c in HISTORY_COLUMNS]]
     return out, None if cells is None else in_cells[codes], adjustments
+
+
+def _positions(ids: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Each of ``names``' position in ``ids`` (distinct), −1 where it is not there:
+    without a hash table when the two are the same ids in the same order (most files)."""
+    if len(ids) == len(names) and bool((ids == names).all()):
+        return np.arange(len(ids))
+    return pd.Index(ids).get_indexer(names)
 
 
 def _text_column(names: np.ndarray, codes: np.ndarray) -> pd.Series:
