@@ -2,6 +2,8 @@
 Carlo, and on properties that must hold for any input."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.stats as st
@@ -62,6 +64,27 @@ def test_summary_matches_scipy_convolution():
             assert out[f"p_at_least_{k}"][i] == pytest.approx(1 - cdf[k - 1], abs=1e-12)
         for q, level in (("q10", 0.1), ("q50", 0.5), ("q90", 0.9)):
             assert out[q][i] == np.argmax(cdf >= level - 1e-12)
+
+
+def test_a_shared_survival_gives_the_same_pmf_by_its_table_as_cell_by_cell():
+    """Many cells with a few survivals take the table of binomial parts and the Poisson
+    pmf's transform; one cell alone takes a complex exponential a value: both are the
+    closed form."""
+    rng = np.random.default_rng(8)
+    n0 = np.r_[0, 0, 59, rng.integers(0, 60, 997)]
+    p = np.r_[0.5, 1.0, 0.5, rng.choice([0.0, 0.5, 0.904, 1.0], 997)]
+    mu = np.r_[0.0, 7.7, 0.0, rng.uniform(0, 40, 996), 900.0]
+    assert 2 * np.unique(p).size * np.unique(n0).size <= n0.size  # the table's way
+    together = engine.binomial_poisson_pmf(n0, p, mu)
+    for i in range(n0.size):
+        alone = engine.binomial_poisson_pmf(n0[i:i + 1], p[i:i + 1], mu[i:i + 1])[0]
+        n = min(alone.size, together.shape[1])
+        assert np.abs(together[i, :n] - alone[:n]).max() < 1e-13
+        ref = reference_closed_form(int(n0[i]), p[i], mu[i], size=n)
+        assert np.abs(together[i, :n] - ref).max() < 1e-13
+    log_factorials = engine._log_factorials(3000)
+    for k in (0, 1, 5, 63, 64, 65, 200, 2999):
+        assert log_factorials[k] == pytest.approx(math.lgamma(k + 1.0), rel=1e-15, abs=1e-15)
 
 
 def test_total_pmf_matches_convolution_of_cells():
