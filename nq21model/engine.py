@@ -228,25 +228,34 @@ def low_tails(n0, p, mu, kmax: int, *, chunk_elements: int = 500_000) -> np.ndar
 
 
 def _low_tails(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, kmax: int) -> np.ndarray:
-    """:func:`low_tails` of arrays of one shape, at once."""
+    """:func:`low_tails` of arrays of one shape, at once: each term of the two pmfs
+    and of their sums a whole array (the terms side by side were four times slower)."""
     shape = p.shape
     certain = p >= 1.0  # every member stays: exactly n0 of them
     q = np.where(certain, 1.0, 1.0 - p)
     odds = np.where(certain, 0.0, p / q)
-    binom = np.empty(shape + (kmax + 1,))
-    pois = np.empty(shape + (kmax + 1,))
+    binom = np.empty((kmax + 1,) + shape)
+    pois = np.empty((kmax + 1,) + shape)
     with np.errstate(under="ignore"):
-        binom[..., 0] = np.where(certain, n0 == 0, q ** n0)
-        pois[..., 0] = np.exp(-mu)
+        binom[0] = np.where(certain, n0 == 0, q ** n0)
+        pois[0] = np.exp(-mu)
         for j in range(kmax):
-            binom[..., j + 1] = binom[..., j] * (np.maximum(n0 - j, 0.0) / (j + 1)) * odds
-            pois[..., j + 1] = pois[..., j] * (mu / (j + 1))
+            np.multiply(binom[j], np.maximum(n0 - j, 0.0) / (j + 1), out=binom[j + 1])
+            binom[j + 1] *= odds
+            np.multiply(pois[j], mu / (j + 1), out=pois[j + 1])
     if certain.any():
-        binom[certain] = np.arange(kmax + 1) == n0[certain][:, None]
-    pmf = np.zeros(binom.shape)
+        for j in range(kmax + 1):
+            binom[j][certain] = n0[certain] == j
+    cdf = np.empty(shape + (kmax + 1,))
+    term = np.empty(shape)
     for k in range(kmax + 1):
-        pmf[..., k] = (binom[..., : k + 1] * pois[..., k::-1]).sum(axis=-1)
-    return np.clip(np.cumsum(pmf, axis=-1), 0.0, 1.0)
+        total = binom[0] * pois[k]  # P(N = k), then P(N ≤ k)
+        for j in range(1, k + 1):
+            total += np.multiply(binom[j], pois[k - j], out=term)
+        if k:
+            total += cdf[..., k - 1]
+        cdf[..., k] = total
+    return np.clip(cdf, 0.0, 1.0)
 
 
 def summarise_cells(n0, p, mu, *, thresholds=(3, 4, 5), levels=(0.1, 0.5, 0.9),
