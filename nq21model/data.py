@@ -149,6 +149,12 @@ class Dataset:
                              else f"{head}: no history, not forecast")
         return out
 
+    @cached_property
+    def cells_by_year(self) -> dict[int, int]:
+        """The number of cells with a row in each of :attr:`years`."""
+        present = self.panel("local_members").notna().to_numpy().sum(axis=0)
+        return dict(zip(self.years, present.tolist()))
+
     def check_base_year(self, base_year: int) -> None:
         """Raise DataError unless ``base_year`` is within history and some cell has a
         row in it."""
@@ -157,13 +163,13 @@ class Dataset:
             raise DataError(Violation(name, None, "year",
                                       f"base year {base_year} is outside the history "
                                       f"({self.first_year}–{self.last_year})"))
-        members = self.panel("local_members")
-        if not members[base_year].notna().any():
+        cells = self.cells_by_year
+        if not cells[base_year]:
             raise DataError(Violation(name, None, "year", f"no cell has history in base year {base_year}"))
-        earlier = [y for y in members.columns if y < base_year and members[y].notna().any()]
+        earlier = [y for y in self.years if y < base_year and cells[y]]
         if earlier:  # a year begun, not complete (or a typing slip): a forecast from it covers a few cells
             last = max(earlier)  # rows, not the same cells: cells merged into one are a complete year
-            before, now = int(members[last].notna().sum()), int(members[base_year].notna().sum())
+            before, now = int(cells[last]), int(cells[base_year])
             if now < 0.5 * before:
                 raise DataError(Violation(name, None, "year", (
                     f"only {now:,} cells have a row in {base_year}, the base year, against {before:,} in {last}: "

@@ -193,8 +193,9 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
             out[g] = np.minimum(1.0, pmf[j * m:(j + 1) * m, needed[g]:].sum(axis=1))
     exact = exact[~tree]
     order = exact[np.argsort(-kept[exact], kind="stable")]  # most uncertain cells first
-    cells, owner = flat[keep], labels[keep]
-    position = np.arange(cells.size) - (np.cumsum(kept) - kept)[owner]  # within its group (flat is by group)
+    if order.size:
+        cells, owner = flat[keep], labels[keep]
+        position = np.arange(cells.size) - (np.cumsum(kept) - kept)[owner]  # within its group (flat is by group)
     start = 0
     while start < order.size:
         stop = start + max(1, REACH_BATCH // (int(kept[order[start]]) * m))
