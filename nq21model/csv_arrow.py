@@ -29,7 +29,8 @@ def read_ahead(paths) -> None:
     import pyarrow.csv  # noqa: F401  (imported here, not on both threads at once)
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="nq21model-read")
-    for path in dict.fromkeys(path.resolve() for path in files):  # a file named twice is read once
+    files = {path.resolve(): path.stat().st_size for path in files}  # a file named twice is read once
+    for path in sorted(files, key=files.get, reverse=True):  # the largest first: the most work waits on it
         _AHEAD[path] = pool.submit(_read_ahead, path)
     pool.shutdown(wait=False)
 
