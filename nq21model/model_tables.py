@@ -176,6 +176,10 @@ class KeyedHistory:
     same: np.ndarray  # the row before is the same cell's
     prev_year: np.ndarray
     dup: np.ndarray  # a second row of a cell-year
+    whole: bool  # every count read: counts in integers
+    counts: dict  # local_members, admitted, exited, transferred_in of each row
+    expected: np.ndarray  # local members by the year before and the flows
+    broken: np.ndarray  # a row that breaks the yearly identity
 
 
 def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
@@ -214,7 +218,17 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"cell '{names[codes[i]]}': years jump from {prev_year[i]} to {year[i]}; "
                                   "years must be consecutive"))
-    return KeyedHistory(name, headers, problems, no_transfers, good, codes, names, year, rows, same, prev_year, dup)
+    flows = [good[c] for c in ("local_members", "admitted", "exited", "transferred_in")]
+    whole = all(v.dtype == np.int64 for v in flows)  # every count read (most files): no float copies
+    counts = {v.name: v.to_numpy() if whole else pd.to_numeric(v).to_numpy(dtype=float) for v in flows}
+    members = counts["local_members"]
+    # a cell's first row has no year before it (not ``same``): its "expected" is never read
+    expected = np.r_[members[:1], members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
+    broken = same & ~dup & (year == prev_year + 1) & (members != expected)
+    if not whole:  # a count that did not parse (already reported) breaks nothing
+        broken &= ~np.isnan(expected) & ~np.isnan(members)
+    return KeyedHistory(name, headers, problems, no_transfers, good, codes, names, year, rows, same, prev_year, dup,
+                        whole, counts, expected, broken)
 
 
 def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
@@ -260,9 +274,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                                           f"cell '{cell}' is not in the {cells_name} file" + dropped
                                           + (f" (the cells file writes it '{case}': ids are matched as written)"
                                              if case else "")))
-    flows = [good[c] for c in ("local_members", "admitted", "exited", "transferred_in")]
-    whole = all(v.dtype == np.int64 for v in flows)  # every count read (most files): no float copies
-    counts = {v.name: v.to_numpy() if whole else pd.to_numeric(v).to_numpy(dtype=float) for v in flows}
+    counts, expected, broken = k.counts, k.expected, k.broken
     members = counts["local_members"]
     if cells is not None and "population" in cells:  # local members live there: never more than its people
         population = np.full(names.size, np.inf)  # of each cell of the history (unknown: no limit)
@@ -276,11 +288,6 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
                 f"({int(population[i]):,} in the {cells_name} file): a population typed short (an English-locale "
                 "Excel reads '2.000' as 2), or a count with decimals shown ('14.000' is fourteen thousand here: "
                 "format the column as whole numbers)?"))
-    # a cell's first row has no year before it (not ``same``): its "expected" is never read
-    expected = np.r_[members[:1], members[:-1]] + counts["admitted"] + counts["transferred_in"] - counts["exited"]
-    broken = same & ~dup & (year == prev_year + 1) & (members != expected)
-    if not whole:  # a count that did not parse (already reported) breaks nothing
-        broken &= ~np.isnan(expected) & ~np.isnan(members)
     adjustments = pd.DataFrame(columns=ADJUSTMENT_COLUMNS)
     if reconcile and broken.any():
         i = np.flatnonzero(broken)
@@ -297,7 +304,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
         up = gap > 0
         good.loc[position[up], "transferred_in"] = (counts["transferred_in"][i] + gap)[up]
         good.loc[position[~up], "exited"] = (counts["exited"][i] - gap)[~up]
-        broken[:] = False
+        broken = np.zeros_like(broken)
     for n_broken, i in enumerate(np.flatnonzero(broken)):
         problems.append(Violation(
             name, int(rows[i]), headers["local_members"],
