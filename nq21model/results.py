@@ -227,9 +227,9 @@ class ForecastResults:
         """Each unit's observed figures of ``year`` (every cell of the full data with a
         count that year): the columns of a units table's observed row."""
         cache = self.__dict__.setdefault("_full_groups", {})
-        if by not in cache:
+        if by not in cache:  # the forecast's own when the full data has the same cells (most forecasts)
             cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
-                group_indices(self.full.cells[by])
+                self._groups(by) if self.full.cells is self.dataset.cells else group_indices(self.full.cells[by])
         empty = np.array([], np.int64)
         groups = _Groups([cache[by].get(None if by is None else unit, empty) for unit in units])
         members = self.__dict__.setdefault("_members_at", {})

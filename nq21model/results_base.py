@@ -30,8 +30,8 @@ def group_indices(values) -> dict:
 
     codes, uniques = pd.factorize(values, sort=False)
     order = np.argsort(codes, kind="stable")[int((codes < 0).sum()):]  # the missing (-1) sort first
-    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))[:-1]
-    return dict(zip(uniques.tolist(), np.split(order, ends)))
+    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques))).tolist()
+    return dict(zip(uniques.tolist(), [order[start:end] for start, end in zip([0, *ends], ends)]))
 
 
 def _share(count: np.ndarray, n: np.ndarray) -> np.ndarray:
