@@ -58,15 +58,23 @@ def all_clean(values: list) -> bool:
 
 
 def joined_clean(joined: str, n: int) -> bool:
-    """:func:`all_clean` of ``n`` values joined by NUL."""
-    if joined.isascii():  # only ASCII's own whitespace to look for: one pass in C, not the regex's
-        other = joined.encode("ascii").translate(None, _NOT_ASCII_OTHER_SPACE) != b""
+    """:func:`all_clean` of ``n`` values joined by NUL: no value empty, none with a
+    space at an end, none with two spaces running — no two of NUL and space side by
+    side, a look at the UTF-8 bytes (where they are single bytes) — no other
+    whitespace, NFC."""
+    import numpy as np
+
+    ascii_ = joined.isascii()
+    data = joined.encode("ascii") if ascii_ else joined.encode("utf-8", "surrogatepass")
+    if ascii_:  # only ASCII's own whitespace to look for: one pass in C, not the regex's
+        other = data.translate(None, _NOT_ASCII_OTHER_SPACE) != b""
     else:
         other = _OTHER_SPACE.search(joined) is not None
-    return (joined.count("\x00") == n - 1 and joined[:1] not in ("", "\x00", " ")
-            and joined[-1:] not in ("\x00", " ") and "\x00\x00" not in joined
-            and "\x00 " not in joined and " \x00" not in joined and "  " not in joined
-            and not other and unicodedata.is_normalized("NFC", joined))
+    codes = np.frombuffer(data, dtype=np.uint8)
+    nul = codes == 0
+    gap = nul | (codes == 32)
+    return (len(codes) > 0 and int(np.count_nonzero(nul)) == n - 1 and not gap[0] and not gap[-1]
+            and not (gap[1:] & gap[:-1]).any() and not other and unicodedata.is_normalized("NFC", joined))
 
 
 def _fold(value: str) -> str:
