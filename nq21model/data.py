@@ -103,15 +103,22 @@ class Dataset:
                 if rows is None or len(rows) != len(self.history):
                     rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
                 cols = self.history["year"].to_numpy() - self.first_year
-                cache["_positions"] = (rows, cols)
-            rows, cols = cache["_positions"]
+                shape = (len(self.cells), len(self.years))
+                in_order = len(self.history) == shape[0] * shape[1] and \
+                    bool((rows.reshape(shape) == np.arange(shape[0])[:, None]).all()) and \
+                    bool((cols.reshape(shape) == np.arange(shape[1])).all())
+                cache["_positions"] = None if in_order else (rows, cols)  # None: every year of every cell, in order
             values = self.history[column].to_numpy()
-            full = len(self.history) == len(self.cells) * len(self.years)
-            table = np.zeros((len(self.cells), len(self.years)), dtype=values.dtype) if full \
-                else np.full((len(self.cells), len(self.years)), np.nan)
-            table[rows, cols] = values
+            shape = (len(self.cells), len(self.years))
+            if cache["_positions"] is None:  # the table is the column, folded
+                table = values.reshape(shape).copy()
+            else:
+                rows, cols = cache["_positions"]
+                table = np.zeros(shape, dtype=values.dtype) if len(self.history) == shape[0] * shape[1] \
+                    else np.full(shape, np.nan)
+                table[rows, cols] = values
             cache[column] = pd.DataFrame(table, index=pd.Index(self.cells["cell_id"], name="cell_id"),
-                                         columns=pd.Index(self.years, name="year"))
+                                         columns=pd.Index(self.years, name="year"), copy=False)
         return cache[column]
 
     @cached_property

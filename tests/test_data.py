@@ -689,3 +689,20 @@ def test_digits_of_other_scripts_are_not_counts(tmp_path):
     for spelled in ("１２", "١٢"):
         with pytest.raises(DataError, match=f"expected a whole number, found '{spelled}'"):
             load_dataset(*write(tmp_path, _set(cells, 0, "population", spelled), history))
+
+
+def test_a_panel_is_the_history_by_cell_and_year_in_any_row_order():
+    """A history of every year of every cell, in the cells' order, is folded into the
+    panel; any other order is placed row by row: both are the pivot of the history."""
+    from nq21model.data import Dataset
+
+    cells, history = make_tables(n_cells=7)
+    shuffled = history.sample(frac=1, random_state=3).reset_index(drop=True)
+    gap = history.drop(index=[3, 20]).reset_index(drop=True)
+    for rows, folded in ((history, True), (shuffled, False), (gap, False)):
+        ds = Dataset(cells=cells, history=rows, sources={})
+        for column in ("local_members", "admitted"):
+            pivot = rows.pivot(index="cell_id", columns="year", values=column).reindex(cells["cell_id"])
+            pd.testing.assert_frame_equal(ds.panel(column), pivot.reindex(columns=ds.years), check_dtype=False,
+                                          check_names=False, check_index_type=False, check_column_type=False)
+        assert (ds.__dict__["_panels"]["_positions"] is None) == folded
