@@ -144,6 +144,17 @@ def arrow_text(values) -> bool:
     return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
+def arrow_filled(values) -> bool:
+    """Whether ``values`` is :func:`arrow_text` with no value missing or empty: one
+    look at its lengths, where a comparison with "" makes a mask of every row."""
+    import pyarrow.compute as pc
+
+    if not arrow_text(values):
+        return False
+    column = values.array.__arrow_array__()
+    return column.null_count == 0 and (len(column) == 0 or pc.min(pc.binary_length(column)).as_py() > 0)
+
+
 def arrow_all_clean(values) -> bool:
     """:func:`~nq21model.spelling.all_clean` of the distinct values of
     :func:`arrow_text` values, by pyarrow's hash table and its join: no Python

@@ -172,7 +172,7 @@ class KeyedHistory:
     codes: np.ndarray  # each row's cell: names[codes[i]]
     names: np.ndarray
     year: np.ndarray
-    rows: np.ndarray  # as Excel numbers them
+    rows: pd.Index  # as Excel numbers them
     same: np.ndarray  # the row before is the same cell's
     prev_year: np.ndarray
     dup: np.ndarray  # a second row of a cell-year
@@ -201,7 +201,7 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
         order = np.lexsort((year, codes))  # stable: a duplicate's first row in the file comes first
         good = good.iloc[order]
         codes, year = codes[order], year[order]
-    rows = good.index.to_numpy() + 2  # as Excel numbers them (header = row 1)
+    rows = good.index + 2  # as Excel numbers them (header = row 1); a range while the rows are in file order
     same = np.r_[False, codes[1:] == codes[:-1]]
     prev_year = np.r_[0, year[:-1]]
     dup = same & (year == prev_year)
@@ -211,9 +211,9 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
     # a cell with a row whose year did not parse (already reported) would show a false gap
     unread = frame.loc[frame["year"].isna() & frame["cell_id"].notna(), "cell_id"] if len(good) < len(frame) \
         else ()
-    damaged = np.isin(codes, pd.Index(names).get_indexer(unread.to_numpy())) if len(unread) else \
-        np.zeros(len(codes), bool)
-    gap = same & ~dup & (year != prev_year + 1) & ~damaged
+    gap = same & ~dup & (year != prev_year + 1)
+    if len(unread):
+        gap &= ~np.isin(codes, pd.Index(names).get_indexer(unread.to_numpy()))
     for i in np.flatnonzero(gap):
         problems.append(Violation(name, int(rows[i]), headers["year"],
                                   f"cell '{names[codes[i]]}': years jump from {prev_year[i]} to {year[i]}; "

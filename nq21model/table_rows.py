@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .csv_arrow import arrow_filled
 from .exceptions import DataWarning, warn
 from .spelling import _fold, normalise_text
 
@@ -44,6 +45,8 @@ def _without_group_rows(frame: pd.DataFrame, name: str, ids: list) -> pd.DataFra
     values, or a first text that is a total's — named in one warning. ``ids``: the
     table's id columns (none: nothing is dropped)."""
     if not ids or frame.empty:
+        return frame
+    if any(arrow_filled(frame[c]) for c in ids):  # an id in every row: no group row
         return frame
     blank_id = np.logical_and.reduce([(frame[c].isna() | frame[c].eq("")).to_numpy() for c in ids])  # one pass each
     if not blank_id.any():

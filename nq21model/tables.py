@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv_arrow import arrow_all_clean, arrow_text, read_csv_arrow, separator, text_encoding
+from .csv_arrow import arrow_all_clean, arrow_filled, arrow_text, read_csv_arrow, separator, text_encoding
 from .exceptions import DataError, DataWarning, Violation, warn
 from .spelling import _fold, all_clean, normalise_text
 from .table_rows import (_excel_row, _is_blank, _without_group_rows, _without_total_rows, fill_merged, sheet_xml,
@@ -162,6 +162,8 @@ def _read_table(path: Path, sheet: str | int | None, columns: tuple[Column, ...]
     # Drop rows blank in every column (common at the end of Excel sheets); row
     # numbers of the others stay as the user sees them.
     first_col = frame.iloc[:, 0]
+    if arrow_filled(first_col):  # a CSV's text, none blank: no blank row
+        return frame
     candidates = first_col.isna().to_numpy().copy()
     if first_col.dtype == object:  # Excel cells: None, NaN, spaces
         candidates |= first_col.map(_is_blank).to_numpy(dtype=bool)
@@ -284,7 +286,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
         if values.dtype.kind == "i":  # read as a clean column of integers: range checks alone
             parsed = values.astype(np.int64)
             numbers = parsed.to_numpy()
-            if (numbers <= limit).all() and (col.minimum is None or (numbers >= col.minimum).all()):
+            if not len(numbers) or (numbers.max() <= limit and (col.minimum is None or numbers.min() >= col.minimum)):
                 return parsed
             bad_index = values.index[:0]
         else:
