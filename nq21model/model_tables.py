@@ -171,6 +171,7 @@ class KeyedHistory:
     good: pd.DataFrame  # the rows whose cell and year parsed, by cell, years ascending
     codes: np.ndarray  # each row's cell: names[codes[i]]
     names: np.ndarray
+    uniques: pd.Index  # the names as the column held them
     year: np.ndarray
     rows: pd.Index  # as Excel numbers them
     same: np.ndarray  # the row before is the same cell's
@@ -194,6 +195,7 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
     # Rows whose key failed to parse cannot be checked further.
     good = frame.dropna(subset=["cell_id", "year"])
     codes, uniques = pd.factorize(good["cell_id"])
+    uniques = pd.Index(uniques)
     names = np.asarray(uniques, dtype=object)  # a cell's id: names[codes[i]]
     year = good["year"].to_numpy(dtype=np.int64)
     step = np.diff(codes)
@@ -227,8 +229,8 @@ def keyed_history(path: Path, sheet: str | int | None = None) -> KeyedHistory:
     broken = same & ~dup & (year == prev_year + 1) & (members != expected)
     if not whole:  # a count that did not parse (already reported) breaks nothing
         broken &= ~np.isnan(expected) & ~np.isnan(members)
-    return KeyedHistory(name, headers, problems, no_transfers, good, codes, names, year, rows, same, prev_year, dup,
-                        whole, counts, expected, broken)
+    return KeyedHistory(name, headers, problems, no_transfers, good, codes, names, uniques, year, rows, same,
+                        prev_year, dup, whole, counts, expected, broken)
 
 
 def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
@@ -256,7 +258,7 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     k = keyed_history(Path(path), sheet) if keyed is None else keyed
     name, headers, problems, no_transfers, good = k.name, k.headers, k.problems, k.no_transfers, k.good
     codes, names, year, rows, same, prev_year, dup = k.codes, k.names, k.year, k.rows, k.same, k.prev_year, k.dup
-    in_cells = None if cells is None else _positions(cells["cell_id"].to_numpy(), names)  # -1: unknown
+    in_cells = None if cells is None else _positions(cells["cell_id"], k.uniques)  # -1: unknown
     if cells is not None:
         unknown = in_cells < 0
         if unknown.any():
@@ -328,11 +330,16 @@ def _load_history(path: str | Path, cells: pd.DataFrame | None = None, *,
     return out, None if cells is None else in_cells[codes], adjustments
 
 
-def _positions(ids: np.ndarray, names: np.ndarray) -> np.ndarray:
+def _positions(ids: pd.Series, names: pd.Index) -> np.ndarray:
     """Each of ``names``' position in ``ids`` (distinct), −1 where it is not there:
-    without a hash table when the two are the same ids in the same order (most files)."""
-    if len(ids) == len(names) and bool((ids == names).all()):
-        return np.arange(len(ids))
+    without a hash table when the two are the same ids in the same order (most files;
+    compared as they are held: Arrow text by pyarrow)."""
+    if len(ids) == len(names):
+        try:
+            if np.asarray(ids.array == names.array, dtype=bool).all():
+                return np.arange(len(ids))
+        except (TypeError, ValueError):  # values that do not compare (a missing one): by the hash table
+            pass
     return pd.Index(ids).get_indexer(names)
 
 
