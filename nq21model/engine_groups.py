@@ -282,8 +282,10 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
                                          for start in range(0, len(groups), 64)])
         return out
     prob = float(p[0, 0])
-    n_tot = np.array([n0[idx].sum() for idx in groups], dtype=float)
-    mu_tot = np.array([mu[0, idx].sum() for idx in groups])
+    flat = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
+    labels = np.repeat(np.arange(len(groups)), [len(idx) for idx in groups])  # each group's sums at once
+    n_tot = np.bincount(labels, weights=n0[flat], minlength=len(groups))
+    mu_tot = np.bincount(labels, weights=mu[0, flat], minlength=len(groups))
     mean = n_tot * prob + mu_tot
     sd = np.sqrt(n_tot * prob * (1 - prob) + mu_tot)
     end = n_tot + mu_tot + 10 * np.sqrt(mu_tot) + 25          # past every group's support
