@@ -177,18 +177,16 @@ class ForecastResults:
     @cached_property
     def cells(self) -> pd.DataFrame:
         """One row per cell and horizon: expected members, quantiles, P(0), P(≥ k)."""
-        base = self.dataset.cells[[c for c in ("cell_id", "district", "commune", "cell_name")
-                                   if c in self.dataset.cells]]
+        base = {c: self.dataset.cells[c].array for c in ("cell_id", "district", "commune", "cell_name")
+                if c in self.dataset.cells}
         frames = []
-        for horizon in self.horizons:
+        for horizon in self.horizons:  # each horizon's table made at once, not a column at a time
             stats = self.stats(horizon)
-            frame = base.copy()
-            frame["horizon"] = horizon
-            frame["expected_members"] = stats["expected"]
-            for key in ("q10", "q50", "q90", "p_zero", *(f"p_at_least_{k}" for k in config.THRESHOLDS)):
-                frame[key] = stats[key]
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)[self.cell_columns]
+            frames.append(pd.DataFrame({**base, "horizon": horizon, "expected_members": stats["expected"],
+                                        **{key: stats[key] for key in ("q10", "q50", "q90", "p_zero",
+                                                                       *(f"p_at_least_{k}" for k in config.THRESHOLDS))}},
+                                       index=pd.RangeIndex(len(self.dataset.cells)), copy=False))
+        return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))[self.cell_columns]
 
     def _groups(self, by: str | None) -> dict[str, np.ndarray]:
         by = by or self.unit_column
