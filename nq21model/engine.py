@@ -75,11 +75,24 @@ _FFT_SIZES = np.array(sorted({2 ** a * 3 ** b * 5 ** c for a in range(25) for b 
 
 def fft_lengths(need) -> np.ndarray:
     """The first of :data:`_FFT_SIZES` at or above each ``need`` (a power of two
-    above them)."""
-    need = np.asarray(need, dtype=float)
-    at = np.searchsorted(_FFT_SIZES, need)
-    beyond = 2 ** np.ceil(np.log2(np.maximum(need, 1)))
-    return np.where(at < _FFT_SIZES.size, _FFT_SIZES[np.minimum(at, _FFT_SIZES.size - 1)], beyond).astype(np.int64)
+    above them): by a table of the first lengths up to 2^16, where most needs are."""
+    need = np.ceil(np.asarray(need, dtype=float))
+    table = _first_lengths()
+    out = np.asarray(table[np.clip(need, 0, table.size - 1).astype(np.int64)])
+    beyond = need >= table.size
+    if beyond.any():
+        at = np.searchsorted(_FFT_SIZES, need[beyond])
+        out[beyond] = np.where(at < _FFT_SIZES.size, _FFT_SIZES[np.minimum(at, _FFT_SIZES.size - 1)],
+                               2 ** np.ceil(np.log2(need[beyond])))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _first_lengths() -> np.ndarray:
+    """The first of :data:`_FFT_SIZES` at or above each whole number to 2^16."""
+    table = _FFT_SIZES[np.searchsorted(_FFT_SIZES, np.arange(2 ** 16 + 1))]
+    table.flags.writeable = False
+    return table
 
 
 def _poisson_end(mu) -> float:
