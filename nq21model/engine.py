@@ -115,10 +115,8 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: boo
     n0 = np.asarray(n0, dtype=np.int64)
     p, mu = np.asarray(p, dtype=float), np.asarray(mu, dtype=float)
     shape = np.broadcast_shapes(n0.shape, p.shape, mu.shape)
-    n0, p, mu = (np.broadcast_to(a, shape) for a in (n0, p, mu))
-    p_values, p_at = np.unique(p, return_inverse=True)
-    n_values, n_at = np.unique(n0, return_inverse=True)
-    p_at, n_at = p_at.reshape(shape), n_at.reshape(shape)
+    (p_values, p_at), (n_values, n_at) = _distinct(p), _distinct(n0)  # before broadcasting: fewer values
+    n0, p, mu, p_at, n_at = (np.broadcast_to(a, shape) for a in (n0, p, mu, p_at, n_at))
     logs = _log_binomial_pgf(p_values[:, None], size)  # one row per distinct p
     with np.errstate(divide="ignore", invalid="ignore"):
         if 2 * p_values.size * n_values.size <= p.size:
@@ -134,6 +132,19 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: boo
             np.exp(g, out=g)
     pmf = np.fft.irfft(g, n=size, axis=-1)
     return np.clip(pmf, 0.0, None) if clip else pmf
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values ascending, each value's place among them) — ``np.unique``'s,
+    without its sort where it can: one value (a survival for all), or counts that
+    are small whole numbers."""
+    if values.size and (values == values.flat[0]).all():
+        return values.reshape(-1)[:1].copy(), np.zeros(values.shape, dtype=np.intp)
+    if values.dtype.kind == "i" and values.size and 0 <= values.min() and values.max() <= 4 * values.size:
+        present = np.bincount(values.reshape(-1)) > 0
+        return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+    found, at = np.unique(values, return_inverse=True)
+    return found, at.reshape(values.shape)
 
 
 def _poisson_pmf(mu: np.ndarray, size: int) -> np.ndarray:
