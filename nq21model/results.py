@@ -255,8 +255,11 @@ class ForecastResults:
         observed_years = [y for y in sorted(set(config.TARGETS) | set(self.horizons)) if y in self.full.years]
         blocks = []
         for year in [y for y in observed_years if y in config.TARGETS and y <= self.base_year]:
-            blocks.append({"unit": units, "horizon": year, "status": "observed",
-                           **self._observed_frame(units, by, year)})
+            seen = self._observed_frame(units, by, year)
+            own = {"observed_cells": seen["cells"], "observed_members": seen["expected_members"],
+                   **{f"observed_share_at_least_{k}": seen[f"share_at_least_{k}"] for k in config.THRESHOLDS}}
+            blocks.append({"unit": units, "horizon": year, "status": "observed", **seen,  # its own observed figures
+                           **{column: np.asarray(values, dtype=float) for column, values in own.items()}})
         for horizon in self.horizons:
             block = {"unit": units, "horizon": horizon, "status": "forecast",
                      **self._forecast_frame(horizon, groups)}
@@ -273,11 +276,6 @@ class ForecastResults:
         for col in OBSERVED_COLUMNS:
             if col not in frame:
                 frame[col] = np.nan
-        observed = frame["status"].eq("observed")
-        frame.loc[observed, "observed_cells"] = frame.loc[observed, "cells"]
-        frame.loc[observed, "observed_members"] = frame.loc[observed, "expected_members"]
-        for k in config.THRESHOLDS:
-            frame.loc[observed, f"observed_share_at_least_{k}"] = frame.loc[observed, f"share_at_least_{k}"]
         return frame[UNIT_COLUMNS]
 
     def _reach(self, year: int, groups: list[np.ndarray]) -> np.ndarray:
