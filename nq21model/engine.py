@@ -79,8 +79,8 @@ def fft_lengths(need) -> np.ndarray:
     above them): by a table of the first lengths up to 2^16, where most needs are."""
     need = np.ceil(np.asarray(need, dtype=float))
     table = _first_lengths()
-    out = np.asarray(table[np.clip(need, 0, table.size - 1).astype(np.int64)])
-    beyond = need >= table.size
+    beyond = ~(need < table.size)  # and a need that is not a number, as a search puts it: last
+    out = np.asarray(table[np.maximum(np.where(beyond, 0, need), 0).astype(np.int64)])
     if beyond.any():
         at = np.searchsorted(_FFT_SIZES, need[beyond])
         out[beyond] = np.where(at < _FFT_SIZES.size, _FFT_SIZES[np.minimum(at, _FFT_SIZES.size - 1)],
@@ -116,15 +116,18 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: boo
     n0 = np.asarray(n0, dtype=np.int64)
     p, mu = np.asarray(p, dtype=float), np.asarray(mu, dtype=float)
     shape = np.broadcast_shapes(n0.shape, p.shape, mu.shape)
+    if not math.prod(shape):
+        return np.zeros(shape + (size,))
     (p_values, p_at), (n_values, n_at) = _distinct(p), _distinct(n0)  # before broadcasting: fewer values
     n0, p, mu, p_at, n_at = (np.broadcast_to(a, shape) for a in (n0, p, mu, p_at, n_at))
+    top = mu.max()
     logs = _log_binomial_pgf(p_values[:, None], size)  # one row per distinct p
     with np.errstate(divide="ignore", invalid="ignore"):
-        if 2 * p_values.size * n_values.size <= p.size:
+        if 2 * p_values.size * n_values.size <= p.size and top <= POISSON_PMF_MEAN:
             powers = np.exp(logs[:, None, :] * n_values[:, None])
             powers[:, n_values == 0] = 1.0  # no members: no binomial part (0·log 0)
             g = powers[p_at, n_at]
-            g *= np.fft.rfft(_poisson_pmf(mu, min(size, int(_poisson_end(mu.max())) + 1)), n=size, axis=-1)
+            g *= np.fft.rfft(_poisson_pmf(mu, min(size, int(_poisson_end(top)) + 1)), n=size, axis=-1)
         else:
             g = logs[p_at]  # log G, built in place: these arrays are large
             g *= n0[..., None]
@@ -133,6 +136,12 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: boo
             np.exp(g, out=g)
     pmf = np.fft.irfft(g, n=size, axis=-1)
     return np.clip(pmf, 0.0, None) if clip else pmf
+
+
+#: Up to this Poisson mean :func:`_pgf_pmf` may take the Poisson factor from the pmf
+#: (its logarithm's terms, k log μ, μ and log k!, lose 1e-16 of their size: within
+#: 1e-14 of the exponential's up to here; a cell's admissions are a few a year).
+POISSON_PMF_MEAN = 200.0
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +249,9 @@ def low_tails(n0, p, mu, kmax: int, *, chunk_elements: int = 500_000) -> np.ndar
     mu = np.asarray(mu, dtype=float)
     shape = np.broadcast_shapes(n0.shape, p.shape, mu.shape)
     n0, p, mu = (np.broadcast_to(a, shape) for a in (n0, p, mu))
-    if not shape or math.prod(shape) * (kmax + 1) <= chunk_elements:
+    if not shape:  # one cell given as numbers
+        return _low_tails(n0[None], p[None], mu[None], kmax)[0]
+    if math.prod(shape) * (kmax + 1) <= chunk_elements:
         return _low_tails(n0, p, mu, kmax)
     out = np.empty(shape + (kmax + 1,))
     step = max(1, chunk_elements // (math.prod(shape[:-1]) * (kmax + 1)))

@@ -271,6 +271,8 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
     n0 = np.asarray(n0, dtype=np.int64)
     p = np.atleast_2d(np.asarray(p, dtype=float))
     mu = np.atleast_2d(np.asarray(mu, dtype=float))
+    cells = np.arange(n0.size)
+    groups = [np.atleast_1d(cells[idx]) for idx in groups]  # positions, whatever indexes them (a mask, a list)
     out = np.empty((len(groups), len(levels)), dtype=np.int64)
     if p.shape[0] != 1 or p.size == 0 or not np.all(p == p[0, 0]):
         def group_quantiles(part):  # each writes its own groups' rows, on every core
@@ -282,7 +284,7 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
                                          for start in range(0, len(groups), 64)])
         return out
     prob = float(p[0, 0])
-    flat = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
+    flat = np.concatenate(groups) if groups else np.zeros(0, np.int64)
     labels = np.repeat(np.arange(len(groups)), [len(idx) for idx in groups])  # each group's sums at once
     n_tot = np.bincount(labels, weights=n0[flat], minlength=len(groups))
     mu_tot = np.bincount(labels, weights=mu[0, flat], minlength=len(groups))

@@ -68,23 +68,45 @@ def test_summary_matches_scipy_convolution():
 
 def test_a_shared_survival_gives_the_same_pmf_by_its_table_as_cell_by_cell():
     """Many cells with a few survivals take the table of binomial parts and the Poisson
-    pmf's transform; one cell alone takes a complex exponential a value: both are the
-    closed form."""
+    pmf's transform; one cell alone (or a mean above POISSON_PMF_MEAN) takes a complex
+    exponential a value: both are the closed form."""
     rng = np.random.default_rng(8)
     n0 = np.r_[0, 0, 59, rng.integers(0, 60, 997)]
     p = np.r_[0.5, 1.0, 0.5, rng.choice([0.0, 0.5, 0.904, 1.0], 997)]
-    mu = np.r_[0.0, 7.7, 0.0, rng.uniform(0, 40, 996), 900.0]
+    mu = np.r_[0.0, 7.7, 0.0, rng.uniform(0, 40, 996), engine.POISSON_PMF_MEAN]
     assert 2 * np.unique(p).size * np.unique(n0).size <= n0.size  # the table's way
-    together = engine.binomial_poisson_pmf(n0, p, mu)
-    for i in range(n0.size):
-        alone = engine.binomial_poisson_pmf(n0[i:i + 1], p[i:i + 1], mu[i:i + 1])[0]
-        n = min(alone.size, together.shape[1])
-        assert np.abs(together[i, :n] - alone[:n]).max() < 1e-13
-        ref = reference_closed_form(int(n0[i]), p[i], mu[i], size=n)
-        assert np.abs(together[i, :n] - ref).max() < 1e-13
+    for high in (False, True):  # one mean above the bound: the exponential's way for all
+        means = np.r_[mu[:-1], 900.0] if high else mu
+        together = engine.binomial_poisson_pmf(n0, p, means)
+        for i in range(n0.size):
+            alone = engine.binomial_poisson_pmf(n0[i:i + 1], p[i:i + 1], means[i:i + 1])[0]
+            n = min(alone.size, together.shape[1])
+            assert np.abs(together[i, :n] - alone[:n]).max() < 1e-14
+            ref = reference_closed_form(int(n0[i]), p[i], means[i], size=n)
+            assert np.abs(together[i, :n] - ref).max() < 1e-13
     log_factorials = engine._log_factorials(3000)
     for k in (0, 1, 5, 63, 64, 65, 200, 2999):
         assert log_factorials[k] == pytest.approx(math.lgamma(k + 1.0), rel=1e-15, abs=1e-15)
+
+
+def test_the_engine_takes_what_it_took_before_its_faster_ways():
+    """No cells; a mean that is not a number (its cell's pmf is NaN, the others'
+    are not); one cell given as numbers; groups given as masks, lists or a number."""
+    assert engine.binomial_poisson_pmf([], [], []).shape == (0, 32)
+    n0, mu = np.arange(50) % 5, np.full(50, 2.0)
+    mu[3] = np.nan
+    with np.errstate(invalid="ignore"):
+        pmf = engine.binomial_poisson_pmf(n0, np.full(50, 0.8), mu)
+    assert np.isnan(pmf).any(axis=1).nonzero()[0].tolist() == [3]
+    alone = engine.binomial_poisson_pmf(n0[:1], np.full(1, 0.8), mu[:1])[0]
+    assert np.abs(pmf[0, :alone.size] - alone).max() < 1e-15
+    assert np.array_equal(engine.low_tails(3, 0.5, 1.0, 5), engine.low_tails(np.array([3]), [0.5], [1.0], 5)[0])
+    rng = np.random.default_rng(2)
+    n0, mu, p = rng.integers(0, 40, 200), rng.uniform(0, 3, 200), np.full(200, 0.85)
+    by_index = [np.flatnonzero(n0 > 20), np.flatnonzero(n0 < 5), np.array([3]), np.arange(10)]
+    by_other = [n0 > 20, list(np.flatnonzero(n0 < 5)), 3, range(10)]
+    assert np.array_equal(engine_groups.total_quantiles_groups(n0, p, mu, by_other, (0.1, 0.9)),
+                          engine_groups.total_quantiles_groups(n0, p, mu, by_index, (0.1, 0.9)))
 
 
 def test_total_pmf_matches_convolution_of_cells():
