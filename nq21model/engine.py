@@ -96,8 +96,8 @@ def _first_lengths() -> np.ndarray:
     return table
 
 
-def _poisson_end(mu) -> float:
-    """Where Poisson(mu)'s mass ends: above it, less than 1e-18."""
+def _poisson_end(mu):
+    """Where Poisson(mu)'s mass ends (of each mean): above it, less than 1e-18."""
     return mu + 8.0 * np.sqrt(mu) + 15.0
 
 
@@ -110,9 +110,10 @@ def _pgf_pmf(n0: np.ndarray, p: np.ndarray, mu: np.ndarray, size: int, clip: boo
     """pmf (…, size) of Binomial(n0, p) + Poisson(mu) by the PGF on roots of unity.
 
     Where the distinct (p, n0) are few beside the cells (one survival for all, members
-    a few dozen), the binomial part ``(1 − p + p z)**n0`` is made once for each and
-    the Poisson part is the real FFT of its pmf: a third of the work of a complex
-    exponential a value, ``exp(n0 log(1 − p + p z) + mu (z − 1))``, as otherwise."""
+    a few dozen) and the means at most :data:`POISSON_PMF_MEAN`, the binomial part
+    ``(1 − p + p z)**n0`` is made once for each and the Poisson part is the real FFT
+    of its pmf: a third of the work of a complex exponential a value,
+    ``exp(n0 log(1 − p + p z) + mu (z − 1))``, as otherwise."""
     n0 = np.asarray(n0, dtype=np.int64)
     p, mu = np.asarray(p, dtype=float), np.asarray(mu, dtype=float)
     shape = np.broadcast_shapes(n0.shape, p.shape, mu.shape)
