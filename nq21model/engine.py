@@ -50,9 +50,12 @@ def horizon_parameters(survival: np.ndarray, lam: np.ndarray, steps: int) -> tup
     """
     survival = np.asarray(survival, dtype=float)
     lam = np.asarray(lam, dtype=float)[..., :steps]
-    values, at = _distinct(survival)  # the powers of each distinct survival (fixed rates: one)
-    powers = values[:, None] ** np.arange(steps - 1, -1, -1)
-    return (values ** steps)[at], (lam * (powers[0] if values.size == 1 else powers[at])).sum(axis=-1)
+    if survival.size and (survival == survival.flat[0]).all():  # one survival for all (fixed rates): its powers
+        one = survival.reshape(-1)[:1]
+        return np.broadcast_to(one ** steps, survival.shape).copy(), \
+            (lam * (one[:, None] ** np.arange(steps - 1, -1, -1))[0]).sum(axis=-1)
+    powers = survival[..., None] ** np.arange(steps - 1, -1, -1)
+    return survival ** steps, (lam * powers).sum(axis=-1)
 
 
 def _log_binomial_pgf(p: np.ndarray, size: int) -> np.ndarray:
