@@ -179,13 +179,12 @@ class ForecastResults:
         """One row per cell and horizon: expected members, quantiles, P(0), P(≥ k)."""
         base = {c: self.dataset.cells[c].array for c in ("cell_id", "district", "commune", "cell_name")
                 if c in self.dataset.cells}
+        keys = ("q10", "q50", "q90", "p_zero", *(f"p_at_least_{k}" for k in config.THRESHOLDS))
         frames = []
         for horizon in self.horizons:  # each horizon's table made at once, not a column at a time
             stats = self.stats(horizon)
-            frames.append(pd.DataFrame({**base, "horizon": horizon, "expected_members": stats["expected"],
-                                        **{key: stats[key] for key in ("q10", "q50", "q90", "p_zero",
-                                                                       *(f"p_at_least_{k}" for k in config.THRESHOLDS))}},
-                                       index=pd.RangeIndex(len(self.dataset.cells)), copy=False))
+            columns = {**base, "horizon": horizon, "expected_members": stats["expected"], **{k: stats[k] for k in keys}}
+            frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(self.dataset.cells)), copy=False))
         return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))[self.cell_columns]
 
     def _groups(self, by: str | None) -> dict[str, np.ndarray]:
