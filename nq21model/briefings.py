@@ -134,7 +134,8 @@ class BriefingRun:
         rows.append((rel(self.xlsx), f"{self.at_risk_cells} at-risk cells, a sheet per unit"))
         if self.quota_books:
             rows.append((f"{rel(self.out_dir / 'chi_tieu')}/*.xlsx",
-                         f"{len(self.quota_books)} admission-quota lists (đề xuất chỉ tiêu kết nạp), one per unit"))
+                         f"{len(self.quota_books)} admission-quota list{'s' * (len(self.quota_books) != 1)} "
+                         "(đề xuất chỉ tiêu kết nạp), one per unit"))
         rows.append((rel(self.manifest), "parameters, data sha256, versions, durations, failures"))
         width = max(len(path) for path, _ in rows)
         lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "

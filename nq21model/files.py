@@ -203,8 +203,8 @@ def _may_change(column: pd.Series, look: tuple[str, str]) -> bool:
 
 def _map_text(frame: pd.DataFrame, fix, look: tuple[str, str]) -> pd.DataFrame:
     """``frame`` with ``fix`` applied to every string cell and string column label;
-    a column is left as it is when no string of it matches ``pattern``
-    (:func:`_may_change` of ``look``) — most are."""
+    a column is left as it is when :func:`_may_change` finds no string of it that a
+    fix could change (``look``) — most are."""
     columns = [fix(c) if isinstance(c, str) else c for c in frame.columns]
     text = _text_columns(frame)
     if not text and columns == list(frame.columns):

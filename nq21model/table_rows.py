@@ -3,7 +3,6 @@ heading inside it (each named in a warning, not read) — and the two small help
 every reader shares: a blank value, a row's number as Excel shows it."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -34,7 +33,7 @@ def _without_total_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         if not texts or _fold(texts[0]) not in _TOTAL_LABELS:
             break
         warn(f"{name}, row {_excel_row(frame.index[-1])}: a total row ('{normalise_text(texts[0])}'), "
-                      "not read as data", DataWarning, stacklevel=4)
+             "not read as data", DataWarning, stacklevel=4)
         frame = frame.iloc[:-1]
     return frame
 
@@ -61,8 +60,8 @@ def _without_group_rows(frame: pd.DataFrame, name: str, ids: list) -> pd.DataFra
         return frame
     shown = ", ".join(f"row {_excel_row(i)} ('{text}')" for i, text in group[:4])
     warn(f"{name}: {len(group)} row{'s' if len(group) > 1 else ''} of a report's grouping (a subtotal or a "
-                  f"group heading, no id) not read as data: {shown}{' …' if len(group) > 4 else ''}",
-                  DataWarning, stacklevel=4)
+         f"group heading, no id) not read as data: {shown}{' …' if len(group) > 4 else ''}",
+         DataWarning, stacklevel=4)
     return frame.drop(index=[i for i, _ in group])
 
 
@@ -151,7 +150,7 @@ def warn_hidden_rows(frame: pd.DataFrame, hidden: list[int], where: str) -> None
     shown = ", ".join(f"{a}–{b}" if b > a else str(a) for a, b in spans[:8]) + (" …" if len(spans) > 8 else "")
     plural = "s" if read.size > 1 else ""
     warn(f"{where}: {read.size:,} row{plural} hidden in Excel (by a filter or by hand) read like the "
-                  f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
+         f"others: row{plural} {shown}; delete the rows that are not data", DataWarning, stacklevel=4)
 
 
 def warn_hidden_columns(frame: pd.DataFrame, read: list, shut: set[int], where: str) -> None:
@@ -162,8 +161,8 @@ def warn_hidden_columns(frame: pd.DataFrame, read: list, shut: set[int], where: 
     if unseen:
         many = len(unseen) > 1
         warn(f"{where}: column{'s' if many else ''} {', '.join(map(repr, unseen))} hidden in Excel but "
-                      f"read; if {'they are' if many else 'it is'} not the one{'s' if many else ''} to read, delete "
-                      f"{'them' if many else 'it'}", DataWarning, stacklevel=4)
+             f"read; if {'they are' if many else 'it is'} not the one{'s' if many else ''} to read, delete "
+             f"{'them' if many else 'it'}", DataWarning, stacklevel=4)
 
 
 def fill_merged(frame: pd.DataFrame, xml: str | None) -> pd.DataFrame:

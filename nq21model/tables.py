@@ -300,7 +300,7 @@ def _parse_column(values: pd.Series, col: Column, header: str, name: str,
                     written = " or ".join(f"{int(n.sum()):,} {what}" for n, what in
                                           ((dash, "written '-'"), (blank, "blank")) if n.any())
                     warn(f"{name}: column '{header}': {written} read as 0 "
-                                  f"(first at row {_excel_row(values.index[none][0])})", DataWarning, stacklevel=4)
+                         f"(first at row {_excel_row(values.index[none][0])})", DataWarning, stacklevel=4)
             bad_index = parsed.index[parsed.isna()]
             for index in bad_index:
                 raw = values[index]
@@ -455,7 +455,7 @@ def _parse_table(path: Path, columns: tuple[Column, ...], sheet,
     for col in columns:  # an optional column kept but emptied (no transfers kept; districts since July 2025)
         if not col.required and col.name in headers and _all_blank(frame[headers[col.name]]):
             warn(f"{name}: column '{headers[col.name]}' is blank in every row: read as absent",
-                          DataWarning, stacklevel=3)
+                 DataWarning, stacklevel=3)
             del headers[col.name]
     parsed = {}
     for col in columns:
@@ -485,7 +485,7 @@ def _warn_unread(frame: pd.DataFrame, headers: dict, name: str) -> None:
               and _fold(normalise_text(str(h))) not in _IGNORED]
     if unread:
         warn(f"{name}: column{'s' if len(unread) > 1 else ''} {', '.join(repr(h) for h in unread)} "
-                      f"not read (not a column of this table)", DataWarning, stacklevel=4)
+             f"not read (not a column of this table)", DataWarning, stacklevel=4)
 
 
 #: Rows below row 1 where a header may stand (under a report's title and blank rows).
