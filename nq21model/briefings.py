@@ -325,6 +325,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
                 quota_books.update(write_quota_workbooks(fields["allocation"], staging / "chi_tieu", by=by,
                                                          units=units))
 
+        if pool is not None:
+            runner.launched(pool)  # the parts' processes are forked next: no other thread then
         extras = run.extras = compute_extras(results, by=by, progress=say, jobs=jobs, units=units,
                                              on_start=meanwhile, on_part=while_waiting)
         natural = results.rates.info.get("natural") or (results.rates if results.rates.source == "calibrated"

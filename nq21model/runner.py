@@ -209,21 +209,43 @@ STARTS_WITHOUT_THREAD = hasattr(ProcessPoolExecutor, "_launch_processes")
 
 
 def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
-    """A local pool of ``jobs`` worker processes, started now, each warming its kernel
+    """A local pool of ``jobs`` worker processes, each warming its kernel
     (:func:`warm_up`) while the caller goes on preparing: what :func:`execute` runs
     the units in. The workers are forked from a fresh server process that imported
-    the HTML exporter once (spawned where there is no fork server). No thread is
-    started in this process before the first task is submitted, so the caller may
-    still fork meanwhile (the batch's province-wide parts). :func:`stop_pool` ends
-    it, also before any task."""
+    the HTML exporter once (spawned where there is no fork server); they are launched
+    on a short-lived thread, since the server answers only once its imports are done
+    (half a second the caller spends reading its data instead). The caller may still
+    fork once :func:`launched` returned: no other thread is started in this process
+    before the first task is submitted (the batch's province-wide parts are forked
+    then). :func:`stop_pool` ends it, also before any task."""
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=_pool_context(),
                                initializer=_worker_init, initargs=(log_path, kernel, cwd))
-    if STARTS_WITHOUT_THREAD:  # what the first submit would do (Python 3.11–3.13), without the thread
-        pool._launch_processes()
+    if STARTS_WITHOUT_THREAD:  # what the first submit would do (Python 3.11–3.13), without its thread
+        failed: list[BaseException] = []
+
+        def launch():
+            try:
+                pool._launch_processes()
+            except BaseException as exc:  # raised by launched(), in the caller's thread
+                failed.append(exc)
+
+        pool._nq21_launch = (threading.Thread(target=launch, name="nq21model-pool-start"), failed)
+        pool._nq21_launch[0].start()
     else:  # another Python: the workers start, and the executor's thread with them
         for _ in range(max(1, jobs)):
             pool.submit(_ready)
     return pool
+
+
+def launched(pool) -> None:
+    """Wait until :func:`start_pool` has launched ``pool``'s workers (raising what
+    failed there): before this process forks, submits or stops the pool."""
+    launch = getattr(pool, "_nq21_launch", None)
+    if launch is not None:
+        launch[0].join()
+        pool._nq21_launch = None
+        if launch[1]:
+            raise launch[1][0]
 
 
 def _pool_context():
@@ -256,6 +278,8 @@ def stop_pool(pool, *, wait: bool = True) -> None:
     them to stop (they finish their warm-up first and stop their kernels). With
     ``wait``, return once that thread has stopped them, also when an earlier call
     did not wait (a batch that forks again must not have it running)."""
+    with contextlib.suppress(Exception):  # a launch that failed: the workers there are stopped below
+        launched(pool)
     with contextlib.suppress(RuntimeError):  # already shut down
         pool.submit(_ready)
     manager = getattr(pool, "_executor_manager_thread", None) or getattr(pool, "_nq21_manager", None)
@@ -302,6 +326,7 @@ def _run_in(pool, tasks, done) -> list[dict]:
     from concurrent.futures import as_completed
 
     outcomes = []
+    launched(pool)
     futures = {pool.submit(execute_unit, task): task for task in tasks}
     try:
         for future in as_completed(futures):

@@ -269,6 +269,7 @@ def test_a_batch_failing_while_its_workers_warm_stops_them(data_dir, tmp_path, m
 
     def start(*args, **kwargs):
         pool = real_start(*args, **kwargs)
+        runner.launched(pool)
         workers.extend(pool._processes)  # their pids, spawned now
         return pool
 

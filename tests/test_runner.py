@@ -103,6 +103,7 @@ def test_a_pool_given_no_unit_still_stops(tmp_path, monkeypatch):
 
     def start(*args, **kwargs):
         pool = real(*args, **kwargs)
+        runner.launched(pool)
         workers.extend(pool._processes)
         pools.append(pool)  # kept alive: what stops the workers is the pool's shutdown, not its collection
         return pool
@@ -118,6 +119,25 @@ def test_a_pool_given_no_unit_still_stops(tmp_path, monkeypatch):
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
                    for pid in workers)
+
+
+def test_a_pool_whose_workers_cannot_start_says_so_when_it_is_used(tmp_path, monkeypatch):
+    """The workers are launched on a thread while the batch reads its data: what fails
+    there is raised to the batch when it next uses the pool (``launched``, before it
+    forks its parts or submits a unit), and the pool still stops."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    def broken(self):
+        raise OSError("no fork server today")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "_launch_processes", broken, raising=False)
+    if not runner.STARTS_WITHOUT_THREAD:
+        pytest.skip("this Python starts the workers with the executor's own thread")
+    pool = runner.start_pool(1, kernel="", cwd=str(tmp_path), log_path=str(tmp_path / "w.log"))
+    with pytest.raises(OSError, match="no fork server today"):
+        runner.launched(pool)
+    runner.launched(pool)  # said once
+    runner.stop_pool(pool)
 
 
 def test_the_workers_server_starts_before_the_pool(tmp_path):
@@ -141,6 +161,7 @@ server = forkserver._forkserver._forkserver_pid
 assert server is not None and Path(f"/proc/{{server}}").exists()
 pool = runner.start_pool(1, kernel="", cwd={str(tmp_path)!r}, log_path={str(tmp_path / "w.log")!r})
 try:
+    runner.launched(pool)
     (worker,) = pool._processes
     status = Path(f"/proc/{{worker}}/status").read_text()
     assert int(re.search(r"PPid:\\s+(\\d+)", status).group(1)) == server
