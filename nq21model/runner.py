@@ -222,14 +222,17 @@ def start_pool(jobs: int, *, kernel: str, cwd: str, log_path: str):
                                initializer=_worker_init, initargs=(log_path, kernel, cwd))
     if STARTS_WITHOUT_THREAD:  # what the first submit would do (Python 3.11–3.13), without its thread
         failed: list[BaseException] = []
+        done = threading.Event()
 
         def launch():
             try:
                 pool._launch_processes()
             except BaseException as exc:  # raised by launched(), in the caller's thread
                 failed.append(exc)
+            finally:
+                done.set()
 
-        pool._nq21_launch = (threading.Thread(target=launch, name="nq21model-pool-start"), failed)
+        pool._nq21_launch = (threading.Thread(target=launch, name="nq21model-pool-start"), failed, done)
         pool._nq21_launch[0].start()
     else:  # another Python: the workers start, and the executor's thread with them
         for _ in range(max(1, jobs)):
@@ -242,9 +245,13 @@ def launched(pool) -> None:
     failed there): before this process forks, submits or stops the pool."""
     launch = getattr(pool, "_nq21_launch", None)
     if launch is not None:
+        # the thread's own event first: Python < 3.13 marks a thread stopped when a Ctrl-C
+        # interrupts a join() of it (python/cpython#90882), and a later join returns at once
+        launch[2].wait()
         launch[0].join()
         pool._nq21_launch = None
         if launch[1]:
+            pool._max_workers = len(pool._processes)  # no worker started after a failed launch (stop_pool's submit)
             raise launch[1][0]
 
 
@@ -278,10 +285,11 @@ def stop_pool(pool, *, wait: bool = True) -> None:
     them to stop (they finish their warm-up first and stop their kernels). With
     ``wait``, return once that thread has stopped them, also when an earlier call
     did not wait (a batch that forks again must not have it running)."""
-    with contextlib.suppress(Exception):  # a launch that failed: the workers there are stopped below
+    with contextlib.suppress(Exception):  # a launch that failed: the workers it started are stopped below
         launched(pool)
     with contextlib.suppress(RuntimeError):  # already shut down
-        pool.submit(_ready)
+        if pool._processes is None or pool._processes:  # none started: no thread to start, none to stop
+            pool.submit(_ready)
     manager = getattr(pool, "_executor_manager_thread", None) or getattr(pool, "_nq21_manager", None)
     pool._nq21_manager = manager  # shutdown() forgets its thread; a later call joins it
     pool.shutdown(wait=wait, cancel_futures=True)

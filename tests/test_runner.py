@@ -140,6 +140,80 @@ def test_a_pool_whose_workers_cannot_start_says_so_when_it_is_used(tmp_path, mon
     runner.stop_pool(pool)
 
 
+def test_a_launch_that_fails_after_its_first_worker_stops_that_worker(tmp_path):
+    """A launch that starts one worker and then fails for good (no file descriptors
+    left, say): ``launched`` raises the failure, and ``stop_pool`` stops the worker
+    started, without trying to start the others again; the process then exits."""
+    import subprocess
+    import sys
+
+    code = f"""
+import os, time
+from concurrent.futures import ProcessPoolExecutor
+from nq21model import runner
+
+real, calls = ProcessPoolExecutor._spawn_process, []
+
+def spawn(self):
+    calls.append(1)
+    if len(calls) > 1:
+        raise OSError(24, "Too many open files")
+    real(self)
+
+ProcessPoolExecutor._spawn_process = spawn
+pool = runner.start_pool(2, kernel="", cwd={str(tmp_path)!r}, log_path={str(tmp_path / "w.log")!r})
+try:
+    runner.launched(pool)
+except OSError as exc:
+    print("raised", exc.errno)
+workers = list(pool._processes)
+runner.stop_pool(pool)
+time.sleep(0.5)
+alive = [p for p in workers if os.path.exists(f"/proc/{{p}}")
+         and "zombie" not in open(f"/proc/{{p}}/status").read()]
+print(len(workers), "started;", len(alive), "alive")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split("\n")[:2] == ["raised 24", "1 started; 0 alive"], proc.stdout + proc.stderr
+    assert proc.returncode == 0
+
+
+def test_a_ctrl_c_while_waiting_for_the_launch_still_waits_for_it_after(tmp_path, monkeypatch):
+    """A Ctrl-C while the batch waits for its workers' launch: the launch goes on, and
+    the next ``launched`` (``stop_pool``'s) waits for it again — Python < 3.13 marks a
+    thread stopped when a Ctrl-C interrupts a join of it."""
+    import signal
+    import threading
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not runner.STARTS_WITHOUT_THREAD or threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the pool's launch thread and the main thread's signals")
+    release = threading.Event()
+    launched = []
+
+    def slow(self):
+        release.wait(10)
+        launched.append(True)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "_launch_processes", slow, raising=False)
+    pool = runner.start_pool(1, kernel="", cwd=str(tmp_path), log_path=str(tmp_path / "w.log"))
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            runner.launched(pool)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not launched
+    threading.Timer(0.3, release.set).start()
+    start = time.monotonic()
+    runner.launched(pool)  # waits for the launch that is still going on
+    assert launched and time.monotonic() - start > 0.2
+    pool.shutdown(wait=True)
+
+
 def test_the_workers_server_starts_before_the_pool(tmp_path):
     """``start_server`` (what ``briefings`` calls before it reads the data) starts the
     server the pool's workers are then forked from, in a process that had none: the
