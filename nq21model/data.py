@@ -98,18 +98,17 @@ class Dataset:
         where a cell has no row for a year). Cached."""
         cache = self.__dict__.setdefault("_panels", {})
         if column not in cache:
+            shape = (len(self.cells), len(self.years))
             if "_positions" not in cache:
                 rows = self.cell_rows
                 if rows is None or len(rows) != len(self.history):
                     rows = pd.Index(self.cells["cell_id"]).get_indexer(self.history["cell_id"])
                 cols = self.history["year"].to_numpy() - self.first_year
-                shape = (len(self.cells), len(self.years))
                 in_order = len(self.history) == shape[0] * shape[1] and \
                     bool((rows.reshape(shape) == np.arange(shape[0])[:, None]).all()) and \
                     bool((cols.reshape(shape) == np.arange(shape[1])).all())
                 cache["_positions"] = None if in_order else (rows, cols)  # None: every year of every cell, in order
             values = self.history[column].to_numpy()
-            shape = (len(self.cells), len(self.years))
             if cache["_positions"] is None:  # the table is the column, folded
                 table = values.reshape(shape).copy()
             else:

@@ -13,7 +13,7 @@ import numpy as np
 from .engine import _SURE, _TIE, _log_binomial_pgf, _on_every_core, fft_lengths, quantiles_from_pmf
 
 __all__ = [
-    "total_pmf", "total_quantiles_groups", "poisson_binomial_pmf", "cells_needed", "prob_count_at_least",
+    "Groups", "total_pmf", "total_quantiles_groups", "poisson_binomial_pmf", "cells_needed", "prob_count_at_least",
     "share_reach_groups", "normal_cdf", "count_cdf", "EXACT_CELLS", "SURVIVAL_CLASSES",
 ]
 
@@ -49,6 +49,20 @@ def _survival_classes(p: np.ndarray, n0: np.ndarray) -> tuple[np.ndarray, np.nda
     members = members.reshape(D, SURVIVAL_CLASSES)
     mean = weighted.reshape(D, SURVIVAL_CLASSES) / np.maximum(members, 1e-300)
     return mean, members
+
+
+class Groups:
+    """Cells of several groups (index arrays, which may overlap) for sums by group:
+    ``flat`` every group's cells one group after the other, ``labels`` the group of each."""
+
+    def __init__(self, idxs: list[np.ndarray]):
+        self.sizes = np.array([len(i) for i in idxs], dtype=np.int64)
+        self.flat = np.concatenate(idxs).astype(np.int64) if idxs else np.array([], np.int64)
+        self.labels = np.repeat(np.arange(len(idxs)), self.sizes)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each group's sum of ``values`` (one per cell)."""
+        return np.bincount(self.labels, weights=values[self.flat], minlength=len(self.sizes))
 
 
 def total_pmf(n0, p, mu) -> tuple[int, np.ndarray]:
@@ -165,9 +179,8 @@ def share_reach_groups(probs, groups, share: float) -> np.ndarray:
     probs = np.atleast_2d(np.asarray(probs, dtype=float))
     m = probs.shape[0]
     groups = [np.asarray(g, dtype=np.int64) for g in groups]
-    sizes = np.array([g.size for g in groups], dtype=np.int64)
-    flat = np.concatenate(groups) if groups else np.zeros(0, np.int64)
-    labels = np.repeat(np.arange(len(groups)), sizes)
+    parts = Groups(groups)
+    sizes, flat, labels = parts.sizes, parts.flat, parts.labels
     sure = (probs >= 1.0 - _SURE).all(axis=0)[flat]
     keep = ~sure & (probs > _SURE).any(axis=0)[flat]
     needed = np.array([cells_needed(share, int(n)) for n in sizes], dtype=np.int64) \
@@ -284,10 +297,8 @@ def total_quantiles_groups(n0, p, mu, groups, levels) -> np.ndarray:
                                          for start in range(0, len(groups), 64)])
         return out
     prob = float(p[0, 0])
-    flat = np.concatenate(groups) if groups else np.zeros(0, np.int64)
-    labels = np.repeat(np.arange(len(groups)), [len(idx) for idx in groups])  # each group's sums at once
-    n_tot = np.bincount(labels, weights=n0[flat], minlength=len(groups))
-    mu_tot = np.bincount(labels, weights=mu[0, flat], minlength=len(groups))
+    parts = Groups(groups)  # each group's sums at once
+    n_tot, mu_tot = parts.sum(n0), parts.sum(mu[0])
     mean = n_tot * prob + mu_tot
     sd = np.sqrt(n_tot * prob * (1 - prob) + mu_tot)
     end = n_tot + mu_tot + 10 * np.sqrt(mu_tot) + 25          # past every group's support

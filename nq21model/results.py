@@ -9,8 +9,9 @@ import pandas as pd
 
 from . import config, engine, engine_groups
 from .data import PROVINCE, Dataset
+from .engine_groups import Groups
 from .exceptions import ParameterError
-from .results_base import (OBSERVED_COLUMNS, QUANTILE_LEVELS, UNIT_COLUMNS, _CellStats, _Groups, _share,
+from .results_base import (OBSERVED_COLUMNS, QUANTILE_LEVELS, UNIT_COLUMNS, _CellStats, _share,
                            _summarise_samples, group_indices)
 from .scenario import Rates, Scenario
 from .statuses import risk_threshold
@@ -228,7 +229,7 @@ class ForecastResults:
             cache[by] = {None: np.arange(len(self.full.cells))} if by is None else \
                 self._groups(by) if self.full.cells is self.dataset.cells else group_indices(self.full.cells[by])
         empty = np.array([], np.int64)
-        groups = _Groups([cache[by].get(None if by is None else unit, empty) for unit in units])
+        groups = Groups([cache[by].get(None if by is None else unit, empty) for unit in units])
         members = self.__dict__.setdefault("_members_at", {})
         if year not in members:
             members[year] = self.full.members_at(year).to_numpy()
@@ -299,7 +300,7 @@ class ForecastResults:
         if self._samples is not None:
             rows = [self._sampled_unit(horizon, idx) for idx in idxs]
             return {key: np.array([r[key] for r in rows]) for key in rows[0]} if rows else {}
-        stats, parts = self.stats(horizon), _Groups(idxs)
+        stats, parts = self.stats(horizon), Groups(idxs)
         band = np.asarray(self._bands(horizon, idxs), dtype=float).reshape(len(idxs), 2)  # (groups, 2)
         reach = self._reach(horizon, idxs)
         out = {"cells": parts.sizes, "expected_members": parts.sum(stats["expected"]),
@@ -336,7 +337,7 @@ class ForecastResults:
         ``share_at_least_k`` (expected shares) and ``p_share_95_k``."""
         groups = {PROVINCE: np.arange(len(self.dataset.cells)), **self._groups(by)}
         admissions = self.rates.admissions.mean(axis=0)                      # (n, Y)
-        parts = _Groups(list(groups.values()))
+        parts = Groups(list(groups.values()))
         frames = []
         for year in self.years:
             unit = self._forecast_frame(year, groups)

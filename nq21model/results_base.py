@@ -1,24 +1,11 @@
 """The parts :class:`nq21model.results.ForecastResults` is made of: the columns of
-its units table, sums by group of cells, per-cell statistics whose quantiles are
+its units table, the cells of each group, per-cell statistics whose quantiles are
 computed when first asked for, and the same statistics of Monte Carlo counts."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import config
-
-
-class _Groups:
-    """Cells of several groups (index arrays, which may overlap) for sums by group."""
-
-    def __init__(self, idxs: list[np.ndarray]):
-        self.sizes = np.array([len(i) for i in idxs], dtype=np.int64)
-        self.flat = np.concatenate(idxs).astype(np.int64) if idxs else np.array([], np.int64)
-        self.labels = np.repeat(np.arange(len(idxs)), self.sizes)
-
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        """Each group's sum of ``values`` (one per cell)."""
-        return np.bincount(self.labels, weights=values[self.flat], minlength=len(self.sizes))
 
 
 def group_indices(values) -> dict:
