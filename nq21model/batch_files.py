@@ -118,7 +118,7 @@ def write_manifest(path: Path, *, results, params: dict, run, units, slugs, note
         "data": {**data, "synthetic": results.dataset.synthetic, "first_year": results.dataset.first_year,
                  "last_year": results.dataset.last_year, "n_cells": len(results.dataset.cells)},
         "unit_column": run.unit_column,
-        "jobs": run.jobs,
+        "jobs": None if run.scheduler else run.jobs,  # on a cluster: its workers, named by each unit
         "seconds": run.seconds,
         "scheduler": run.scheduler,
         "units": [{"unit": o["unit"], "slug": slugs[o["unit"]], "status": o["status"], "seconds": o["seconds"],

@@ -140,9 +140,16 @@ class BriefingRun:
         width = max(len(path) for path, _ in rows)
         lines = [f"Made {len(self.made)} of {len(self.outcomes)} briefing{'s' if len(self.outcomes) != 1 else ''} "
                  f"by {self.unit_column} "
-                 f"in {self.seconds:.1f} s ({self.jobs} job{'s' if self.jobs != 1 else ''}):"]
+                 f"in {self.seconds:.1f} s ({self.where()}):"]
         lines += [f"  {path:<{width}}  {what}" for path, what in rows]
         return "\n".join(lines)
+
+    def where(self) -> str:
+        """How the units ran: "2 jobs", or "3 Dask workers at tcp://…" (those that made one)."""
+        if self.scheduler:
+            n = len({o["worker"] for o in self.outcomes if o.get("worker")})
+            return f"{n} Dask worker{'s' if n != 1 else ''} at {self.scheduler}"
+        return f"{self.jobs} job{'s' if self.jobs != 1 else ''}"
 
     def failure_report(self) -> str:
         """The failed units, their error and the notebook that shows it."""
@@ -339,7 +346,8 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
         run.quota_books = {unit: out_dir / "chi_tieu" / path.name for unit, path in quota_books.items()}
         units_dir = staging / "units"
         units_dir.mkdir()
-        tasks = [{"unit": u, "notebook": str(notebook), "kernel": kernel, "cwd": str(notebook.parent),
+        tasks = [{"unit": u, "slug": slugs[u], "notebook": str(notebook), "kernel": kernel,
+                  "cwd": str(notebook.parent),
                   "parameters": {"unit": u, **params},
                   "notebook_out": str(units_dir / f"{slugs[u]}.ipynb"),
                   "html_out": str(units_dir / f"{slugs[u]}.html"),

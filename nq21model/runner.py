@@ -17,7 +17,8 @@ alive. A failed unit restarts its worker's kernel. One notebook by hand is still
 
 On a Dask cluster (``scheduler="tcp://HOST:PORT"``, the optional ``distributed``
 package) each unit is a task: the province-wide context is scattered to the workers
-once, every worker runs its units in its own warm kernel into a folder of its own,
+once and each unit's own part goes with its task (a worker deletes both when done),
+every worker runs its units in its own warm kernel into a folder of its own,
 and the executed notebook and the HTML come back as bytes, so the workers need the
 project's environment and the data files at the same paths, not a shared disk.
 """
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -354,36 +355,77 @@ def _run_in(pool, tasks, done) -> list[dict]:
 # ----------------------------------------------------------------------- Dask
 
 
-def _read_folder(folder: str | None) -> dict[str, bytes]:
+def _context_files(folder: str | None) -> dict[str, bytes]:
+    """The batch's province-wide files (the context folder's own files): sent to
+    every worker once."""
     if not folder or not Path(folder).is_dir():
         return {}
     return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 
+def _unit_files(folder: str | None, slug: str) -> dict[str, bytes]:
+    """The unit's own part of the context (``units/<slug>.*``, :mod:`unit_context`):
+    sent with its task, so that its notebook does not forecast the whole data set."""
+    from .unit_context import FOLDER
+
+    units = Path(folder) / FOLDER if folder else None
+    if units is None or not units.is_dir():
+        return {}
+    return {f"{FOLDER}/{p.name}": p.read_bytes() for p in sorted(units.glob(f"{slug}.*")) if p.is_file()}
+
+
+#: On a Dask worker: each batch's context folder, by the batch's token.
 _CONTEXTS: dict[str, str] = {}
+_CONTEXTS_LOCK = threading.Lock()
 
 
-def execute_unit_remote(task: dict, context: dict[str, bytes]) -> dict:
-    """:func:`execute_unit` on a Dask worker: the context written once into a folder
-    of the worker's own, the notebook run in the worker's warm kernel into a
+def _drop_contexts(batch: str | None = None) -> None:
+    """Delete a batch's context folder on this worker (every batch's: ``None``)."""
+    with _CONTEXTS_LOCK:
+        for token in [batch] if batch is not None else list(_CONTEXTS):
+            folder = _CONTEXTS.pop(token, None)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_drop_contexts)  # a worker that stops keeps no folder (a batch that ended dropped its own)
+
+
+def _batch_context(batch: str, context: dict[str, bytes]) -> str:
+    """The folder of the batch's province-wide files on this worker, written once."""
+    with _CONTEXTS_LOCK:
+        if batch not in _CONTEXTS:
+            folder = Path(tempfile.mkdtemp(prefix="nq21-context-"))
+            for name, data in context.items():
+                (folder / name).write_bytes(data)
+            _CONTEXTS[batch] = str(folder)
+        return _CONTEXTS[batch]
+
+
+def execute_unit_remote(task: dict, context: dict[str, bytes], unit_files: dict[str, bytes],
+                        batch: str) -> dict:
+    """:func:`execute_unit` on a Dask worker: the batch's context written once into a
+    folder of the worker's own (``batch``: the batch's token), the unit's own part
+    beside it while it runs, the notebook run in the worker's warm kernel into a
     temporary folder, and its notebook and HTML returned as bytes with the
     worker's address."""
-    digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(context.items()))).hexdigest()
-    if context and digest not in _CONTEXTS:
-        folder = Path(tempfile.mkdtemp(prefix="nq21-context-"))
-        for name, data in context.items():
-            (folder / name).write_bytes(data)
-        _CONTEXTS[digest] = str(folder)
+    folder = _batch_context(batch, context) if context or unit_files else ""
+    mine = [Path(folder) / name for name in unit_files]
+    for path, data in zip(mine, unit_files.values()):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
     work = Path(tempfile.mkdtemp(prefix="nq21-unit-"))
     try:
         local = dict(task, notebook_out=str(work / "unit.ipynb"), html_out=str(work / "unit.html"),
-                     parameters=dict(task["parameters"], context_dir=_CONTEXTS.get(digest, "")))
+                     parameters=dict(task["parameters"], context_dir=folder))
         outcome = execute_unit(local)
         for key in ("notebook", "html"):
             path = outcome.get(key)
             outcome[f"{key}_bytes"] = Path(path).read_bytes() if path and Path(path).exists() else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for path in mine:  # read once: a country's units would fill the disk
+            path.unlink(missing_ok=True)
     try:
         from distributed import get_worker
 
@@ -431,10 +473,11 @@ def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
         from .exceptions import ParameterError
 
         raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
+    batch = uuid.uuid4().hex
     try:
-        context = client.scatter(_read_folder(context_dir), broadcast=True)
-        futures = {client.submit(execute_unit_remote, task, context, pure=False,
-                                 key=f"nq21-{task['unit']}-{time.time_ns()}"): task for task in tasks}
+        context = client.scatter(_context_files(context_dir), broadcast=True)
+        futures = {client.submit(execute_unit_remote, task, context, _unit_files(context_dir, task["slug"]), batch,
+                                 pure=False, key=f"nq21-{task['unit']}-{time.time_ns()}"): task for task in tasks}
         for future in as_completed(futures):
             task = futures[future]
             try:
@@ -451,5 +494,7 @@ def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
             done(outcome)
             outcomes.append(outcome)
     finally:
+        with contextlib.suppress(Exception):  # a worker gone or the cluster stopping: its folder went with it
+            client.run(_drop_contexts, batch)
         client.close()
     return outcomes

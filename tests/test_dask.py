@@ -44,6 +44,8 @@ def cluster(tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask-logs"
     logs.mkdir()
+    scratch = tmp_path / "workers-tmp"  # the workers' temporary folders: none may stay
+    scratch.mkdir()
     procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], stdout=open(logs / "scheduler.log", "w"),
                               stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_end_with_this_process)]
@@ -51,6 +53,7 @@ def cluster(tmp_path):
         for i in range(2):
             procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1",
                                            "--no-dashboard", "--name", f"w{i}", "--host", "127.0.0.1"],
+                                          env={**os.environ, "TMPDIR": str(scratch)},
                                           stdout=open(logs / f"worker{i}.log", "w"), stderr=subprocess.STDOUT,
                                           start_new_session=True, preexec_fn=_end_with_this_process))
         deadline = time.time() + 90
@@ -64,7 +67,7 @@ def cluster(tmp_path):
                 if time.time() > deadline:
                     raise
                 time.sleep(1)
-        yield address, workers
+        yield address, workers, scratch
     finally:
         for proc in procs:  # the process groups: workers, and the kernels they started
             _signal_group(proc, signal.SIGTERM)
@@ -84,10 +87,12 @@ def _signal_group(proc, sig) -> None:
 
 @pytest.mark.slow
 def test_district_briefings_on_a_dask_cluster(cluster, tmp_path):
-    address, workers = cluster
+    address, workers, scratch = cluster
     out = tmp_path / "out"
     proc = run_cli("briefings", "--scheduler", address, "--out", out, "--quiet", timeout=900)
     assert proc.returncode == 0, proc.stderr
+    assert f"(2 Dask workers at {address})" in proc.stdout
+    assert not list(scratch.glob("nq21-*"))  # the batch's context and each unit's folder, dropped
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["scheduler"] == address
     units = manifest["units"]

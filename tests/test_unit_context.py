@@ -4,6 +4,7 @@ and anything that does not match is ignored."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,33 @@ def test_another_scenario_or_an_altered_file_is_ignored(batch):
     assert meta["unit"] == UNIT and meta["key"] == key
     with np.load(npz, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
         assert all(arrays[name].dtype == float for name in arrays.files)
+
+
+def test_a_dask_worker_gets_the_units_part_of_the_context(batch, monkeypatch, tmp_path):
+    """On a Dask worker the unit's notebook finds its own part of the context beside
+    the province-wide files (it had them not: every unit forecast the whole data set);
+    the unit's files go once it ran, the batch's folder when the batch ends."""
+    from nq21model import runner
+
+    results, context, rate = batch
+    (context / "extras.json").write_text("{}", encoding="utf-8")  # a province-wide file, sent once
+    monkeypatch.setattr(runner.tempfile, "tempdir", str(tmp_path))
+    seen = {}
+
+    def execute_unit(task):
+        folder = task["parameters"]["context_dir"]
+        seen["folder"], seen["files"] = folder, sorted(p.name for p in Path(folder).rglob("*") if p.is_file())
+        seen["handed"] = report.run_forecast(unit=UNIT, unit_column="district", admission_rate=rate,
+                                             context_dir=folder)
+        return {"unit": task["unit"], "status": "ok", "notebook": None, "html": None}
+
+    monkeypatch.setattr(runner, "execute_unit", execute_unit)
+    task = {"unit": UNIT, "slug": "muong-te", "parameters": {"unit": UNIT}}
+    unit_files = runner._unit_files(str(context), task["slug"])
+    assert unit_files and all(name.startswith(f"{FOLDER}/muong-te.") for name in unit_files)  # not Tam Đường's
+    runner.execute_unit_remote(task, runner._context_files(str(context)), unit_files, "batch-1")
+    assert "extras.json" in seen["files"] and "muong-te.json" in seen["files"]
+    assert seen["handed"].scenario_runs  # the batch's numbers, not a forecast of every cell
+    assert sorted(p.name for p in Path(seen["folder"]).rglob("*") if p.is_file()) == ["extras.json"]
+    runner._drop_contexts("batch-1")
+    assert not Path(seen["folder"]).exists() and not list(tmp_path.iterdir())
