@@ -60,7 +60,8 @@ def national_data() -> tuple[Path, Path]:
 
         DATA.mkdir(parents=True, exist_ok=True)
         sp = generate_province(n_cells=N_CELLS)
-        sp.cells.to_csv(cells, index=False)
+        # the file the earlier figures were made with: the columns of the schema, no grouping added
+        sp.cells.drop(columns="commune_2025").to_csv(cells, index=False)
         sp.history.to_csv(history, index=False)
     return cells, history
 

@@ -198,6 +198,26 @@ def _lai_chau_layout(rng) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cell_id", "cell_name", "commune", "district", "cell_type"])
 
 
+#: Communes before and since 1 July 2025 in the country (Resolution 1670/NQ-UBTVQH15 and
+#: the others of June 2025): about three merged into one.
+MERGED_PER_COMMUNE_2025 = 10_035 / 3_321
+
+
+def _merged_2025(cells: pd.DataFrame) -> dict[str, str]:
+    """Each commune of a national layout → its commune since 1 July 2025: a district's
+    communes, in their order, merged by about three (no rng: the rest of the data set
+    is drawn as before); a group with a ward becomes a ward (Phường), any other a
+    commune (Xã) — the town (Thị trấn) is gone — named after its first member."""
+    merged = {}
+    for communes in cells.drop_duplicates("commune").groupby("district", sort=False)["commune"]:
+        names = communes[1].tolist()
+        for group in np.array_split(names, max(1, round(len(names) / MERGED_PER_COMMUNE_2025))):
+            word = "Phường" if any(n.startswith("Phường ") for n in group) else "Xã"
+            rest = group[0].split(" ", 2)[-1] if group[0].startswith("Thị trấn ") else group[0].split(" ", 1)[-1]
+            merged.update({name: _nfc(f"{word} {rest}") for name in group})
+    return merged
+
+
 def _national_layout(rng, n_cells: int) -> tuple[pd.DataFrame, dict, dict]:
     """A national-scale layout of exactly ``n_cells`` cells, synthetic names."""
     n_districts = max(1, int(np.ceil(n_cells / 130)))
@@ -228,6 +248,7 @@ def _national_layout(rng, n_cells: int) -> tuple[pd.DataFrame, dict, dict]:
     if len(rows) < n_cells:  # pragma: no cover - n_districts is generous
         raise RuntimeError("national layout too small")
     cells = pd.DataFrame(rows, columns=["cell_id", "cell_name", "commune", "district", "cell_type"])
+    cells["commune_2025"] = cells["commune"].map(_merged_2025(cells))
     names = list(dict.fromkeys(cells["district"]))
     beta_d = dict(zip(names, np.round(rng.normal(0.0, 0.15, len(names)), 3).tolist()))
     gamma_d = dict(zip(names, np.round(rng.normal(0.0, 0.08, len(names)), 3).tolist()))

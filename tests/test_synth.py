@@ -319,3 +319,19 @@ def test_programme_unit_counts(sp, programme):
     assert len(both) == len(u)
     assert (both["members"] >= both["local_members_village"]).all()
     assert (both["admitted"] >= both["admitted_village"]).all()
+
+
+def test_a_national_layout_has_the_communes_since_july_2025():
+    """About three communes merged into one, as in the country (10,035 → 3,321): each
+    commune in exactly one, within its district; a ward's group a ward."""
+    from nq21model.synth_places import MERGED_PER_COMMUNE_2025
+
+    cells = generate_province(seed=3, n_cells=6_000).cells
+    pairs = cells[["district", "commune", "commune_2025"]].drop_duplicates()
+    assert pairs["commune"].is_unique  # one commune_2025 per commune
+    assert (pairs.groupby("commune_2025")["district"].nunique() == 1).all()
+    ratio = pairs["commune"].nunique() / pairs["commune_2025"].nunique()
+    assert abs(ratio - MERGED_PER_COMMUNE_2025) < 0.4
+    assert cells["commune_2025"].str.match(r"^(Xã|Phường) ").all()
+    wards = pairs[pairs["commune"].str.startswith("Phường ")]["commune_2025"]
+    assert wards.str.startswith("Phường ").all()
