@@ -259,6 +259,9 @@ def cmd_briefings(args) -> int:
     else:
         start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
+    print(f"Briefings by {args.unit or dataset.default_unit}, base year "
+          f"{dataset.last_year if args.base_year is None else args.base_year}"
+          + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if dataset.synthetic else ""), flush=True)
     scenario = scenario_from_args(args, dataset)
     if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
         import secrets

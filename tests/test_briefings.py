@@ -93,6 +93,7 @@ def test_batch_makes_every_output(batch, data_dir):
     out, proc = batch
     assert proc.returncode == 0, proc.stderr
     assert "Made 2 of 2 briefings by district" in proc.stdout
+    assert proc.stdout.splitlines()[0].endswith("; SYNTHETIC DATA (Dữ liệu mô phỏng)")  # as every command says
     for slug in UNITS.values():
         assert (out / "district" / f"{slug}.html").stat().st_size > 10_000
         nb = nbformat.read(out / "district" / f"{slug}.ipynb", as_version=4)
