@@ -152,11 +152,12 @@ def same_unit_pairs(names) -> list[tuple[str, str]]:
     new way ("Pa Khóa", "Pa Khoá") is one name. In the order met."""
     names = list(dict.fromkeys(names))
     rests = _rests(names)
-    if rests is not None:  # a country's ten thousand names: only those whose rest recurs can pair
-        # without tone marks: coarser than tone_key (no pair is missed), in C
-        rests = _TONE.sub("", unicodedata.normalize("NFD", "\n".join(rests))).split("\n")
-        counts = Counter(rests)
-        names = [name for name, rest in zip(names, rests) if counts[rest] > 1]
+    if rests is not None:  # a country's ten thousand names: only those whose rest's tone_key recurs can pair
+        decomposed = unicodedata.normalize("NFD", "\n".join(rests))  # tone_key of every rest, in C
+        keys = [bare + "\x00" + tones for bare, tones in zip(_TONE.sub("", decomposed).split("\n"),
+                                                             _NOT_TONE.sub("", decomposed).split("\n"))]
+        counts = Counter(keys)
+        names = [name for name, key in zip(names, keys) if counts[key] > 1]
     seen: dict[str, list[tuple[str | None, str]]] = {}
     pairs = []
     for name in names:
