@@ -476,8 +476,11 @@ def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
     batch = uuid.uuid4().hex
     try:
         context = client.scatter(_context_files(context_dir), broadcast=True)
-        futures = {client.submit(execute_unit_remote, task, context, _unit_files(context_dir, task["slug"]), batch,
-                                 pure=False, key=f"nq21-{task['unit']}-{time.time_ns()}"): task for task in tasks}
+        futures = {}
+        for task in tasks:  # a unit's part goes as data of its own, not inside the task (MBs a unit)
+            own, = client.scatter([_unit_files(context_dir, task["slug"])], hash=False)
+            futures[client.submit(execute_unit_remote, task, context, own, batch, pure=False,
+                                  key=f"nq21-{task['unit']}-{time.time_ns()}")] = task
         for future in as_completed(futures):
             task = futures[future]
             try:
