@@ -63,6 +63,7 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
     matplotlib.figure.Figure
         One Axes per indicator with data (``fig.axes``, in the programme's order).
     """
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
 
     codes = [c for c in INDICATORS if c in set(paths["indicator"])]
@@ -75,12 +76,13 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
         fig.clear()
         fig.set_layout_engine("none")
     width, height = fig.get_size_inches()
-    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
-        "left": LEFT / width, "right": 1 - RIGHT / width, "top": 1 - TOP / height, "bottom": BOTTOM / height,
-        "wspace": WGAP / ((width - LEFT - RIGHT - (ncols - 1) * WGAP) / ncols),
-        "hspace": HGAP / max(0.1, (height - TOP - BOTTOM - (nrows - 1) * HGAP) / nrows)}).ravel()
-    for ax in axes[len(codes):]:
-        fig.delaxes(ax)
+    grid = fig.add_gridspec(nrows, ncols, left=LEFT / width, right=1 - RIGHT / width, top=1 - TOP / height,
+                            bottom=BOTTOM / height, wspace=WGAP / ((width - LEFT - RIGHT - (ncols - 1) * WGAP) / ncols),
+                            hspace=HGAP / max(0.1, (height - TOP - BOTTOM - (nrows - 1) * HGAP) / nrows))
+    # the panels only (no Axes made to be deleted), their ticks made with their size and
+    # grid (set afterwards, every tick of every panel was changed again: a sixth of the chart)
+    with rc_context({"xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3}):
+        axes = [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(len(codes))]
     # each indicator's rows as arrays (pandas per panel was a fifth of the drawing's set-up)
     order = paths.sort_values(["indicator", "year"], kind="stable")
     columns = {c: order[c].to_numpy(dtype=float) for c in ("year", "observed", "expected", "low", "high", "target")}
@@ -143,8 +145,6 @@ def _panel(ax, part: dict, code: str) -> None:
         previous = when
     # y given: no search for ticks above the panel (there are none), a tenth of the chart's time
     ax.set_title("\n".join(textwrap.wrap(ind.short, TITLE_WIDTH)), fontsize=9.5, y=1.0)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
     from matplotlib.ticker import MaxNLocator, MultipleLocator
 
     if ind.percent:
