@@ -24,7 +24,7 @@ and one code cell calling it to ``notebooks/briefing.ipynb``.
 """
 from __future__ import annotations
 
-from . import config
+from . import config, report_programme
 from .report_appendix import *  # noqa: F401,F403
 from .report_appendix import __all__ as _appendix
 from .report_base import *  # noqa: F401,F403
@@ -192,6 +192,7 @@ def warm_up() -> None:
     global _DATA
     _DATA = []
     remember()
+    report_programme._REUSED = {}
 
     for name in BRIEFING_MODULES:
         importlib.import_module(f"{__package__}.{name}")

@@ -96,6 +96,12 @@ def targets_chart_alt(paths: pd.DataFrame, *, unit: str) -> str:
     return text
 
 
+#: In a batch's warm kernel (:func:`nq21model.report.warm_up` sets it): the small
+#: multiples' last figure, by size, drawn into again by the next unit (its panels
+#: kept: :func:`plot_targets`). The unit before has shown its image by then.
+_REUSED: dict | None = None
+
+
 def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = None, by: str = "district"):
     """Small multiples: each indicator's history and projection against its target line."""
     from .extras import indicator_paths_for
@@ -106,7 +112,13 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
     paths = extras.paths.get(unit)
     if paths is None:
         paths = indicator_paths_for(extras.tracker, results, unit=unit, by=by)
-    fig = _figure_class()(figsize=targets_figsize(paths["indicator"].nunique()))
+    size = targets_figsize(paths["indicator"].nunique())
+    fig = _REUSED.get(size) if _REUSED is not None else None
+    if fig is None:
+        fig = _figure_class()(figsize=size)
+        if _REUSED is not None:
+            _REUSED.clear()
+            _REUSED[size] = fig
     plot_targets(paths, fig=fig)
     fig.alt = targets_chart_alt(paths, unit=unit or PROVINCE)
     return fig

@@ -2,6 +2,7 @@
 boundaries, missing data, the new files' validation, the CLI and the briefing helpers."""
 from __future__ import annotations
 
+import io
 import unicodedata
 
 import numpy as np
@@ -708,3 +709,25 @@ def test_small_multiples_mark_the_programme_years(bundled):
         assert ticks and all(t % step == 0 for t in ticks) and len(ticks) >= 2, (ax.get_title(), ticks)
         assert {y for y in (2025, 2030) if low <= y <= high} <= set(ticks), (ax.get_title(), ticks)
     assert spans == {1, 5}  # the bundled data have both kinds of panel
+
+
+def test_small_multiples_drawn_again_into_their_figure_give_the_same_image(bundled):
+    """A batch's warm kernel draws unit after unit into one figure, its panels kept
+    (half the chart's time): each image is the one a new figure gives — the other
+    unit's lines, limits, ticks and title gone, one legend."""
+    from nq21model.plots_targets import plot_targets, targets_figsize
+    from nq21model.report_base import _figure_class
+
+    def png(fig):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=60)
+        return buffer.getvalue()
+
+    paths = {unit: V.indicator_paths(bundled, by="district", unit=unit) for unit in ("Tam Đường", "Mường Tè")}
+    fresh = {}
+    for unit, part in paths.items():
+        fresh[unit] = png(plot_targets(part, fig=_figure_class()(figsize=targets_figsize(part["indicator"].nunique()))))
+    again = _figure_class()(figsize=targets_figsize(paths["Mường Tè"]["indicator"].nunique()))
+    for unit in ("Mường Tè", "Tam Đường", "Mường Tè"):
+        assert png(plot_targets(paths[unit], fig=again)) == fresh[unit], unit
+    assert len(again.legends) == 1 and "Mường Tè" in again._suptitle.get_text()
