@@ -183,7 +183,9 @@ def warm_up() -> None:
     batch's worker has its kernel do once, before its first unit, while the batch is
     still preparing (:mod:`nq21model.runner`); and keep the data set and the batch's
     context the units load (:func:`_remembered`, :func:`nq21model.context.remember`:
-    each gets a copy). Changes no state a briefing reads."""
+    each gets a copy), and the small multiples' figure, drawn into again by each unit
+    (:data:`report_programme._REUSED`: the same image). Changes no state a briefing
+    reads."""
     import gc
     import importlib
 
