@@ -12,9 +12,11 @@ before, in ≈ 750 districts).
    the two samples), and what a batch of all the country's 3,321 communes would take on
    N workers.
 
-Peak memory is that of the whole process tree (the command, its forked parts, the
-workers and their kernels: the largest sum of their proportional set sizes, sampled
-every 0.2 s), and of its largest process.
+Peak memory: of the whole process tree (the command, its forked parts, the workers
+and their kernels: the largest sum of their proportional set sizes — shared pages
+split between the processes sharing them — sampled every 0.2 s, so a briefer peak
+is missed), and the largest resident set of one process (``/usr/bin/time``'s
+maximum, shared pages counted whole: it may exceed the tree's sampled sum).
 
 Run: ``.venv/bin/python benchmarks/national.py [--communes 6] [--more 30]`` (about
 ten minutes on 2 cores).
@@ -43,7 +45,10 @@ def country() -> tuple[Path, Path]:
     """The 100,000-cell country, 2018–2025 (made once, kept in benchmarks/data/; made
     again when it predates the column commune_2025)."""
     cells, history = DATA / "cells.csv", DATA / "history.csv"
-    fresh = history.exists() and UNIT in cells.open(encoding="utf-8").readline().rstrip().split(",")
+    fresh = False
+    if history.exists() and cells.exists():
+        with cells.open(encoding="utf-8") as fh:
+            fresh = UNIT in fh.readline().rstrip().split(",")
     if not fresh:
         from nq21model.synth import generate_province
 
@@ -138,8 +143,8 @@ def main(argv=None) -> None:
                                                                     "--out", f"{tmp}/f.csv"]),
                               ("allocate", ["allocate", "--out", f"{tmp}/q.csv"])):
             s, tree, largest = timed([*NQ, command[0], *data, *command[1:]])
-            print(f"{name}, 100,000 cells: {s:.0f} s, peak {tree:.2f} GB (largest process {largest:.2f} GB); "
-                  "goal ≤ 90 s, ≤ 6 GB")
+            print(f"{name}, 100,000 cells: {s:.0f} s, peak {tree:.2f} GB (sampled PSS of the process tree; "
+                  f"largest process's max RSS {largest:.2f} GB); goal ≤ 90 s, ≤ 6 GB")
         # spread over the country: the communes of every n-th district
         names = layout.drop_duplicates(UNIT)[UNIT].tolist()
         sample = names[::max(1, len(names) // args.more)][:args.more]
@@ -149,7 +154,7 @@ def main(argv=None) -> None:
             runs.append(run)
             print(f"briefings by commune, {run['n']} communes, {jobs} worker{'s' * (jobs > 1)}: {run['wall']:.0f} s; "
                   f"a briefing takes {run['median']:.1f} s on one worker (median); peak {run['tree']:.2f} GB "
-                  f"(largest process {run['largest']:.2f} GB)")
+                  f"(sampled PSS of the process tree; largest process's max RSS {run['largest']:.2f} GB)")
     small, large = runs[1], runs[2]
     # wall = fixed + own·n + work on the workers: the batch's own work per unit from the two samples
     own = max(0.0, ((large["wall"] - large["work"]) - (small["wall"] - small["work"])) / (large["n"] - small["n"]))

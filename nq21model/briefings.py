@@ -255,7 +255,9 @@ def run_briefings(parameters: dict | None = None, *, only=None, jobs: int | None
     params["context_dir"] = ""
     check_kernel(kernel)
     if scheduler:
-        runner.check_scheduler(scheduler)  # before the province-wide preparation, not after it
+        from .cluster import check_scheduler
+
+        check_scheduler(scheduler)  # before the province-wide preparation, not after it
     if only:
         only = [unicodedata.normalize("NFC", str(u)).strip() for u in only]
     pool, logs = None, None

@@ -252,16 +252,16 @@ def cmd_targets(args) -> int:
 
 def cmd_briefings(args) -> int:
     from .briefings import notebook_parameters, run_briefings
-    from .runner import check_scheduler, start_server
+    from .cluster import check_scheduler
+    from .runner import start_server
 
     if args.scheduler:
         check_scheduler(args.scheduler)  # before the data are read and the province-wide parts made
     else:
         start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
-    print(f"Briefings by {args.unit or dataset.default_unit}, base year "
-          f"{dataset.last_year if args.base_year is None else args.base_year}"
-          + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if dataset.synthetic else ""), flush=True)
+    print(f"Briefings of {len(dataset.cells):,} cells, history {dataset.first_year}–{dataset.last_year}"
+          + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if dataset.synthetic else ""), flush=True)  # options checked next
     scenario = scenario_from_args(args, dataset)
     if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
         import secrets

@@ -43,7 +43,8 @@ def _number_formatter():
     return FuncFormatter(lambda v, _pos: format_number(v, 1))
 
 
-def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | None = None):
+def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | None = None,
+                 keep_panels: bool = False):
     """Small multiples of the indicators of one unit.
 
     Parameters
@@ -54,12 +55,14 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
     ncols : int
         Panels per row.
     fig : matplotlib Figure, optional
-        Drawn into (cleared first); default a new Figure sized to the panels. A
-        figure this function drew the same indicators into keeps its panels (Axes,
-        ticks, titles, legend) and only its data are drawn again: the same image,
-        half the time (what a batch's warm kernel does for unit after unit).
+        Drawn into (cleared first); default a new Figure sized to the panels.
     title : str, optional
         Default "Các chỉ tiêu của Chương trình hành động – <unit>".
+    keep_panels : bool
+        When ``fig`` is one this function drew the same indicators into, keep its
+        panels (Axes, ticks, titles, legend) and draw only the data again: the same
+        image in two thirds of the time (a batch's warm kernel, unit after unit;
+        anything else drawn on the figure would stay).
 
     Returns
     -------
@@ -77,7 +80,7 @@ def plot_targets(paths: pd.DataFrame, *, ncols: int = 4, fig=None, title: str | 
         fig = Figure(figsize=targets_figsize(len(codes), ncols))
     width, height = fig.get_size_inches()
     drawn = getattr(fig, "_nq21_panels", None)
-    if drawn == (tuple(codes), ncols, (width, height)) and len(fig.axes) == len(codes):
+    if keep_panels and drawn == (tuple(codes), ncols, (width, height)) and len(fig.axes) == len(codes):
         axes = fig.axes
         for ax in axes:  # the data drawn before; panels, ticks and titles stay
             for artist in [*ax.lines, *ax.collections]:

@@ -119,7 +119,7 @@ def show_targets_chart(extras, results: ForecastResults, *, unit: str | None = N
         if _REUSED is not None:
             _REUSED.clear()
             _REUSED[size] = fig
-    plot_targets(paths, fig=fig)
+    plot_targets(paths, fig=fig, keep_panels=_REUSED is not None)
     fig.alt = targets_chart_alt(paths, unit=unit or PROVINCE)
     return fig
 

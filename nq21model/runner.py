@@ -16,7 +16,7 @@ alive. A failed unit restarts its worker's kernel. One notebook by hand is still
 ``papermill -k nq21model notebooks/briefing.ipynb out.ipynb -r unit "Sìn Hồ"``.
 
 On a Dask cluster (``scheduler="tcp://HOST:PORT"``, the optional ``distributed``
-package) each unit is a task: the province-wide context is scattered to the workers
+package; :mod:`nq21model.cluster`) each unit is a task: the province-wide context is scattered to the workers
 once and each unit's own part goes with its task (a worker deletes both when done),
 every worker runs its units in its own warm kernel into a folder of its own,
 and the executed notebook and the HTML come back as bytes, so the workers need the
@@ -27,12 +27,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -72,7 +69,10 @@ def _warm_kernel(name: str, cwd: str):
 
 
 def _warm_client(name: str, cwd: str):
-    """The started client of this process's kernel ``name`` (:func:`_warm_kernel`)."""
+    """The started client of this process's kernel ``name`` (:func:`_warm_kernel`),
+    the kernel warmed (``WARM_UP_CODE``) when it is new: a local worker's before its
+    first unit, a Dask worker's by its first, a kernel restarted after a failed unit
+    by the next."""
     km = _warm_kernel(name, cwd)
     client = _CLIENTS.get(_key(name, cwd))
     if client is None:
@@ -81,6 +81,7 @@ def _warm_client(name: str, cwd: str):
         client.wait_for_ready(timeout=CELL_TIMEOUT)
         client.allow_stdin = False
         _CLIENTS[_key(name, cwd)] = client
+        client.execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
     return client
 
 
@@ -177,7 +178,7 @@ def warm_up(kernel: str, cwd: str) -> None:
     from .html_export import html_exporter
 
     html_exporter()
-    _warm_client(kernel, cwd).execute_interactive(WARM_UP_CODE, store_history=False, timeout=CELL_TIMEOUT)
+    _warm_client(kernel, cwd)
 
 
 def _worker_init(log_path: str, kernel: str | None = None, cwd: str | None = None) -> None:
@@ -314,7 +315,9 @@ def execute(tasks: list[dict], *, jobs: int, log_path: str, progress: bool, on_d
             bar.update(1)
 
         if scheduler:
-            return _execute_dask(tasks, scheduler, context_dir, done)
+            from .cluster import execute_dask
+
+            return execute_dask(tasks, scheduler, context_dir, done)
         if pool is not None:
             return _run_in(pool, tasks, done)
         own = start_pool(jobs, kernel=tasks[0]["kernel"] if tasks else "", cwd=tasks[0]["cwd"] if tasks else "",
@@ -349,155 +352,4 @@ def _run_in(pool, tasks, done) -> list[dict]:
         for future in futures:
             future.cancel()
         raise
-    return outcomes
-
-
-# ----------------------------------------------------------------------- Dask
-
-
-def _context_files(folder: str | None) -> dict[str, bytes]:
-    """The batch's province-wide files (the context folder's own files): sent to
-    every worker once."""
-    if not folder or not Path(folder).is_dir():
-        return {}
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
-
-
-def _unit_files(folder: str | None, slug: str) -> dict[str, bytes]:
-    """The unit's own part of the context (``units/<slug>.*``, :mod:`unit_context`):
-    sent with its task, so that its notebook does not forecast the whole data set."""
-    from .unit_context import FOLDER
-
-    units = Path(folder) / FOLDER if folder else None
-    if units is None or not units.is_dir():
-        return {}
-    return {f"{FOLDER}/{p.name}": p.read_bytes() for p in sorted(units.glob(f"{slug}.*")) if p.is_file()}
-
-
-#: On a Dask worker: each batch's context folder, by the batch's token.
-_CONTEXTS: dict[str, str] = {}
-_CONTEXTS_LOCK = threading.Lock()
-
-
-def _drop_contexts(batch: str | None = None) -> None:
-    """Delete a batch's context folder on this worker (every batch's: ``None``)."""
-    with _CONTEXTS_LOCK:
-        for token in [batch] if batch is not None else list(_CONTEXTS):
-            folder = _CONTEXTS.pop(token, None)
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-atexit.register(_drop_contexts)  # a worker that stops keeps no folder (a batch that ended dropped its own)
-
-
-def _batch_context(batch: str, context: dict[str, bytes]) -> str:
-    """The folder of the batch's province-wide files on this worker, written once."""
-    with _CONTEXTS_LOCK:
-        if batch not in _CONTEXTS:
-            folder = Path(tempfile.mkdtemp(prefix="nq21-context-"))
-            for name, data in context.items():
-                (folder / name).write_bytes(data)
-            _CONTEXTS[batch] = str(folder)
-        return _CONTEXTS[batch]
-
-
-def execute_unit_remote(task: dict, context: dict[str, bytes], unit_files: dict[str, bytes],
-                        batch: str) -> dict:
-    """:func:`execute_unit` on a Dask worker: the batch's context written once into a
-    folder of the worker's own (``batch``: the batch's token), the unit's own part
-    beside it while it runs, the notebook run in the worker's warm kernel into a
-    temporary folder, and its notebook and HTML returned as bytes with the
-    worker's address."""
-    folder = _batch_context(batch, context) if context or unit_files else ""
-    mine = [Path(folder) / name for name in unit_files]
-    for path, data in zip(mine, unit_files.values()):
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(data)
-    work = Path(tempfile.mkdtemp(prefix="nq21-unit-"))
-    try:
-        local = dict(task, notebook_out=str(work / "unit.ipynb"), html_out=str(work / "unit.html"),
-                     parameters=dict(task["parameters"], context_dir=folder))
-        outcome = execute_unit(local)
-        for key in ("notebook", "html"):
-            path = outcome.get(key)
-            outcome[f"{key}_bytes"] = Path(path).read_bytes() if path and Path(path).exists() else None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        for path in mine:  # read once: a country's units would fill the disk
-            path.unlink(missing_ok=True)
-    try:
-        from distributed import get_worker
-
-        outcome["worker"] = get_worker().address
-    except Exception:
-        outcome["worker"] = None
-    return outcome
-
-
-def check_scheduler(scheduler: str, timeout: float = 3.0) -> None:
-    """Raise :class:`~nq21model.exceptions.ParameterError` before any work when the
-    units cannot go to ``scheduler``: the optional package missing, an address that
-    is not ``tcp://HOST:PORT``, or nothing listening there (a batch would otherwise
-    prepare its province-wide parts first, then wait for the connection to time out)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from .exceptions import ParameterError
-
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise ParameterError("--scheduler needs the optional package 'distributed': "
-                             "pip install -e '.[dask]'") from None
-    try:
-        address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
-        host, port = address.hostname, address.port
-    except ValueError:  # a port that is not a number
-        host = port = None
-    if not host or port is None:
-        raise ParameterError(f"--scheduler {scheduler}: give the scheduler's address as tcp://HOST:PORT")
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
-
-
-def _execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
-    from distributed import Client, as_completed  # checked by check_scheduler at the batch's start
-
-    outcomes = []
-    try:
-        client = Client(scheduler, timeout=10)
-    except OSError as exc:
-        from .exceptions import ParameterError
-
-        raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
-    batch = uuid.uuid4().hex
-    try:
-        context = client.scatter(_context_files(context_dir), broadcast=True)
-        futures = {}
-        for task in tasks:  # a unit's part goes as data of its own, not inside the task (MBs a unit)
-            own, = client.scatter([_unit_files(context_dir, task["slug"])], hash=False)
-            futures[client.submit(execute_unit_remote, task, context, own, batch, pure=False,
-                                  key=f"nq21-{task['unit']}-{time.time_ns()}")] = task
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:  # a worker died or lost the task
-                outcome = _failed(task, exc, "Dask worker failed")
-            for key, path in (("notebook", task["notebook_out"]), ("html", task["html_out"])):
-                data = outcome.pop(f"{key}_bytes", None)
-                if data is not None:
-                    Path(path).write_bytes(data)
-                    outcome[key] = path
-                else:
-                    outcome[key] = None
-            done(outcome)
-            outcomes.append(outcome)
-    finally:
-        with contextlib.suppress(Exception):  # a worker gone or the cluster stopping: its folder went with it
-            client.run(_drop_contexts, batch)
-        client.close()
     return outcomes

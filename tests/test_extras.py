@@ -272,3 +272,22 @@ def test_a_warm_kernel_decodes_a_context_once(bundled, tmp_path, monkeypatch):
     manifest = json.loads((tmp_path / "ctx" / context.MANIFEST_FILE).read_text())
     assert all(hashlib.sha256((tmp_path / "ctx" / n).read_bytes()).hexdigest() == d
                for n, d in manifest["files"].items())
+
+
+def test_a_warm_kernels_small_multiples_are_each_units_own(bundled, monkeypatch):
+    """In a batch's warm kernel (report_programme._REUSED on) the small multiples of
+    unit after unit — the province too — are drawn into one figure: each image is the
+    one a new figure gives, its words (alt) the unit's."""
+    from nq21model import report_programme
+
+    results, extras = bundled
+    units = ["Sìn Hồ", "Mường Tè", None, "Tam Đường", "Sìn Hồ"]
+    fresh = {unit: report.show_targets_chart(extras, results, unit=unit, by="district") for unit in units}
+    fresh = {unit: (fig._repr_png_(), fig.alt) for unit, fig in fresh.items()}
+    monkeypatch.setattr(report_programme, "_REUSED", {})
+    figures = set()
+    for unit in units:
+        fig = report.show_targets_chart(extras, results, unit=unit, by="district")
+        figures.add(id(fig))
+        assert (fig._repr_png_(), fig.alt) == fresh[unit], unit
+    assert len(figures) < len(units)  # drawn into again (the province's 15 panels: a figure of its own)

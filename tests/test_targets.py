@@ -729,5 +729,7 @@ def test_small_multiples_drawn_again_into_their_figure_give_the_same_image(bundl
         fresh[unit] = png(plot_targets(part, fig=_figure_class()(figsize=targets_figsize(part["indicator"].nunique()))))
     again = _figure_class()(figsize=targets_figsize(paths["Mường Tè"]["indicator"].nunique()))
     for unit in ("Mường Tè", "Tam Đường", "Mường Tè"):
-        assert png(plot_targets(paths[unit], fig=again)) == fresh[unit], unit
+        assert png(plot_targets(paths[unit], fig=again, keep_panels=True)) == fresh[unit], unit
     assert len(again.legends) == 1 and "Mường Tè" in again._suptitle.get_text()
+    again.axes[0].text(2020, 0.5, "ghi chú")  # without keep_panels a figure is cleared, a user's marks too
+    assert png(plot_targets(paths["Tam Đường"], fig=again)) == fresh["Tam Đường"]

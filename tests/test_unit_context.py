@@ -89,12 +89,16 @@ def test_another_scenario_or_an_altered_file_is_ignored(batch):
 def test_a_dask_worker_gets_the_units_part_of_the_context(batch, monkeypatch, tmp_path):
     """On a Dask worker the unit's notebook finds its own part of the context beside
     the province-wide files (it had them not: every unit forecast the whole data set);
-    the unit's files go once it ran, the batch's folder when the batch ends."""
-    from nq21model import runner
+    the unit's files go once it ran, the batch's folder when the batch ends, the
+    worker's when it stops; a worker's folder left by a killed worker goes too."""
+    from nq21model import cluster
 
     results, context, rate = batch
     (context / "extras.json").write_text("{}", encoding="utf-8")  # a province-wide file, sent once
-    monkeypatch.setattr(runner.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cluster.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cluster, "_FOLDER", [])
+    killed = tmp_path / "nq21-worker-999999999"  # no such process
+    (killed / "context-x").mkdir(parents=True)
     seen = {}
 
     def execute_unit(task):
@@ -104,13 +108,16 @@ def test_a_dask_worker_gets_the_units_part_of_the_context(batch, monkeypatch, tm
                                              context_dir=folder)
         return {"unit": task["unit"], "status": "ok", "notebook": None, "html": None}
 
-    monkeypatch.setattr(runner, "execute_unit", execute_unit)
+    monkeypatch.setattr(cluster, "execute_unit", execute_unit)
     task = {"unit": UNIT, "slug": "muong-te", "parameters": {"unit": UNIT}}
-    unit_files = runner._unit_files(str(context), task["slug"])
+    unit_files = cluster._unit_files(str(context), task["slug"])
     assert unit_files and all(name.startswith(f"{FOLDER}/muong-te.") for name in unit_files)  # not Tam Đường's
-    runner.execute_unit_remote(task, runner._context_files(str(context)), unit_files, "batch-1")
+    cluster.execute_unit_remote(task, cluster._context_files(str(context)), unit_files, "batch-1")
     assert "extras.json" in seen["files"] and "muong-te.json" in seen["files"]
     assert seen["handed"].scenario_runs  # the batch's numbers, not a forecast of every cell
     assert sorted(p.name for p in Path(seen["folder"]).rglob("*") if p.is_file()) == ["extras.json"]
-    runner._drop_contexts("batch-1")
-    assert not Path(seen["folder"]).exists() and not list(tmp_path.iterdir())
+    assert not killed.exists()
+    cluster._drop_contexts("batch-1")
+    assert not Path(seen["folder"]).exists() and not [p for p in tmp_path.rglob("*") if p.is_file()]
+    cluster._drop_contexts()  # the worker stops
+    assert not list(tmp_path.iterdir())
