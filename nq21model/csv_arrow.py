@@ -43,7 +43,7 @@ def _read_ahead(path: Path):
         data = path.read_bytes()
         end = re.search(rb"[\r\n]", data)
         sep = separator(data[:end.start() if end else len(data)].decode("utf-8", "replace"))
-        return sep, _unchanged(stat), _arrow_table(data, sep, ())
+        return sep, _unchanged(stat), _arrow_table(data, sep, (), threads=False)
     except Exception:  # noqa: BLE001 - the usual read meets the problem and names it
         return None
 
@@ -95,9 +95,11 @@ def _unchanged(stat) -> tuple:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
-def _arrow_table(data: bytes, sep: str, text):
+def _arrow_table(data: bytes, sep: str, text, threads: bool = True):
     """The table of :func:`read_csv_arrow` from the file's bytes, or None; columns
-    not in ``text`` as inferred."""
+    not in ``text`` as inferred; on one thread (``threads=False``) while the program
+    imports on the other core (on both, the parser took a third more CPU and slowed
+    the imports)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -107,7 +109,8 @@ def _arrow_table(data: bytes, sep: str, text):
         return None  # one byte first: memchr-fast where the two-byte search is not
     try:
         table = pa_csv.read_csv(
-            pa.py_buffer(data), parse_options=pa_csv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
+            pa.py_buffer(data), read_options=pa_csv.ReadOptions(use_threads=threads),
+            parse_options=pa_csv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(column_types={h: pa.string() for h in text}, null_values=[],
                                                   strings_can_be_null=False))  # no quotes: no quoted options
     except (pa.ArrowException, OSError):
