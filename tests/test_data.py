@@ -638,7 +638,7 @@ def test_a_file_read_ahead_is_read_once_and_only_as_it_is_now(tmp_path, monkeypa
     plain = load_dataset(cp, hp, totals=False)
     reads = []
     real = csv_arrow._arrow_table
-    monkeypatch.setattr(csv_arrow, "_arrow_table", lambda *a: reads.append(a[2]) or real(*a))
+    monkeypatch.setattr(csv_arrow, "_arrow_table", lambda *a, **k: reads.append(a[2]) or real(*a, **k))
 
     def load_ahead():
         reads.clear()
