@@ -260,8 +260,9 @@ def cmd_briefings(args) -> int:
     else:
         start_server()  # the local workers' server starts while the data are read
     dataset = load_data(args)
+    # what is briefed, before the options are checked (they name only what was read)
     print(f"Briefings of {len(dataset.cells):,} cells, history {dataset.first_year}–{dataset.last_year}"
-          + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if dataset.synthetic else ""), flush=True)  # options checked next
+          + ("; SYNTHETIC DATA (Dữ liệu mô phỏng)" if dataset.synthetic else ""), flush=True)
     scenario = scenario_from_args(args, dataset)
     if args.method == "monte-carlo" and args.seed is None:  # one seed for the index and every briefing
         import secrets

@@ -182,17 +182,18 @@ def execute_dask(tasks, scheduler, context_dir, done) -> list[dict]:
 
         raise ParameterError(f"no Dask scheduler answers at {scheduler} ({exc})") from None
     batch = uuid.uuid4().hex
-    shared: list = []
+    context = None  # the province-wide files' futures, a future per file
     futures: dict = {}
     running = as_completed()
     waiting = list(reversed(tasks))  # popped from the end: the largest first
     sent_again: set[str] = set()
 
     def submit(task) -> None:
-        if not shared or any(f.status != "finished" for f in shared[0].values()):  # every worker holding it gone
-            shared[:] = [client.scatter(_context_files(context_dir), broadcast=True)]  # a future per file
+        nonlocal context
+        if context is None or any(f.status != "finished" for f in context.values()):  # every holder gone
+            context = client.scatter(_context_files(context_dir), broadcast=True)
         own, = client.scatter([_unit_files(context_dir, task["slug"])], hash=False)
-        future = client.submit(execute_unit_remote, task, shared[0], own, batch, pure=False,
+        future = client.submit(execute_unit_remote, task, context, own, batch, pure=False,
                                key=f"nq21-{task['unit']}-{time.time_ns()}")
         futures[future] = task
         running.add(future)

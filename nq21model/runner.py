@@ -12,15 +12,12 @@ imports, fonts, the HTML template; then ``gc.freeze`` so that the collector does
 not walk the imported objects again); the kernel's client is kept too. Before each
 unit the kernel's namespace and output history are emptied (IPython's ``reset``),
 so a unit never sees the one before and the figures of earlier units do not stay
-alive. A failed unit restarts its worker's kernel. One notebook by hand is still
-``papermill -k nq21model notebooks/briefing.ipynb out.ipynb -r unit "Sìn Hồ"``.
+alive. A failed unit restarts its worker's kernel (warmed again by the next unit).
+One notebook by hand is still ``papermill -k nq21model notebooks/briefing.ipynb
+out.ipynb -r unit "Sìn Hồ"``.
 
-On a Dask cluster (``scheduler="tcp://HOST:PORT"``, the optional ``distributed``
-package; :mod:`nq21model.cluster`) each unit is a task: the province-wide context is scattered to the workers
-once and each unit's own part goes with its task (a worker deletes both when done),
-every worker runs its units in its own warm kernel into a folder of its own,
-and the executed notebook and the HTML come back as bytes, so the workers need the
-project's environment and the data files at the same paths, not a shared disk.
+On a Dask cluster (``scheduler="tcp://HOST:PORT"``) the same :func:`execute_unit`
+runs in each Dask worker's warm kernel: :mod:`nq21model.cluster`.
 """
 from __future__ import annotations
 
